@@ -1,0 +1,194 @@
+"""Orbax checkpoints of one training run: save every epoch, keep the last N plus the best, restore safely.
+
+One small module so the orbax API choice lives in one place (orbax V1 `training.Checkpointer`).
+
+- Saves are atomic: orbax writes `<step>.orbax-checkpoint-tmp-<ts>/` and renames it when complete, so a process
+  killed mid-save leaves only a tmp dir, which is never listed as a checkpoint and is removed on the next open.
+- Each checkpoint carries, as JSON metadata, the run's config (restoring under a different config fails
+  naming the differing field) and a SHA-256 digest of its arrays (a checkpoint whose files were damaged after
+  saving is reported, never silently used).
+- Restores always go against an abstract state (`jax.ShapeDtypeStruct` leaves, e.g. from `nnx.eval_shape`).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging as py_logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import jax
+import numpy as np
+from orbax.checkpoint.experimental import v1 as ocp
+
+from mgc_jax.errors import DataError
+
+_policies = ocp.training.preservation_policies
+
+
+class _QuietOrbax(py_logging.Filter):
+    """Drops orbax's INFO/DEBUG records (dozens per save) from the absl logger; warnings pass."""
+
+    def filter(self, record: py_logging.LogRecord) -> bool:
+        return record.levelno >= py_logging.WARNING or f"{os.sep}orbax{os.sep}" not in record.pathname
+
+
+def quiet_orbax() -> None:
+    """Install the orbax INFO filter on the absl logger (idempotent)."""
+    absl_logger = py_logging.getLogger("absl")
+    if not any(isinstance(f, _QuietOrbax) for f in absl_logger.filters):
+        absl_logger.addFilter(_QuietOrbax())
+
+
+class CheckpointError(DataError):
+    """A checkpoint that cannot be used: unreadable, damaged, or saved under an incompatible config."""
+
+
+def abstract_of(tree: Any) -> Any:
+    """The abstract version of a pytree of arrays or ShapeDtypeStructs, placed on the default device.
+
+    The explicit sharding makes restores independent of the device the checkpoint was written on.
+    """
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype, sharding=sharding), tree)
+
+
+def tree_digest(tree: Any) -> str:
+    """SHA-256 (hex) over a pytree's leaf paths, dtypes, shapes and bytes, in flattening order."""
+    h = hashlib.sha256()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        arr = np.ascontiguousarray(np.asarray(leaf))
+        h.update(f"{jax.tree_util.keystr(path)}|{arr.dtype.str}|{arr.shape}|".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _flatten(d: Mapping, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_diff(saved: Mapping, current: Mapping, *, ignore: Iterable[str] = ()) -> list[tuple[str, Any, Any]]:
+    """Fields (dotted paths into nested dicts) whose values differ: [(field, saved, current)], sorted.
+
+    A field present on one side only is reported with the string "<absent>" on the other. Tuples and lists
+    compare equal (JSON turns one into the other).
+    """
+    a, b, skip = _flatten(saved), _flatten(current), set(ignore)
+    norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
+    return [(k, a.get(k, "<absent>"), b.get(k, "<absent>")) for k in sorted(set(a) | set(b))
+            if k not in skip and norm(a.get(k, "<absent>")) != norm(b.get(k, "<absent>"))]
+
+
+def describe_diff(diff: list[tuple[str, Any, Any]]) -> str:
+    """One line: 'model.k1: 128 (saved) != 256 (now); ...'."""
+    return "; ".join(f"{k}: {s!r} (saved) != {c!r} (now)" for k, s, c in diff)
+
+
+class RunCheckpoints:
+    """The checkpoints of one run directory (orbax V1 Checkpointer). Use as a context manager.
+
+    Args:
+      directory: where step directories `<epoch>/` live (created if needed).
+      config: JSON-able dict describing the run; saved with every checkpoint and compared on restore.
+      score: metrics dict -> sortable key; the checkpoint with the largest key is "best" and always kept.
+        Make it tie-free (e.g. end with -epoch) so the kept one is the one `best_step` names.
+      keep_last: how many of the latest checkpoints to keep besides the best.
+      ignore_fields: config fields (dotted) allowed to differ on restore, e.g. "train.epochs".
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, config: Mapping, score: Callable[[Mapping], Any],
+                 keep_last: int = 2, ignore_fields: Iterable[str] = ()):
+        quiet_orbax()
+        self.directory = os.fspath(directory)
+        self.config = dict(config)
+        self.score = score
+        self.ignore_fields = tuple(ignore_fields)
+        policy = _policies.AnyPreservationPolicy(
+            [_policies.LatestN(n=keep_last), _policies.BestN(get_metric_fn=score, n=1)])
+        try:
+            self._ckptr = ocp.training.Checkpointer(
+                self.directory, preservation_policy=policy, cleanup_tmp_directories=True)
+        except Exception as e:  # noqa: BLE001 - orbax raises many types; all mean "unusable directory"
+            raise CheckpointError(f"{self.directory}: cannot open checkpoint directory ({_cause(e)})") from e
+
+    def __enter__(self) -> "RunCheckpoints":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._ckptr.close()
+
+    def step_dir(self, step: int) -> str:
+        return os.path.join(self.directory, str(step))
+
+    def steps(self) -> list[int]:
+        """Finalized checkpoint steps, ascending (tmp dirs of interrupted saves are not listed)."""
+        return sorted(c.step for c in self._ckptr.checkpoints)
+
+    def latest_step(self) -> int | None:
+        latest = self._ckptr.latest
+        return None if latest is None else latest.step
+
+    def best_step(self) -> int | None:
+        """The kept step with the largest `score(metrics)` (None when there is none)."""
+        scored = [(self.score(c.metrics), c.step) for c in self._ckptr.checkpoints if c.metrics is not None]
+        return max(scored)[1] if scored else None
+
+    def metrics(self, step: int) -> dict:
+        return dict(self._read_metadata(step).metrics or {})
+
+    def save(self, step: int, state: Any, *, metrics: Mapping) -> None:
+        """Save `state` (a pytree of arrays) as `step`, blocking until it is finalized on disk."""
+        state = jax.tree.map(jax.numpy.asarray, state)  # orbax V1 saves jax arrays (not numpy scalars)
+        meta = {"config": self.config, "digest": tree_digest(jax.device_get(state))}
+        self._ckptr.save(step, state, metrics=dict(metrics), custom_metadata=meta)
+
+    def _read_metadata(self, step: int):
+        try:
+            return self._ckptr.metadata(step)
+        except Exception as e:  # noqa: BLE001
+            raise CheckpointError(f"{self.step_dir(step)}: unreadable checkpoint metadata ({_cause(e)}); "
+                                  "delete this directory to resume from an earlier checkpoint") from e
+
+    def check_config(self, step: int) -> None:
+        """Raise CheckpointError naming every field where `step`'s saved config differs from this run's."""
+        saved = (self._read_metadata(step).custom_metadata or {}).get("config")
+        if saved is None:
+            raise CheckpointError(f"{self.step_dir(step)}: checkpoint has no saved config (not written by mgc_jax?)")
+        diff = config_diff(saved, self.config, ignore=self.ignore_fields)
+        if diff:
+            raise CheckpointError(f"{self.step_dir(step)}: checkpoint config differs from this run: {describe_diff(diff)}")
+
+    def restore(self, step: int, abstract_state: Any) -> Any:
+        """Load `step` against `abstract_state` after checking its config; verify its digest.
+
+        Raises CheckpointError (naming the directory) if the config differs, the files cannot be read, or
+        the arrays read do not match the digest recorded at save time.
+        """
+        self.check_config(step)
+        expected = (self._read_metadata(step).custom_metadata or {}).get("digest")
+        try:
+            state = self._ckptr.load(step, abstract_of(abstract_state))
+        except Exception as e:  # noqa: BLE001
+            raise CheckpointError(f"{self.step_dir(step)}: corrupt or unreadable checkpoint ({_cause(e)}); "
+                                  "delete this directory to resume from an earlier checkpoint") from e
+        if expected != tree_digest(jax.device_get(state)):
+            raise CheckpointError(f"{self.step_dir(step)}: checkpoint content does not match the digest recorded "
+                                  "when it was saved (damaged files); delete this directory to resume from an "
+                                  "earlier checkpoint")
+        return state
+
+
+def _cause(e: BaseException) -> str:
+    """First line of an exception, prefixed by its type (orbax messages can span pages)."""
+    first = (str(e).strip().splitlines() or [""])[0]
+    return f"{type(e).__name__}: {first[:300]}"
