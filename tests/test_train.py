@@ -1,0 +1,256 @@
+"""mgc_jax.train on tiny in-memory folds (tests/fake_data.py): learning, run files, determinism, resume
+(including a SIGKILL mid-run), config checks, standardisation and load_trained."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from fake_data import GENRES, WIDTHS, make_fold_data, tiny_config
+from mgc_jax.checkpoint import CheckpointError
+from mgc_jax.standardize import Standardizer
+from mgc_jax.train import (TEST_PROBS_KEYS, TrainConfig, load_trained, majority_vote, split_train_step,
+                           track_metrics, train_and_evaluate, train_step)
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TIMING_KEYS = ("clips_per_s", "epoch_s", "eta_s")  # wall-clock fields: the only ones allowed to differ
+
+
+def run(tmp_path, name="run", data=None, **overrides):
+    cfg = tiny_config(**overrides)
+    data = data or make_fold_data(cfg.kinds)
+    return train_and_evaluate(cfg, tmp_path / name, data, in_bins=WIDTHS), cfg, data
+
+
+def metrics(run_dir) -> list[dict]:
+    lines = pathlib.Path(run_dir, "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS} for line in lines]
+
+
+def assert_same_outcome(dir_a, dir_b):
+    assert metrics(dir_a) == metrics(dir_b)
+    a, b = np.load(pathlib.Path(dir_a, "test_probs.npz")), np.load(pathlib.Path(dir_b, "test_probs.npz"))
+    for k in TEST_PROBS_KEYS:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert json.loads(pathlib.Path(dir_a, "result.json").read_text()) == \
+        json.loads(pathlib.Path(dir_b, "result.json").read_text())
+
+
+# ------------------------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize("kw,field", [({"fold": 12}, "fold"), ({"net": "cqt"}, "net"), ({"split": "random"}, "split"),
+                                      ({"split": "filtered", "fold": 3}, "fold"), ({"epochs": 0}, "epochs"),
+                                      ({"optimizer": "rmsprop"}, "optimizer"), ({"learning_rate": 0.0}, "learning_rate")])
+def test_train_config_validation_names_the_field(kw, field):
+    with pytest.raises(ValueError, match=f"TrainConfig.{field}="):
+        TrainConfig(**{"net": "music", "fold": 0, **kw})
+
+
+def test_train_config_defaults_and_round_trip():
+    cfg = TrainConfig(net="stft", fold=3)
+    assert (cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.optimizer, cfg.standardize) == (40, 20, 1e-3, "adam", False)
+    assert cfg.model.k1 == 256
+    d = json.loads(json.dumps(cfg.to_dict()))
+    assert TrainConfig.from_dict(d) == cfg
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+
+def test_majority_vote_and_tie_rule():
+    p = np.array([[0.6, 0.3, 0.1], [0.1, 0.5, 0.4], [0.2, 0.2, 0.6], [0.1, 0.6, 0.3]])
+    assert majority_vote(p) == 1  # votes 1, 2, 1, 1 for classes 0, 1, 2
+    tie = np.array([[0.9, 0.1, 0.0], [0.0, 0.4, 0.6], [0.0, 0.7, 0.3], [0.6, 0.0, 0.4]])
+    # votes: class 0 twice, class 1 once, class 2 once -> 0 wins outright
+    assert majority_vote(tie) == 0
+    tie2 = np.array([[0.5, 0.45, 0.05], [0.1, 0.8, 0.1]])  # one vote each for 0 and 1; mean prob 0.3 vs 0.625
+    assert majority_vote(tie2) == 1
+
+
+def test_track_metrics_by_hand():
+    probs = [np.array([[0.7, 0.3], [0.4, 0.6]]), np.array([[0.2, 0.8], [0.1, 0.9], [0.6, 0.4]])]
+    m = track_metrics(probs, np.array([0, 1]))
+    assert m["clip_acc"] == pytest.approx(3 / 5)
+    assert m["track_acc"] == 1.0  # track 0: tie 0/1 broken by mean 0.55 vs 0.45 -> 0; track 1: 2 votes for 1
+    assert m["loss"] == pytest.approx(-np.mean(np.log([0.7, 0.4, 0.8, 0.9, 0.4])))
+
+
+# ---------------------------------------------------------------------------------- training runs
+
+
+def test_training_learns_and_writes_the_run_files(tmp_path):
+    data = make_fold_data(("music",), offset=3.0)
+    res, cfg, _ = run(tmp_path, data=data, learning_rate=1e-2, epochs=5, standardize=True)
+    rows = metrics(res.run_dir)
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    # 10 genres (chance 0.1); this toy fold reaches 0.8 on this machine.
+    assert res.test_accuracy >= 0.5
+    assert sorted(p.name for p in res.run_dir.iterdir()) == \
+        ["checkpoints", "config.json", "metrics.jsonl", "result.json", "test_probs.npz"]
+    best = max(rows, key=lambda r: (r["valid_track_acc"], r["valid_clip_acc"], -r["valid_loss"], -r["epoch"]))
+    assert res.best_epoch == best["epoch"]
+    assert res.valid_accuracy == best["valid_track_acc"]
+    kept = sorted(int(p.name) for p in res.checkpoint_dir.iterdir())
+    assert kept == sorted({4, 5, res.best_epoch})
+
+    z = np.load(res.test_probs_path)
+    assert sorted(z.files) == sorted(TEST_PROBS_KEYS)
+    n = len(data.ids["test"])
+    assert list(z["track_ids"]) == list(data.ids["test"])
+    np.testing.assert_array_equal(z["labels"], data.labels["test"])
+    assert list(z["genres"]) == list(GENRES)
+    assert z["probs"].shape == (n, z["n_clips"].max(), 10) and z["probs"].dtype == np.float32
+    assert len(set(z["n_clips"])) > 1  # fake tracks have 4 to 6 clips
+    for i in range(n):
+        c = z["n_clips"][i]
+        assert c == data.test.track_clips(i)["music"].shape[0]
+        np.testing.assert_allclose(z["probs"][i, :c].sum(-1), 1.0, rtol=1e-5)  # softmax rows, float32
+        assert np.isnan(z["probs"][i, c:]).all()
+    votes = np.array([majority_vote(z["probs"][i, : z["n_clips"][i]]) for i in range(n)])
+    assert res.test_accuracy == pytest.approx((votes == z["labels"]).mean())
+    saved = json.loads((res.run_dir / "result.json").read_text())
+    assert saved["test_track_acc"] == res.test_accuracy and saved["best_epoch"] == res.best_epoch
+
+
+def test_same_seed_same_results_and_resume_equals_uninterrupted(tmp_path):
+    full, _, data = run(tmp_path, "full", epochs=3)
+    again, _, _ = run(tmp_path, "again", data=data, epochs=3)
+    assert_same_outcome(full.run_dir, again.run_dir)
+    other, _, _ = run(tmp_path, "seed1", data=data, epochs=1, seed=1)
+    assert metrics(other.run_dir)[0] != metrics(full.run_dir)[0]
+    # Stop after 1 epoch, then ask for 3 in the same directory: resumes at epoch 2.
+    run(tmp_path, "resumed", data=data, epochs=1)
+    resumed, _, _ = run(tmp_path, "resumed", data=data, epochs=3)
+    assert_same_outcome(full.run_dir, resumed.run_dir)
+    # A finished run started again only re-does the test pass.
+    rerun, _, _ = run(tmp_path, "resumed", data=data, epochs=3)
+    assert rerun.epochs == 3 and [r["epoch"] for r in metrics(rerun.run_dir)] == [1, 2, 3]
+
+
+def test_split_step_equals_nnx_jit_step():
+    cfg = tiny_config()
+    from mgc_jax.train import fresh_state
+
+    data = make_fold_data(cfg.kinds)
+    batch = next(data.train.batches(8, seed=0, epoch=1))
+    args = (batch.x, batch.y, np.ones(len(batch.y), np.float32), jax.random.key(0), None)
+    m1, o1 = fresh_state(cfg, WIDTHS)
+    m2, o2 = fresh_state(cfg, WIDTHS)
+    graphdef, state = nnx.split((m2, o2))
+    for _ in range(2):
+        l1, p1 = train_step(m1, o1, *args)
+        state, l2, p2 = split_train_step(graphdef, state, *args)
+    nnx.update((m2, o2), state)
+    assert float(l1) == float(l2)
+    np.testing.assert_array_equal(p1, p2)
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool((np.asarray(a) == np.asarray(b)).all()),
+                                     nnx.state(m1), nnx.state(m2)))
+
+
+def test_sigkill_mid_run_resumes_to_the_same_result(tmp_path):
+    """Start a run in a subprocess, kill -9 it once its first checkpoint exists, start it again."""
+    run_dir, epochs = tmp_path / "killed", 12
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    cmd = [sys.executable, str(REPO / "tests" / "fake_data.py"), str(run_dir), "--epochs", str(epochs)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "checkpoints" / "1").is_dir():
+            if proc.poll() is not None:
+                pytest.fail(f"training subprocess ended early: {proc.stderr.read().decode()[-2000:]}")
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.002)  # an epoch plus its save takes ~0.1 s here: the kill lands in epoch 1-3
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run_dir / "result.json").exists()  # it really died mid-run
+    steps = [int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()]
+    assert 1 <= max(steps) < epochs
+
+    cfg = tiny_config(epochs=epochs)
+    data = make_fold_data(cfg.kinds)
+    resumed = train_and_evaluate(cfg, run_dir, data, in_bins=WIDTHS)
+    full = train_and_evaluate(cfg, tmp_path / "uninterrupted", data, in_bins=WIDTHS)
+    assert resumed.epochs == epochs
+    assert_same_outcome(resumed.run_dir, full.run_dir)
+    assert not list((run_dir / "checkpoints").glob("*orbax-checkpoint-tmp*"))
+
+
+def test_unfinished_epoch_lines_are_dropped_on_resume(tmp_path):
+    res, _, data = run(tmp_path, epochs=2)
+    # A kill after writing epoch 3's metrics line but before its checkpoint, mid-way through a 4th line.
+    with open(res.metrics_path, "a") as f:
+        f.write(json.dumps({"epoch": 3, "loss": -1.0}) + "\n" + '{"epoch": 4, "lo')
+    run(tmp_path, data=data, epochs=3)
+    rows = metrics(res.run_dir)
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["loss"] > 0
+
+
+def test_resume_with_a_different_config_names_the_field(tmp_path):
+    _, _, data = run(tmp_path, epochs=1)
+    with pytest.raises(CheckpointError, match=r"train\.learning_rate: 0\.001 \(saved\) != 0\.01 \(now\)"):
+        run(tmp_path, data=data, epochs=2, learning_rate=1e-2)
+    with pytest.raises(CheckpointError, match=r"train\.model\.k1"):
+        run(tmp_path, data=data, epochs=2, model=tiny_config().model.__class__(k1=4, dense=(16, 12)))
+
+
+# orbax's aborted async reads leave un-awaited coroutines behind; noise, not failures.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning", "ignore::RuntimeWarning")
+def test_damaged_checkpoint_stops_the_resume(tmp_path):
+    res, _, data = run(tmp_path, epochs=2)
+    for f in (res.checkpoint_dir / "2" / "state").rglob("*"):
+        if f.is_file() and f.parent.name == "d":
+            f.write_bytes(f.read_bytes()[:8])
+    with pytest.raises(CheckpointError, match=str(res.checkpoint_dir / "2")):
+        run(tmp_path, data=data, epochs=3)
+
+
+def test_standardizer_fit_on_training_tracks_only():
+    data = make_fold_data(("music", "stft"))
+    std = Standardizer.fit(data.cache, data.ids["train"], ("music", "stft"))
+    for kind in ("music", "stft"):
+        frames = np.concatenate([data.cache.load(t, kind) for t in data.ids["train"]]).astype(np.float64)
+        # float64 accumulation vs NumPy's pairwise float64 sums, stored as float32
+        np.testing.assert_allclose(std.mean[kind], frames.mean(0), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(std.std[kind], frames.std(0), rtol=1e-5)
+        everything = np.concatenate([data.cache.load(t, kind) for v in data.ids.values() for t in v])
+        assert not np.allclose(std.mean[kind], everything.mean(0), rtol=1e-4)  # valid/test frames not used
+        z = std({kind: frames.astype(np.float32)})[kind]
+        np.testing.assert_allclose(z.mean(0), 0.0, atol=1e-4)  # float32 standardisation of ~200 frames
+        np.testing.assert_allclose(z.std(0), 1.0, rtol=1e-4)
+
+
+def test_load_trained_is_bit_identical_to_the_run(tmp_path):
+    res, cfg, data = run(tmp_path, net="early", epochs=2, standardize=True)
+    trained = load_trained(res.run_dir)
+    assert trained.train_cfg == cfg and trained.epoch == res.best_epoch
+    fitted = Standardizer.fit(data.cache, data.ids["train"], cfg.kinds)
+    for kind in cfg.kinds:
+        np.testing.assert_array_equal(trained.standardizer.mean[kind], fitted.mean[kind])
+        np.testing.assert_array_equal(trained.standardizer.std[kind], fitted.std[kind])
+    z = np.load(res.test_probs_path)
+    for i in range(len(data.ids["test"])):
+        p = trained.predict(data.test.track_clips(i))
+        np.testing.assert_array_equal(p, z["probs"][i, : z["n_clips"][i]])
+    with pytest.raises(CheckpointError, match="not a training run directory"):
+        load_trained(tmp_path / "nowhere")
+
+
+def test_valid_split_must_not_be_empty(tmp_path):
+    data = make_fold_data(per_genre=(2, 0, 1))
+    with pytest.raises(ValueError, match="valid split"):
+        run(tmp_path, data=data)
+    shutil.rmtree(tmp_path / "run", ignore_errors=True)
