@@ -254,3 +254,24 @@ def test_valid_split_must_not_be_empty(tmp_path):
     with pytest.raises(ValueError, match="valid split"):
         run(tmp_path, data=data)
     shutil.rmtree(tmp_path / "run", ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------ launcher
+
+
+def _launch(*args, cwd=None, timeout=120):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "launch.train", *args], cwd=cwd or REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--net=music", "--fold=12"], "error: --fold=12: expected 0..9"),
+    (["--net=cqt"], "error: --net='cqt': expected one of ['early', 'music', 'stft']"),
+])
+def test_launcher_bad_flags_give_one_line(tmp_path, args, message):
+    proc = _launch(*args, f"--workdir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == message
+    assert "Traceback" not in proc.stderr
+    assert not any(tmp_path.iterdir())  # nothing was made
