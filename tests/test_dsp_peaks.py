@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dsp.peaks import peak_magnitudes_bins_first, peak_mask, spectral_peaks
+from dsp.peaks import peak_magnitude_blocks, peak_mask, spectral_peaks
 from mirpeaks_oracle import contrast_peaks, reference_stft, two_tones
 
 FS = 22050
@@ -188,12 +188,13 @@ def test_vmap_and_batch_equal_the_loop():
     np.testing.assert_array_equal(peak_mask(scaled), peak_mask(xs))
 
 
-def test_bins_first_magnitudes_match_the_mask():
+@pytest.mark.parametrize("edges", [(0, 65), (0, 16, 17, 40, 65)])
+def test_magnitude_blocks_match_the_mask(edges):
     xs = _tracks()
-    w = peak_magnitudes_bins_first(xs)
-    mask = peak_mask(xs)
-    want = np.where(mask, xs, 0).reshape(-1, xs.shape[-1]).T
-    np.testing.assert_array_equal(w, want)
+    blocks = peak_magnitude_blocks(xs, edges=edges)
+    assert [b.shape[0] for b in blocks] == [hi - lo for lo, hi in zip(edges[:-1], edges[1:])]
+    want = np.where(peak_mask(xs), xs, 0).reshape(-1, xs.shape[-1]).T
+    np.testing.assert_array_equal(np.concatenate(blocks, axis=0), want)
 
 
 def test_one_trace_per_shape():
