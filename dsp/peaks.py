@@ -24,6 +24,8 @@ How (and why it looks the way it does):
 - A store is decided at a later candidate's step but concerns the earlier, current candidate. Rather than
   scatter, the forward scan emits per bin "became the current candidate" and "the previous current one was
   stored here"; a reverse scan hands each current candidate the decision taken when it was replaced.
+- Bins are handled in blocks of 128 (`block_edges`), each its own array, and a `vmap` over tracks is turned
+  into leading axes (`vmap_as_leading_axis`): both measured faster on CPU, see there.
 """
 from __future__ import annotations
 

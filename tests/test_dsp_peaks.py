@@ -183,6 +183,10 @@ def test_vmap_and_batch_equal_the_loop():
             for a, b in zip(batched, one):
                 np.testing.assert_array_equal(a[i], b)
     np.testing.assert_array_equal(jax.vmap(peak_mask)(xs), np.stack([peak_mask(x) for x in xs]))
+    # vmap hands the batch to the kernels as a leading axis (custom_vmap): other axes and nesting too.
+    np.testing.assert_array_equal(jax.vmap(peak_mask, in_axes=1, out_axes=1)(xs.swapaxes(0, 1)).swapaxes(0, 1), peak_mask(xs))
+    pairs = xs.reshape(3, 1, *xs.shape[1:])
+    np.testing.assert_array_equal(jax.vmap(jax.vmap(peak_mask))(pairs)[:, 0], peak_mask(xs))
     # Tracks are normalised one by one: scaling one track changes nothing in it or the others.
     scaled = xs.at[1].multiply(1000.0)
     np.testing.assert_array_equal(peak_mask(scaled), peak_mask(xs))

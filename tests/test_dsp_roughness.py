@@ -154,6 +154,8 @@ def test_vmap_and_batch_equal_the_loop():
     # The matrix product is blocked by frame count, so sums may be ordered differently: float32 rounding.
     np.testing.assert_allclose(jax.vmap(lambda x: roughness(x, CFG))(xs), loop, rtol=1e-6)
     np.testing.assert_allclose(roughness(xs, CFG), loop, rtol=1e-6)  # leading axes are tracks too
+    nested = jax.vmap(jax.vmap(lambda x: roughness(x, CFG)), in_axes=1, out_axes=1)(xs[:, None])
+    np.testing.assert_allclose(nested[:, 0], loop, rtol=1e-6)
 
 
 def test_one_trace_per_shape():
