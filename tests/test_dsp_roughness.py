@@ -115,9 +115,11 @@ def test_matches_real_mirtoolbox(dev_spectra, golden, version):
         rel = _rel(got, want)
         # The issue's acceptance bounds.
         assert np.median(rel) <= 1e-3 and np.mean(rel <= 1e-2) >= 0.99, (clip, np.median(rel), rel.max())
-        # What float32 really reaches (median ~4e-8): each term is exact to float32 rounding; the rare
-        # frames above 1e-5 hold two neighbour bins equal in a float32 spectrum but not in MIRToolbox's
-        # float64 one (classical frame 786: bins 13/14 differ by 3e-8 relative), so the peak moves a bin.
+        # What float32 really reaches (median ~4e-8): each term is exact to float32 rounding. The rare
+        # frames above 1e-5: two neighbour bins equal in a float32 spectrum but not in MIRToolbox's float64
+        # one (classical frame 786: bins 13/14 differ by 3e-8 relative), so the peak moves a bin (1.4e-4);
+        # or a roughness below float32's range (hiphop frame 523: two peaks 310 bins apart, 3e-126 in
+        # MIRToolbox, 0 here).
         assert np.median(rel) <= 1e-6 and np.mean(rel <= 1e-5) >= 0.995, (clip, np.median(rel), rel.max())
 
 
