@@ -66,6 +66,16 @@ def test_contrast_is_relative_to_the_whole_track():
     assert _sets(peak_mask(jnp.asarray(spec[1:]))) == [[2, 6]]
 
 
+def test_invariant_to_offset_and_scale_like_the_normalisation():
+    # D = (X - min) / (max - min) ignores offset and scale; dyadic values keep X - 4 and 8 X exact, and the
+    # negative offset exercises the shift that lets the candidate flag ride on the sign.
+    spec = _dyadic_spectra(np.random.default_rng(5), 200, 33, 16)
+    want = _sets(peak_mask(jnp.asarray(spec), contrast=1 / 16))
+    assert sum(map(len, want)) > 500
+    for moved in (spec - 4.0, spec * 8.0):
+        assert _sets(peak_mask(jnp.asarray(moved), contrast=1 / 16)) == want
+
+
 # --- against the literal port of the mirpeaks loop ---------------------------------------------------------
 
 
