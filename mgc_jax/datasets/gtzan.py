@@ -1,0 +1,140 @@
+"""GTZAN-layout corpora: find the tracks of a folder, check each file, report and skip the bad ones.
+
+Three layouts are recognised, tried in this order (the first holding a genre folder wins):
+
+    <root>/genres/<g>/<g>.NNNNN.au            the original archive (Tzanetakis & Cook 2002)
+    <root>/genres_original/<g>/<g>.NNNNN.wav  the common re-encoded copy (e.g. the Kaggle "Data" folder)
+    <root>/<g>/<g>.NNNNN.<ext>                plain (also: `root` is the `genres` folder itself)
+
+`<g>` is one of `GENRES`, GTZAN's ten genre names: other folder names are reported, never guessed
+at, so a label index always means the same genre. The built-in synthetic corpus uses the same names.
+The track id is the file name without its extension (`blues.00012`), the key of the split lists.
+Every candidate file gets the header-level check of `mgc_jax.audio.check` (open, header log,
+decode the last frames), so a corrupt file (GTZAN's `jazz.00054` in a widespread copy) is reported
+with its cause and skipped rather than failing an extraction later.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+from typing import NamedTuple
+
+from absl import logging
+
+from mgc_jax import audio
+from mgc_jax.errors import AudioError, DataError
+
+GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
+"""GTZAN's genres; a track's label is the index of its genre here."""
+
+LAYOUTS = ("genres", "genres_original", "")  # sub-folders of the root tried in order ("" = the root itself)
+_TRACK_NAME = re.compile(r"^(?P<genre>[a-z]+)\.(?P<number>\d{5})\.[^.]+$")
+
+
+class Track(NamedTuple):
+    track_id: str  # "<genre>.NNNNN"
+    genre: str  # one of GENRES
+    path: str  # the audio file
+
+
+class Discovery(NamedTuple):
+    tracks: list[Track]  # good tracks, sorted by track id
+    skipped: list[tuple[str, str]]  # (path, cause) of every file or folder not used, sorted by path
+    base: str  # the folder holding the genre folders
+
+
+def label(genre: str) -> int:
+    """Label index of a genre name (its position in GENRES)."""
+    try:
+        return GENRES.index(genre)
+    except ValueError:
+        raise DataError(f"unknown genre {genre!r}; GTZAN genres are {', '.join(GENRES)}") from None
+
+
+def genre_folder_base(root: str | os.PathLike) -> pathlib.Path:
+    """The folder of `root` that holds the genre folders (see the module docstring for the layouts).
+
+    Raises:
+      DataError: `root` is not a folder, or none of the layouts has a folder named after a GTZAN genre.
+    """
+    root = pathlib.Path(root)
+    if not root.exists():
+        raise DataError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder (expected a corpus folder in a GTZAN layout)")
+    for sub in LAYOUTS:
+        base = root / sub if sub else root
+        if base.is_dir() and any((base / g).is_dir() for g in GENRES):
+            return base
+    raise DataError(
+        f"{root}: no genre folder found; expected genres/<g>/, genres_original/<g>/ or <g>/ with <g> one of "
+        f"GTZAN's genres ({', '.join(GENRES)}) holding files named <g>.NNNNN.<ext>")
+
+
+def scan(root: str | os.PathLike) -> Discovery:
+    """All tracks of a GTZAN-layout folder, with every file or folder not used and why.
+
+    Args:
+      root: the corpus folder (see the module docstring for the layouts).
+
+    Returns:
+      Discovery(tracks sorted by track id, skipped [(path, cause)] sorted by path, base folder).
+
+    Raises:
+      DataError: `root` is not a folder or holds no genre folder.
+    """
+    base = genre_folder_base(root)
+    tracks: dict[str, Track] = {}
+    skipped: list[tuple[str, str]] = []
+    for entry in sorted(base.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir() and entry.name not in GENRES:
+            skipped.append((str(entry), f"folder {entry.name!r} is not a GTZAN genre ({', '.join(GENRES)})"))
+    for genre in GENRES:
+        folder = base / genre
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith("."):  # .DS_Store, AppleDouble "._x.au" files
+                continue
+            cause = _track_problem(path, genre)
+            track_id = path.name.rsplit(".", 1)[0]
+            if cause is None and track_id in tracks:
+                cause = f"duplicate of track {track_id} ({tracks[track_id].path})"
+            if cause is None:
+                try:
+                    audio.check(path)
+                except AudioError as e:
+                    cause = e.cause
+            if cause is None:
+                tracks[track_id] = Track(track_id, genre, str(path))
+            else:
+                skipped.append((str(path), cause))
+    return Discovery(sorted(tracks.values()), sorted(skipped), str(base))
+
+
+def discover(root: str | os.PathLike) -> list[Track]:
+    """The good tracks of a GTZAN-layout folder, sorted by track id; bad files are logged and skipped.
+
+    Raises:
+      DataError: `root` is not a folder, holds no genre folder, or no readable track.
+    """
+    found = scan(root)
+    for path, cause in found.skipped:
+        logging.warning("skipped %s: %s", path, cause)
+    if not found.tracks:
+        raise DataError(f"{root}: no readable track in {found.base} ({len(found.skipped)} files skipped)")
+    return found.tracks
+
+
+def _track_problem(path: pathlib.Path, genre: str) -> str | None:
+    if path.is_dir():
+        return "a folder inside a genre folder (expected audio files)"
+    m = _TRACK_NAME.match(path.name)
+    if m is None:
+        return f"name is not {genre}.NNNNN.<ext> (GTZAN track naming)"
+    if m["genre"] != genre:
+        return f"a {m['genre']} track in the {genre} folder"
+    return None

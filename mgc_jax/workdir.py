@@ -1,0 +1,99 @@
+"""The workdir layout: every path a command reads or writes, in one place (WORKSPACE.md, DESIGN.md).
+
+    corpora/<corpus>/genres/<g>/<g>.NNNNN.wav    built-in (synthetic) corpora, made on first use
+    features/<corpus>-<config hash>/             one .npy per track and map, index.json
+    splits/<corpus>-<split>.json                 the exact track lists of every fold
+    runs/<corpus>/<split>/<net>/fold<k>/         config.json, metrics.jsonl, checkpoints/, test_probs.npz
+    results/<corpus>/<split>/                    tables, results.json, confusion matrices
+
+Methods only compute paths; nothing is created until a writer needs it.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import operator
+import os
+import pathlib
+import tempfile
+
+from mgc_jax.errors import DataError
+
+
+def _name(kind: str, value: str) -> str:
+    """A path component: refuse separators and dot names, which would escape the layout."""
+    value = str(value)
+    if not value or value in (".", "..") or "/" in value or (os.sep in value) or "\0" in value:
+        raise DataError(f"{kind} {value!r} cannot name a folder of the workdir")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Workdir:
+    """Root of one workspace; `Workdir("workspace")` is the default of every command's `--workdir`."""
+
+    root: pathlib.Path = pathlib.Path("workspace")
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", pathlib.Path(self.root))
+
+    def corpus_dir(self, name: str) -> pathlib.Path:
+        return self.root / "corpora" / _name("corpus", name)
+
+    def features_dir(self, corpus: str, cfg) -> pathlib.Path:
+        """features/<corpus>-<cfg.hash()>: one cache per corpus and dsp.FeatureConfig."""
+        return self.root / "features" / f"{_name('corpus', corpus)}-{cfg.hash()}"
+
+    def split_file(self, corpus: str, split: str) -> pathlib.Path:
+        return self.root / "splits" / f"{_name('corpus', corpus)}-{_name('split', split)}.json"
+
+    def run_dir(self, corpus: str, split: str, net: str, fold: int) -> pathlib.Path:
+        try:
+            fold = operator.index(fold)
+        except TypeError:
+            raise DataError(f"fold {fold!r} must be an int") from None
+        if fold < 0:
+            raise DataError(f"fold {fold} must be >= 0")
+        return self.root / "runs" / _name("corpus", corpus) / _name("split", split) / _name("net", net) / f"fold{fold}"
+
+    def results_dir(self, corpus: str, split: str) -> pathlib.Path:
+        return self.root / "results" / _name("corpus", corpus) / _name("split", split)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb"):
+    """Open a temporary file beside `path`; on success fsync it and rename it onto `path`.
+
+    A killed process leaves at most a `.<name>.*.tmp` file, never a half-written `path` that looks
+    finished (the rename is atomic on POSIX file systems).
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Write `obj` as indented JSON, atomically."""
+    with atomic_write(path, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=False)
+        f.write("\n")
+
+
+def read_json(path: str | os.PathLike):
+    """Read a JSON file written by `write_json`; a DataError names the file if it is not valid JSON."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON ({e}); delete it to have it rebuilt") from e

@@ -1,0 +1,177 @@
+"""mgc_jax.datasets.folds: stratified rotation, the fault-filtered split, artist-grouped folds, split files."""
+from __future__ import annotations
+
+import collections
+import json
+
+import pytest
+
+from mgc_jax.datasets import folds
+from mgc_jax.datasets.gtzan import GENRES, Track
+from mgc_jax.errors import DataError
+from mgc_jax.workdir import Workdir
+
+FILTERED_SIZES = (443, 197, 290)  # Kereliuk et al. 2015, counted in the published lists
+
+
+def _corpus(per_genre=100, genres=GENRES):
+    return [Track(f"{g}.{i:05d}", g, f"/x/{g}.{i:05d}.au") for g in genres for i in range(per_genre)]
+
+
+def _genre(tid):
+    return tid.split(".")[0]
+
+
+def _check_rotation(fs, tracks):
+    ids = {t.track_id for t in tracks}
+    tested = collections.Counter()
+    for k, f in enumerate(fs):
+        parts = [set(f.train), set(f.valid), set(f.test)]
+        assert sum(map(len, parts)) == len(ids) and set().union(*parts) == ids  # a partition of the corpus
+        assert all(list(p) == sorted(p) for p in f)
+        assert f.valid == fs[(k + 1) % len(fs)].test  # FEATURES_SPEC §4.1: valid = block (k + 1) mod n
+        tested.update(f.test)
+    assert set(tested) == ids and set(tested.values()) == {1}  # every track tested exactly once
+
+
+def test_stratified_folds_are_80_10_10_per_genre():
+    tracks = _corpus()
+    fs = folds.stratified_folds(tracks)
+    assert len(fs) == 10
+    _check_rotation(fs, tracks)
+    for f in fs:
+        for part, size in zip(f, (80, 10, 10)):
+            assert collections.Counter(map(_genre, part)) == {g: size for g in GENRES}
+
+
+def test_stratified_folds_work_for_small_and_uneven_genres():
+    tracks = _corpus(20) + [Track(f"jazz.{i:05d}", "jazz", "") for i in range(20, 33)]  # jazz has 33
+    fs = folds.stratified_folds(tracks)
+    _check_rotation(fs, tracks)
+    for f in fs:
+        counts = collections.Counter(map(_genre, f.test))
+        assert counts["rock"] == 2 and counts["jazz"] in (3, 4)  # np.array_split: blocks differ by <= 1
+
+
+def test_stratified_folds_are_seeded_and_per_genre_independent():
+    tracks = _corpus(20)
+    assert folds.stratified_folds(tracks, seed=0) == folds.stratified_folds(tracks, seed=0)
+    assert folds.stratified_folds(tracks, seed=0) != folds.stratified_folds(tracks, seed=1)
+    rock_only = [t for t in tracks if t.genre == "rock"]
+    full = folds.stratified_folds(tracks)[4].test
+    assert tuple(t for t in full if _genre(t) == "rock") == folds.stratified_folds(rock_only)[4].test
+
+
+def test_stratified_folds_refuse_too_few_tracks():
+    with pytest.raises(DataError, match="genre blues has 9 tracks: 10 folds need at least 10"):
+        folds.stratified_folds(_corpus(9))
+    with pytest.raises(DataError, match="n_folds"):
+        folds.stratified_folds(_corpus(20), n_folds=2)
+    with pytest.raises(DataError, match="duplicate"):
+        folds.stratified_folds(_corpus(20) + _corpus(1))
+
+
+def test_filtered_split_has_the_published_sizes():
+    split = folds.filtered_split()
+    assert tuple(map(len, split)) == FILTERED_SIZES
+    assert not (set(split.train) & set(split.valid)) and not (set(split.train) | set(split.valid)) & set(split.test)
+    # per-genre counts from the lists (SOURCES.md of ../shared/gtzan_splits)
+    assert collections.Counter(map(_genre, split.train))["blues"] == 46
+    assert collections.Counter(map(_genre, split.test))["rock"] == 32
+    assert "jazz.00054" in split.train and all(_genre(t) in GENRES for part in split for t in part)
+
+
+def test_sturm_index_covers_gtzan():
+    artists = folds.sturm_artists()
+    assert len(artists) == 1000
+    assert artists["blues.00000"] == "John Lee Hooker"
+    assert sum(a == "Bob Marley" for a in artists.values()) == 35
+
+
+def test_artist_folds_never_split_an_artist():
+    tracks = _corpus()
+    fs = folds.artist_folds(tracks)
+    _check_rotation(fs, tracks)
+    groups = folds.artist_groups(tracks)
+    for f in fs:
+        train, valid, test = ({groups[t] for t in part} for part in f)
+        assert not (train & valid) and not (train & test) and not (valid & test)
+    # a credited collaboration joins its artists' group
+    by_name = {t: a for t, a in folds.sturm_artists().items()}
+    lauryn = next(t for t, a in by_name.items() if a == "Lauryn Hill and Bob Marley")
+    marley = next(t for t, a in by_name.items() if a == "Bob Marley")
+    assert groups[lauryn] == groups[marley]
+
+
+def test_artist_folds_balance_genres_as_far_as_artists_allow():
+    tracks = _corpus()
+    fs = folds.artist_folds(tracks)
+    groups = folds.artist_groups(tracks)
+    biggest = {g: max(collections.Counter(groups[t.track_id] for t in tracks if t.genre == g).values())
+               for g in GENRES}
+    for f in fs:
+        counts = collections.Counter(map(_genre, f.test))
+        for g in GENRES:
+            # An artist group cannot be split; beyond that the deal keeps each genre within 3 of its 10 target.
+            assert counts[g] <= max(biggest[g], 10) + 3, (g, counts[g])
+        assert 90 <= len(f.test) <= 110
+
+
+def test_unknown_artists_are_their_own_group():
+    tracks = _corpus(12, genres=("blues", "rock"))
+    groups = folds.artist_groups(tracks, artists={"blues.00000": "A", "blues.00001": "a", "rock.00000": ""})
+    assert groups["blues.00000"] == groups["blues.00001"]  # names compare case-insensitively
+    assert len({groups[t.track_id] for t in tracks}) == len(tracks) - 1
+
+
+def test_get_split_writes_then_reads_the_split_file(tmp_path):
+    wd = Workdir(tmp_path)
+    tracks = _corpus(20)
+    split = folds.get_split(wd, "mycorpus", tracks, "stratified", 3)
+    path = wd.split_file("mycorpus", "stratified")
+    saved = json.loads(path.read_text())
+    assert saved["folds"][3] == {k: list(v) for k, v in split._asdict().items()}
+    assert saved["tracks"] == sorted(t.track_id for t in tracks)
+    # The file is the source of truth once written: edit it and the edit is what comes back.
+    saved["folds"][3]["test"] = saved["folds"][3]["test"][::-1]
+    path.write_text(json.dumps(saved))
+    assert folds.get_split(wd, "mycorpus", tracks, "stratified", 3).test == split.test[::-1]
+
+
+def test_get_split_refuses_a_file_made_from_other_tracks(tmp_path):
+    wd = Workdir(tmp_path)
+    folds.get_split(wd, "c", _corpus(20), "stratified", 0)
+    with pytest.raises(DataError, match="another track list"):
+        folds.get_split(wd, "c", _corpus(21), "stratified", 0)
+
+
+def test_get_split_checks_split_and_fold(tmp_path):
+    wd = Workdir(tmp_path)
+    with pytest.raises(DataError, match="unknown split"):
+        folds.get_split(wd, "c", _corpus(20), "random", 0)
+    with pytest.raises(DataError, match="out of range"):
+        folds.get_split(wd, "c", _corpus(20), "stratified", 10)
+    with pytest.raises(DataError, match="only the stratified split"):
+        folds.get_split(wd, "synthetic", _corpus(20), "filtered", 0)
+
+
+def test_get_split_filtered_ignores_tracks_outside_the_lists(tmp_path):
+    wd = Workdir(tmp_path)
+    tracks = _corpus(100)
+    split = folds.get_split(wd, "gtzan", tracks, "filtered", 0)
+    assert tuple(map(len, split)) == FILTERED_SIZES
+    with pytest.raises(DataError, match="folds 0..0"):
+        folds.get_split(wd, "gtzan", tracks, "filtered", 1)
+    listed = set().union(*split)
+    outside = [t for t in tracks if t.track_id not in listed][:4]  # 70 GTZAN tracks are in no list
+    few = [t for t in tracks if t.track_id in set(split.train[:5]) | set(split.valid[:3]) | set(split.test[:2])]
+    small = folds.get_split(wd, "gtzan-small", few + outside, "filtered", 0)
+    assert tuple(map(len, small)) == (5, 3, 2)
+    with pytest.raises(DataError, match="none of the 290 tracks of the filtered test list"):
+        folds.get_split(wd, "gtzan-tiny", [t for t in few if t.track_id not in split.test] + outside, "filtered", 0)
+
+
+def test_get_split_artist(tmp_path):
+    wd = Workdir(tmp_path)
+    tracks = _corpus()
+    assert folds.get_split(wd, "gtzan", tracks, "artist", 2) == folds.artist_folds(tracks)[2]
