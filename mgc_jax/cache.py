@@ -1,0 +1,348 @@
+"""The per-track feature cache and its batched, resumable extraction.
+
+Layout of a cache folder (`Workdir.features_dir(corpus, cfg)` = `features/<corpus>-<cfg.hash()>/`):
+
+    <track_id>.music.npy   float32 [T, 8]    dsp.music_features (columns dsp.FEATURE_NAMES, NaN -> 0)
+    <track_id>.stft.npy    float32 [T, 513]  dsp.stft_features
+    index.json             config (and its hash) + one entry per finished track: audio path, size,
+                           mtime and SHA-256, duration, samples kept, n_frames, NaN counts per feature
+
+Only plain `.npy` arrays (read with `allow_pickle=False`) and JSON: no pickle. Every file is written
+to a temporary name and renamed, and a track enters the index only after both of its arrays are in
+place, so a killed extraction leaves nothing that looks finished and is not.
+
+Extraction (`extract`) runs `dsp.music_features_with_nan_counts` and `dsp.stft_features` jitted and
+vmapped over batches of equal-length tracks. Tracks are cropped to equal lengths by a rule that
+depends on the track alone (`crop_length`): keep everything up to the end of the last full 6 s
+key-clarity window. Every frame and every key window of the track then sees exactly the samples it
+would see uncropped; only the last few frames that lie past that window go (for GTZAN's 30.00-30.13 s
+tracks: everything after 30.000 s, i.e. 0-3 frames, leaving T = 1290). Equal crop lengths make vmapped
+batches with one compilation per length, and a track's features never depend on which tracks share
+its batch. A track no longer than one key window (<= 6 s) is kept whole.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import hashlib
+import os
+import pathlib
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+from absl import logging
+
+from mgc_jax import audio
+from mgc_jax.errors import AudioError, DataError
+from mgc_jax.workdir import atomic_write, read_json, write_json
+
+KINDS = {"music": 8, "stft": None}  # kind -> feature width (stft: cfg.n_bins)
+INDEX = "index.json"
+INDEX_FORMAT = 1
+_SAFE_ID = re.compile(r"^[\w.+-]+$")
+
+
+class ExtractReport(NamedTuple):
+    done: list[str]  # track ids extracted by this call
+    skipped: list[str]  # track ids already cached and up to date (no work)
+    failed: list[tuple[str, str]]  # (audio path, cause) of tracks that could not be extracted
+
+
+def crop_length(n_samples: int, cfg) -> int:
+    """Samples of an n-sample track that are extracted: the end of its last full key-clarity window.
+
+    = key_window_length + (W - 1) * key_hop_length with W = dsp.n_key_windows(n, cfg); n itself when
+    the track is no longer than one key window. (30 s at 22,050 Hz: 661,500 samples, T = 1290 frames.)
+    """
+    if n_samples <= cfg.key_window_length:
+        return n_samples
+    w = 1 + (n_samples - cfg.key_window_length) // cfg.key_hop_length  # dsp.n_key_windows for n > Lk
+    return cfg.key_window_length + (w - 1) * cfg.key_hop_length
+
+
+def width(kind: str, cfg) -> int:
+    """Feature width F of a map kind ("music" -> 8, "stft" -> cfg.n_bins)."""
+    if kind not in KINDS:
+        raise DataError(f"unknown feature kind {kind!r}; expected one of {', '.join(KINDS)}")
+    return KINDS[kind] or cfg.n_bins
+
+
+class FeatureCache:
+    """Read access to a cache folder: `load(track_id, kind)` memory-maps a track's [T, F] map."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = pathlib.Path(directory)
+        self._index = _read_index(self.directory)
+
+    def entries(self) -> dict[str, dict]:
+        """index.json's per-track entries: track id -> metadata (see the module docstring)."""
+        return self._index["tracks"]
+
+    @property
+    def config(self):
+        """The `dsp.FeatureConfig` the cache was extracted with (None for an empty cache)."""
+        if self._index.get("config") is None:
+            return None
+        from dsp import FeatureConfig
+
+        return FeatureConfig.from_dict(self._index["config"])
+
+    def has(self, track_id: str) -> bool:
+        entry = self.entries().get(track_id)
+        return entry is not None and all((self.directory / f).is_file() for f in entry["files"].values())
+
+    def path(self, track_id: str, kind: str) -> pathlib.Path:
+        entry = self.entries().get(track_id)
+        if entry is None:
+            raise DataError(f"track {track_id} is not in the feature cache {self.directory}")
+        if kind not in entry["files"]:
+            raise DataError(f"unknown feature kind {kind!r}; the cache holds {', '.join(entry['files'])}")
+        return self.directory / entry["files"][kind]
+
+    def load(self, track_id: str, kind: str, mmap: bool = True) -> np.ndarray:
+        """float32 [T, F] map of a track (read-only memory map unless mmap=False).
+
+        Raises:
+          DataError: the track or kind is not cached, or its file is damaged.
+        """
+        path = self.path(track_id, kind)
+        try:
+            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise DataError(f"{path}: unreadable feature file ({e}); run the extraction again to rebuild it") from e
+
+
+def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: int = 8,
+            progress: bool = True) -> ExtractReport:
+    """Extract the music and STFT maps of every track not cached yet (resumable, batched).
+
+    Args:
+      tracks: `Track`s (track_id, genre, path), e.g. from `datasets.gtzan.discover`.
+      cache_dir: the cache folder (`Workdir.features_dir(corpus, cfg)`); created if needed.
+      cfg: the `dsp.FeatureConfig`; must be the one the folder was made with.
+      batch_size: tracks per vmapped batch (memory ~ 25 MB per 30 s track for the STFT map alone).
+      progress: show a tqdm progress bar.
+
+    Returns:
+      ExtractReport(done, skipped, failed). A track is skipped when its entry, both arrays (shape
+      and dtype) and its audio (size + mtime, else SHA-256) all match; otherwise it is rebuilt.
+      A bad audio file goes to `failed` with its cause; extraction goes on.
+
+    Raises:
+      DataError: the folder belongs to another configuration, or track ids repeat or are unsafe.
+    """
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"batch_size={batch_size!r}: need an int >= 1")
+    directory = pathlib.Path(cache_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    index = _read_index(directory)
+    if index.get("config_hash") not in (None, cfg.hash()):
+        raise DataError(f"{directory} holds features of another configuration ({index['config_hash']}, "
+                        f"not {cfg.hash()}); use Workdir.features_dir(corpus, cfg)")
+    index.update(format=INDEX_FORMAT, config_hash=cfg.hash(), config=cfg.to_dict())
+    _check_ids(tracks)
+
+    skipped, todo = [], []
+    before = repr(index["tracks"])
+    for t in tracks:
+        (skipped if _up_to_date(directory, index["tracks"].get(t.track_id), t, cfg) else todo).append(t)
+    if not todo:
+        if repr(index["tracks"]) != before:  # refreshed paths / mtimes of moved or touched files
+            write_json(directory / INDEX, index)
+        return ExtractReport([], [t.track_id for t in skipped], [])
+    logging.info("extracting %d tracks into %s (%d already cached)", len(todo), directory, len(skipped))
+
+    from tqdm import tqdm
+
+    run = _Run(directory, index, cfg, batch_size)
+    with tqdm(total=len(todo), disable=not progress, unit="track", desc="features") as bar:
+        for t in todo:
+            run.add(t)
+            bar.update(run.take_progress())
+        run.flush_all()
+        bar.update(run.take_progress())
+    run.log_crops()
+    return ExtractReport(run.done, [t.track_id for t in skipped], run.failed)
+
+
+# ------------------------------------------------------------------------------------------ internals
+
+
+class _Pending(NamedTuple):
+    track: object
+    x: np.ndarray  # float32 [n_kept]
+    meta: dict
+
+
+class _Run:
+    """One extraction: buckets of equal-length audio, flushed as vmapped batches."""
+
+    def __init__(self, directory, index, cfg, batch_size):
+        self.directory, self.index, self.cfg, self.batch_size = directory, index, cfg, batch_size
+        self.buckets: dict[int, list[_Pending]] = collections.defaultdict(list)
+        self.done: list[str] = []
+        self.failed: list[tuple[str, str]] = []
+        self.crops: list[float] = []  # seconds dropped per track
+        self._progress = 0
+        # Tracks of rare lengths wait in their bucket; beyond this many waiting, the fullest bucket goes
+        # (padded), which bounds memory for corpora of many lengths.
+        self.max_waiting = 4 * batch_size
+
+    def take_progress(self) -> int:
+        n, self._progress = self._progress, 0
+        return n
+
+    def add(self, track) -> None:
+        try:
+            raw = pathlib.Path(track.path).read_bytes()
+            x = audio.load(track.path, self.cfg.sample_rate)
+        except AudioError as e:
+            return self._fail(track, e.cause)
+        except OSError as e:
+            return self._fail(track, f"unreadable ({e})")
+        from dsp import n_frames
+
+        n = x.size
+        kept = crop_length(n, self.cfg)
+        if n_frames(kept, self.cfg) < 1:
+            return self._fail(track, f"too short: {n} samples at {self.cfg.sample_rate} Hz, "
+                                     f"less than one {self.cfg.frame_length}-sample frame")
+        st = os.stat(track.path)
+        meta = {"path": str(track.path), "genre": track.genre, "audio_sha256": hashlib.sha256(raw).hexdigest(),
+                "audio_bytes": st.st_size, "audio_mtime_ns": st.st_mtime_ns,
+                "duration_s": n / self.cfg.sample_rate, "n_samples": n, "n_samples_kept": kept,
+                "n_frames": n_frames(kept, self.cfg)}
+        self.crops.append((n - kept) / self.cfg.sample_rate)
+        bucket = self.buckets[kept]
+        bucket.append(_Pending(track, x[:kept], meta))
+        if len(bucket) == self.batch_size:
+            self._flush(kept)
+        elif sum(map(len, self.buckets.values())) > self.max_waiting:
+            self._flush(max(self.buckets, key=lambda k: len(self.buckets[k])))
+
+    def flush_all(self) -> None:
+        for kept in list(self.buckets):
+            self._flush(kept)
+
+    def _flush(self, kept: int) -> None:
+        items = self.buckets.pop(kept)
+        if not items:
+            return
+        # Pad a short batch with copies of its last track: one compiled shape per length, not per count.
+        xs = [p.x for p in items] + [items[-1].x] * (self.batch_size - len(items))
+        music, nan_counts, stft = _extract_batch(np.stack(xs), self.cfg)
+        from dsp import FEATURE_NAMES
+
+        for i, p in enumerate(items):
+            maps = {"music": music[i], "stft": stft[i]}
+            bad = [k for k, v in maps.items() if not np.isfinite(v).all()]
+            if bad:
+                self._fail(p.track, f"non-finite values in the {'/'.join(bad)} map")
+                continue
+            files = {}
+            for kind, arr in maps.items():
+                name = f"{p.track.track_id}.{kind}.npy"
+                with atomic_write(self.directory / name) as f:
+                    np.save(f, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
+                files[kind] = name
+            entry = dict(p.meta, files=files, shapes={k: list(v.shape) for k, v in maps.items()},
+                         nan_counts=dict(zip(FEATURE_NAMES, map(int, nan_counts[i]))))
+            self.index["tracks"][p.track.track_id] = entry
+            self.done.append(p.track.track_id)
+            self._progress += 1
+        write_json(self.directory / INDEX, self.index)  # after the arrays: the index never points at half files
+
+    def _fail(self, track, cause: str) -> None:
+        logging.warning("feature extraction skipped %s: %s", track.path, cause)
+        self.failed.append((str(track.path), cause))
+        self.index["tracks"].pop(track.track_id, None)
+        self._progress += 1
+
+    def log_crops(self) -> None:
+        crops = np.array(self.crops)
+        if crops.size and crops.max() > 0:
+            logging.info("cropped %d of %d tracks to the end of their last %.0f s key-clarity window "
+                         "(dropped %.3f-%.3f s, median %.3f s): equal lengths batch under vmap",
+                         int((crops > 0).sum()), crops.size, self.cfg.key_window_s, crops.min(), crops.max(),
+                         float(np.median(crops)))
+
+
+def _extract_batch(x: np.ndarray, cfg):
+    """float32 [B, n] -> (music float32 [B, T, 8], nan counts int32 [B, 8], stft float32 [B, T, bins])."""
+    (music, nans), stft = _batched(cfg)(x)
+    return np.asarray(music), np.asarray(nans), np.asarray(stft)
+
+
+@functools.lru_cache(maxsize=4)
+def _batched(cfg):
+    """One jitted, vmapped function for both maps (XLA shares the framing and FFT between them)."""
+    import jax
+
+    import dsp
+
+    def both(x):
+        return dsp.music_features_with_nan_counts(x, cfg), dsp.stft_features(x, cfg)
+
+    return jax.jit(jax.vmap(both))
+
+
+def _up_to_date(directory: pathlib.Path, entry: dict | None, track, cfg) -> bool:
+    """True when a track's cache entry can be used as it is (see `extract`).
+
+    A moved or touched file whose bytes are unchanged (same SHA-256) still matches; its entry's path and
+    mtime are refreshed in place (the caller saves the index).
+    """
+    if entry is None:
+        return False
+    try:
+        st = os.stat(track.path)
+    except OSError:
+        return False
+    same_stat = (str(track.path), st.st_size, st.st_mtime_ns) == (
+        entry.get("path"), entry.get("audio_bytes"), entry.get("audio_mtime_ns"))
+    if not same_stat:
+        if st.st_size != entry.get("audio_bytes") or _sha256(track.path) != entry.get("audio_sha256"):
+            return False
+    for kind, name in entry.get("files", {}).items():
+        expected = [entry["n_frames"], width(kind, cfg)]
+        try:
+            arr = np.load(directory / name, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):  # missing, truncated (shorter than its header says) or not .npy
+            return False
+        if list(arr.shape) != expected or arr.dtype != np.float32:
+            return False
+    if set(entry.get("files", {})) != set(KINDS):
+        return False
+    if not same_stat:
+        entry.update(path=str(track.path), audio_mtime_ns=st.st_mtime_ns)
+    return True
+
+
+def _sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_index(directory: pathlib.Path) -> dict:
+    path = directory / INDEX
+    if not path.exists():
+        return {"format": INDEX_FORMAT, "config_hash": None, "config": None, "tracks": {}}
+    index = read_json(path)
+    if index.get("format") != INDEX_FORMAT or not isinstance(index.get("tracks"), dict):
+        raise DataError(f"{path}: not a feature index of this version; delete {directory} to rebuild it")
+    return index
+
+
+def _check_ids(tracks: Sequence) -> None:
+    ids = [t.track_id for t in tracks]
+    dup = sorted(t for t, c in collections.Counter(ids).items() if c > 1)
+    if dup:
+        raise DataError(f"duplicate track ids: {dup[:5]}")
+    unsafe = [t for t in ids if not _SAFE_ID.match(t)]
+    if unsafe:
+        raise DataError(f"track ids cannot name cache files: {unsafe[:5]}")

@@ -1,0 +1,105 @@
+"""A corpus ready for training: its tracks, and their feature maps in the cache.
+
+`prepare_corpus(None, workdir)` makes the built-in synthetic corpus on first use
+(`workdir.corpus_dir("synthetic")`, `SYNTHETIC_TRACKS_PER_GENRE` tracks per genre); with a folder it
+discovers a GTZAN-layout corpus there (named after the folder). Either way the features are then
+extracted into `workdir.features_dir(name, cfg)`, skipping tracks already cached.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+from absl import logging
+
+from mgc_jax import cache as cache_lib
+from mgc_jax.clips import CLIP_FRAMES
+from mgc_jax.datasets import gtzan, synthetic
+from mgc_jax.errors import DataError
+
+SYNTHETIC_TRACKS_PER_GENRE = 20
+"""Default size of the built-in corpus: 200 tracks of 30 s. Each stratified fold then tests on 2 tracks
+per genre (20 tracks, 360 clips) and trains on 16 per genre (2,880 clips), which keeps
+`python -m launch.train --net=music --fold=3` to minutes on a laptop CPU."""
+SYNTHETIC_SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+    """The usable tracks of a corpus and where their features are."""
+
+    name: str  # "synthetic" or the corpus folder's name; names the feature cache, splits, runs, results
+    root: pathlib.Path  # the corpus folder
+    tracks: tuple  # gtzan.Track of every track with cached features and at least one clip, by track id
+    cache: cache_lib.FeatureCache
+    cfg: object  # dsp.FeatureConfig of the cache
+    problems: tuple = ()  # (path, cause) of every file not used: discovery, extraction, too short
+    report: cache_lib.ExtractReport | None = None  # what this call's extraction did
+
+
+def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre: int | None = None,
+                   progress: bool = True, batch_size: int = 8) -> Corpus:
+    """Find (or make) a corpus and extract its features, skipping finished tracks.
+
+    Args:
+      data_dir: a GTZAN-layout folder, or None for the built-in synthetic corpus.
+      workdir: a `mgc_jax.workdir.Workdir`.
+      cfg: `dsp.FeatureConfig` (default: the paper's).
+      tracks_per_genre: synthetic corpus only: its size when it is made (default
+        SYNTHETIC_TRACKS_PER_GENRE); an existing corpus of another size is refused.
+      progress: show the extraction progress bar.
+      batch_size: tracks per vmapped extraction batch.
+
+    Raises:
+      DataError: no usable track, a folder that is not a corpus, or a synthetic corpus of another size.
+    """
+    if cfg is None:
+        from dsp import FeatureConfig
+
+        cfg = FeatureConfig()
+    if data_dir is None:
+        name = synthetic.CORPUS_NAME
+        root = _synthetic_root(workdir, tracks_per_genre)
+    else:
+        if tracks_per_genre is not None:
+            raise DataError("tracks_per_genre sets the size of the synthetic corpus; it cannot apply to --data_dir")
+        root = pathlib.Path(data_dir)
+        name = root.resolve().name
+    found = gtzan.scan(root)
+    cache_dir = workdir.features_dir(name, cfg)
+    report = cache_lib.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress)
+    cache = cache_lib.FeatureCache(cache_dir)
+    problems = list(found.skipped) + list(report.failed)
+    usable = []
+    entries = cache.entries()
+    for t in found.tracks:
+        if t.track_id not in entries:
+            continue
+        if entries[t.track_id]["n_frames"] < CLIP_FRAMES:
+            problems.append((t.path, f"shorter than one {CLIP_FRAMES}-frame clip "
+                                     f"({entries[t.track_id]['n_frames']} frames)"))
+            continue
+        usable.append(t)
+    for path, cause in problems:
+        logging.warning("not used: %s: %s", path, cause)
+    if not usable:
+        raise DataError(f"{root}: no usable track ({len(problems)} files not used)")
+    logging.info("corpus %s: %d tracks (%d extracted now, %d cached before, %d not used), features in %s",
+                 name, len(usable), len(report.done), len(report.skipped), len(problems), cache_dir)
+    return Corpus(name, root, tuple(usable), cache, cfg, tuple(problems), report)
+
+
+def _synthetic_root(workdir, tracks_per_genre: int | None) -> pathlib.Path:
+    root = workdir.corpus_dir(synthetic.CORPUS_NAME)
+    have = synthetic.read_manifest(root)
+    want = tracks_per_genre or SYNTHETIC_TRACKS_PER_GENRE
+    if have is not None:
+        expected = synthetic.manifest(have["tracks_per_genre"], have["seconds"], SYNTHETIC_SEED)
+        if have != expected:
+            raise DataError(f"{root} holds a synthetic corpus of another version or seed; delete it to remake it")
+        if tracks_per_genre is not None and have["tracks_per_genre"] != tracks_per_genre:
+            raise DataError(f"{root} holds a synthetic corpus of {have['tracks_per_genre']} tracks per genre, "
+                            f"not {tracks_per_genre}; use another workdir or delete {root}")
+        return root
+    logging.info("making the synthetic corpus (%d tracks per genre, 30 s each) in %s", want, root)
+    return synthetic.make_corpus(root, want, seed=SYNTHETIC_SEED)
