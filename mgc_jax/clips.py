@@ -2,9 +2,10 @@
 
 A clip is a pair (track, start frame) into a track's [T, F] map, which stays a read-only memory map
 of its `.npy` file (`FeatureCache.load(..., mmap=True)`). Only the clips of the batch being built are
-copied, into one [B, 128, F] array: a GTZAN-sized STFT cache (1000 x 1291 x 513 float32, 2.6 GB) is
-never loaded, and the 18 overlapping clips of a track are never materialised as copies
-(benchmarks/clip_memory.py measures the peak RSS).
+copied, into one [B, 128, F] array, after which their pages are unmapped from the process again
+(`madvise(MADV_DONTNEED)`; they stay in the page cache): a GTZAN-sized STFT cache (1000 x 1291 x 513
+float32, 2.6 GB) is never resident, and the 18 overlapping clips of a track are never materialised
+as copies (benchmarks/clip_memory.py measures the peak RSS).
 
 Clips are 128 frames (~3 s) every 64 frames (~1.5 s), never padded, at most 18 per track: the paper's
 "18 clips that compose" a 30 s track (§4.3; FEATURES_SPEC §1.9: offsets 0, 64, ..., 1088). A 19th
@@ -136,20 +137,34 @@ class ClipDataset:
         for k in self.kinds:
             out = np.empty((track.size, CLIP_FRAMES, self.widths[k]), np.float32)
             for j, (i, s) in enumerate(zip(track.tolist(), start.tolist())):
-                out[j] = self._maps[i][k][s:s + CLIP_FRAMES]  # the only copy: into the batch
+                arr = self._maps[i][k]
+                out[j] = arr[s:s + CLIP_FRAMES]  # the only copy: into the batch
+                _release(arr)
             x[k] = out
         return self.transform(x) if self.transform is not None else x
 
 
+def _mmap_of(arr: np.ndarray) -> mmap.mmap | None:
+    m = getattr(arr, "_mmap", None)
+    return m if isinstance(m, mmap.mmap) and hasattr(m, "madvise") else None
+
+
 def _advise_random(arr: np.ndarray) -> None:
     """Tell the kernel a memory map is read at random (no read-ahead of pages no clip needs)."""
-    m = getattr(arr, "_mmap", None)
-    if isinstance(m, mmap.mmap) and hasattr(m, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+    m = _mmap_of(arr)
+    if m is not None and hasattr(mmap, "MADV_RANDOM"):
         m.madvise(mmap.MADV_RANDOM)
 
 
-def labels_of(track_ids: Sequence[str], genre_of: Mapping[str, str]) -> np.ndarray:
-    """int32 [n] GTZAN label index of each track id (via its genre)."""
-    from mgc_jax.datasets.gtzan import label
+def _release(arr: np.ndarray) -> None:
+    """Unmap the pages of a read-only memory map from this process after a clip was copied out.
 
-    return np.array([label(genre_of[t]) for t in track_ids], np.int32)
+    The pages stay in the kernel's page cache (a later read is a cheap minor fault), but they stop
+    counting in the process's resident set: without this, drawing every clip of an epoch leaves the
+    whole cache resident (file-backed) in the process. The whole track map is released, not just the
+    clip's rows, because the kernel maps neighbouring cached pages on each fault ("fault-around").
+    No-op for arrays that are not memory maps.
+    """
+    m = _mmap_of(arr)
+    if m is not None and hasattr(mmap, "MADV_DONTNEED"):
+        m.madvise(mmap.MADV_DONTNEED)
