@@ -25,7 +25,8 @@ def main(argv):
     report = corpus.report
     print(f"corpus {corpus.name}: {corpus.root}")
     print(f"features: {corpus.cache.directory}")
-    print(f"  {len(report.done)} tracks extracted now, {len(report.skipped)} already cached, "
+    speed = f" in {report.seconds:.1f} s" if report.done else ""
+    print(f"  {len(report.done)} tracks extracted now{speed}, {len(report.skipped)} already cached, "
           f"{len(corpus.tracks)} usable")
     if corpus.problems:
         print(f"{len(corpus.problems)} files not used:")
