@@ -166,6 +166,7 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
             bar.update(run.take_progress())
         run.flush_all()
         bar.update(run.take_progress())
+    write_json(directory / INDEX, index)  # also drops entries of tracks that failed after the last batch
     run.log_crops()
     seconds = time.perf_counter() - t0
     logging.info("extracted %d tracks in %.1f s (%.2f tracks/s, compilation included)", len(run.done), seconds,

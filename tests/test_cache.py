@@ -152,6 +152,15 @@ def test_bad_files_are_reported_and_extraction_goes_on(tmp_path, fake):
     assert causes[str(empty)].startswith("empty file") and causes[short.path].startswith("too short")
 
 
+def test_a_cached_track_whose_audio_went_bad_leaves_the_index(tmp_path, fake):
+    tracks = _corpus(tmp_path / "audio", lengths=(7.0, 7.0))
+    cache.extract(tracks, tmp_path / "f", CFG, progress=False)
+    pathlib.Path(tracks[1].path).write_bytes(b"")
+    report = cache.extract(tracks, tmp_path / "f", CFG, progress=False)
+    assert report.skipped == ["blues.00000"] and report.failed[0][1].startswith("empty file")
+    assert sorted(cache.FeatureCache(tmp_path / "f").entries()) == ["blues.00000"]
+
+
 def test_resampled_and_stereo_audio_is_cached_at_22050(tmp_path, fake):
     path = tmp_path / "pop" / "pop.00000.wav"
     path.parent.mkdir()
