@@ -35,7 +35,11 @@ import optax
 from absl import logging
 from flax import nnx
 
+from dsp.config import FEATURE_NAMES, FeatureConfig
 from mgc_jax.checkpoint import CheckpointError, RunCheckpoints, config_diff, describe_diff
+from mgc_jax.clips import ClipDataset
+from mgc_jax.datasets.folds import get_split
+from mgc_jax.datasets.gtzan import GENRES
 from mgc_jax.models import NET_KINDS, ModelConfig, apply_model, build_model, count_params
 from mgc_jax.standardize import Standardizer, apply_stats
 
@@ -499,10 +503,6 @@ def run(cfg: TrainConfig, workdir, corpus) -> RunResult:
     The split comes from `mgc_jax.datasets.folds.get_split` (and its split file); the run directory is
     `workdir.run_dir(corpus.name, cfg.split, cfg.net, cfg.fold)`. Returns the RunResult.
     """
-    from mgc_jax.clips import ClipDataset
-    from mgc_jax.datasets.folds import get_split
-    from mgc_jax.datasets.gtzan import GENRES
-
     split = get_split(workdir, corpus.name, corpus.tracks, cfg.split, cfg.fold)
     genre_of = {t.track_id: t.genre for t in corpus.tracks}
     ids = {"train": tuple(split.train), "valid": tuple(split.valid), "test": tuple(split.test)}
@@ -517,8 +517,6 @@ def run(cfg: TrainConfig, workdir, corpus) -> RunResult:
 
 def feature_widths(feature_cfg) -> dict[str, int]:
     """{kind: F} of the feature maps a FeatureConfig produces: stft n_bins (513), music 8."""
-    from dsp.config import FEATURE_NAMES
-
     return {"stft": feature_cfg.n_bins, "music": len(FEATURE_NAMES)}
 
 
@@ -560,11 +558,7 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
         cfg = TrainConfig.from_dict(config["train"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{run_dir}: not a training run directory (config.json: {e})") from e
-    feature_cfg = None
-    if "features" in config:
-        from dsp.config import FeatureConfig
-
-        feature_cfg = FeatureConfig.from_dict(config["features"])
+    feature_cfg = FeatureConfig.from_dict(config["features"]) if "features" in config else None
     in_bins = config["in_bins"]
     with open_checkpoints(run_dir, config, keep_last=cfg.keep_last) as ckpts:
         step = ckpts.best_step() if step is None else step

@@ -17,7 +17,10 @@ import pytest
 from flax import nnx
 
 from fake_data import GENRES, WIDTHS, make_fold_data, tiny_config
+from mgc_jax import train
 from mgc_jax.checkpoint import CheckpointError
+from mgc_jax.clips import ClipDataset
+from mgc_jax.datasets.folds import get_split
 from mgc_jax.standardize import Standardizer
 from mgc_jax.train import (TEST_PROBS_KEYS, TrainConfig, load_trained, majority_vote, split_train_step,
                            track_metrics, train_and_evaluate, train_step)
@@ -275,3 +278,59 @@ def test_launcher_bad_flags_give_one_line(tmp_path, args, message):
     assert proc.stderr.strip().splitlines()[-1] == message
     assert "Traceback" not in proc.stderr
     assert not any(tmp_path.iterdir())  # nothing was made
+
+
+# ---------------------------------------------------------------- run() on the real data modules
+
+
+def test_run_wires_workdir_split_and_clip_dataset(tmp_path):
+    """train.run with the real Workdir, get_split and ClipDataset over an in-memory cache (no audio)."""
+    from dsp.config import FeatureConfig
+    from fake_data import FakeCache
+    from mgc_jax.corpus import Corpus
+    from mgc_jax.datasets.gtzan import GENRES as GTZAN_GENRES
+    from mgc_jax.datasets.gtzan import Track
+    from mgc_jax.workdir import Workdir
+
+    tracks = tuple(Track(f"{g}.{i:05d}", g, tmp_path / f"{g}.{i:05d}.wav") for g in GTZAN_GENRES for i in range(10))
+    labels = {t.track_id: GTZAN_GENRES.index(t.genre) for t in tracks}
+    # 192-256 frames: 2-3 clips of 128 frames per track; real widths (513 STFT bins, 8 music features).
+    cache = FakeCache(labels, n_frames=192, widths={"music": 8, "stft": 513}, offset=3.0)
+    corpus = Corpus("fakecorpus", tmp_path, tracks, cache, FeatureConfig())
+    workdir = Workdir(tmp_path / "ws")
+    cfg = tiny_config(fold=3, epochs=2, batch_size=20, eval_batch_size=20)
+    res = train.run(cfg, workdir, corpus)
+    assert res.run_dir == workdir.run_dir("fakecorpus", "stratified", "music", 3)
+    split = get_split(workdir, "fakecorpus", tracks, "stratified", 3)
+    z = np.load(res.test_probs_path)
+    assert list(z["track_ids"]) == list(split.test)
+    assert list(z["genres"]) == list(GTZAN_GENRES)
+    np.testing.assert_array_equal(z["labels"], [labels[t] for t in split.test])
+    config = json.loads((res.run_dir / "config.json").read_text())
+    assert config["corpus"] == "fakecorpus" and config["features"] == FeatureConfig().to_dict()
+    trained = load_trained(res.run_dir)
+    assert trained.feature_cfg == FeatureConfig() and trained.kinds == ("music",)
+    np.testing.assert_array_equal(trained.predict(ClipDataset(cache, split.test[:1], [0]).track_clips(0)),
+                                  z["probs"][0, : z["n_clips"][0]])
+
+
+@pytest.mark.slow
+def test_launcher_end_to_end_on_a_synthetic_corpus(tmp_path):
+    """`python -m launch.train` on a freshly made 10-tracks-per-genre synthetic corpus (audio, extraction,
+    split, training, test pass), then the same command again (a finished run: test pass only)."""
+    args = ["--net=music", "--fold=3", "--epochs=2", "--k1=16", "--tracks_per_genre=10", f"--workdir={tmp_path}"]
+    first = _launch(*args, timeout=1800)
+    assert first.returncode == 0, first.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "synthetic" / "stratified" / "music" / "fold3"
+    assert f"checkpoints:        {run_dir / 'checkpoints'}" in first.stdout
+    assert f"metrics:            {run_dir / 'metrics.jsonl'}" in first.stdout
+    assert f"test probabilities: {run_dir / 'test_probs.npz'}" in first.stdout
+    assert [r["epoch"] for r in metrics(run_dir)] == [1, 2]
+    again = _launch(*args, timeout=1800)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.splitlines()[0] == first.stdout.splitlines()[0]  # same best epoch and accuracies
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = _launch("--net=music", f"--data_dir={empty}", f"--workdir={tmp_path}")
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) >= 1
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in bad.stderr
