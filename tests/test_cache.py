@@ -13,12 +13,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-dsp = pytest.importorskip("dsp", reason="the dsp kernels are needed to extract features")
-
-from mgc_jax import cache  # noqa: E402
-from mgc_jax.datasets.gtzan import Track  # noqa: E402
-from mgc_jax.errors import DataError  # noqa: E402
-from mgc_jax.workdir import Workdir  # noqa: E402
+import dsp
+from mgc_jax import cache
+from mgc_jax.datasets.gtzan import Track
+from mgc_jax.errors import DataError
+from mgc_jax.workdir import Workdir
 
 CFG = dsp.FeatureConfig()
 SR = 22050
