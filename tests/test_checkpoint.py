@@ -38,10 +38,15 @@ def trained_model_and_optimizer():
     optimizer = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
     x = jnp.asarray(np.random.default_rng(0).random((6, 16, 8), np.float32))
     y = jnp.arange(6) % 10
-    for i in range(2):
-        grads = nnx.grad(lambda m: optax.softmax_cross_entropy_with_integer_labels(
-            m(x, rngs=jax.random.key(i)), y).mean())(model)
+
+
+    @nnx.jit
+    def step(model, optimizer, key):
+        grads = nnx.grad(lambda m: optax.softmax_cross_entropy_with_integer_labels(m(x, rngs=key), y).mean())(model)
         optimizer.update(model, grads)
+
+    for i in range(2):
+        step(model, optimizer, jax.random.key(i))
     return model, optimizer, x
 
 
