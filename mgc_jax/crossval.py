@@ -1,0 +1,300 @@
+"""Cross-validation: train the missing (net, fold) runs, read every run's test probabilities, decide per system.
+
+The systems of Table 2 (FEATURES_SPEC §3.4):
+
+    net_STFT, net_MUSIC, early_fusion   one net per fold, majority vote over its clips
+    FUSION1, FUSION2                    net_STFT + net_MUSIC of the same fold (`mgc_jax.evaluate`)
+
+A run is finished when its `test_probs.npz` exists (`mgc_jax.train` writes it last, atomically), so
+`train_missing` trains only the runs without one and a second call trains nothing; an interrupted run is
+resumed by `train.run` from its last checkpoint. `evaluate_probs` turns the saved probabilities into an
+`Evaluation` (decisions, confusion matrices, pooled and per-fold accuracy with bootstrap intervals) that
+`mgc_jax.reports` writes as Table 2, Table 1, results.json and confusion PNGs.
+
+Nothing here imports JAX unless training is asked for, so the fusion of saved runs stays light.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+from absl import logging
+
+from mgc_jax import evaluate
+from mgc_jax.errors import DataError
+
+NETS = ("stft", "music", "early")  # mgc_jax.models.NET_KINDS, without importing JAX
+NET_SYSTEM = {"stft": "net_STFT", "music": "net_MUSIC", "early": "early_fusion"}
+FUSION_SYSTEMS = {"FUSION1": evaluate.fusion1, "FUSION2": evaluate.fusion2}  # over net_STFT + net_MUSIC
+SYSTEMS = ("net_STFT", "net_MUSIC", "FUSION1", "FUSION2", "early_fusion")  # Table 2's row order
+LABELS = {"early_fusion": "early fusion"}  # display names that differ from the key
+TEST_PROBS = "test_probs.npz"
+TEST_PROBS_KEYS = ("track_ids", "labels", "probs", "n_clips", "genres")  # mgc_jax.train.TEST_PROBS_KEYS
+
+
+def label(system: str) -> str:
+    return LABELS.get(system, system)
+
+
+# ------------------------------------------------------------------------------------------- parsing
+
+
+def parse_folds(spec: str) -> tuple[int, ...]:
+    """'0-9' -> (0, ..., 9); '3' -> (3,); '0-2,5' -> (0, 1, 2, 5). Sorted; ValueError on bad or repeated folds."""
+    folds: list[int] = []
+    for part in str(spec).split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m:
+            raise ValueError(f"folds {spec!r}: expected N, N-M or a comma list of them (e.g. 0-9)")
+        a, b = int(m[1]), int(m[2] if m[2] is not None else m[1])
+        if b < a:
+            raise ValueError(f"folds {spec!r}: empty range {a}-{b}")
+        folds.extend(range(a, b + 1))
+    if len(set(folds)) != len(folds):
+        raise ValueError(f"folds {spec!r}: a fold is listed twice")
+    return tuple(sorted(folds))
+
+
+def parse_nets(spec: str) -> tuple[str, ...]:
+    """'stft,music' -> ('stft', 'music'); ValueError naming an unknown or repeated net."""
+    nets = tuple(n.strip() for n in str(spec).split(",") if n.strip())
+    if not nets:
+        raise ValueError("nets: none given (expected a comma list of stft, music, early)")
+    for n in nets:
+        if n not in NETS:
+            raise ValueError(f"nets: unknown net {n!r} (expected a comma list of {', '.join(NETS)})")
+    if len(set(nets)) != len(nets):
+        raise ValueError(f"nets {spec!r}: a net is listed twice")
+    return nets
+
+
+def corpus_name(data_dir: str | os.PathLike | None) -> str:
+    """The corpus name `mgc_jax.corpus.prepare_corpus` gives `data_dir` (without preparing it)."""
+    if data_dir is None:
+        from mgc_jax.datasets.synthetic import CORPUS_NAME
+
+        return CORPUS_NAME
+    return pathlib.Path(data_dir).resolve().name
+
+
+# --------------------------------------------------------------------------------------- run files
+
+
+class FoldProbs(NamedTuple):
+    """The test tracks of one run: ids str [N], labels int32 [N], probs: N arrays float32 [n_clips_i, C], genres [C]."""
+
+    track_ids: tuple[str, ...]
+    labels: np.ndarray
+    probs: tuple[np.ndarray, ...]
+    genres: tuple[str, ...]
+
+
+def read_test_probs(path: str | os.PathLike) -> FoldProbs:
+    """Read a run's test_probs.npz (keys TEST_PROBS_KEYS; rows past a track's n_clips are NaN and dropped).
+
+    Raises DataError naming the file when it is unreadable or inconsistent.
+    """
+    path = pathlib.Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in TEST_PROBS_KEYS if k not in z.files]
+            if missing:
+                raise DataError(f"{path}: not a test_probs file (missing {', '.join(missing)})")
+            ids, labels, probs, n_clips, genres = (z[k] for k in TEST_PROBS_KEYS)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: unreadable test probabilities ({e})") from e
+    n = len(ids)
+    if labels.shape != (n,) or n_clips.shape != (n,) or probs.ndim != 3 or probs.shape[0] != n \
+            or probs.shape[2] != len(genres) or (n_clips > probs.shape[1]).any() or (n_clips < 1).any():
+        raise DataError(f"{path}: inconsistent shapes (track_ids {ids.shape}, labels {labels.shape}, "
+                        f"probs {probs.shape}, n_clips {n_clips.shape}, genres {genres.shape})")
+    rows = tuple(probs[i, : n_clips[i]] for i in range(n))
+    if not all(np.isfinite(r).all() for r in rows):
+        raise DataError(f"{path}: non-finite clip probabilities")
+    return FoldProbs(tuple(str(t) for t in ids), labels.astype(np.int32), rows, tuple(str(g) for g in genres))
+
+
+def run_dirs(workdir, corpus: str, split: str, nets: Sequence[str], folds: Sequence[int]) -> dict:
+    """{(net, fold): run directory} in fold-major order."""
+    return {(net, fold): pathlib.Path(workdir.run_dir(corpus, split, net, fold)) for fold in folds for net in nets}
+
+
+def is_finished(run_dir: str | os.PathLike) -> bool:
+    return (pathlib.Path(run_dir) / TEST_PROBS).is_file()
+
+
+def collect(workdir, corpus: str, split: str, nets: Sequence[str], folds: Sequence[int], *,
+            require_all: bool = True) -> dict:
+    """{net: {fold: FoldProbs}} of the finished runs; DataError listing the unfinished ones if require_all."""
+    dirs = run_dirs(workdir, corpus, split, nets, folds)
+    missing = [d for d in dirs.values() if not is_finished(d)]
+    if missing and require_all:
+        shown = ", ".join(str(d) for d in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        raise DataError(f"no {TEST_PROBS} (unfinished or never trained) in {shown}; "
+                        "run launch.crossval with the same --nets/--folds/--split to train them")
+    out: dict = {}
+    for (net, fold), d in dirs.items():
+        if is_finished(d):
+            out.setdefault(net, {})[fold] = read_test_probs(d / TEST_PROBS)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ training
+
+
+class TrainReport(NamedTuple):
+    trained: list  # (net, fold) trained (or resumed) by this call
+    reused: list  # (net, fold) whose test_probs.npz already existed
+    mismatched: list  # (net, fold, "field: saved != now; ...") reused runs whose config differs from the request
+
+
+def train_missing(base_cfg, workdir, corpus, nets: Sequence[str], folds: Sequence[int]) -> TrainReport:
+    """Train every (net, fold) without test_probs.npz, fold by fold, with `mgc_jax.train.run`.
+
+    base_cfg: a `mgc_jax.train.TrainConfig`; its net and fold are replaced per run (its split is used).
+    A finished run is reused even when its config differs from base_cfg (that is reported in
+    `mismatched`, and logged): delete its directory to retrain it.
+    """
+    from mgc_jax import train
+
+    trained, reused, mismatched = [], [], []
+    for (net, fold), d in run_dirs(workdir, corpus.name, base_cfg.split, nets, folds).items():
+        cfg = dataclasses.replace(base_cfg, net=net, fold=fold)
+        if is_finished(d):
+            reused.append((net, fold))
+            diff = _config_mismatch(d, cfg)
+            if diff:
+                mismatched.append((net, fold, diff))
+                logging.warning("reusing %s, trained with another config (%s)", d, diff)
+            continue
+        logging.info("training %s fold %d (%s split) in %s", net, fold, base_cfg.split, d)
+        train.run(cfg, workdir, corpus)
+        trained.append((net, fold))
+    return TrainReport(trained, reused, mismatched)
+
+
+def _config_mismatch(run_dir: pathlib.Path, cfg) -> str:
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())["train"]
+    except (OSError, ValueError, KeyError) as e:
+        return f"config.json unreadable ({e})"
+    from mgc_jax.checkpoint import config_diff, describe_diff
+
+    return describe_diff(config_diff(saved, cfg.to_dict()))
+
+
+# ---------------------------------------------------------------------------------------- evaluation
+
+
+@dataclasses.dataclass(frozen=True)
+class SystemResult:
+    """One system's decisions on every test track of the folds it covers, and their metrics."""
+
+    name: str  # a SYSTEMS entry
+    track_ids: tuple[str, ...]  # fold by fold, each fold in its run's track order
+    folds: np.ndarray  # int [N] fold of each track
+    labels: np.ndarray  # int [N] true genre
+    predictions: np.ndarray  # int [N] decided genre
+    summary: evaluate.Summary
+    confusion: np.ndarray  # int64 [C, C] counts, rows = true genre
+
+    @property
+    def label(self) -> str:
+        return label(self.name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """Everything Table 2, Table 1 and results.json report for one corpus and split."""
+
+    corpus: str
+    split: str
+    genres: tuple[str, ...]
+    systems: Mapping[str, SystemResult]  # in SYSTEMS order, only the systems that could be computed
+    n_boot: int
+    seed: int
+    level: float
+    runs: Mapping[str, Mapping[int, str]] = dataclasses.field(default_factory=dict)  # net -> fold -> run dir
+    notes: tuple[str, ...] = ()  # caveats printed under the tables (e.g. reused runs of another config)
+
+    @property
+    def folds(self) -> tuple[int, ...]:
+        return tuple(sorted({int(f) for s in self.systems.values() for f in s.folds}))
+
+
+def fold_decisions(by_net: Mapping[str, FoldProbs]) -> dict[str, np.ndarray]:
+    """Decisions int [N] per system for one fold: a vote per net, FUSION1/2 when stft and music are both there.
+
+    The runs of one fold must hold the same test tracks in the same order (they come from one split file).
+    """
+    out = {}
+    first = next(iter(by_net.values()))
+    for net, tp in by_net.items():
+        if tp.track_ids != first.track_ids or not np.array_equal(tp.labels, first.labels) or tp.genres != first.genres:
+            raise DataError(f"the {net} run of this fold tested other tracks (or labels/genres) than the "
+                            f"{next(iter(by_net))} run: were they trained on different split files?")
+        if [len(p) for p in tp.probs] != [len(p) for p in first.probs]:
+            raise DataError(f"the {net} run of this fold has other clip counts than the {next(iter(by_net))} run: "
+                            "were they trained on different feature caches?")
+        out[NET_SYSTEM[net]] = np.array([evaluate.majority_vote(p) for p in tp.probs], np.int64)
+    if "stft" in by_net and "music" in by_net:
+        a, b = by_net["stft"].probs, by_net["music"].probs
+        for name, rule in FUSION_SYSTEMS.items():
+            out[name] = np.array([rule(pa, pb) for pa, pb in zip(a, b)], np.int64)
+    return out
+
+
+def evaluate_probs(probs: Mapping[str, Mapping[int, FoldProbs]], *, corpus: str, split: str, n_boot: int = 1000,
+                   seed: int = 0, level: float = 0.95, runs: Mapping | None = None,
+                   notes: Sequence[str] = ()) -> Evaluation:
+    """Decide, score and bootstrap every system from {net: {fold: FoldProbs}}.
+
+    Fusion systems use the folds that have both an stft and a music run.
+    """
+    folds = sorted({f for by_fold in probs.values() for f in by_fold})
+    if not folds:
+        raise DataError(f"no finished run to evaluate for corpus {corpus!r}, split {split!r}")
+    parts: dict[str, list] = {}
+    genres = None
+    for fold in folds:
+        by_net = {net: probs[net][fold] for net in NETS if net in probs and fold in probs[net]}
+        tp = next(iter(by_net.values()))
+        if genres is None:
+            genres = tp.genres
+        elif tp.genres != genres:
+            raise DataError(f"fold {fold} has genres {tp.genres}, fold {folds[0]} has {genres}")
+        for system, pred in fold_decisions(by_net).items():
+            parts.setdefault(system, []).append((fold, tp.track_ids, tp.labels, pred))
+    systems = {}
+    for name in SYSTEMS:
+        if name not in parts:
+            continue
+        rows = parts[name]
+        labels = np.concatenate([r[2] for r in rows]).astype(np.int64)
+        pred = np.concatenate([r[3] for r in rows])
+        fold_of = np.concatenate([np.full(len(r[1]), r[0]) for r in rows])
+        correct = {r[0]: r[2] == r[3] for r in rows}
+        systems[name] = SystemResult(
+            name=name, track_ids=tuple(t for r in rows for t in r[1]), folds=fold_of, labels=labels, predictions=pred,
+            summary=evaluate.fold_summary(correct, n_boot=n_boot, seed=seed, level=level),
+            confusion=evaluate.confusion_matrix(labels, pred, n_classes=len(genres)))
+    runs = {net: {int(f): str(d) for f, d in by_fold.items()} for net, by_fold in (runs or {}).items()}
+    return Evaluation(corpus, split, tuple(genres), systems, n_boot, seed, level, runs, tuple(notes))
+
+
+def evaluate_runs(workdir, corpus: str, split: str, nets: Sequence[str], folds: Sequence[int], *,
+                  n_boot: int = 1000, seed: int = 0, level: float = 0.95, notes: Sequence[str] = ()) -> Evaluation:
+    """`evaluate_probs` over the saved runs of (nets x folds); DataError naming any unfinished run."""
+    probs = collect(workdir, corpus, split, nets, folds)
+    dirs = run_dirs(workdir, corpus, split, nets, folds)
+    runs: dict = {}
+    for (net, fold), d in dirs.items():
+        runs.setdefault(net, {})[fold] = d
+    return evaluate_probs(probs, corpus=corpus, split=split, n_boot=n_boot, seed=seed, level=level, runs=runs,
+                          notes=notes)

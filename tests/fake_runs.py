@@ -1,0 +1,64 @@
+"""Fake finished training runs for the evaluation tests: test_probs.npz files without training anything.
+
+`fake_fold(...)` draws clip probabilities for one fold's test tracks (a seeded Dirichlet with extra weight
+on the true genre, so a net is mostly right and the nets disagree on some tracks); `write_run` stores them
+in a run directory in the format `mgc_jax.train.save_test_probs` writes (NaN rows past each track's clip
+count), plus a config.json like train.run's.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+GTZAN = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
+
+
+def fold_tracks(fold: int, per_genre: int = 2, genres=GTZAN) -> tuple[list[str], np.ndarray]:
+    """Test track ids and labels of a fake fold: `per_genre` tracks of every genre, ids unique over folds."""
+    ids = [f"{g}.{fold * per_genre + j:05d}" for g in genres for j in range(per_genre)]
+    return ids, np.repeat(np.arange(len(genres)), per_genre).astype(np.int32)
+
+
+def fake_clip_probs(labels: np.ndarray, *, seed: int, strength: float = 0.3, n_classes: int = 10,
+                    clip_counts=(16, 17, 18)) -> list[np.ndarray]:
+    """Per track float32 [n_clips_i, C]: Dirichlet(1) rows plus `strength` on the true class, renormalised."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, y in enumerate(labels):
+        n = int(clip_counts[i % len(clip_counts)])  # a track has the same clip count in every net
+        p = rng.dirichlet(np.ones(n_classes), size=n)
+        p[:, y] += strength * rng.random(n)
+        out.append((p / p.sum(1, keepdims=True)).astype(np.float32))
+    return out
+
+
+def write_run(run_dir, track_ids, labels, clip_probs, genres=GTZAN, *, train_cfg: dict | None = None) -> pathlib.Path:
+    """run_dir/test_probs.npz (and config.json when train_cfg is given); returns the npz path."""
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    n_clips = np.array([len(p) for p in clip_probs], np.int32)
+    probs = np.full((len(clip_probs), n_clips.max(), len(genres)), np.nan, np.float32)
+    for i, p in enumerate(clip_probs):
+        probs[i, : len(p)] = p
+    path = run_dir / "test_probs.npz"
+    np.savez(path, track_ids=np.asarray(track_ids, dtype=str), labels=np.asarray(labels, np.int32), probs=probs,
+             n_clips=n_clips, genres=np.asarray(genres, dtype=str))
+    if train_cfg is not None:
+        (run_dir / "config.json").write_text(json.dumps({"train": train_cfg}))
+    return path
+
+
+def write_fake_runs(workdir, corpus: str, split: str, nets, folds, *, per_genre: int = 2, genres=GTZAN,
+                    train_cfg=None) -> dict:
+    """Fake runs for every (net, fold); returns {net: {fold: (track_ids, labels, clip_probs)}}."""
+    out: dict = {}
+    for fold in folds:
+        ids, labels = fold_tracks(fold, per_genre, genres)
+        for k, net in enumerate(nets):
+            probs = fake_clip_probs(labels, seed=1000 * fold + k, n_classes=len(genres))
+            cfg = None if train_cfg is None else train_cfg(net, fold)
+            write_run(workdir.run_dir(corpus, split, net, fold), ids, labels, probs, genres, train_cfg=cfg)
+            out.setdefault(net, {})[fold] = (ids, labels, probs)
+    return out

@@ -1,0 +1,149 @@
+"""mgc_jax.paper (the paper's numbers) and mgc_jax.reports (Table 2, Table 1, results.json, confusion PNGs)."""
+from __future__ import annotations
+
+import json
+import re
+import struct
+
+import numpy as np
+import pytest
+
+from fake_runs import GTZAN, fake_clip_probs, fold_tracks
+from mgc_jax import paper, reports
+from mgc_jax.crossval import FoldProbs, evaluate_probs
+from mgc_jax.evaluate import row_percent
+
+# ------------------------------------------------------------------------------------------- paper.py
+
+
+def test_table1_rows_sum_to_100_and_diagonals_match_the_papers_check():
+    for system, m in paper.TABLE1.items():
+        assert m.shape == (10, 10)
+        np.testing.assert_array_equal(m.sum(axis=1), 100, err_msg=system)
+    # FEATURES_SPEC §4.2's consistency check: diagonal means STFT 87.7, MUSIC 89.3, FUSION2 91.0 (one decimal)
+    assert [round(float(np.diag(paper.TABLE1[s]).mean()), 1) for s in ("net_STFT", "net_MUSIC", "FUSION2")] == \
+        [87.7, 89.3, 91.0]
+    assert paper.GENRES == GTZAN
+
+
+def test_paper_numbers_equal_the_specs_yaml(shared_dir):
+    yaml = pytest.importorskip("yaml")
+    text = (shared_dir / "FEATURES_SPEC.md").read_text()
+    block = re.search(r"### 4\.2.*?```yaml\n(.*?)```", text, re.S)
+    assert block, "FEATURES_SPEC.md §4.2 has no yaml block"
+    spec = yaml.safe_load(block[1])
+    assert {k: (v["mean"], v["ci95"]) for k, v in spec["senac2017_table2_accuracy_percent"].items()} == \
+        dict(paper.TABLE2)
+    assert spec["zhang2016_reported_gtzan_percent"] == paper.ZHANG2016_GTZAN
+    assert tuple(spec["genres"]) == paper.GENRES
+    table1 = spec["senac2017_table1_confusion_percent"]
+    assert set(table1) == set(paper.TABLE1)
+    for system, rows in table1.items():
+        np.testing.assert_array_equal([rows[g] for g in paper.GENRES], paper.TABLE1[system], err_msg=system)
+
+
+# ------------------------------------------------------------------------------------------- reports
+
+
+def make_evaluation(folds=(0, 1, 2), split="stratified", genres=GTZAN, nets=("stft", "music", "early"), **kw):
+    probs = {}
+    for fold in folds:
+        ids, labels = fold_tracks(fold, 2, genres)
+        for k, net in enumerate(nets):
+            p = fake_clip_probs(labels, seed=100 * fold + k, n_classes=len(genres))
+            probs.setdefault(net, {})[fold] = FoldProbs(tuple(ids), labels, tuple(p), tuple(genres))
+    return evaluate_probs(probs, corpus="gtzan", split=split, n_boot=200, **kw)
+
+
+def _row(markdown: str, first_cell: str) -> list[str]:
+    for line in markdown.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"no row {first_cell!r} in\n{markdown}")
+
+
+def test_table2_puts_ours_beside_the_paper():
+    ev = make_evaluation()
+    md = reports.table2_markdown(ev)
+    assert list(ev.systems) == ["net_STFT", "net_MUSIC", "FUSION1", "FUSION2", "early_fusion"]
+    for name, res in ev.systems.items():
+        s = res.summary
+        row = _row(md, res.label)
+        assert row[1] == f"{100 * s.pooled:.1f} ± {100 * s.ci_half_width:.1f}"
+        if name in paper.TABLE2:
+            mean, half = paper.TABLE2[name]
+            assert row[2] == f"{mean:.1f} ± {half:.1f}"
+            assert float(row[3].replace("−", "-")) == pytest.approx(100 * s.pooled - mean, abs=0.051)  # 1-decimal print
+        else:
+            assert row[2] == row[3] == "—"  # early fusion: not in the paper
+        assert row[4] == f"{100 * s.fold_mean:.1f} ± {100 * s.fold_std:.1f}"
+        assert row[6:] == ["3", "60"]  # 3 folds x 20 tracks
+    assert "folds 0-2 pooled" in md and "B = 200" in md
+    assert "not the paper's setting" not in md  # GTZAN genres, stratified: comparable
+
+
+def test_table1_cells_read_ours_slash_paper():
+    ev = make_evaluation()
+    md = reports.table1_markdown(ev)
+    sections = md.split("## ")[1:]
+    assert [s.splitlines()[0] for s in sections] == ["net_STFT", "net_MUSIC", "FUSION1", "FUSION2", "early fusion"]
+    stft = sections[0]
+    ours = row_percent(ev.systems["net_STFT"].confusion)
+    row = _row(stft, "rock")
+    # ours / paper, the diagonal in bold; 6 tracks per genre give multiples of 16.7 % -> one decimal
+    assert row[10] == f"**{reports._cell(ours[9, 9])} / 80**"
+    assert row[1] == f"{reports._cell(ours[9, 0])} / 1"
+    assert row[11] == "6"
+    assert " / " not in _row(sections[2], "rock")[1]  # FUSION1 has no Table 1 in the paper
+    assert "paper 87.7" in stft and "paper 89.3" in sections[1] and "paper 91.0" in sections[3]
+
+
+def test_cells_are_integers_when_they_are_and_one_decimal_otherwise():
+    assert [reports._cell(x) for x in (50.0, 100 / 3, 0.0, 99.99, float("nan"))] == ["50", "33.3", "0", "100", "—"]
+
+
+def test_results_json_and_pngs(tmp_path):
+    ev = make_evaluation()
+    written = reports.write_reports(ev, tmp_path / "results")
+    assert sorted(written) == sorted(["table2.md", "table1.md", "results.json", "confusion_net_STFT.png",
+                                      "confusion_net_MUSIC.png", "confusion_FUSION1.png", "confusion_FUSION2.png",
+                                      "confusion_early_fusion.png"])
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == sorted(written)  # no temp files left
+    r = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert (r["corpus"], r["split"], r["folds"], r["genres"], r["n_tracks"]) == ("gtzan", "stratified", [0, 1, 2],
+                                                                                list(GTZAN), 60)
+    for name, res in ev.systems.items():
+        js = r["systems"][name]
+        assert js["accuracy"] == res.summary.pooled and js["ci"] == [res.summary.ci_lo, res.summary.ci_hi]
+        assert js["confusion"] == res.confusion.tolist()
+        preds = js["predictions"]
+        assert np.mean([preds[t] == r["tracks"][t]["label"] for t in preds]) == pytest.approx(js["accuracy"])
+        assert (js["paper"] is None) == (name not in paper.TABLE2)
+    assert r["systems"]["FUSION2"]["paper_confusion_percent"] == paper.TABLE1["FUSION2"].tolist()
+    assert r["paper"]["comparable"] is True
+
+    def png_size(name):
+        data = (tmp_path / "results" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        return struct.unpack(">II", data[16:24])  # IHDR width, height
+
+    two, one = png_size("confusion_net_STFT.png"), png_size("confusion_FUSION1.png")
+    assert two[1] == one[1] and two[0] > 1.8 * one[0]  # ours | paper side by side vs ours alone
+
+
+def test_filtered_split_reports_one_test_set_with_the_right_caveat():
+    ev = make_evaluation(folds=(0,), split="filtered", nets=("stft", "music"))
+    md = reports.table2_markdown(ev)
+    assert "fault-filtered split's test set (20 tracks" in md
+    assert "fold mean" not in md and "Per fold" not in md
+    assert "Jukebox (JukeMIR), Castellon et al. 2021: 79.7 %" in md
+    assert len(_row(md, "FUSION2")) == 6
+
+
+def test_other_genres_get_no_paper_confusion():
+    genres = tuple(f"g{i}" for i in range(10))
+    ev = make_evaluation(folds=(0, 1), genres=genres, nets=("stft", "music"))
+    assert " / " not in reports.table1_markdown(ev).split("## net_STFT")[1]
+    assert "not the paper's setting" in reports.table2_markdown(ev)
+    assert reports.results_dict(ev)["systems"]["net_STFT"]["paper_confusion_percent"] is None
