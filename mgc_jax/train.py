@@ -40,6 +40,7 @@ from mgc_jax.checkpoint import CheckpointError, RunCheckpoints, config_diff, des
 from mgc_jax.clips import ClipDataset
 from mgc_jax.datasets.folds import get_split
 from mgc_jax.datasets.gtzan import GENRES
+from mgc_jax.evaluate import majority_vote
 from mgc_jax.models import NET_KINDS, ModelConfig, apply_model, build_model, count_params
 from mgc_jax.standardize import Standardizer, apply_stats
 
@@ -195,15 +196,6 @@ def split_predict(graphdef, state, x, stats):
 
 
 # ------------------------------------------------------------------------------------------- metrics
-
-
-def majority_vote(probs: np.ndarray) -> int:
-    """Track label from its clip probabilities float [n_clips, C]: most clip argmaxes; a tie goes to the tied
-    class with the largest mean probability (FEATURES_SPEC §3.4)."""
-    probs = np.asarray(probs, np.float64)
-    votes = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1])
-    tied = votes == votes.max()
-    return int(np.argmax(np.where(tied, probs.mean(axis=0), -np.inf)))
 
 
 def track_metrics(track_probs: Sequence[np.ndarray], labels: np.ndarray) -> dict[str, float]:

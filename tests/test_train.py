@@ -22,8 +22,9 @@ from mgc_jax.checkpoint import CheckpointError
 from mgc_jax.clips import ClipDataset
 from mgc_jax.datasets.folds import get_split
 from mgc_jax.standardize import Standardizer
-from mgc_jax.train import (TEST_PROBS_KEYS, TrainConfig, load_trained, majority_vote, split_train_step,
-                           track_metrics, train_and_evaluate, train_step)
+from mgc_jax.evaluate import majority_vote
+from mgc_jax.train import (TEST_PROBS_KEYS, TrainConfig, load_trained, split_train_step, track_metrics,
+                           train_and_evaluate, train_step)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TIMING_KEYS = ("clips_per_s", "epoch_s", "eta_s")  # wall-clock fields: the only ones allowed to differ
@@ -69,16 +70,6 @@ def test_train_config_defaults_and_round_trip():
 
 
 # ------------------------------------------------------------------------------------------ metrics
-
-
-def test_majority_vote_and_tie_rule():
-    p = np.array([[0.6, 0.3, 0.1], [0.1, 0.5, 0.4], [0.2, 0.2, 0.6], [0.1, 0.6, 0.3]])
-    assert majority_vote(p) == 1  # votes 1, 2, 1, 1 for classes 0, 1, 2
-    tie = np.array([[0.9, 0.1, 0.0], [0.0, 0.4, 0.6], [0.0, 0.7, 0.3], [0.6, 0.0, 0.4]])
-    # votes: class 0 twice, class 1 once, class 2 once -> 0 wins outright
-    assert majority_vote(tie) == 0
-    tie2 = np.array([[0.5, 0.45, 0.05], [0.1, 0.8, 0.1]])  # one vote each for 0 and 1; mean prob 0.3 vs 0.625
-    assert majority_vote(tie2) == 1
 
 
 def test_track_metrics_by_hand():
