@@ -1,0 +1,171 @@
+"""MIRToolbox chromagram of raw frames (`mirchromagram` with the options `mirkeystrength` uses).
+
+FEATURES_SPEC.md §1.7 (6 s key windows) and §1.8 (1024-sample HCDF frames). Per frame of Lw samples:
+
+1. 'NormalInput': rescale the frame to [0, 1] as (x − min) / (max − min).
+2. Symmetric Hamming window, zero-padded FFT of n_fft = 2^ceil(log2 Lw) points (1024 for 1024-sample
+   frames, 262144 for 6 s windows).
+3. Band: 'Min' 100 Hz and 'Max' 5000 Hz raised to a whole number of octaves (6400 Hz). 'OctaveRatio' .85:
+   when Lw < fs / (Min · 0.85 (2^(1/12) − 1)) (4363 samples at 22050 Hz), Min is raised to
+   fs / (Lw · 0.85 (2^(1/12) − 1)) (426.0 Hz for Lw = 1024). The band runs from the first bin at or above Min
+   to the first bin at or above Max (MIRToolbox 1.6.2) or to the last bin at or below Max (MIRToolbox HEAD).
+4. Scale (`cfg.chroma_scale`): 'db20' (1.6.2, the paper's release): v = 20 + max(−20, 20 log10 |X| − the
+   frame's max of the same over the band), i.e. 0..20; 'linear' (MIRToolbox since 2021-07): v = |X|.
+5. Drop the bins above the last whole octave over the band's lowest bin (band 100-3200 Hz for 6 s
+   windows, 430.7-3445.3 Hz for 1024-sample frames).
+6. Absolute chroma c = round(12 log2(f / 261.6256 Hz)) spans [c_min, c_max]; chroma c gets the mean of v over
+   the band bins strictly between the arithmetic midpoints to its neighbours' centre frequencies; the
+   lowest and highest absolute chromas are halved.
+7. Wrap: pitch class c mod 12 (0 = C) sums its absolute chromas; divide by (max over the 12 + 1e-6).
+
+All band and bin bookkeeping (steps 3, 5, 6 and 7 up to the normalisation) is static: a `ChromaPlan` of Python
+ints and one float32 [bins, 12] matrix that maps the band values of a frame to its 12 unnormalised pitch
+classes, built in float64 NumPy from (Lw, fs, scale). The per-frame work is one rfft and one matmul.
+
+Public:
+    chromagram(frames, cfg) -> float32 [..., 12]
+    chroma_plan(frame_length, sample_rate, scale) -> ChromaPlan
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dsp.config import ConfigError, FeatureConfig
+from dsp.framing import hamming_window
+
+TUNING_HZ = 261.6256  # mirchromagram 'Tuning': centre frequency of chroma 0 (C4)
+MIN_HZ = 100.0  # mirchromagram 'Min' (Gomez 2006)
+MAX_HZ = 5000.0  # mirchromagram 'Max', raised to a whole number of octaves above MIN_HZ
+CHROMAS_PER_OCTAVE = 12  # 'Res'
+OCTAVE_RATIO = 0.85  # 'OctaveRatio' that mirchromagram passes to mirspectrum
+WEIGHT = 0.5  # 'Weight': a chroma's interval ends half-way to its neighbours' centre frequencies
+DB_RANGE = 20.0  # 1.6.2's 'dB',20: values floored 20 dB below the frame's maximum
+NORM_EPS = 1e-6  # mirchromagram 'Normal' Inf: chroma / (max + 1e-6)
+
+
+class ChromaPlan(NamedTuple):
+    """Static bookkeeping of the chromagram of Lw-sample frames (Python ints and one NumPy matrix).
+
+    n_fft: FFT size. band_start, band_stop: rfft bins [band_start, band_stop) of the Min..Max band (the range
+    of the 'db20' maximum). chroma_stop: end of the bins kept after the octave cut (band_start < chroma_stop
+    <= band_stop). weights: float32 [chroma_stop − band_start, 12], band value -> pitch class before the
+    max-normalisation (band means, halved end chromas, wrap). min_hz: the band's Min after the 'OctaveRatio'
+    rule. chroma_range: (c_min, c_max) absolute chromas (0 = C4).
+    """
+
+    n_fft: int
+    band_start: int
+    band_stop: int
+    chroma_stop: int
+    weights: np.ndarray
+    min_hz: float
+    chroma_range: tuple[int, int]
+
+
+@functools.lru_cache(maxsize=16)
+def chroma_plan(frame_length: int, sample_rate: int, scale: str) -> ChromaPlan:
+    """The static `ChromaPlan` of frames of `frame_length` samples (see the module docstring, steps 2-7).
+
+    Raises:
+        ConfigError: for an unknown scale, or frames too short to leave any bin in the band.
+    """
+    if scale not in ("db20", "linear"):
+        raise ConfigError(f"chroma_scale={scale!r}: expected 'db20' or 'linear'")
+    min_hz = MIN_HZ
+    max_hz = 2 * MIN_HZ
+    while max_hz < MAX_HZ:
+        max_hz *= 2
+    ratio = (2.0 ** (1.0 / CHROMAS_PER_OCTAVE) - 1.0) * OCTAVE_RATIO  # wanted ratio between the lowest two bins
+    if sample_rate / (min_hz * ratio) > frame_length:  # frame too short for that resolution at Min
+        min_hz = sample_rate / frame_length / ratio
+    n_fft = 1 << max(0, math.ceil(math.log2(frame_length)))
+    half = n_fft // 2
+    freqs = sample_rate / 2 * (np.arange(half + 1) / half)  # exact: half is a power of two
+    start = int(np.searchsorted(freqs, min_hz, side="left"))  # first bin >= Min
+    if scale == "db20":
+        stop = int(np.searchsorted(freqs, max_hz, side="left")) + 1  # 1.6.2: through the first bin >= Max
+    else:
+        stop = int(np.searchsorted(freqs, max_hz, side="right"))  # HEAD: through the last bin <= Max
+    stop = min(stop, half + 1)
+    if stop - start < 2:
+        raise ConfigError(
+            f"frames of {frame_length} samples at {sample_rate} Hz leave {max(stop - start, 0)} rfft bins in the "
+            f"chroma band [{min_hz:.1f}, {max_hz:.0f}] Hz; at least 2 are needed"
+        )
+    f_top = freqs[start] * 2.0 ** np.floor(np.log2(freqs[stop - 1] / freqs[start]))  # last whole octave
+    chroma_stop = int(np.searchsorted(freqs, f_top, side="right"))
+    f = freqs[start:chroma_stop]
+    c = np.round(CHROMAS_PER_OCTAVE * np.log2(f / TUNING_HZ)).astype(np.int64)
+    chromas = np.arange(c.min(), c.max() + 1)
+
+    def centre(ch):
+        return 2.0 ** (ch / CHROMAS_PER_OCTAVE) * TUNING_HZ
+
+    fc = centre(chromas)
+    lower = fc - WEIGHT * (fc - centre(chromas - 1))
+    upper = fc - WEIGHT * (fc - centre(chromas + 1))
+    inside = (f[:, None] > lower) & (f[:, None] < upper)  # [bins, chromas]: open midpoint intervals
+    means = inside / np.maximum(inside.sum(axis=0), 1)  # an empty interval contributes 0
+    means[:, [0, -1]] /= 2  # mirchromagram halves the lowest and highest absolute chroma
+    wrap = np.eye(CHROMAS_PER_OCTAVE)[chromas % CHROMAS_PER_OCTAVE]  # [chromas, 12], 0 = C
+    return ChromaPlan(
+        n_fft=n_fft,
+        band_start=start,
+        band_stop=stop,
+        chroma_stop=chroma_stop,
+        weights=(means @ wrap).astype(np.float32),
+        min_hz=float(min_hz),
+        chroma_range=(int(chromas[0]), int(chromas[-1])),
+    )
+
+
+def chromagram(frames: jax.Array, cfg: FeatureConfig) -> jax.Array:
+    """MIRToolbox chromagram ('Weight' .5, 'Triangle' 0, 'Normal') of raw, un-windowed frames.
+
+    Args:
+        frames: float [..., Lw] raw frames (1024-sample HCDF frames, 132300-sample 6 s key windows, any Lw whose
+            band keeps >= 2 bins). Lw is a static shape.
+        cfg: FeatureConfig; uses sample_rate and chroma_scale ('db20': MIRToolbox 1.6.2, 'linear': since 2021-07).
+
+    Returns:
+        float32 [..., 12] pitch classes C..B, max-normalised: max / (max + 1e-6) ≈ 1 at the top, all >= 0.
+        A constant frame (silence, DC), for which MIRToolbox's NormalInput divides 0 by 0, gives all zeros.
+
+    Raises:
+        ConfigError: if Lw leaves no chroma band (see `chroma_plan`).
+
+    Supports jit (cfg static) and vmap; traces once per (shape, cfg).
+
+    Examples:
+        >>> t = jnp.arange(1024) / 22050
+        >>> c = chromagram(jnp.sin(2 * jnp.pi * 440.0 * t), FeatureConfig())
+        >>> int(jnp.argmax(c))  # A
+        9
+    """
+    frames = jnp.asarray(frames, jnp.float32)
+    plan = chroma_plan(int(frames.shape[-1]), cfg.sample_rate, cfg.chroma_scale)
+    lo = jnp.min(frames, axis=-1, keepdims=True)
+    span = jnp.max(frames, axis=-1, keepdims=True) - lo
+    # NormalInput's 1 / span is applied after the (linear) FFT and band sums: 'db20' is scale-free and 'linear'
+    # divides the 12 sums, so a constant frame never divides by zero.
+    spectrum = jnp.fft.rfft((frames - lo) * hamming_window(frames.shape[-1]), n=plan.n_fft, axis=-1)
+    band = spectrum[..., plan.band_start : plan.band_stop]
+    power = jnp.square(band.real) + jnp.square(band.imag)
+    chroma_power = power[..., : plan.chroma_stop - plan.band_start]
+    weights = jnp.asarray(plan.weights)
+    if cfg.chroma_scale == "db20":
+        peak = jnp.max(power, axis=-1, keepdims=True)
+        # 20 + max(-20, 20 log10(|X| / max|X|)) = 10 log10(max(100 |X|² / max|X|², 1)): one log, no sqrt.
+        ratio = chroma_power / jnp.where(peak > 0, peak, 1.0)
+        values = 10.0 * jnp.log10(jnp.maximum(100.0 * ratio, 1.0))
+        sums = values @ weights
+    else:
+        sums = (jnp.sqrt(chroma_power) @ weights) / jnp.where(span > 0, span, 1.0)
+    chroma = sums / (jnp.max(sums, axis=-1, keepdims=True) + NORM_EPS)
+    return jnp.where(span > 0, chroma, 0.0).astype(jnp.float32)

@@ -1,0 +1,135 @@
+"""Key strengths and key clarity, MIRToolbox `mirkeystrength` + `mirkey` (FEATURES_SPEC.md §1.7, decision D7).
+
+Key clarity of a 6 s window (3 s hop) is the largest Pearson correlation between its chromagram
+(`dsp.chroma.chromagram`) and the 24 Gomez key profiles. That is what `mirkey`'s second output
+('Key clarity', the `PeakMaxVal` of mirpeaks 'Total' 1, 'Contrast' .1 over the 24 strengths) returns:
+the contrast picker always keeps a column's largest value, except when no strength of a window reaches
+10 % of the track-global range (min to max over all windows and keys), where MIRToolbox returns NaN and
+we return 0 (decision D8: NaN -> 0).
+
+Public:
+    GOMEZ_PROFILES: float32 [24, 12]
+    key_strengths(chroma) -> float32 [..., 24]
+    key_clarity(x, cfg) -> float32 [..., W]
+    key_clarity_frames(kc, n_frames, cfg) -> float32 [..., T]
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dsp.chroma import chromagram
+from dsp.config import ConfigError, FeatureConfig, n_key_windows
+from dsp.framing import frame
+
+# MIRToolbox `gomezprofs.mat` (olivierlar/mirtoolbox, MIRToolbox/gomezprofs.mat, unchanged since 1.6.2): 24x12,
+# rows 0-11 major keys C..B, rows 12-23 minor keys C..B; row k of each half is its C row rotated right by k
+# (to 2e-16 in the file). The C rows below are the file's values to 10 digits. They are Gomez's (2006) profiles
+# as MIRToolbox stores them: neither Krumhansl's nor essentia's 'gomez'.
+_C_MAJOR = (1.5613065279, 0.8396335224, 1.1928630591, 0.7586182944, 1.4157162747, 1.0300166775,
+            0.8755926795, 1.5361036632, 0.8414725635, 1.2140956872, 0.7235162154, 1.1331003168)
+_C_MINOR = (1.6221607578, 0.8027398386, 1.1587429431, 1.3813449822, 0.9794649735, 1.0486369701,
+            0.8594992755, 1.5466225788, 1.0522966014, 1.0178990856, 1.1277555660, 0.9861934689)
+_PROFILES_F64 = np.array([np.roll(_C_MAJOR, k) for k in range(12)] + [np.roll(_C_MINOR, k) for k in range(12)])
+GOMEZ_PROFILES = _PROFILES_F64.astype(np.float32)
+"""float32 [24, 12] key profiles: rows 0-11 C..B major, 12-23 C..B minor; columns pitch classes C..B."""
+
+KEY_NAMES = tuple(f"{p} {mode}" for mode in ("major", "minor")
+                  for p in ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"))
+"""Names of the 24 key-strength rows, in `GOMEZ_PROFILES` order."""
+
+# Centred, unit-norm profiles: a Pearson correlation is then one dot product with the centred, unit-norm chroma.
+_PROFILES_UNIT = _PROFILES_F64 - _PROFILES_F64.mean(axis=1, keepdims=True)
+_PROFILES_UNIT = (_PROFILES_UNIT / np.linalg.norm(_PROFILES_UNIT, axis=1, keepdims=True)).astype(np.float32)
+
+
+def key_strengths(chroma: jax.Array) -> jax.Array:
+    """Pearson correlation of a 12-bin chroma with each Gomez key profile (`mirkeystrength`).
+
+    Args:
+        chroma: float [..., 12] pitch classes C..B (any scale: the correlation is scale-free).
+
+    Returns:
+        float32 [..., 24] in [-1, 1], `KEY_NAMES` order. An all-zero chroma gives 0 (as mirkeystrength); a constant
+        non-zero chroma, whose correlation MATLAB leaves NaN (0 / 0), also gives 0 (decision D8).
+
+    Supports jit, vmap and grad (away from constant chromas).
+    """
+    chroma = jnp.asarray(chroma, jnp.float32)
+    centred = chroma - jnp.mean(chroma, axis=-1, keepdims=True)
+    norm = jnp.sqrt(jnp.sum(jnp.square(centred), axis=-1, keepdims=True))
+    unit = centred / jnp.where(norm > 0, norm, 1.0)  # zero vector stays zero: strengths 0
+    return (unit @ jnp.asarray(_PROFILES_UNIT).T).astype(jnp.float32)
+
+
+def key_windows(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
+    """Cut a signal into key-clarity windows: float32 [..., W, Lk] (6 s at a 3 s hop, no padding).
+
+    W = `dsp.n_key_windows(n, cfg)`. A signal of at most one window (n <= Lk) is a single window of all its n
+    samples (MIRToolbox would return no frame at all): float32 [..., 1, n].
+    """
+    x = jnp.asarray(x, jnp.float32)
+    n = int(x.shape[-1])
+    if n <= cfg.key_window_length:
+        return x[..., None, :]
+    key_cfg = dataclasses.replace(cfg, frame_length=cfg.key_window_length, hop_length=cfg.key_hop_length)
+    return frame(x, key_cfg)
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def key_clarity(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
+    """Key clarity per 6 s window, MIRToolbox `mirkey(x, 'Frame', 6, 's', .5)` second output.
+
+    Args:
+        x: float [..., n] whole track(s) at cfg.sample_rate (the NaN rule below is track-global).
+        cfg: static FeatureConfig (key_window_s, key_hop_s, key_contrast, chroma_scale, sample_rate).
+
+    Returns:
+        float32 [..., W], W = `dsp.n_key_windows(n, cfg)` (9 for a 30 s track; windows start at 0, 3, 6, ... s):
+        the max over the 24 `key_strengths` of the window's chromagram, in [-1, 1] (typically 0.4-0.9).
+        A signal shorter than one window is analysed as one window over all its samples.
+        0 where MIRToolbox gives NaN: no strength of the window reaches cfg.key_contrast of the track's range
+        (min to max over all its windows and keys), or that range is empty (silence, DC).
+
+    Raises:
+        ConfigError: if the signal is too short to keep any chroma band bin (see `dsp.chroma.chroma_plan`).
+
+    Supports jit (cfg static) and vmap over equal-length tracks; traces once per (shape, cfg).
+    """
+    windows = key_windows(x, cfg)
+    strengths = key_strengths(chromagram(windows, cfg))  # [..., W, 24]
+    clarity = jnp.max(strengths, axis=-1)
+    lo = jnp.min(strengths, axis=(-2, -1))[..., None]
+    span = jnp.max(strengths, axis=(-2, -1))[..., None] - lo
+    # mirpeaks keeps a window's top value only if (value - min) / (max - min) >= contrast over the whole track.
+    reached = (clarity - lo) / jnp.where(span > 0, span, 1.0) >= cfg.key_contrast
+    return jnp.where(reached & (span > 0), clarity, 0.0).astype(jnp.float32)
+
+
+def key_clarity_frames(kc: jax.Array, n_frames: int, cfg: FeatureConfig) -> jax.Array:
+    """Spread per-window key clarity onto the 1024/512 analysis frames (decision D6: nearest window centre).
+
+    Frame t (centre (tH + L/2) / fs) takes window j = clip(round((centre − Lk/2 / fs) / hop), 0, W − 1), the window
+    whose centre (Lk/2 + j·Hk samples) is nearest; an exact tie goes to the later window. The index table is
+    static NumPy.
+
+    Args:
+        kc: float [..., W] key clarity per window (`key_clarity`).
+        n_frames: T, a Python int (`dsp.n_frames(n, cfg)`).
+        cfg: FeatureConfig (frame_length, hop_length, key_window_length, key_hop_length).
+
+    Returns:
+        float32 [..., T].
+    """
+    if not isinstance(n_frames, (int, np.integer)):
+        raise ConfigError(f"n_frames must be a concrete Python int, got {type(n_frames).__name__}")
+    kc = jnp.asarray(kc, jnp.float32)
+    n_windows = int(kc.shape[-1])
+    # Twice the frame centres, relative to the first window centre, in samples: integers, no float rounding.
+    twice_offset = 2 * np.arange(int(n_frames)) * cfg.hop_length + cfg.frame_length - cfg.key_window_length
+    j = np.floor(twice_offset / (2 * cfg.key_hop_length) + 0.5).astype(np.int64)
+    return kc[..., np.clip(j, 0, n_windows - 1)]

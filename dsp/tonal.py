@@ -1,0 +1,70 @@
+"""Tonal centroid and Harmonic Change Detection Function, MIRToolbox `mirtonalcentroid` + `mirhcdf`.
+
+FEATURES_SPEC.md §1.8 (decisions D4, D5). The tonal centroid is ζ = Φ · chroma (Harte, Sandler & Gasser 2006)
+with the max-normalised MIRToolbox chromagram (Harte L1-normalises; MIRToolbox does not) and no smoothing.
+HCDF[t] = ||ζ[t] − ζ[t−1]||₂ on the paper's 1024/512 frames (MIRToolbox's own default is .743 s / .1 hop),
+a backward difference placed at frame t, with HCDF[0] = 0 so that there is one value per frame.
+
+Public:
+    TONAL_CENTROID_MATRIX: float32 [6, 12]
+    tonal_centroid(chroma) -> float32 [..., 6]
+    hcdf(x, cfg) -> float32 [..., T]
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dsp.chroma import chromagram
+from dsp.config import FeatureConfig
+from dsp.framing import frame
+
+_L = np.arange(12)
+TONAL_CENTROID_MATRIX = np.array([
+    np.sin(_L * 7 * np.pi / 6), np.cos(_L * 7 * np.pi / 6),  # circle of fifths, radius 1
+    np.sin(_L * 3 * np.pi / 2), np.cos(_L * 3 * np.pi / 2),  # circle of minor thirds, radius 1
+    0.5 * np.sin(_L * 2 * np.pi / 3), 0.5 * np.cos(_L * 2 * np.pi / 3),  # circle of major thirds, radius 0.5
+]).astype(np.float32)
+"""float32 [6, 12] Φ of mirtonalcentroid (same rows, order and radii as librosa.feature.tonnetz); columns C..B."""
+
+
+def tonal_centroid(chroma: jax.Array) -> jax.Array:
+    """6-D tonal centroid ζ = Φ · chroma of each chroma vector, without normalisation or smoothing.
+
+    Args:
+        chroma: float [..., 12] pitch classes C..B (MIRToolbox: max-normalised chromagram).
+
+    Returns:
+        float32 [..., 6]: (sin, cos) of fifths, minor thirds, major thirds. One pitch class l at level 1 gives
+        column l of `TONAL_CENTROID_MATRIX`. Equals librosa.feature.tonnetz(chroma=C) · ΣC (librosa L1-normalises).
+
+    Supports jit, vmap and grad.
+    """
+    return (jnp.asarray(chroma, jnp.float32) @ jnp.asarray(TONAL_CENTROID_MATRIX).T).astype(jnp.float32)
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def hcdf(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
+    """Harmonic change per frame: Euclidean distance between consecutive tonal centroids.
+
+    Args:
+        x: float [..., n] signal(s) at cfg.sample_rate, n >= cfg.frame_length.
+        cfg: static FeatureConfig (frame_length, hop_length, sample_rate, chroma_scale).
+
+    Returns:
+        float32 [..., T] >= 0, T = `dsp.n_frames(n, cfg)`: HCDF[0] = 0 and HCDF[t] = ||ζ[t] − ζ[t−1]||₂, ζ the
+        `tonal_centroid` of the `dsp.chroma.chromagram` of frame t (MIRToolbox's mirhcdf output is HCDF[1:]).
+        Constant frames (silence, DC) have a zero chroma, hence ζ = 0.
+
+    Raises:
+        ConfigError: if n < cfg.frame_length.
+
+    Supports jit (cfg static) and vmap over equal-length signals; traces once per (shape, cfg).
+    """
+    zeta = tonal_centroid(chromagram(frame(x, cfg), cfg))  # [..., T, 6]
+    step = jnp.sqrt(jnp.sum(jnp.square(zeta[..., 1:, :] - zeta[..., :-1, :]), axis=-1))
+    first = jnp.zeros(step.shape[:-1] + (1,), step.dtype)
+    return jnp.concatenate([first, step], axis=-1).astype(jnp.float32)
