@@ -158,11 +158,12 @@ def train_missing(base_cfg, workdir, corpus, nets: Sequence[str], folds: Sequenc
     """Train every (net, fold) without test_probs.npz, fold by fold, with `mgc_jax.train.run`.
 
     base_cfg: a `mgc_jax.train.TrainConfig`; its net and fold are replaced per run (its split is used).
+    corpus: an `mgc_jax.corpus.Corpus`, or a `LazyCorpus` whose preparation (feature extraction) only
+      happens when some run needs training: a finished cross-validation never touches its audio.
     A finished run is reused even when its config differs from base_cfg (that is reported in
     `mismatched`, and logged): delete its directory to retrain it.
     """
-    from mgc_jax import train
-
+    corpus = LazyCorpus.of(corpus)
     trained, reused, mismatched = [], [], []
     for (net, fold), d in run_dirs(workdir, corpus.name, base_cfg.split, nets, folds).items():
         cfg = dataclasses.replace(base_cfg, net=net, fold=fold)
@@ -173,10 +174,34 @@ def train_missing(base_cfg, workdir, corpus, nets: Sequence[str], folds: Sequenc
                 mismatched.append((net, fold, diff))
                 logging.warning("reusing %s, trained with another config (%s)", d, diff)
             continue
+        from mgc_jax import train
+
         logging.info("training %s fold %d (%s split) in %s", net, fold, base_cfg.split, d)
-        train.run(cfg, workdir, corpus)
+        train.run(cfg, workdir, corpus.get())
         trained.append((net, fold))
     return TrainReport(trained, reused, mismatched)
+
+
+class LazyCorpus:
+    """A corpus name now, the `Corpus` (from `prepare()`, called at most once) only when training needs it."""
+
+    def __init__(self, name: str, prepare):
+        self.name, self._prepare, self._corpus = name, prepare, None
+
+    @classmethod
+    def of(cls, corpus) -> "LazyCorpus":
+        return corpus if isinstance(corpus, cls) else cls(corpus.name, lambda: corpus)
+
+    @property
+    def prepared(self) -> bool:
+        return self._corpus is not None
+
+    def get(self):
+        if self._corpus is None:
+            self._corpus = self._prepare()
+            if self._corpus.name != self.name:
+                raise DataError(f"the corpus prepared is named {self._corpus.name!r}, expected {self.name!r}")
+        return self._corpus
 
 
 def _config_mismatch(run_dir: pathlib.Path, cfg) -> str:
@@ -298,3 +323,30 @@ def evaluate_runs(workdir, corpus: str, split: str, nets: Sequence[str], folds: 
         runs.setdefault(net, {})[fold] = d
     return evaluate_probs(probs, corpus=corpus, split=split, n_boot=n_boot, seed=seed, level=level, runs=runs,
                           notes=notes)
+
+
+class CrossvalResult(NamedTuple):
+    evaluation: Evaluation
+    training: TrainReport
+    written: dict  # file name -> path of every report file
+
+
+def run(base_cfg, workdir, corpus, *, nets: Sequence[str], folds: Sequence[int], n_boot: int = 1000,
+        seed: int = 0, level: float = 0.95) -> CrossvalResult:
+    """Train what is missing, evaluate every system, write the reports into `workdir.results_dir(corpus, split)`.
+
+    base_cfg: `mgc_jax.train.TrainConfig` of every run (net and fold replaced); corpus: a `Corpus` or a
+    `LazyCorpus`; n_boot, seed, level: the bootstrap of `mgc_jax.evaluate.fold_summary`.
+    """
+    from mgc_jax import reports
+
+    corpus = LazyCorpus.of(corpus)
+    if base_cfg.split == "filtered" and tuple(folds) != (0,):
+        raise DataError(f"the filtered split has one train/valid/test split (fold 0), not folds {list(folds)}")
+    training = train_missing(base_cfg, workdir, corpus, nets, folds)
+    notes = [f"{net} fold {fold} was reused from a run with another config ({diff})"
+             for net, fold, diff in training.mismatched]
+    ev = evaluate_runs(workdir, corpus.name, base_cfg.split, nets, folds, n_boot=n_boot, seed=seed, level=level,
+                       notes=notes)
+    written = reports.write_reports(ev, workdir.results_dir(corpus.name, base_cfg.split))
+    return CrossvalResult(ev, training, written)

@@ -45,14 +45,15 @@ def test_paper_numbers_equal_the_specs_yaml(shared_dir):
 # ------------------------------------------------------------------------------------------- reports
 
 
-def make_evaluation(folds=(0, 1, 2), split="stratified", genres=GTZAN, nets=("stft", "music", "early"), **kw):
+def make_evaluation(folds=(0, 1, 2), split="stratified", genres=GTZAN, nets=("stft", "music", "early"), corpus="gtzan",
+                    **kw):
     probs = {}
     for fold in folds:
         ids, labels = fold_tracks(fold, 2, genres)
         for k, net in enumerate(nets):
             p = fake_clip_probs(labels, seed=100 * fold + k, n_classes=len(genres))
             probs.setdefault(net, {})[fold] = FoldProbs(tuple(ids), labels, tuple(p), tuple(genres))
-    return evaluate_probs(probs, corpus="gtzan", split=split, n_boot=200, **kw)
+    return evaluate_probs(probs, corpus=corpus, split=split, n_boot=200, **kw)
 
 
 def _row(markdown: str, first_cell: str) -> list[str]:
@@ -147,3 +148,10 @@ def test_other_genres_get_no_paper_confusion():
     assert " / " not in reports.table1_markdown(ev).split("## net_STFT")[1]
     assert "not the paper's setting" in reports.table2_markdown(ev)
     assert reports.results_dict(ev)["systems"]["net_STFT"]["paper_confusion_percent"] is None
+
+
+def test_synthetic_corpus_is_flagged_as_not_the_papers_setting():
+    ev = make_evaluation(folds=(0, 1), nets=("stft", "music"), corpus="synthetic")
+    assert "Corpus `synthetic` (stratified split) is not the paper's setting" in reports.table2_markdown(ev)
+    assert reports.results_dict(ev)["paper"]["comparable"] is False
+    assert " / 87" in reports.table1_markdown(ev)  # same genre names: the paper's cells stay for orientation
