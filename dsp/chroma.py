@@ -21,9 +21,12 @@ FEATURES_SPEC.md §1.7 (6 s key windows) and §1.8 (1024-sample HCDF frames). Pe
 All band and bin bookkeeping (steps 3, 5, 6 and 7 up to the normalisation) is static: a `ChromaPlan` of Python
 ints and one float32 [bins, 12] matrix that maps the band values of a frame to its 12 unnormalised pitch
 classes, built in float64 NumPy from (Lw, fs, scale). The per-frame work is one rfft and one matmul.
+NormalInput is applied in the frequency domain (it is affine), so the rfft of the raw frames, e.g. the STFT the
+other features already compute, can be reused (`chromagram_from_spectrum`).
 
 Public:
     chromagram(frames, cfg) -> float32 [..., 12]
+    chromagram_from_spectrum(spectrum, frame_min, frame_max, cfg, *, frame_length) -> float32 [..., 12]
     chroma_plan(frame_length, sample_rate, scale) -> ChromaPlan
 """
 from __future__ import annotations
@@ -64,8 +67,13 @@ class ChromaPlan(NamedTuple):
     band_stop: int
     chroma_stop: int
     weights: np.ndarray
+    window_spectrum: np.ndarray
     min_hz: float
     chroma_range: tuple[int, int]
+
+
+def _hamming64(length: int) -> np.ndarray:
+    return 0.54 - 0.46 * np.cos(2.0 * np.pi * np.arange(length) / (length - 1))
 
 
 @functools.lru_cache(maxsize=16)
@@ -120,6 +128,7 @@ def chroma_plan(frame_length: int, sample_rate: int, scale: str) -> ChromaPlan:
         band_stop=stop,
         chroma_stop=chroma_stop,
         weights=(means @ wrap).astype(np.float32),
+        window_spectrum=np.fft.rfft(_hamming64(frame_length), n_fft)[start:stop].astype(np.complex64),
         min_hz=float(min_hz),
         chroma_range=(int(chromas[0]), int(chromas[-1])),
     )
@@ -149,14 +158,46 @@ def chromagram(frames: jax.Array, cfg: FeatureConfig) -> jax.Array:
         9
     """
     frames = jnp.asarray(frames, jnp.float32)
-    plan = chroma_plan(int(frames.shape[-1]), cfg.sample_rate, cfg.chroma_scale)
-    lo = jnp.min(frames, axis=-1, keepdims=True)
-    span = jnp.max(frames, axis=-1, keepdims=True) - lo
-    # NormalInput's 1 / span is applied after the (linear) FFT and band sums: 'db20' is scale-free and 'linear'
-    # divides the 12 sums, so a constant frame never divides by zero.
-    spectrum = jnp.fft.rfft((frames - lo) * hamming_window(frames.shape[-1]), n=plan.n_fft, axis=-1)
+    length = int(frames.shape[-1])
+    plan = chroma_plan(length, cfg.sample_rate, cfg.chroma_scale)
+    spectrum = jnp.fft.rfft(frames * hamming_window(length), n=plan.n_fft, axis=-1)
+    return chromagram_from_spectrum(
+        spectrum, jnp.min(frames, axis=-1), jnp.max(frames, axis=-1), cfg, frame_length=length
+    )
+
+
+def chromagram_from_spectrum(
+    spectrum: jax.Array, frame_min: jax.Array, frame_max: jax.Array, cfg: FeatureConfig, *, frame_length: int
+) -> jax.Array:
+    """`chromagram` from the complex spectrum of the *raw* frames (e.g. the STFT the other features use).
+
+    NormalInput is affine, so the spectrum of the normalised frame is (S − min · Ŵ) / (max − min), with Ŵ the
+    rfft of the Hamming window (a static constant): the raw spectrum can be shared with the STFT features.
+
+    Args:
+        spectrum: complex [..., >= band_stop] rfft(frame · hamming(Lw), n_fft) of the raw frames, n_fft as in
+            `chroma_plan(frame_length, ...)` ([..., 513] for 1024-sample frames: the STFT before `abs`).
+        frame_min, frame_max: float [...] each raw frame's minimum and maximum sample.
+        cfg: FeatureConfig (sample_rate, chroma_scale).
+        frame_length: Lw, a Python int.
+
+    Returns:
+        float32 [..., 12], as `chromagram`.
+
+    Supports jit (cfg, frame_length static) and vmap.
+    """
+    plan = chroma_plan(int(frame_length), cfg.sample_rate, cfg.chroma_scale)
+    if spectrum.shape[-1] < plan.band_stop:
+        raise ConfigError(f"spectrum has {spectrum.shape[-1]} bins; the chroma band needs {plan.band_stop}")
+    lo = jnp.asarray(frame_min, jnp.float32)[..., None]
+    span = jnp.asarray(frame_max, jnp.float32)[..., None] - lo
+    # NormalInput's 1 / span is applied after the band sums: 'db20' is scale-free and 'linear' divides the 12
+    # sums, so a constant frame never divides by zero.
+    window = jnp.asarray(plan.window_spectrum)
     band = spectrum[..., plan.band_start : plan.band_stop]
-    power = jnp.square(band.real) + jnp.square(band.imag)
+    re = band.real - lo * window.real
+    im = band.imag - lo * window.imag
+    power = jnp.square(re) + jnp.square(im)
     chroma_power = power[..., : plan.chroma_stop - plan.band_start]
     weights = jnp.asarray(plan.weights)
     if cfg.chroma_scale == "db20":

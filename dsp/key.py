@@ -10,6 +10,7 @@ we return 0 (decision D8: NaN -> 0).
 Public:
     GOMEZ_PROFILES: float32 [24, 12]
     key_strengths(chroma) -> float32 [..., 24]
+    clarity_from_strengths(strengths, *, contrast) -> float32 [..., W]
     key_clarity(x, cfg) -> float32 [..., W]
     key_clarity_frames(kc, n_frames, cfg) -> float32 [..., T]
 """
@@ -100,13 +101,30 @@ def key_clarity(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
 
     Supports jit (cfg static) and vmap over equal-length tracks; traces once per (shape, cfg).
     """
-    windows = key_windows(x, cfg)
-    strengths = key_strengths(chromagram(windows, cfg))  # [..., W, 24]
+    strengths = key_strengths(chromagram(key_windows(x, cfg), cfg))  # [..., W, 24]
+    return clarity_from_strengths(strengths, contrast=cfg.key_contrast)
+
+
+def clarity_from_strengths(strengths: jax.Array, *, contrast: float) -> jax.Array:
+    """Key clarity of each window from the key strengths of all windows of one track (`mirkey` second output).
+
+    mirpeaks('Total', 1, 'Contrast', contrast) normalises the strengths over the whole track to [0, 1] and returns
+    the raw value of each window's highest peak. Its contrast selection always keeps a column's largest value,
+    so the clarity is max over the 24 keys, except where that value's normalised level is below `contrast`
+    (or the track's range is empty): MIRToolbox returns NaN there, and we return 0 (decision D8).
+
+    Args:
+        strengths: float [..., W, 24] key strengths of the W windows of a track (`key_strengths`).
+        contrast: mirpeaks 'Contrast' (cfg.key_contrast, 0.1).
+
+    Returns:
+        float32 [..., W].
+    """
+    strengths = jnp.asarray(strengths, jnp.float32)
     clarity = jnp.max(strengths, axis=-1)
     lo = jnp.min(strengths, axis=(-2, -1))[..., None]
     span = jnp.max(strengths, axis=(-2, -1))[..., None] - lo
-    # mirpeaks keeps a window's top value only if (value - min) / (max - min) >= contrast over the whole track.
-    reached = (clarity - lo) / jnp.where(span > 0, span, 1.0) >= cfg.key_contrast
+    reached = (clarity - lo) / jnp.where(span > 0, span, 1.0) >= contrast
     return jnp.where(reached & (span > 0), clarity, 0.0).astype(jnp.float32)
 
 

@@ -8,6 +8,7 @@ a backward difference placed at frame t, with HCDF[0] = 0 so that there is one v
 Public:
     TONAL_CENTROID_MATRIX: float32 [6, 12]
     tonal_centroid(chroma) -> float32 [..., 6]
+    harmonic_change(chroma) -> float32 [..., T]
     hcdf(x, cfg) -> float32 [..., T]
 """
 from __future__ import annotations
@@ -46,9 +47,27 @@ def tonal_centroid(chroma: jax.Array) -> jax.Array:
     return (jnp.asarray(chroma, jnp.float32) @ jnp.asarray(TONAL_CENTROID_MATRIX).T).astype(jnp.float32)
 
 
+def harmonic_change(chroma: jax.Array) -> jax.Array:
+    """HCDF of a chromagram: ||ζ[t] − ζ[t−1]||₂ with ζ = `tonal_centroid(chroma)`, and 0 for the first frame.
+
+    Args:
+        chroma: float [..., T, 12] consecutive frames' chromas (e.g. `dsp.chroma.chromagram_from_spectrum` on the
+            STFT that the other features share).
+
+    Returns:
+        float32 [..., T] >= 0; element 0 is 0 (decision D5; MIRToolbox's mirhcdf returns elements 1..T−1).
+
+    Supports jit and vmap.
+    """
+    zeta = tonal_centroid(chroma)  # [..., T, 6]
+    step = jnp.sqrt(jnp.sum(jnp.square(zeta[..., 1:, :] - zeta[..., :-1, :]), axis=-1))
+    first = jnp.zeros(step.shape[:-1] + (1,), step.dtype)
+    return jnp.concatenate([first, step], axis=-1).astype(jnp.float32)
+
+
 @functools.partial(jax.jit, static_argnames="cfg")
 def hcdf(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
-    """Harmonic change per frame: Euclidean distance between consecutive tonal centroids.
+    """Harmonic change per frame: Euclidean distance between consecutive tonal centroids (`mirhcdf`).
 
     Args:
         x: float [..., n] signal(s) at cfg.sample_rate, n >= cfg.frame_length.
@@ -64,7 +83,4 @@ def hcdf(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
 
     Supports jit (cfg static) and vmap over equal-length signals; traces once per (shape, cfg).
     """
-    zeta = tonal_centroid(chromagram(frame(x, cfg), cfg))  # [..., T, 6]
-    step = jnp.sqrt(jnp.sum(jnp.square(zeta[..., 1:, :] - zeta[..., :-1, :]), axis=-1))
-    first = jnp.zeros(step.shape[:-1] + (1,), step.dtype)
-    return jnp.concatenate([first, step], axis=-1).astype(jnp.float32)
+    return harmonic_change(chromagram(frame(x, cfg), cfg))
