@@ -56,14 +56,16 @@ def key_strengths(chroma: jax.Array) -> jax.Array:
 
     Returns:
         float32 [..., 24] in [-1, 1], `KEY_NAMES` order. An all-zero chroma gives 0 (as mirkeystrength); a constant
-        non-zero chroma, whose correlation MATLAB leaves NaN (0 / 0), also gives 0 (decision D8).
+        non-zero chroma (spread below 1e-6 of its level), whose correlation is 0 / 0 (NaN), also gives 0 (D8).
 
     Supports jit, vmap and grad (away from constant chromas).
     """
     chroma = jnp.asarray(chroma, jnp.float32)
     centred = chroma - jnp.mean(chroma, axis=-1, keepdims=True)
     norm = jnp.sqrt(jnp.sum(jnp.square(centred), axis=-1, keepdims=True))
-    unit = centred / jnp.where(norm > 0, norm, 1.0)  # zero vector stays zero: strengths 0
+    # A constant chroma leaves only float32 rounding (~1e-7 of its level) after centring: treat it as flat.
+    flat = norm <= 1e-6 * jnp.max(jnp.abs(chroma), axis=-1, keepdims=True)
+    unit = jnp.where(flat, 0.0, centred / jnp.where(flat, 1.0, norm))  # flat or all-zero chroma: strengths 0
     return (unit @ jnp.asarray(_PROFILES_UNIT).T).astype(jnp.float32)
 
 
