@@ -58,8 +58,9 @@ class ChromaPlan(NamedTuple):
     n_fft: FFT size. band_start, band_stop: rfft bins [band_start, band_stop) of the Min..Max band (the range
     of the 'db20' maximum). chroma_stop: end of the bins kept after the octave cut (band_start < chroma_stop
     <= band_stop). weights: float32 [chroma_stop − band_start, 12], band value -> pitch class before the
-    max-normalisation (band means, halved end chromas, wrap). min_hz: the band's Min after the 'OctaveRatio'
-    rule. chroma_range: (c_min, c_max) absolute chromas (0 = C4).
+    max-normalisation (band means, halved end chromas, wrap). window_spectrum: complex64 [band_stop − band_start],
+    the rfft of the symmetric Hamming window over the band (NormalInput's offset, moved to the frequency domain).
+    min_hz: the band's Min after the 'OctaveRatio' rule. chroma_range: (c_min, c_max) absolute chromas (0 = C4).
     """
 
     n_fft: int
@@ -202,9 +203,9 @@ def chromagram_from_spectrum(
     weights = jnp.asarray(plan.weights)
     if cfg.chroma_scale == "db20":
         peak = jnp.max(power, axis=-1, keepdims=True)
-        # 20 + max(-20, 20 log10(|X| / max|X|)) = 10 log10(max(100 |X|² / max|X|², 1)): one log, no sqrt.
+        # D + max(-D, 20 log10(|X| / max|X|)) = 10 log10(max(10^(D/10) |X|² / max|X|², 1)): one log, no sqrt.
         ratio = chroma_power / jnp.where(peak > 0, peak, 1.0)
-        values = 10.0 * jnp.log10(jnp.maximum(100.0 * ratio, 1.0))
+        values = 10.0 * jnp.log10(jnp.maximum(10.0 ** (DB_RANGE / 10.0) * ratio, 1.0))
         sums = values @ weights
     else:
         sums = (jnp.sqrt(chroma_power) @ weights) / jnp.where(span > 0, span, 1.0)
