@@ -176,7 +176,7 @@ def chromagram_from_spectrum(
     rfft of the Hamming window (a static constant): the raw spectrum can be shared with the STFT features.
 
     Args:
-        spectrum: complex [..., >= band_stop] rfft(frame · hamming(Lw), n_fft) of the raw frames, n_fft as in
+        spectrum: complex [..., n_fft // 2 + 1] rfft(frame · hamming(Lw), n_fft) of the raw frames, n_fft as in
             `chroma_plan(frame_length, ...)` ([..., 513] for 1024-sample frames: the STFT before `abs`).
         frame_min, frame_max: float [...] each raw frame's minimum and maximum sample.
         cfg: FeatureConfig (sample_rate, chroma_scale).
@@ -185,11 +185,17 @@ def chromagram_from_spectrum(
     Returns:
         float32 [..., 12], as `chromagram`.
 
+    Raises:
+        ConfigError: if the spectrum does not have the n_fft // 2 + 1 bins of the plan's FFT size.
+
     Supports jit (cfg, frame_length static) and vmap.
     """
     plan = chroma_plan(int(frame_length), cfg.sample_rate, cfg.chroma_scale)
-    if spectrum.shape[-1] < plan.band_stop:
-        raise ConfigError(f"spectrum has {spectrum.shape[-1]} bins; the chroma band needs {plan.band_stop}")
+    if spectrum.shape[-1] != plan.n_fft // 2 + 1:
+        raise ConfigError(
+            f"spectrum has {spectrum.shape[-1]} bins; the chromagram of {frame_length}-sample frames needs the "
+            f"{plan.n_fft // 2 + 1} bins of a {plan.n_fft}-point rfft"
+        )
     lo = jnp.asarray(frame_min, jnp.float32)[..., None]
     span = jnp.asarray(frame_max, jnp.float32)[..., None] - lo
     # NormalInput's 1 / span is applied after the band sums: 'db20' is scale-free and 'linear' divides the 12

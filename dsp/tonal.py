@@ -10,6 +10,7 @@ Public:
     tonal_centroid(chroma) -> float32 [..., 6]
     harmonic_change(chroma) -> float32 [..., T]
     hcdf(x, cfg) -> float32 [..., T]
+    hcdf_from_spectrum(spectrum, frame_min, frame_max, cfg) -> float32 [..., T]
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsp.chroma import chromagram
+from dsp.chroma import chromagram, chromagram_from_spectrum
 from dsp.config import FeatureConfig
 from dsp.framing import frame
 
@@ -84,3 +85,24 @@ def hcdf(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     Supports jit (cfg static) and vmap over equal-length signals; traces once per (shape, cfg).
     """
     return harmonic_change(chromagram(frame(x, cfg), cfg))
+
+
+def hcdf_from_spectrum(spectrum: jax.Array, frame_min: jax.Array, frame_max: jax.Array, cfg: FeatureConfig) -> jax.Array:
+    """`hcdf` from the complex STFT of the raw frames, for callers that already computed it (the music features).
+
+    Args:
+        spectrum: complex [..., T, n_fft // 2 + 1] rfft(frame · hamming(L)) of the raw 1024/512 frames, n_fft =
+            `dsp.chroma.chroma_plan(cfg.frame_length, ...).n_fft` (1024 = cfg.n_fft for the defaults).
+        frame_min, frame_max: float [..., T] each raw frame's minimum and maximum sample.
+        cfg: FeatureConfig (frame_length, sample_rate, chroma_scale).
+
+    Returns:
+        float32 [..., T], as `hcdf` of the signal the frames came from.
+
+    Raises:
+        ConfigError: if the spectrum's bin count does not match the chromagram's FFT size.
+
+    Supports jit (cfg static) and vmap.
+    """
+    return harmonic_change(chromagram_from_spectrum(spectrum, frame_min, frame_max, cfg,
+                                                    frame_length=cfg.frame_length))

@@ -12,8 +12,8 @@ import soundfile as sf
 import chroma_reference as ref
 from dsp.chroma import chromagram
 from dsp.config import ConfigError, FeatureConfig, n_frames
-from dsp.framing import frame
-from dsp.tonal import TONAL_CENTROID_MATRIX, harmonic_change, hcdf, tonal_centroid
+from dsp.framing import frame, hamming_window
+from dsp.tonal import TONAL_CENTROID_MATRIX, harmonic_change, hcdf, hcdf_from_spectrum, tonal_centroid
 
 FS = 22050
 SCALES = ("db20", "linear")
@@ -113,11 +113,17 @@ def test_matches_mirtoolbox_on_gtzan_clips(scale, gtzan_dev_clips, golden):
         assert np.median(rel) <= 1e-5 and np.quantile(rel, 0.99) <= 1e-4, f"{path.stem}: {np.median(rel):.2e}"
 
 
-def test_harmonic_change_of_precomputed_chroma_equals_hcdf():
-    cfg = FeatureConfig()
-    x = np.random.default_rng(2).standard_normal(30 * 512).astype(np.float32)
-    via_chroma = np.asarray(harmonic_change(chromagram(frame(x, cfg), cfg)))
+@pytest.mark.parametrize("scale", SCALES)
+def test_hcdf_from_a_shared_stft_equals_hcdf(scale):
+    """The music-feature path: HCDF from the raw-frame rfft that the spectral features also use."""
+    cfg = FeatureConfig(chroma_scale=scale)
+    x = (triad(72, 30 * 512) + 0.3 * np.random.default_rng(2).standard_normal(30 * 512) + 0.1).astype(np.float32)
+    frames = frame(x, cfg)
+    spectrum = jnp.fft.rfft(frames * hamming_window(cfg.frame_length), n=cfg.n_fft)
+    shared = np.asarray(hcdf_from_spectrum(spectrum, frames.min(-1), frames.max(-1), cfg))
+    via_chroma = np.asarray(harmonic_change(chromagram(frames, cfg)))
     # Same ops inside and outside one jit: a few float32 ulps of ζ differences ~1.
+    np.testing.assert_allclose(shared, np.asarray(hcdf(x, cfg)), atol=1e-6)
     np.testing.assert_allclose(via_chroma, np.asarray(hcdf(x, cfg)), atol=1e-6)
 
 
