@@ -8,9 +8,10 @@ the contrast picker always keeps a column's largest value, except when no streng
 we return 0 (decision D8: NaN -> 0).
 
 Public:
-    GOMEZ_PROFILES: float32 [24, 12]
+    GOMEZ_PROFILES: float32 [24, 12], KEY_NAMES: the 24 row names
     key_strengths(chroma) -> float32 [..., 24]
     clarity_from_strengths(strengths, *, contrast) -> float32 [..., W]
+    key_windows(x, cfg) -> float32 [..., W, Lk]
     key_clarity(x, cfg) -> float32 [..., W]
     key_clarity_frames(kc, n_frames, cfg) -> float32 [..., T]
 """
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dsp.chroma import chromagram
-from dsp.config import ConfigError, FeatureConfig, n_key_windows
+from dsp.config import ConfigError, FeatureConfig
 from dsp.framing import frame
 
 # MIRToolbox `gomezprofs.mat` (olivierlar/mirtoolbox, MIRToolbox/gomezprofs.mat, unchanged since 1.6.2): 24x12,

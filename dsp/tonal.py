@@ -87,7 +87,9 @@ def hcdf(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     return harmonic_change(chromagram(frame(x, cfg), cfg))
 
 
-def hcdf_from_spectrum(spectrum: jax.Array, frame_min: jax.Array, frame_max: jax.Array, cfg: FeatureConfig) -> jax.Array:
+def hcdf_from_spectrum(
+    spectrum: jax.Array, frame_min: jax.Array, frame_max: jax.Array, cfg: FeatureConfig
+) -> jax.Array:
     """`hcdf` from the complex STFT of the raw frames, for callers that already computed it (the music features).
 
     Args:
