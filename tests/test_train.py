@@ -118,19 +118,31 @@ def test_training_learns_and_writes_the_run_files(tmp_path):
     assert saved["test_track_acc"] == res.test_accuracy and saved["best_epoch"] == res.best_epoch
 
 
-def test_same_seed_same_results_and_resume_equals_uninterrupted(tmp_path):
-    full, _, data = run(tmp_path, "full", epochs=3)
-    again, _, _ = run(tmp_path, "again", data=data, epochs=3)
+REF_EPOCHS = 8  # the shared uninterrupted reference run; the SIGKILL test needs a few epochs after the first
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted tiny run (REF_EPOCHS epochs) that the determinism and resume tests compare with."""
+    cfg = tiny_config(epochs=REF_EPOCHS)
+    data = make_fold_data(cfg.kinds)
+    res = train_and_evaluate(cfg, tmp_path_factory.mktemp("reference") / "run", data, in_bins=WIDTHS)
+    return res, data
+
+
+def test_same_seed_same_results_and_resume_equals_uninterrupted(tmp_path, reference):
+    full, data = reference
+    again, _, _ = run(tmp_path, "again", data=data, epochs=REF_EPOCHS)
     assert_same_outcome(full.run_dir, again.run_dir)
     other, _, _ = run(tmp_path, "seed1", data=data, epochs=1, seed=1)
     assert metrics(other.run_dir)[0] != metrics(full.run_dir)[0]
-    # Stop after 1 epoch, then ask for 3 in the same directory: resumes at epoch 2.
-    run(tmp_path, "resumed", data=data, epochs=1)
-    resumed, _, _ = run(tmp_path, "resumed", data=data, epochs=3)
+    # Stop after 2 epochs, then ask for all of them in the same directory: resumes at epoch 3.
+    run(tmp_path, "resumed", data=data, epochs=2)
+    resumed, _, _ = run(tmp_path, "resumed", data=data, epochs=REF_EPOCHS)
     assert_same_outcome(full.run_dir, resumed.run_dir)
     # A finished run started again only re-does the test pass.
-    rerun, _, _ = run(tmp_path, "resumed", data=data, epochs=3)
-    assert rerun.epochs == 3 and [r["epoch"] for r in metrics(rerun.run_dir)] == [1, 2, 3]
+    rerun, _, _ = run(tmp_path, "resumed", data=data, epochs=REF_EPOCHS)
+    assert rerun.epochs == REF_EPOCHS and [r["epoch"] for r in metrics(rerun.run_dir)] == list(range(1, 9))
 
 
 def test_split_step_equals_nnx_jit_step():
@@ -153,9 +165,9 @@ def test_split_step_equals_nnx_jit_step():
                                      nnx.state(m1), nnx.state(m2)))
 
 
-def test_sigkill_mid_run_resumes_to_the_same_result(tmp_path):
+def test_sigkill_mid_run_resumes_to_the_same_result(tmp_path, reference):
     """Start a run in a subprocess, kill -9 it once its first checkpoint exists, start it again."""
-    run_dir, epochs = tmp_path / "killed", 12
+    run_dir, epochs = tmp_path / "killed", REF_EPOCHS
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     cmd = [sys.executable, str(REPO / "tests" / "fake_data.py"), str(run_dir), "--epochs", str(epochs)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -174,10 +186,8 @@ def test_sigkill_mid_run_resumes_to_the_same_result(tmp_path):
     steps = [int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()]
     assert 1 <= max(steps) < epochs
 
-    cfg = tiny_config(epochs=epochs)
-    data = make_fold_data(cfg.kinds)
-    resumed = train_and_evaluate(cfg, run_dir, data, in_bins=WIDTHS)
-    full = train_and_evaluate(cfg, tmp_path / "uninterrupted", data, in_bins=WIDTHS)
+    full, data = reference
+    resumed = train_and_evaluate(tiny_config(epochs=epochs), run_dir, data, in_bins=WIDTHS)
     assert resumed.epochs == epochs
     assert_same_outcome(resumed.run_dir, full.run_dir)
     assert not list((run_dir / "checkpoints").glob("*orbax-checkpoint-tmp*"))
