@@ -64,8 +64,6 @@ def folds() -> tuple[int, ...]:
 def base_config():
     """TrainConfig of every run (net and fold are set per run); a bad value becomes a one-line usage error."""
     from mgc_jax.crossval import parse_nets
-    from mgc_jax.models import ModelConfig
-    from mgc_jax.train import TrainConfig
 
     try:
         nets = parse_nets(NETS.value)
@@ -73,6 +71,9 @@ def base_config():
         raise app.UsageError(f"--nets={NETS.value}: {e}") from e
     if N_BOOT.value < 1:
         raise app.UsageError(f"--n_boot={N_BOOT.value}: must be >= 1")
+    from mgc_jax.models import ModelConfig  # JAX from here on
+    from mgc_jax.train import TrainConfig
+
     try:
         model = ModelConfig(k1=K1.value, align=ALIGN.value, relu_after_add=RELU_AFTER_ADD.value)
         if CONV_IMPL.value is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+from typing import NamedTuple
 
 import numpy as np
 
@@ -62,3 +63,40 @@ def write_fake_runs(workdir, corpus: str, split: str, nets, folds, *, per_genre:
             write_run(workdir.run_dir(corpus, split, net, fold), ids, labels, probs, genres, train_cfg=cfg)
             out.setdefault(net, {})[fold] = (ids, labels, probs)
     return out
+
+
+class TinyCrossval(NamedTuple):
+    workdir: object  # mgc_jax.workdir.Workdir
+    corpus: object  # mgc_jax.corpus.Corpus over an in-memory cache
+    cfg: object  # the TrainConfig every run used
+    first: object  # crossval.CrossvalResult of the call that trained the runs
+
+
+_TINY: dict[str, TinyCrossval] = {}
+
+
+def tiny_crossval(base: pathlib.Path) -> TinyCrossval:
+    """`crossval.run` of a tiny net_STFT and net_MUSIC (k1=8, one epoch) on fold 0 of a 10-tracks-per-genre
+    in-memory corpus with the real feature widths, made once per test session under `base` (the session's
+    basetemp) so the crossval and inference tests share its two training runs. Treat its runs as read-only.
+    """
+    key = str(base)
+    if key not in _TINY:
+        from dsp.config import FeatureConfig
+        from fake_data import FakeCache, tiny_config
+        from mgc_jax import crossval
+        from mgc_jax.corpus import Corpus
+        from mgc_jax.datasets.gtzan import GENRES, Track
+        from mgc_jax.workdir import Workdir
+
+        root = pathlib.Path(base) / "tiny_crossval"
+        tracks = tuple(Track(f"{g}.{i:05d}", g, root / f"{g}.{i:05d}.wav") for g in GENRES for i in range(10))
+        labels = {t.track_id: GENRES.index(t.genre) for t in tracks}
+        # 192-208 frames: 2 clips of 128 frames per track.
+        cache = FakeCache(labels, n_frames=192, widths={"music": 8, "stft": 513}, offset=3.0)
+        corpus = Corpus("fakecorpus", root, tracks, cache, FeatureConfig())
+        wd = Workdir(root / "ws")
+        cfg = tiny_config(epochs=1, batch_size=20, eval_batch_size=20)
+        first = crossval.run(cfg, wd, corpus, nets=("stft", "music"), folds=(0,), n_boot=100)
+        _TINY[key] = TinyCrossval(wd, corpus, cfg, first)
+    return _TINY[key]

@@ -1,6 +1,7 @@
 """mgc_jax.crossval and the launch.crossval / launch.fuse commands: saved runs -> systems -> reports, resumability."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -10,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from fake_runs import GTZAN, fold_tracks, write_fake_runs, write_run
+from fake_runs import fold_tracks, tiny_crossval, write_fake_runs, write_run
 from mgc_jax import crossval, evaluate
 from mgc_jax.errors import DataError
 from mgc_jax.workdir import Workdir
@@ -116,55 +117,41 @@ def test_bad_test_probs_file_is_named(tmp_path):
 # -------------------------------------------------------------------------- training through train.run
 
 
-@pytest.fixture
-def fake_corpus(tmp_path):
-    """A 10-tracks-per-genre corpus over an in-memory cache (tests/fake_data.py): no audio, no dsp."""
-    from dsp.config import FeatureConfig
-    from fake_data import FakeCache
-    from mgc_jax.corpus import Corpus
-    from mgc_jax.datasets.gtzan import GENRES, Track
-
-    tracks = tuple(Track(f"{g}.{i:05d}", g, tmp_path / f"{g}.{i:05d}.wav") for g in GENRES for i in range(10))
-    labels = {t.track_id: GENRES.index(t.genre) for t in tracks}
-    # 192-208 frames: 2 clips of 128 frames per track; the real feature widths.
-    cache = FakeCache(labels, n_frames=192, widths={"music": 8, "stft": 513}, offset=3.0)
-    return Corpus("fakecorpus", tmp_path, tracks, cache, FeatureConfig())
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    return tiny_crossval(tmp_path_factory.getbasetemp())
 
 
-def test_run_trains_the_missing_runs_once_and_writes_the_reports(tmp_path, fake_corpus):
-    from fake_data import tiny_config
-
-    wd = Workdir(tmp_path / "ws")
-    cfg = tiny_config(epochs=1, batch_size=20, eval_batch_size=20)
-    first = crossval.run(cfg, wd, fake_corpus, nets=("stft", "music"), folds=(0, 1), n_boot=100)
-    assert first.training.trained == [("stft", 0), ("music", 0), ("stft", 1), ("music", 1)]
-    assert first.training.reused == []
+def test_run_trains_the_missing_runs_once_and_writes_the_reports(tiny):
+    """crossval.run through the real train.run (tests/fake_runs.py: tiny_crossval made the first call)."""
+    wd, corpus, cfg, first = tiny
+    assert first.training.trained == [("stft", 0), ("music", 0)] and first.training.reused == []
     out = wd.results_dir("fakecorpus", "stratified")
     assert {p.name for p in first.written.values()} == {"table2.md", "table1.md", "results.json",
                                                          "confusion_net_STFT.png", "confusion_net_MUSIC.png",
                                                          "confusion_FUSION1.png", "confusion_FUSION2.png"}
     assert all(p.parent == out and p.is_file() for p in first.written.values())
     # The vote read back from test_probs.npz agrees with the accuracy train.run reported.
-    for fold in (0, 1):
-        for net, system in (("stft", "net_STFT"), ("music", "net_MUSIC")):
-            result = json.loads((wd.run_dir("fakecorpus", "stratified", net, fold) / "result.json").read_text())
-            assert first.evaluation.systems[system].summary.fold_accuracy[fold] == result["test_track_acc"]
+    for net, system in (("stft", "net_STFT"), ("music", "net_MUSIC")):
+        result = json.loads((wd.run_dir("fakecorpus", "stratified", net, 0) / "result.json").read_text())
+        assert first.evaluation.systems[system].summary.fold_accuracy[0] == result["test_track_acc"]
 
     stamps = {p: p.stat().st_mtime_ns for p in (wd.root / "runs").rglob("*") if p.is_file()}
     prepared = []
-    lazy = crossval.LazyCorpus("fakecorpus", lambda: prepared.append(1) or fake_corpus)
-    again = crossval.run(cfg, wd, lazy, nets=("stft", "music"), folds=(0, 1), n_boot=100)
-    assert again.training.trained == [] and len(again.training.reused) == 4 and again.training.mismatched == []
+    lazy = crossval.LazyCorpus("fakecorpus", lambda: prepared.append(1) or corpus)
+    again = crossval.run(cfg, wd, lazy, nets=("stft", "music"), folds=(0,), n_boot=100)
+    assert again.training.trained == [] and len(again.training.reused) == 2 and again.training.mismatched == []
     assert prepared == []  # nothing to train: the corpus was never prepared
     assert {p: p.stat().st_mtime_ns for p in (wd.root / "runs").rglob("*") if p.is_file()} == stamps
     assert (out / "table2.md").read_text() == first.written["table2.md"].read_text()
 
     # Asking for another config reuses the finished runs and says so.
-    other = crossval.run(tiny_config(epochs=1, batch_size=20, eval_batch_size=20, learning_rate=1e-2), wd, lazy,
-                         nets=("stft", "music"), folds=(0,), n_boot=100)
+    other = crossval.run(dataclasses.replace(cfg, learning_rate=1e-2), wd, lazy, nets=("stft", "music"),
+                         folds=(0,), n_boot=100)
     assert [m[:2] for m in other.training.mismatched] == [("stft", 0), ("music", 0)]
     assert "learning_rate: 0.001 (saved) != 0.01 (now)" in other.training.mismatched[0][2]
     assert "reused from a run with another config" in (out / "table2.md").read_text()
+    crossval.run(cfg, wd, lazy, nets=("stft", "music"), folds=(0,), n_boot=100)  # leave the tables as they were
 
 
 # ------------------------------------------------------------------------------------------ launchers
@@ -202,7 +189,7 @@ def test_launch_crossval_on_finished_runs_trains_nothing_and_prepares_nothing(tm
     (["--nets=stft,cqt"], "error: --nets=stft,cqt: nets: unknown net 'cqt'"),
     (["--folds=3-1"], "error: --folds=3-1: folds '3-1': empty range 3-1"),
     (["--split=filtered", "--folds=0-9"], "error: --folds=0-9: the filtered split has one train/valid/test split"),
-    (["--epochs=0"], "error: --epochs=0: must be >= 1"),
+    (["--epochs=0"], "error: --epochs=0: must be >= 1"),  # the only case that gets as far as importing JAX
 ])
 def test_launch_crossval_bad_flags_give_one_line(tmp_path, args, message):
     proc = _launch("launch.crossval", *args, f"--workdir={tmp_path}")

@@ -1,0 +1,73 @@
+"""Genre of audio files: `python -m launch.predict --checkpoint=RUN_DIR [--checkpoint=RUN_DIR2] FILE...`.
+
+Restores the best checkpoint of a training run (`workspace/runs/<corpus>/<split>/<net>/fold<k>`); with two
+runs (net_STFT and net_MUSIC) their clip probabilities are fused (FUSION2 by default, --fusion=fusion1).
+Any format libsndfile reads, any sample rate, any channel count. Every 128-frame window (hop 64) of the
+whole file is a clip unless --max_clips says otherwise. Prints per file the genre, the top-3 mean clip
+probabilities and the clip votes; --json prints one JSON document instead. A file that cannot be used
+(unreadable, not audio, shorter than one 3 s clip) gets its own error line and the other files are still
+classified; the exit status is then 1.
+
+    python -m launch.predict --checkpoint=workspace/runs/synthetic/stratified/music/fold0 song.wav
+    python -m launch.predict --checkpoint=.../stft/fold0 --checkpoint=.../music/fold0 --json a.mp3 b.flac
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from absl import app, flags
+
+from launch import common
+
+CHECKPOINT = flags.DEFINE_multi_string("checkpoint", None, "Run directory of a trained net (give two to fuse).")
+FUSION = flags.DEFINE_enum("fusion", "fusion2", ["fusion2", "fusion1"], "Late-fusion rule with two checkpoints.")
+MAX_CLIPS = flags.DEFINE_integer("max_clips", None, "Clips per file at most (default: the whole file).")
+JSON = flags.DEFINE_bool("json", False, "Print one JSON document instead of text.")
+
+
+def _text(path: str, p) -> str:
+    top = ", ".join(f"{g} {q:.3f}" for g, q in p.top)
+    votes = ", ".join(f"{g} {n}" for g, n in p.votes.items())
+    return (f"{path}: {p.genre}\n"
+            f"  top-3: {top}\n"
+            f"  clip votes ({p.n_clips} clips of 3 s, {p.duration_s:.1f} s of audio, {p.rule}): {votes}")
+
+
+def main(argv):
+    files = argv[1:]
+    if not CHECKPOINT.value:
+        raise app.UsageError("--checkpoint=RUN_DIR is required (twice to fuse two nets)")
+    if len(CHECKPOINT.value) > 2:
+        raise app.UsageError(f"--checkpoint given {len(CHECKPOINT.value)} times: one net, or two to fuse")
+    if not files:
+        raise app.UsageError("no audio file given")
+    if MAX_CLIPS.value is not None and MAX_CLIPS.value < 1:
+        raise app.UsageError(f"--max_clips={MAX_CLIPS.value}: must be >= 1")
+    from mgc_jax.errors import AudioError
+    from mgc_jax.inference import Classifier
+
+    clf = Classifier.from_checkpoint(*CHECKPOINT.value, fusion=FUSION.value, max_clips=MAX_CLIPS.value)
+    results, failed = [], 0
+    for path in files:
+        try:
+            p = clf.predict(path)
+        except AudioError as e:
+            failed += 1
+            results.append({"file": path, "error": e.cause})
+            if not JSON.value:
+                print(f"{path}: error: {e.cause}", flush=True)
+            continue
+        results.append({"file": path, **p.to_dict()})
+        if not JSON.value:
+            print(_text(path, p), flush=True)
+    if JSON.value:
+        print(json.dumps({"checkpoints": CHECKPOINT.value, "nets": list(clf.nets), "genres": list(clf.genres),
+                          "files": results}, indent=1))
+    if failed:
+        print(f"error: {failed} of {len(files)} files could not be classified", file=sys.stderr)
+        sys.exit(common.EXIT_INPUT_ERROR)
+
+
+if __name__ == "__main__":
+    common.run(main)

@@ -1,0 +1,262 @@
+"""mgc_jax.inference and launch.predict: checkpoints restored, any audio in, the training features and clips, votes
+and fusion out; short and non-audio files give per-file errors."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from fake_runs import tiny_crossval
+from mgc_jax import audio, evaluate
+from mgc_jax.clips import CLIP_FRAMES, ClipDataset
+from mgc_jax.errors import AudioError
+from mgc_jax.inference import Classifier, cut_clips, decide, min_samples
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SR = 22050
+
+
+def tone(seconds: float, *, freq: float = 440.0, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """A decaying harmonic tone with a little noise: float32 [n] (non-trivial values for every feature)."""
+    t = np.arange(int(seconds * sr)) / sr
+    rng = np.random.default_rng(seed)
+    x = sum(np.sin(2 * np.pi * freq * h * t) / h for h in range(1, 6)) * (0.5 + 0.5 * np.cos(2 * np.pi * 0.7 * t))
+    return (0.2 * x + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """Tiny trained net_STFT and net_MUSIC run directories (real checkpoints; config.json with the paper's
+    FeatureConfig), shared with tests/test_crossval.py through tests/fake_runs.py."""
+    tiny = tiny_crossval(tmp_path_factory.getbasetemp())
+    return {net: tiny.workdir.run_dir("fakecorpus", "stratified", net, 0) for net in ("stft", "music")}
+
+
+# ----------------------------------------------------------------------------------------- pure parts
+
+
+def test_min_samples_is_one_clip():
+    from dsp.config import FeatureConfig, n_frames
+
+    cfg = FeatureConfig()
+    assert min_samples(cfg) == 1024 + 127 * 512 == 66048
+    assert n_frames(min_samples(cfg), cfg) == CLIP_FRAMES and n_frames(min_samples(cfg) - 1, cfg) == CLIP_FRAMES - 1
+
+
+def test_cut_clips_windows():
+    maps = {"music": np.arange(300 * 8, dtype=np.float32).reshape(300, 8), "stft": np.zeros((300, 5), np.float32)}
+    clips = cut_clips(maps)
+    assert clips["music"].shape == (3, 128, 8) and clips["stft"].shape == (3, 128, 5)  # starts 0, 64, 128
+    np.testing.assert_array_equal(clips["music"][2], maps["music"][128:256])
+    assert cut_clips(maps, max_clips=2)["music"].shape[0] == 2
+    with pytest.raises(ValueError, match="different lengths"):
+        cut_clips({"music": maps["music"], "stft": maps["stft"][:299]})
+
+
+def test_decide_one_net_and_both_fusions_by_hand():
+    genres = ("a", "b", "c")
+    a = np.array([[0.8, 0.2, 0.0], [0.45, 0.55, 0.0], [0.3, 0.7, 0.0]])  # tests/test_evaluate.py's NET_A / NET_B
+    b = np.array([[1.0, 0.0, 0.0], [0.45, 0.55, 0.0], [0.6, 0.4, 0.0]])
+    one = decide([a], genres)
+    assert (one.genre, one.rule, one.votes, one.n_clips) == ("b", "vote", {"b": 2, "a": 1}, 3)
+    # top: mean probabilities a 0.517, b 0.483, c 0 (float32 arithmetic)
+    assert [g for g, _ in one.top] == ["a", "b", "c"] and one.top[0][1] == pytest.approx(1.55 / 3, abs=1e-6)
+    f2 = decide([a, b], genres)
+    assert (f2.genre, f2.rule, f2.votes) == ("b", "fusion2", {"b": 2, "a": 1})  # clip means vote 0, 1, 1
+    f1 = decide([a, b], genres, fusion="fusion1")
+    assert (f1.genre, f1.rule) == ("a", "fusion1")  # the 6-row mean: a 0.60, b 0.40
+    np.testing.assert_allclose(f1.probs, [0.6, 0.4, 0.0], atol=1e-6)  # float32 means
+    assert f2.genre == genres[evaluate.fusion2(a, b)] and f1.genre == genres[evaluate.fusion1(a, b)]
+
+
+# ---------------------------------------------------------------------------------- restored checkpoints
+
+
+def test_classifier_predicts_arrays_files_and_resampled_stereo(runs, tmp_path):
+    clf = Classifier.from_checkpoint(runs["music"])
+    assert clf.nets == ("music",) and clf.kinds == ("music",) and len(clf.genres) == 10
+    x = tone(4.0)
+    p = clf.predict(x)
+    # 4 s: T = 1 + (88200 - 1024) // 512 = 171 frames -> clips at 0 (one window of 128; 64 + 128 > 171)
+    assert p.n_clips == 1 and p.rule == "vote" and p.genre in clf.genres
+    assert sum(p.votes.values()) == 1 and p.probs.sum() == pytest.approx(1.0, abs=1e-5)  # softmax, float32
+    mono = tmp_path / "mono.wav"
+    sf.write(mono, x, SR, subtype="FLOAT")
+    np.testing.assert_array_equal(clf.predict(mono).clip_probs, p.clip_probs)  # float WAV round-trips exactly
+
+    # 44.1 kHz stereo: resampled and mixed down by audio.load, same decision machinery.
+    y = tone(7.0, freq=220.0, sr=44100)
+    stereo = tmp_path / "stereo.wav"
+    sf.write(stereo, np.stack([y, 0.5 * y], axis=1), 44100, subtype="PCM_16")
+    q = clf.predict(stereo)
+    assert q.duration_s == pytest.approx(7.0, abs=1e-3)
+    # 7 s cropped to the 6 s key window: 132,300 samples, T = 257 frames, clips at 0, 64, 128
+    assert q.n_clips == 3
+    from_array = clf.predict(sf.read(stereo, dtype="float64")[0], sample_rate=44100)
+    # Same samples, same soxr VHQ resampler in float64; only the float32 rounding point of the mix differs.
+    np.testing.assert_allclose(from_array.clip_probs, q.clip_probs, atol=1e-5)
+
+
+def test_classifier_sees_the_training_features(runs, tmp_path):
+    """Inference on a file gives the clip probabilities of the feature cache's clips (what training and the test
+    pass see): same crop, same maps, same clip windows."""
+    from dsp.config import FeatureConfig
+    from mgc_jax.cache import FeatureCache, extract
+    from mgc_jax.datasets.gtzan import Track
+    from mgc_jax.train import load_trained
+
+    paths = []
+    for i, secs in enumerate((8.0, 8.5)):  # both cropped to one 6 s key window: one compiled length
+        paths.append(tmp_path / f"blues.{i:05d}.wav")
+        sf.write(paths[-1], tone(secs, freq=200.0 + 50 * i, seed=i), SR, subtype="PCM_16")
+    tracks = [Track(p.stem, "blues", p) for p in paths]
+    report = extract(tracks, tmp_path / "cache", FeatureConfig(), batch_size=2, progress=False)
+    assert not report.failed
+    data = ClipDataset(FeatureCache(tmp_path / "cache"), [t.track_id for t in tracks], [0, 0], kinds=("stft", "music"))
+    clf = Classifier.from_checkpoint(runs["stft"], runs["music"])
+    trained = {t.train_cfg.net: t for t in (load_trained(runs["stft"]), load_trained(runs["music"]))}
+    for i, path in enumerate(paths):
+        clips = data.track_clips(i)
+        expect = [trained[net].predict({net: clips[net]}) for net in ("stft", "music")]
+        got = clf.clip_probs(audio.load(path), name=str(path))
+        for e, g in zip(expect, got):
+            assert e.shape == g.shape
+            # The cache extracts a vmapped batch, inference one track: equal up to float32 reassociation.
+            np.testing.assert_allclose(g, e, atol=1e-5)
+
+
+def test_two_checkpoints_fuse(runs):
+    clf = Classifier.from_checkpoint(runs["stft"], runs["music"])
+    assert clf.nets == ("stft", "music") and clf.kinds == ("music", "stft") and clf.fusion == "fusion2"
+    x = tone(9.0, freq=330.0)
+    p = clf.predict(x)
+    a, b = clf.clip_probs(x)
+    assert p.rule == "fusion2" and p.label == evaluate.fusion2(a, b)
+    np.testing.assert_allclose(p.clip_probs, (a + b) / 2, rtol=1e-6)  # float32 mean
+    f1 = Classifier.from_checkpoint(runs["stft"], runs["music"], fusion="fusion1").predict(x)
+    assert f1.rule == "fusion1" and f1.label == evaluate.fusion1(a, b)
+
+
+def test_short_and_non_audio_inputs_give_clear_errors(runs, tmp_path):
+    clf = Classifier.from_checkpoint(runs["music"])
+    with pytest.raises(AudioError, match=r"too short to classify: 1\.00 s, one clip needs 128 frames = 66048 "
+                                         r"samples \(2\.995 s at 22050 Hz\)"):
+        clf.predict(tone(1.0))
+    assert clf.predict(tone(4.0)[:66048]).n_clips == 1  # exactly one clip is enough
+    text = tmp_path / "notes.txt"
+    text.write_text("not audio\n" * 100)
+    with pytest.raises(AudioError, match="not an audio file") as e:
+        clf.predict(text)
+    assert e.value.path == str(text)
+
+
+def test_from_checkpoint_refuses_a_non_run(tmp_path):
+    from mgc_jax.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="not a training run directory"):
+        Classifier.from_checkpoint(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------- launcher
+
+
+def _predict(*args, timeout=300):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "launch.predict", *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _predict_in_process(capsys, *args):
+    """launch.predict's main in this process (absl flags parsed, then reset): (exit status, stdout, stderr)."""
+    from absl import flags
+
+    from launch import predict
+
+    try:
+        argv = flags.FLAGS(["launch.predict", *map(str, args)])
+        try:
+            predict.main(argv)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    finally:
+        flags.FLAGS.unparse_flags()
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_launch_predict_classifies_good_files_and_reports_bad_ones(runs, tmp_path, shared_dir_or_none):
+    good = tmp_path / "stereo44k.wav"
+    y = tone(5.0, sr=44100)
+    sf.write(good, np.stack([y, y], axis=1), 44100, subtype="PCM_16")
+    short = tmp_path / "one_second.wav"
+    sf.write(short, tone(1.0), SR)
+    text = tmp_path / "readme.txt"
+    text.write_text("hello\n")
+    files = [good, short, text]
+    real = sorted((shared_dir_or_none / "gtzan_dev").glob("*/*.au"))[:1] if shared_dir_or_none else []
+    files += real
+    proc = _predict(f"--checkpoint={runs['stft']}", f"--checkpoint={runs['music']}", *files)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    out = proc.stdout
+    genres = r"(blues|classical|country|disco|hiphop|jazz|metal|pop|reggae|rock)"
+    assert re.search(rf"^{re.escape(str(good))}: {genres}$", out, re.M)
+    assert re.search(r"^  top-3: \w+ 0\.\d{3}, \w+ 0\.\d{3}, \w+ 0\.\d{3}$", out, re.M)
+    # 5 s: 214 frames -> clips at 0 and 64
+    assert re.search(r"^  clip votes \(2 clips of 3 s, 5\.0 s of audio, fusion2\): \w+ [12]", out, re.M)
+    assert f"{short}: error: too short to classify: 1.00 s" in out
+    assert f"{text}: error: not an audio file" in out
+    for f in real:  # a real GTZAN clip (.au, 22,050 Hz, 30 s): every window, 19 clips
+        assert re.search(rf"^{re.escape(str(f))}: {genres}$", out, re.M)
+        assert "(19 clips of 3 s, 30.0 s of audio, fusion2)" in out
+    assert proc.stderr.strip().splitlines()[-1] == f"error: 2 of {len(files)} files could not be classified"
+    assert "Traceback" not in proc.stderr
+
+
+def test_launch_predict_json_in_process(runs, tmp_path, capsys):
+    good = tmp_path / "tone.wav"
+    sf.write(good, tone(7.0), SR, subtype="PCM_16")
+    short = tmp_path / "short.wav"
+    sf.write(short, tone(2.0), SR)
+    code, out, err = _predict_in_process(capsys, f"--checkpoint={runs['music']}", "--json", good, short)
+    assert code == 1 and err.strip() == "error: 1 of 2 files could not be classified"
+    doc = json.loads(out)
+    assert doc["nets"] == ["music"] and doc["checkpoints"] == [str(runs["music"])]
+    first, second = doc["files"]
+    assert first["file"] == str(good) and first["rule"] == "vote" and len(first["top"]) == 3
+    assert sum(first["votes"].values()) == first["n_clips"] == 3  # 7 s cropped to 6 s: 257 frames
+    assert second == {"file": str(short), "error": "too short to classify: 2.00 s, one clip needs 128 frames = "
+                                                   "66048 samples (2.995 s at 22050 Hz)"}
+    code, out, err = _predict_in_process(capsys, f"--checkpoint={runs['music']}", "--max_clips=2", good)
+    assert code == 0 and err == "" and "(2 clips of 3 s, 7.0 s of audio, vote)" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "error: --checkpoint=RUN_DIR is required (twice to fuse two nets)"),
+    (["--checkpoint=a", "--checkpoint=b", "--checkpoint=c", "x.wav"], "error: --checkpoint given 3 times"),
+    (["--checkpoint=a"], "error: no audio file given"),
+])
+def test_launch_predict_bad_usage(args, message):
+    proc = _predict(*args)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(message)
+
+
+def test_launch_predict_missing_checkpoint_is_one_line(tmp_path):
+    proc = _predict(f"--checkpoint={tmp_path / 'nowhere'}", "x.wav")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "not a training run directory" in last
+
+
+@pytest.fixture
+def shared_dir_or_none():
+    from conftest import SHARED
+
+    return SHARED if SHARED.is_dir() else None
