@@ -5,10 +5,16 @@
 Both maps are whole-track functions: roughness peak picking and the MinRMS trims normalise by track-global
 maxima, so a clip cut from a track can differ from the same frames computed alone (FEATURES_SPEC §6.3).
 
+Under `jax.vmap` the maps run the tracks of the batch one after another (`lax.map` inside the same program)
+instead of batching every op: the result is the same as a Python loop, and on a CPU a track's working set
+(~20 MB) stays in cache and in the allocator's reused heap, where a batched one does not (measured ~1.2x less
+CPU and ~1.5x less wall time for 5 tracks on the 2-core dev box; benchmarks/extract_speed.py).
+
 Public:
     music_features(x, cfg) -> float32 [T, 8]
     music_features_with_nan_counts(x, cfg) -> (float32 [T, 8], int32 [8])
     stft_features(x, cfg) -> float32 [T, bins]
+    feature_maps(x, cfg) -> ((float32 [T, 8], int32 [8]), float32 [T, bins])   both maps, one STFT
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax import custom_batching
 
 from dsp import spectral
 from dsp.config import FEATURE_NAMES, ConfigError, FeatureConfig, n_frames
@@ -46,11 +53,16 @@ def music_features_with_nan_counts(x: jax.Array, cfg: FeatureConfig) -> tuple[ja
     Supports jit (cfg static) and vmap over a batch of equal-length tracks [B, n] (which equals the loop).
     Silence, DC and full-scale clipped input give finite maps.
     """
-    x = jnp.asarray(x, jnp.float32)
-    if x.ndim != 1:
-        raise ConfigError(f"music_features takes one track [n], got shape {x.shape}; use jax.vmap for a batch")
-    t = n_frames(int(x.shape[-1]), cfg)
-    frames = frame(x, cfg)  # raises ConfigError when n < L
+    return _one_track_at_a_time(_music_features, cfg)(_one_track(x, "music_features"))
+
+
+def _music_features(x: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array]:
+    return _music_from_frames(x, frame(x, cfg), cfg)
+
+
+def _music_from_frames(x: jax.Array, frames: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array]:
+    """The music map from the track [n] and its frames [T, L]; returns it with the per-column counts."""
+    t = frames.shape[0]
     spec = magnitude_spectrum(frames, n_fft=cfg.n_fft)  # [T, bins], shared by the spectral features and roughness
     fs = cfg.sample_rate
 
@@ -99,6 +111,46 @@ def stft_features(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     """The paper's STFT map of one track: float32 [T, cfg.n_bins] = `dsp.stft_magnitude(x, cfg)`.
 
     Linear, un-normalised |rfft| of symmetric Hamming frames (FEATURES_SPEC §0; no log compression).
-    Supports jit (cfg static) and vmap.
+    Supports jit (cfg static) and vmap (tracks one after another, see the module docstring).
     """
-    return stft_magnitude(x, cfg)
+    return _one_track_at_a_time(stft_magnitude, cfg)(_one_track(x, "stft_features"))
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def feature_maps(x: jax.Array, cfg: FeatureConfig) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
+    """Both maps of one track from one STFT: ((music [T, 8], counts int32 [8]), stft [T, cfg.n_bins]).
+
+    Equals `(music_features_with_nan_counts(x, cfg), stft_features(x, cfg))`; use it under `jax.vmap` (as the
+    feature cache does), where the two separate functions would each loop over the tracks and compute the
+    framing and FFT twice. Supports jit (cfg static) and vmap.
+    """
+    return _one_track_at_a_time(_both_maps, cfg)(_one_track(x, "feature_maps"))
+
+
+def _both_maps(x: jax.Array, cfg: FeatureConfig):
+    frames = frame(x, cfg)
+    # Same frames and window as in the music map: XLA computes the FFT once for both (checked in the tests).
+    return _music_from_frames(x, frames, cfg), magnitude_spectrum(frames, n_fft=cfg.n_fft)
+
+
+def _one_track(x: jax.Array, name: str) -> jax.Array:
+    x = jnp.asarray(x, jnp.float32)
+    if x.ndim != 1:
+        raise ConfigError(f"{name} takes one track [n], got shape {x.shape}; use jax.vmap for a batch")
+    return x
+
+
+@functools.lru_cache(maxsize=64)
+def _one_track_at_a_time(fn, cfg: FeatureConfig):
+    """x [n] -> fn(x, cfg), whose `jax.vmap` runs the tracks in sequence with `lax.map` (see module docstring)."""
+    wrapped = custom_batching.custom_vmap(lambda x: fn(x, cfg))
+
+    @wrapped.def_vmap
+    def _rule(axis_size, in_batched, x):  # x has the batch at axis 0
+        if not in_batched[0]:
+            out = wrapped(x)
+            return out, jax.tree.map(lambda _: False, out)
+        out = jax.lax.map(wrapped, x)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return wrapped
