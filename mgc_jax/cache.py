@@ -4,8 +4,9 @@ Layout of a cache folder (`Workdir.features_dir(corpus, cfg)` = `features/<corpu
 
     <track_id>.music.npy   float32 [T, 8]    dsp.music_features (columns dsp.FEATURE_NAMES, NaN -> 0)
     <track_id>.stft.npy    float32 [T, 513]  dsp.stft_features
-    index.json             config (and its hash) + one entry per finished track: audio path, size,
-                           mtime and SHA-256, duration, samples kept, n_frames, NaN counts per feature
+    index.json             config (and its hash), hash of the dsp sources, and one entry per finished
+                           track: audio path, size, mtime and SHA-256, duration, samples kept,
+                           n_frames, NaN counts per feature
 
 Only plain `.npy` arrays (read with `allow_pickle=False`) and JSON: no pickle. Every file is written
 to a temporary name and renamed, and a track enters the index only after both of its arrays are in
@@ -143,7 +144,13 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
     if index.get("config_hash") not in (None, cfg.hash()):
         raise DataError(f"{directory} holds features of another configuration ({index['config_hash']}, "
                         f"not {cfg.hash()}); use Workdir.features_dir(corpus, cfg)")
-    index.update(format=INDEX_FORMAT, config_hash=cfg.hash(), config=cfg.to_dict())
+    code = dsp_code_hash()
+    if index["tracks"] and index.get("dsp_code") != code:
+        # Same configuration, other kernels: the cached maps may differ from what dsp computes now.
+        logging.warning("the dsp code changed since %s was extracted (%s -> %s): re-extracting every track",
+                        directory, index.get("dsp_code"), code)
+        index["tracks"] = {}
+    index.update(format=INDEX_FORMAT, config_hash=cfg.hash(), config=cfg.to_dict(), dsp_code=code)
     _check_ids(tracks)
 
     skipped, todo = [], []
@@ -274,6 +281,18 @@ class _Run:
                          "(dropped %.3f-%.3f s, median %.3f s): equal lengths batch under vmap",
                          int((crops > 0).sum()), crops.size, self.cfg.key_window_s, crops.min(), crops.max(),
                          float(np.median(crops)))
+
+
+@functools.lru_cache(maxsize=1)
+def dsp_code_hash() -> str:
+    """12-hex-digit SHA-256 of the dsp package's source files: part of a cache entry's identity, so maps
+    made by other kernel code (same FeatureConfig) are rebuilt rather than silently reused."""
+    import dsp
+
+    h = hashlib.sha256()
+    for path in sorted(pathlib.Path(dsp.__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
 
 
 def _extract_batch(x: np.ndarray, cfg):

@@ -192,6 +192,14 @@ def test_a_kill_while_writing_leaves_no_finished_looking_file(tmp_path, fake, mo
     assert sorted(report.done) == [t.track_id for t in tracks]
 
 
+def test_other_dsp_code_rebuilds_everything(tmp_path, fake, monkeypatch):
+    tracks = _corpus(tmp_path / "audio", lengths=(7.0, 7.0))
+    cache.extract(tracks, tmp_path / "f", CFG, progress=False)
+    assert cache.FeatureCache(tmp_path / "f")._index["dsp_code"] == cache.dsp_code_hash()
+    monkeypatch.setattr(cache, "dsp_code_hash", lambda: "edited-dsp")
+    assert len(cache.extract(tracks, tmp_path / "f", CFG, progress=False).done) == 2
+
+
 def test_a_cache_of_another_config_is_refused(tmp_path, fake):
     tracks = _corpus(tmp_path / "audio", lengths=(7.0,))
     cache.extract(tracks, tmp_path / "f", CFG, progress=False)
