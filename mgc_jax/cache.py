@@ -12,14 +12,15 @@ Only plain `.npy` arrays (read with `allow_pickle=False`) and JSON: no pickle. E
 to a temporary name and renamed, and a track enters the index only after both of its arrays are in
 place, so a killed extraction leaves nothing that looks finished and is not.
 
-Extraction (`extract`) runs `dsp.music_features_with_nan_counts` and `dsp.stft_features` jitted and
-vmapped over batches of equal-length tracks. Tracks are cropped to equal lengths by a rule that
-depends on the track alone (`crop_length`): keep everything up to the end of the last full 6 s
-key-clarity window. Every frame and every key window of the track then sees exactly the samples it
-would see uncropped; only the last few frames that lie past that window go (for GTZAN's 30.00-30.13 s
-tracks: everything after 30.000 s, i.e. 0-3 frames, leaving T = 1290). Equal crop lengths make vmapped
-batches with one compilation per length, and a track's features never depend on which tracks share
-its batch. A track no longer than one key window (<= 6 s) is kept whole.
+Extraction (`extract`) runs `dsp.features.feature_maps` (= `dsp.music_features_with_nan_counts` and
+`dsp.stft_features` from one STFT) jitted and vmapped over batches of equal-length tracks. Tracks are
+cropped to equal lengths by a rule that depends on the track alone (`crop_length`): keep everything
+up to the end of the last full 6 s key-clarity window. Every frame and every key window kept then sees
+exactly the samples it would see uncropped; only the frames past that window go (for GTZAN's
+30.00-30.13 s tracks: everything after 30.000 s, 0-3 frames, leaving T = 1290; the track-global
+normalisations of roughness and the MinRMS trims then run over these T frames). Equal crop lengths
+make vmapped batches with one compilation per length, and a track's features never depend on which
+tracks share its batch. A track no longer than one key window (<= 6 s) is kept whole.
 """
 from __future__ import annotations
 
@@ -303,15 +304,11 @@ def _extract_batch(x: np.ndarray, cfg):
 
 @functools.lru_cache(maxsize=4)
 def _batched(cfg):
-    """One jitted, vmapped function for both maps (XLA shares the framing and FFT between them)."""
+    """Both maps of a batch in one jitted, vmapped program (dsp.features.feature_maps: one STFT for both)."""
     import jax
+    from dsp.features import feature_maps
 
-    import dsp
-
-    def both(x):
-        return dsp.music_features_with_nan_counts(x, cfg), dsp.stft_features(x, cfg)
-
-    return jax.jit(jax.vmap(both))
+    return jax.jit(jax.vmap(lambda x: feature_maps(x, cfg)))
 
 
 def _up_to_date(directory: pathlib.Path, entry: dict | None, track, cfg) -> bool:
