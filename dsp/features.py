@@ -5,10 +5,11 @@
 Both maps are whole-track functions: roughness peak picking and the MinRMS trims normalise by track-global
 maxima, so a clip cut from a track can differ from the same frames computed alone (FEATURES_SPEC §6.3).
 
-Under `jax.vmap` the maps run the tracks of the batch one after another (`lax.map` inside the same program)
-instead of batching every op: the result is the same as a Python loop, and on a CPU a track's working set
-(~20 MB) stays in cache and in the allocator's reused heap, where a batched one does not (measured ~1.2x less
-CPU and ~1.5x less wall time for 5 tracks on the 2-core dev box; benchmarks/extract_speed.py).
+On a CPU, `jax.vmap` of the maps runs the tracks of the batch one after another (`lax.map` inside the same
+program) instead of batching every op: the result is the same as a Python loop, and a track's working set
+(~20 MB) stays in cache and in the allocator's reused heap, where a batch of 5 does not (measured ~1.2x less
+CPU and ~1.5x less wall time for 5 tracks on the 2-core dev box; some kernels, e.g. zcr, ran 5x slower per
+track batched). Other backends batch as usual.
 
 Public:
     music_features(x, cfg) -> float32 [T, 8]
@@ -142,15 +143,19 @@ def _one_track(x: jax.Array, name: str) -> jax.Array:
 
 @functools.lru_cache(maxsize=64)
 def _one_track_at_a_time(fn, cfg: FeatureConfig):
-    """x [n] -> fn(x, cfg), whose `jax.vmap` runs the tracks in sequence with `lax.map` (see module docstring)."""
-    wrapped = custom_batching.custom_vmap(lambda x: fn(x, cfg))
+    """x [n] -> fn(x, cfg), whose `jax.vmap` runs the tracks in sequence with `lax.map` on CPU (module docstring).
+
+    On other backends (a GPU has the parallelism and memory to batch) the batch is vmapped as usual.
+    """
+    one = functools.partial(fn, cfg=cfg)
+    wrapped = custom_batching.custom_vmap(one)
 
     @wrapped.def_vmap
     def _rule(axis_size, in_batched, x):  # x has the batch at axis 0
         if not in_batched[0]:
             out = wrapped(x)
             return out, jax.tree.map(lambda _: False, out)
-        out = jax.lax.map(wrapped, x)
+        out = jax.lax.map(wrapped, x) if jax.default_backend() == "cpu" else jax.vmap(one)(x)
         return out, jax.tree.map(lambda _: True, out)
 
     return wrapped
