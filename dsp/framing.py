@@ -63,7 +63,8 @@ def frame(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
         ConfigError: if n < L (no complete frame).
 
     When H divides L (the paper's 1024 / 512) the frames are L / H shifted views of one [blocks, H] reshape,
-    concatenated: no gather. Otherwise a gather with a static [T, L] index table. Supports jit and vmap.
+    stacked: no gather (XLA fuses it into the consumer; a gather was ~2x slower on CPU). Otherwise a gather
+    with a static [T, L] index table. Supports jit and vmap.
     """
     x = jnp.asarray(x, jnp.float32)
     n = x.shape[-1]
@@ -74,7 +75,8 @@ def frame(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     if length % hop == 0:
         per = length // hop  # hop-sized blocks per frame
         blocks = x[..., : (t + per - 1) * hop].reshape(*x.shape[:-1], t + per - 1, hop)
-        return jnp.concatenate([blocks[..., j : j + t, :] for j in range(per)], axis=-1)
+        shifted = jnp.stack([blocks[..., j : j + t, :] for j in range(per)], axis=-2)  # [..., T, per, H]
+        return shifted.reshape(*x.shape[:-1], t, length)
     index = np.arange(t)[:, None] * hop + np.arange(length)[None, :]  # static: built with NumPy, not traced
     return x[..., index]
 
