@@ -26,11 +26,14 @@ other features already compute, can be reused (`chromagram_from_spectrum`).
 
 Public:
     chromagram(frames, cfg) -> float32 [..., 12]
+    signal_chromagram(x, cfg, *, frame_length, hop_length) -> float32 [..., T, 12]
     chromagram_from_spectrum(spectrum, frame_min, frame_max, cfg, *, frame_length) -> float32 [..., 12]
+    frame_extrema(x, *, frame_length, hop_length, n_frames) -> (float32 [..., T], float32 [..., T])
     chroma_plan(frame_length, sample_rate, scale) -> ChromaPlan
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import NamedTuple
@@ -40,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dsp.config import ConfigError, FeatureConfig
-from dsp.framing import hamming_window
+from dsp.framing import frame, hamming_window
 
 TUNING_HZ = 261.6256  # mirchromagram 'Tuning': centre frequency of chroma 0 (C4)
 MIN_HZ = 100.0  # mirchromagram 'Min' (Gomez 2006)
@@ -165,6 +168,65 @@ def chromagram(frames: jax.Array, cfg: FeatureConfig) -> jax.Array:
     return chromagram_from_spectrum(
         spectrum, jnp.min(frames, axis=-1), jnp.max(frames, axis=-1), cfg, frame_length=length
     )
+
+
+def signal_chromagram(x: jax.Array, cfg: FeatureConfig, *, frame_length: int, hop_length: int) -> jax.Array:
+    """`chromagram` of every frame of a signal (frame t = x[..., tH : tH + L], no padding).
+
+    Same values as `chromagram(frame(x, ...), cfg)`, but NormalInput's per-frame minimum and maximum come from
+    `frame_extrema` on the signal, which avoids two passes over the materialised frames.
+
+    Args:
+        x: float [..., n] signal(s), n >= frame_length.
+        cfg: FeatureConfig (sample_rate, chroma_scale).
+        frame_length, hop_length: L and H in samples (Python ints): 1024 / 512 for HCDF, 132300 / 66150 for the
+            6 s key windows.
+
+    Returns:
+        float32 [..., T, 12], T = 1 + (n − L) // H.
+
+    Raises:
+        ConfigError: if n < L or L leaves no chroma band.
+
+    Supports jit (cfg and sizes static) and vmap.
+    """
+    x = jnp.asarray(x, jnp.float32)
+    frames = frame(x, dataclasses.replace(cfg, frame_length=frame_length, hop_length=hop_length))
+    lo, hi = frame_extrema(x, frame_length=frame_length, hop_length=hop_length, n_frames=int(frames.shape[-2]))
+    plan = chroma_plan(frame_length, cfg.sample_rate, cfg.chroma_scale)
+    spectrum = jnp.fft.rfft(frames * hamming_window(frame_length), n=plan.n_fft, axis=-1)
+    return chromagram_from_spectrum(spectrum, lo, hi, cfg, frame_length=frame_length)
+
+
+def frame_extrema(x: jax.Array, *, frame_length: int, hop_length: int, n_frames: int) -> tuple[jax.Array, jax.Array]:
+    """Minimum and maximum sample of each frame x[..., tH : tH + L], t < n_frames, from the signal.
+
+    When H divides L (1024 / 512, 6 s / 3 s) a frame is L / H whole hop-sized blocks: reduce each block once, then
+    take the extremum over L / H neighbouring blocks (a pass over n samples instead of T·L). Otherwise the frames
+    are gathered with a static index table.
+
+    Args:
+        x: float [..., n] signal(s); n >= (n_frames − 1) H + L.
+        frame_length, hop_length, n_frames: L, H and T (Python ints).
+
+    Returns:
+        (float32 [..., T], float32 [..., T]): per-frame min and max.
+    """
+    x = jnp.asarray(x, jnp.float32)
+    if n_frames == 1:
+        head = x[..., :frame_length]
+        return jnp.min(head, axis=-1)[..., None], jnp.max(head, axis=-1)[..., None]
+    if frame_length % hop_length == 0:
+        per = frame_length // hop_length
+        n_blocks = n_frames + per - 1
+        blocks = x[..., : n_blocks * hop_length].reshape(*x.shape[:-1], n_blocks, hop_length)
+        block_min, block_max = jnp.min(blocks, axis=-1), jnp.max(blocks, axis=-1)
+        lo = functools.reduce(jnp.minimum, [block_min[..., j : j + n_frames] for j in range(per)])
+        hi = functools.reduce(jnp.maximum, [block_max[..., j : j + n_frames] for j in range(per)])
+        return lo, hi
+    index = np.arange(n_frames)[:, None] * hop_length + np.arange(frame_length)[None, :]  # static
+    frames = x[..., index]
+    return jnp.min(frames, axis=-1), jnp.max(frames, axis=-1)
 
 
 def chromagram_from_spectrum(

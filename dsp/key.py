@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsp.chroma import chromagram
+from dsp.chroma import signal_chromagram
 from dsp.config import ConfigError, FeatureConfig
 from dsp.framing import frame
 
@@ -104,8 +104,10 @@ def key_clarity(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
 
     Supports jit (cfg static) and vmap over equal-length tracks; traces once per (shape, cfg).
     """
-    strengths = key_strengths(chromagram(key_windows(x, cfg), cfg))  # [..., W, 24]
-    return clarity_from_strengths(strengths, contrast=cfg.key_contrast)
+    x = jnp.asarray(x, jnp.float32)
+    length = min(int(x.shape[-1]), cfg.key_window_length)  # a short signal is one window of all its samples
+    chroma = signal_chromagram(x, cfg, frame_length=length, hop_length=cfg.key_hop_length)  # [..., W, 12]
+    return clarity_from_strengths(key_strengths(chroma), contrast=cfg.key_contrast)
 
 
 def clarity_from_strengths(strengths: jax.Array, *, contrast: float) -> jax.Array:

@@ -20,9 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsp.chroma import chromagram, chromagram_from_spectrum
+from dsp.chroma import chromagram_from_spectrum, signal_chromagram
 from dsp.config import FeatureConfig
-from dsp.framing import frame
 
 _L = np.arange(12)
 TONAL_CENTROID_MATRIX = np.array([
@@ -84,7 +83,8 @@ def hcdf(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
 
     Supports jit (cfg static) and vmap over equal-length signals; traces once per (shape, cfg).
     """
-    return harmonic_change(chromagram(frame(x, cfg), cfg))
+    chroma = signal_chromagram(x, cfg, frame_length=cfg.frame_length, hop_length=cfg.hop_length)  # [..., T, 12]
+    return harmonic_change(chroma)
 
 
 def hcdf_from_spectrum(

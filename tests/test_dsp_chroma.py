@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 import chroma_reference as ref
-from dsp.chroma import chroma_plan, chromagram, chromagram_from_spectrum
+from dsp.chroma import chroma_plan, chromagram, chromagram_from_spectrum, frame_extrema, signal_chromagram
 from dsp.config import ConfigError, FeatureConfig
 from dsp.framing import frame, hamming_window
 
@@ -150,6 +150,25 @@ def test_chroma_from_the_stft_spectrum_equals_chromagram():
     np.testing.assert_allclose(got, np.asarray(chromagram(frames, cfg)), atol=2e-6)
     with pytest.raises(ConfigError, match="needs the 513 bins of a 1024-point rfft"):
         chromagram_from_spectrum(spectrum[:, :300], frames.min(-1), frames.max(-1), cfg, frame_length=1024)
+
+
+@pytest.mark.parametrize("length, hop, n", [(1024, 512, 9000), (1000, 300, 5000), (700, 700, 700), (64, 16, 1000)])
+def test_frame_extrema_equal_the_frames_min_and_max(length, hop, n):
+    x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    frames = np.asarray(frame(x, FeatureConfig(frame_length=length, hop_length=hop)))
+    lo, hi = frame_extrema(x, frame_length=length, hop_length=hop, n_frames=len(frames))
+    np.testing.assert_array_equal(np.asarray(lo), frames.min(-1))  # a min / max of the same samples: exact
+    np.testing.assert_array_equal(np.asarray(hi), frames.max(-1))
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_signal_chromagram_equals_chromagram_of_the_frames(scale):
+    cfg = FeatureConfig(chroma_scale=scale)
+    x = np.random.default_rng(6).standard_normal(12 * 512).astype(np.float32) + tones([71, 74], 12 * 512)
+    got = np.asarray(signal_chromagram(x, cfg, frame_length=1024, hop_length=512))
+    want = np.asarray(chromagram(frame(x, cfg), cfg))
+    assert got.shape == (11, 12)
+    np.testing.assert_allclose(got, want, atol=1e-6)  # same ops, fused differently: float32 ulps of values <= 1
 
 
 # --- transform invariants ----------------------------------------------------------------------------------
