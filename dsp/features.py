@@ -27,10 +27,11 @@ from jax import custom_batching
 
 from dsp import spectral
 from dsp.config import FEATURE_NAMES, ConfigError, FeatureConfig, n_frames
-from dsp.framing import frame, magnitude_spectrum, stft_magnitude
+from dsp.chroma import chroma_plan
+from dsp.framing import frame, magnitude_spectrum, stft_magnitude, windowed_rfft
 from dsp.key import key_clarity, key_clarity_frames
 from dsp.roughness import roughness
-from dsp.tonal import hcdf
+from dsp.tonal import hcdf, hcdf_from_spectrum
 
 
 @functools.partial(jax.jit, static_argnames="cfg")
@@ -64,7 +65,8 @@ def _music_features(x: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Ar
 def _music_from_frames(x: jax.Array, frames: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array]:
     """The music map from the track [n] and its frames [T, L]; returns it with the per-column counts."""
     t = frames.shape[0]
-    spec = magnitude_spectrum(frames, n_fft=cfg.n_fft)  # [T, bins], shared by the spectral features and roughness
+    complex_spec = windowed_rfft(frames, n_fft=cfg.n_fft)  # [T, bins], one FFT for every frame-level feature
+    spec = jnp.abs(complex_spec).astype(jnp.float32)
     fs = cfg.sample_rate
 
     trimmed = {
@@ -80,7 +82,7 @@ def _music_from_frames(x: jax.Array, frames: jax.Array, cfg: FeatureConfig) -> t
         "zcr": spectral.zero_crossing_rate(frames, sample_rate=fs),
         "roughness": roughness(spec, cfg),
         "key_clarity": key_clarity_frames(key_clarity(x, cfg), t, cfg),
-        "hcdf": hcdf(x, cfg),
+        "hcdf": _hcdf(x, frames, complex_spec, cfg),
     }
     columns, counts = [], []
     for name in FEATURE_NAMES:
@@ -92,6 +94,13 @@ def _music_from_frames(x: jax.Array, frames: jax.Array, cfg: FeatureConfig) -> t
         columns.append(values.astype(jnp.float32))
         counts.append(count)
     return jnp.stack(columns, axis=-1), jnp.stack(counts)
+
+
+def _hcdf(x: jax.Array, frames: jax.Array, complex_spec: jax.Array, cfg: FeatureConfig) -> jax.Array:
+    """HCDF [T] from the shared STFT when the chromagram's FFT size is the STFT's (the defaults), else from x."""
+    if chroma_plan(cfg.frame_length, cfg.sample_rate, cfg.chroma_scale).n_fft != cfg.n_fft:
+        return hcdf(x, cfg)
+    return hcdf_from_spectrum(complex_spec, jnp.min(frames, axis=-1), jnp.max(frames, axis=-1), cfg)
 
 
 @functools.partial(jax.jit, static_argnames="cfg")

@@ -93,11 +93,27 @@ def magnitude_spectrum(frames: jax.Array, *, n_fft: int) -> jax.Array:
 
     Supports jit, vmap and grad (away from zero bins).
     """
+    return jnp.abs(windowed_rfft(frames, n_fft=n_fft)).astype(jnp.float32)
+
+
+def windowed_rfft(frames: jax.Array, *, n_fft: int) -> jax.Array:
+    """rfft(frame · hamming, n_fft) of each frame: the complex spectrum behind `magnitude_spectrum`.
+
+    Args:
+        frames: float32 [..., L] raw (un-windowed) frames; L <= n_fft (zero-padded to n_fft).
+        n_fft: FFT size (Python int).
+
+    Returns:
+        complex64 [..., n_fft // 2 + 1]. The music map shares it between the magnitude features and the HCDF
+        chromagram (`dsp.tonal.hcdf_from_spectrum`), which needs the phase.
+
+    Supports jit and vmap.
+    """
     length = frames.shape[-1]
     if length > n_fft:
         raise ConfigError(f"frame of {length} samples is longer than n_fft={n_fft}")
     windowed = jnp.asarray(frames, jnp.float32) * hamming_window(length)
-    return jnp.abs(jnp.fft.rfft(windowed, n=n_fft, axis=-1)).astype(jnp.float32)
+    return jnp.fft.rfft(windowed, n=n_fft, axis=-1)
 
 
 @functools.partial(jax.jit, static_argnames="cfg")

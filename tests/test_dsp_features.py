@@ -236,3 +236,15 @@ def test_all_eight_columns_against_mirtoolbox(scale, gtzan_dev_clips, golden):
         if len(want) != len(got) - 1 or np.median(rel) > 1e-3:
             failures.append(f"{clip} hcdf: {len(want)} rows for {len(got)} frames, median {np.median(rel):.2e}")
     assert not failures, "\n".join(failures)
+
+
+def test_public_names_of_the_design_are_exported():
+    """DESIGN.md's dsp names (issue 2) are importable from the package itself."""
+    import dsp
+
+    design = ("FeatureConfig FEATURE_NAMES frame stft_magnitude rms zero_crossing_rate brightness spectral_flatness "
+              "spectral_entropy spectral_peaks sethares_dissonance roughness chromagram key_strengths key_clarity "
+              "tonal_centroid hcdf music_features stft_features feature_maps").split()
+    assert [n for n in design if n not in dsp.__all__] == []
+    assert all(callable(getattr(dsp, n)) or n == "FEATURE_NAMES" for n in dsp.__all__ if n != "KEY_NAMES"
+               and n != "GOMEZ_PROFILES")
