@@ -10,6 +10,47 @@ libsndfile's header log for data chunks shorter than declared, and decodes the l
 a truncated or corrupt file is found without decoding all of it.
 
 Every failure is an `AudioError(path, cause)` with one of the causes below.
+
+What each kind of bad or unusual input gives, on every path (tests/test_bad_input.py checks each row;
+"refused" = `AudioError` naming the file, a per-file error line of `launch.predict` (exit status 1, the other
+files still classified), and a "files not used" line of `launch.extract`, the other tracks still extracted).
+No row puts a NaN or Inf in a feature map.
+
+    input                             result
+    --------------------------------  -----------------------------------------------------------------------
+    empty file (0 bytes)              refused by check and load: "empty file (0 bytes)"
+    truncated (header says more)      refused by check and load: "truncated: the header declares N data bytes,
+                                      the file holds M" (cut FLAC/Ogg/MP3 streams: "... truncated")
+    NaN or +-Inf samples (float)      refused by load (check passes: values need a full decode): "non-finite
+                                      samples (k NaN, m Inf; first at sample i)"; arrays given to
+                                      `inference.Classifier.predict` likewise (`check_samples`)
+    |sample| > MAX_ABS_SAMPLE (1e6)   refused by load: "sample values out of range (...)": the float32
+                                      kernels would overflow near 1e14, and such a file is corrupt or unscaled
+    all zeros                         read as is; music map all 0, brightness / flatness / entropy counted
+                                      undefined on every frame (index.json nan_counts = T); STFT map all 0;
+                                      `launch.predict` still answers (what the nets say of silence)
+    DC offset c                       read as is (no centring): rms = |c|, zcr = roughness = key clarity =
+                                      hcdf = 0, brightness < 1e-3 (window side lobes only)
+    full-scale clipped                read as stored (no de-clipping); finite maps
+    8-bit (PCM_U8), 24-bit, 32-bit    k / 128 - 1, k / 2^23 (exact in float32), the stored float32 (values
+    float                             beyond +-1 kept, up to MAX_ABS_SAMPLE)
+    8 kHz, 96 kHz (any rate)          resampled by soxr VHQ to 22,050 Hz: n * 22050 / rate samples, rounded
+    6 channels (any count)            the mean of the channels
+    < 1024 samples (one frame)        read; dsp raises ConfigError naming the sizes; the cache reports
+                                      "too short: n samples at 22050 Hz, less than one 1024-sample frame";
+                                      predict: "too short to classify: ..."
+    < 66,048 samples (one clip)       read and extracted (T < 128 frames); corpus preparation reports
+                                      "shorter than one 128-frame clip (T frames)" and does not use it;
+                                      predict: "too short to classify: x s, one clip needs 128 frames = ..."
+    10 minutes (any length)           full-length maps (T = 25,838 for 600 s; the cache crops only past the
+                                      last full 6 s key window); predict votes over every 128-frame window
+                                      (402 clips) unless --max_clips caps them
+    FLAC bytes named .wav             the content decides, not the extension: read as the FLAC it is
+    text named .au/.snd/.vox/.gsm     refused: "not an audio file (no audio header; ...)" (libsndfile would
+                                      read any bytes under these names as headerless 8 kHz audio)
+    text named .raw / .mp3 / other    refused: "not an audio file (...)"
+    a directory named foo.wav         refused: "is a directory, not an audio file"; corpus discovery:
+                                      "a folder inside a genre folder (expected audio files)"
 """
 from __future__ import annotations
 
@@ -26,6 +67,10 @@ from mgc_jax.errors import AudioError
 
 SAMPLE_RATE = 22050  # Hz, the rate of every feature map (FeatureConfig.sample_rate)
 _TAIL_FRAMES = 4096  # frames decoded at the end of a file by `check` (enough to cross a FLAC/MP3/Vorbis block)
+# Largest |sample| accepted (float files only can exceed 1): 120 dB above full scale. The feature kernels work in
+# float32 and square magnitudes (6 s key-window spectra reach ~1e5 x the peak sample), so beyond ~1e14 they would
+# overflow to Inf; 1e6 leaves a 1e8 margin and still accepts integer-range data saved as unscaled float (±32768).
+MAX_ABS_SAMPLE = 1e6
 
 # libsndfile's header log says "data : 44100 (should be 22028)" (WAV), "Data Size : N (should be M)"
 # (AU), "SSND : N (should be M)" (AIFF) when a file holds fewer bytes than its header declares.
@@ -51,8 +96,10 @@ def check(path: str | os.PathLike) -> AudioInfo:
     """Header-level validity check of an audio file (no full decode).
 
     Raises:
-      AudioError: missing, not a regular file, empty, not audio, unsupported format, truncated
-        (data shorter than the header declares, or the last frames do not decode), or no samples.
+      AudioError: missing, not a regular file, empty, not audio (also: no header, where libsndfile would
+        guess a headerless format from the extension), unsupported format, truncated (data shorter than the
+        header declares, or the last frames do not decode), or no samples. Sample values are `load`'s
+        business (NaN / Inf / out of range need a full decode).
     """
     path = pathlib.Path(path)
     _check_file(path)
@@ -62,8 +109,15 @@ def check(path: str | os.PathLike) -> AudioInfo:
         raise AudioError(path, _libsndfile_cause(e)) from e
     except (RuntimeError, OSError) as e:  # soundfile raises RuntimeError for some decoder failures
         raise AudioError(path, f"unreadable ({_one_line(e)})") from e
+    except TypeError as e:  # soundfile's "samplerate must be specified": a `.raw` name, headerless by definition
+        raise AudioError(path, f"not an audio file (headerless raw data: {_one_line(e)})") from e
     with f:
         info = AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype)
+        if info.format == "RAW":
+            # libsndfile found no header and guessed a headerless format from the extension alone
+            # (.au/.snd: 8 kHz mu-law, .vox: ADPCM, .gsm: GSM 6.10): any bytes would "decode" as noise.
+            raise AudioError(path, f"not an audio file (no audio header; libsndfile would guess headerless "
+                                   f"{info.sample_rate} Hz {info.subtype} from the .{path.suffix[1:]} extension)")
         _check_log(path, f.extra_info)
         if info.frames <= 0:
             raise AudioError(path, "no audio samples (the header declares 0 frames)")
@@ -90,7 +144,7 @@ def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
     Raises:
       AudioError: missing, not a file, empty, not audio, unsupported format, truncated, no samples,
-        or non-finite samples; the message names the file and the cause.
+        non-finite or out-of-range samples (`check_samples`); the message names the file and the cause.
     """
     if not (isinstance(sample_rate, (int, np.integer)) and sample_rate > 0):
         raise ValueError(f"sample_rate must be a positive int, got {sample_rate!r}")
@@ -111,13 +165,37 @@ def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if x.shape[0] < info.frames:
         raise AudioError(path, f"truncated: {x.shape[0]} of {info.frames} declared frames decode")
     x = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1, dtype=np.float64).astype(dtype)
-    if not np.isfinite(x).all():
-        raise AudioError(path, f"non-finite samples ({int((~np.isfinite(x)).sum())} NaN or Inf)")
+    check_samples(x, path)
     if resample:
         x = soxr.resample(x, rate, sample_rate, quality="VHQ")
         if x.shape[0] == 0:
             raise AudioError(path, f"no audio samples left after resampling {rate} Hz -> {sample_rate} Hz")
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def check_samples(x: np.ndarray, path: str | os.PathLike) -> None:
+    """Refuse samples the feature kernels cannot use: NaN, ±Inf, or |x| > MAX_ABS_SAMPLE.
+
+    Args:
+      x: float [n] (or any shape) samples, as read (before resampling).
+      path: the file (or a name such as "<array>") the AudioError names.
+
+    Raises:
+      AudioError: "non-finite samples: ..." or "sample values out of range: ...", with counts and the
+        first offending sample index.
+    """
+    x = np.asarray(x)
+    finite = np.isfinite(x)
+    if not finite.all():
+        n_nan = int(np.isnan(x).sum())
+        first = int(np.flatnonzero(~finite.ravel())[0])
+        raise AudioError(path, f"non-finite samples ({n_nan} NaN, {x.size - int(finite.sum()) - n_nan} Inf; "
+                               f"first at sample {first})")
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak > MAX_ABS_SAMPLE:
+        first = int(np.flatnonzero(np.abs(x.ravel()) > MAX_ABS_SAMPLE)[0])
+        raise AudioError(path, f"sample values out of range (peak |x| = {peak:.3g} at sample {first}, more than "
+                               f"{MAX_ABS_SAMPLE:.0e} = 120 dB above full scale: corrupt or unscaled float audio)")
 
 
 def _check_file(path: pathlib.Path) -> None:
@@ -143,6 +221,9 @@ def _check_log(path: pathlib.Path, log: str) -> None:
 
 # libsndfile error numbers (sndfile.h / common.h): what each says about the file.
 _NOT_AUDIO = {1}  # SFE_BAD_OPEN_FORMAT "Format not recognised."
+# SFE_BAD_FILE "File does not exist or is not a regular file": what the MP3 decoder says of a regular file
+# holding no MPEG stream (e.g. text named .mp3).
+_NO_STREAM = {7}
 _UNSUPPORTED = {4, 18, 92, 106, 110, 123}  # unsupported encoding, unimplemented format, unknown AU/IRCAM/NIST/8SVX codings
 
 
@@ -151,6 +232,8 @@ def _libsndfile_cause(e: sf.LibsndfileError) -> str:
     code = getattr(e, "code", None)
     if code in _NOT_AUDIO:
         return "not an audio file (libsndfile does not recognise the format)"
+    if code in _NO_STREAM:  # `check` has made sure the path is a regular, non-empty file
+        return "not an audio file (no decodable audio stream: the decoder chosen by the extension rejects it)"
     if code in _UNSUPPORTED or "unsupported" in text.lower() or "unimplemented" in text.lower():
         return f"unsupported audio format ({text})"
     if "lost sync" in text.lower() or "end of file" in text.lower():

@@ -195,8 +195,7 @@ class Classifier:
             x = x.mean(axis=1)  # channels last, as soundfile reads them
         if x.ndim != 1:
             raise ValueError(f"expected audio samples [n] or [n, channels], got shape {x.shape}")
-        if not np.isfinite(x).all():
-            raise AudioError("<array>", "non-finite samples")
+        audio.check_samples(x, "<array>")  # NaN, Inf or beyond ±1e6: the same refusal as for a file
         if sample_rate is not None and sample_rate != rate:
             import soxr
 
