@@ -23,7 +23,7 @@ import numpy as np
 
 from dsp.config import ConfigError
 
-LOG_FLOOR = 1e-20  # magnitude floor inside the log of the geometric mean (FEATURES_SPEC §1.4)
+LOG_FLOOR = 1e-20  # floor inside the log of the geometric mean, relative to the frame's largest bin (FEATURES_SPEC §1.4)
 ENTROPY_EPS = 1e-12  # MIRToolbox mirentropy's own epsilon, both in the normalisation and inside the log
 
 
@@ -117,7 +117,7 @@ def _first_bin_above(cutoff_hz: float, *, sample_rate: float, n_fft: int, bins: 
 def spectral_flatness(spec: jax.Array) -> jax.Array:
     """Geometric over arithmetic mean of the magnitudes, MIRToolbox `mirflatness` (linear, before MinRMS).
 
-    .. math:: \\exp\\Big(\\frac{1}{K} \\sum_k \\ln \\max(X_k, 10^{-20})\\Big) \\Big/ \\frac{1}{K} \\sum_k X_k
+    .. math:: \\exp\\Big(\\frac{1}{K} \\sum_k \\ln \\max(X_k, 10^{-20} \\max_j X_j)\\Big) \\Big/ \\frac{1}{K} \\sum_k X_k
 
     Args:
         spec: float32 [..., K] magnitude spectra (all bins, 513 for the defaults).
@@ -126,12 +126,18 @@ def spectral_flatness(spec: jax.Array) -> jax.Array:
         float32 [...] in [0, 1]: 1 for a flat spectrum, ≈ 0 for a single peak; 0 for an all-zero spectrum
         (MIRToolbox's rule "±Inf -> 0": the floored geometric mean over a zero mean).
 
-    Matches `librosa.feature.spectral_flatness(S=X, power=1.0, amin=1e-20)` and essentia `Flatness`.
+    Matches `librosa.feature.spectral_flatness(S=X, power=1.0, amin=1e-20)` and essentia `Flatness` wherever
+    no bin lies below both floors (any frame without exact-zero bins that is louder than ~1e-18).
     """
     spec = jnp.asarray(spec, jnp.float32)
-    # The floor keeps log finite on exact zeros (digital silence); 1e-20 is a normal float32.
-    geo = jnp.exp(jnp.mean(jnp.log(jnp.maximum(spec, LOG_FLOOR)), axis=-1))
-    return safe_divide(geo, jnp.mean(spec, axis=-1))  # zero mean: MIRToolbox maps the resulting Inf to 0
+    # Both means are taken of X / max X, so the ratio is scale-free in float32 too, and the logs are of values
+    # <= 1 (mean(log X) of loud frames rounded to flatness > 1 on flat spectra). The floor keeps the log finite on
+    # exact zeros (digital silence); relative to the peak it lifts nothing else (float32 FFT rounding leaves bins
+    # ~1e-7 of the peak), where a fixed 1e-20 gave flatness > 1 below ~1e-18 (tests/test_dsp_properties.py).
+    peak = jnp.max(spec, axis=-1, keepdims=True)
+    rel = spec / jnp.where(peak > 0, peak, 1)
+    geo = jnp.exp(jnp.mean(jnp.log(jnp.maximum(rel, LOG_FLOOR)), axis=-1))
+    return safe_divide(geo, jnp.mean(rel, axis=-1))  # zero mean: MIRToolbox maps the resulting Inf to 0
 
 
 def spectral_entropy(spec: jax.Array) -> jax.Array:
