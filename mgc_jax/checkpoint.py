@@ -12,6 +12,7 @@ One small module so the orbax API choice lives in one place (orbax V1 `training.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging as py_logging
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -110,13 +111,18 @@ class RunCheckpoints:
         self.config = dict(config)
         self.score = score
         self.ignore_fields = tuple(ignore_fields)
+        if os.path.exists(self.directory) and not os.path.isdir(self.directory):
+            raise CheckpointError(f"{self.directory}: not a directory (expected a run's checkpoint directory)")
         policy = _policies.AnyPreservationPolicy(
             [_policies.LatestN(n=keep_last), _policies.BestN(get_metric_fn=score, n=1)])
         try:
             self._ckptr = ocp.training.Checkpointer(
                 self.directory, preservation_policy=policy, cleanup_tmp_directories=True)
         except Exception as e:  # noqa: BLE001 - orbax raises many types; all mean "unusable directory"
-            raise CheckpointError(f"{self.directory}: cannot open checkpoint directory ({_cause(e)})") from e
+            damaged = damaged_steps(self.directory)
+            hint = (f"; damaged step directories: {', '.join(damaged)} (delete them to use the others)"
+                    if damaged else "")
+            raise CheckpointError(f"{self.directory}: cannot open checkpoint directory ({_cause(e)}){hint}") from e
 
     def __enter__(self) -> "RunCheckpoints":
         return self
@@ -163,6 +169,11 @@ class RunCheckpoints:
         """Raise CheckpointError naming every field where `step`'s saved config differs from this run's."""
         saved = (self._read_metadata(step).custom_metadata or {}).get("config")
         if saved is None:
+            # orbax logs and skips an unreadable step metadata file, which then looks like one without a config
+            problem = _step_metadata_problem(self.step_dir(step))
+            if problem is not None:
+                raise CheckpointError(f"{self.step_dir(step)}: damaged checkpoint ({problem}); delete this directory "
+                                      "to resume from an earlier checkpoint")
             raise CheckpointError(f"{self.step_dir(step)}: checkpoint has no saved config (not written by mgc_jax?)")
         diff = config_diff(saved, self.config, ignore=self.ignore_fields)
         if diff:
@@ -186,6 +197,39 @@ class RunCheckpoints:
                                   "when it was saved (damaged files); delete this directory to resume from an "
                                   "earlier checkpoint")
         return state
+
+
+STEP_METADATA = "_CHECKPOINT_METADATA"  # orbax's per-step JSON (metrics, custom metadata with our config and digest)
+
+
+def _json_problem(step_dir: str, name: str) -> str | None:
+    """None if `step_dir/name` holds valid JSON, else what is wrong with it."""
+    try:
+        with open(os.path.join(step_dir, name), "rb") as f:
+            json.loads(f.read().decode("utf-8"))
+    except FileNotFoundError:
+        return f"{name} is missing"
+    except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return f"{name} is not valid JSON ({type(e).__name__})"
+    return None
+
+
+def _step_metadata_problem(step_dir: str) -> str | None:
+    """What is wrong with a step directory's JSON files (its metadata, and its metrics if present), or None."""
+    problem = _json_problem(step_dir, STEP_METADATA)
+    if problem is None and os.path.exists(os.path.join(step_dir, "metrics", "metrics")):
+        problem = _json_problem(step_dir, os.path.join("metrics", "metrics"))
+    return problem
+
+
+def damaged_steps(directory: str | os.PathLike) -> list[str]:
+    """Step directories (named by their step number) under `directory` whose JSON files do not parse."""
+    try:
+        names = sorted((n for n in os.listdir(directory) if n.isdigit()), key=int)
+    except OSError:
+        return []
+    return [n for n in names
+            if os.path.isdir(os.path.join(directory, n)) and _step_metadata_problem(os.path.join(directory, n))]
 
 
 def _cause(e: BaseException) -> str:

@@ -95,5 +95,5 @@ def read_json(path: str | os.PathLike):
     try:
         with open(path) as f:
             return json.load(f)
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:  # binary garbage is not JSON either
         raise DataError(f"{path}: not valid JSON ({e}); delete it to have it rebuilt") from e

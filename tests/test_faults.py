@@ -1,0 +1,328 @@
+"""Damaged feature caches and checkpoint directories: detected and rebuilt, or refused with a message naming the
+file or directory; never a silent wrong result, never a traceback out of a launch command.
+
+Already covered elsewhere, not repeated here:
+- tests/test_cache.py: a truncated or missing .npy is rebuilt by `cache.extract`; an object (pickle) array is
+  refused by `FeatureCache.load`; a cache of another FeatureConfig is refused; a kill while writing leaves no
+  finished-looking file; other dsp code rebuilds every map.
+- tests/test_checkpoint.py: flipped, truncated or deleted orbax array files fail the restore (digest); an
+  interrupted save's tmp directory is ignored; a checkpoint directory under a file is refused; config mismatches
+  name the field. tests/test_train.py: a damaged checkpoint stops a resume; tests/test_inference.py: a folder that
+  is not a run is refused by `Classifier.from_checkpoint` and `launch.predict`.
+
+Cases marked xfail(strict=True) need a change in a file this suite's author does not own (mgc_jax/cache.py,
+mgc_jax/train.py; see the session report of issue 7): each fails today in the way its reason says, and turns
+into an XPASS failure, to be unmarked, once the change is in.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import dsp
+from fake_data import WIDTHS, make_fold_data, tiny_config
+from mgc_jax import cache
+from mgc_jax.checkpoint import CheckpointError
+from mgc_jax.datasets.gtzan import Track
+from mgc_jax.errors import DataError
+
+CFG = dsp.FeatureConfig()
+SR = 22050
+
+# ----------------------------------------------------------------------------------------------- feature cache
+
+
+def _fake_extract(x, cfg):
+    """Stand-in for cache._extract_batch with the real shapes (the cache's bookkeeping is under test, not dsp)."""
+    t = dsp.n_frames(x.shape[1], cfg)
+    rms = np.sqrt(np.mean(np.square(x[:, : t * cfg.hop_length]).reshape(len(x), t, -1), -1))
+    return (np.repeat(rms[..., None], 8, -1).astype(np.float32), np.zeros((len(x), 8), np.int32),
+            np.repeat(rms[..., None], cfg.n_bins, -1).astype(np.float32))
+
+
+@pytest.fixture
+def extracted(tmp_path, monkeypatch):
+    """Two 7 s tracks extracted into tmp_path/f: (tracks, cache directory)."""
+    monkeypatch.setattr(cache, "_extract_batch", _fake_extract)
+    tracks = []
+    for i in range(2):
+        path = tmp_path / "audio" / f"blues.{i:05d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, 0.1 * np.random.default_rng(i).standard_normal(7 * SR), SR, subtype="PCM_16")
+        tracks.append(Track(path.stem, "blues", str(path)))
+    cache.extract(tracks, tmp_path / "f", CFG, progress=False)
+    return tracks, tmp_path / "f"
+
+
+def _npy(directory, kind="music", track="blues.00000"):
+    return directory / f"{track}.{kind}.npy"
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+@pytest.mark.parametrize("damage", ["truncated", "header only", "garbage bytes", "directory"])
+def test_load_refuses_an_unreadable_array_naming_it(extracted, damage, mmap):
+    _, directory = extracted
+    path = _npy(directory)
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[:-100])
+    elif damage == "header only":
+        path.write_bytes(data[:40])
+    elif damage == "garbage bytes":
+        path.write_bytes(b"\x00\xffnot an array" * 10)
+    else:
+        path.unlink()
+        path.mkdir()
+    with pytest.raises(DataError, match=f"^{path}: unreadable feature file .*run the extraction again"):
+        cache.FeatureCache(directory).load("blues.00000", "music", mmap=mmap)
+
+
+@pytest.mark.parametrize("damage", ["wrong shape", "wrong width", "float64", "garbage bytes"])
+def test_extract_rebuilds_an_array_of_the_wrong_shape_or_type(extracted, damage):
+    tracks, directory = extracted
+    path = _npy(directory)
+    good = np.load(path)
+    bad = {"wrong shape": good[:-1], "wrong width": good[:, :7], "float64": good.astype(np.float64)}.get(damage)
+    if bad is None:
+        path.write_bytes(b"\x00\xffnot an array" * 10)
+    else:
+        np.save(path, bad)
+    report = cache.extract(tracks, directory, CFG, progress=False)
+    assert report.done == ["blues.00000"] and report.skipped == ["blues.00001"]
+    np.testing.assert_array_equal(cache.FeatureCache(directory).load("blues.00000", "music"), good)
+
+
+@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason="FeatureCache.load returns whatever array is "
+                   "in the file: it should compare shape and dtype with the index entry (mgc_jax/cache.py)")
+@pytest.mark.parametrize("damage", ["wrong shape", "float64"])
+def test_load_refuses_an_array_that_does_not_match_its_index_entry(extracted, damage):
+    _, directory = extracted
+    path = _npy(directory)
+    good = np.load(path)
+    np.save(path, good[:-1] if damage == "wrong shape" else good.astype(np.float64))
+    with pytest.raises(DataError, match=str(path)):
+        cache.FeatureCache(directory).load("blues.00000", "music")
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="extract checks a cached array's shape and dtype, "
+                   "not its content: a NaN "
+                   "written over a right-shaped .npy is reused (mgc_jax/cache.py; e.g. a SHA-256 per array)")
+def test_extract_rebuilds_an_array_whose_content_changed(extracted):
+    tracks, directory = extracted
+    path = _npy(directory)
+    damaged = np.load(path)
+    damaged[3, 2] = np.nan
+    np.save(path, damaged)
+    report = cache.extract(tracks, directory, CFG, progress=False)
+    assert report.done == ["blues.00000"]
+    assert np.isfinite(cache.FeatureCache(directory).load("blues.00000", "music")).all()
+
+
+@pytest.mark.parametrize("content", [b"\x89\xff\xfe\x00 binary garbage", b"", b'{"format": 1, "tracks": {"blues.0',
+                                     b"[]", b'"an index"', b'{"format": 1}', b'{"format": 99, "tracks": {}}'],
+                         ids=["binary", "empty", "cut", "list", "string", "no tracks", "other format"])
+def test_garbage_index_is_refused_by_load_and_extract_naming_it(extracted, content):
+    tracks, directory = extracted
+    index = directory / "index.json"
+    index.write_bytes(content)
+    with pytest.raises(DataError, match=f"^{index}: (not valid JSON|not a feature index of this version)"):
+        cache.FeatureCache(directory)
+    with pytest.raises(DataError, match=f"^{index}: "):
+        cache.extract(tracks, directory, CFG, progress=False)
+
+
+@pytest.mark.xfail(strict=True, raises=(KeyError, TypeError, AttributeError, AssertionError), reason=(
+    "a damaged entry of index.json (not a dict, or without a 'files' dict) raises KeyError / TypeError / "
+    "AttributeError, or a DataError about an unknown kind, in FeatureCache.load and cache.extract "
+    "(mgc_jax/cache.py: validate entries in _read_index; extract should drop and rebuild them)"))
+@pytest.mark.parametrize("entry", ["a string", {"files": "x"}, "missing files"], ids=["string", "files not a dict",
+                                                                                     "no files"])
+def test_a_damaged_index_entry_is_rebuilt_by_extract_and_refused_by_load(extracted, entry):
+    tracks, directory = extracted
+    index = json.loads((directory / "index.json").read_text())
+    if entry == "missing files":
+        del index["tracks"]["blues.00000"]["files"]
+    else:
+        index["tracks"]["blues.00000"] = entry
+    (directory / "index.json").write_text(json.dumps(index))
+    with pytest.raises(DataError, match="blues.00000"):
+        cache.FeatureCache(directory).load("blues.00000", "music")
+    report = cache.extract(tracks, directory, CFG, progress=False)
+    assert report.done == ["blues.00000"]
+
+
+# ------------------------------------------------------------------------------------------ checkpoint folders
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A tiny finished run (2 epochs, checkpoints 1 and 2) and its fold data; copy it before damaging it."""
+    from mgc_jax.train import train_and_evaluate
+
+    cfg = tiny_config(epochs=2)
+    data = make_fold_data(cfg.kinds)
+    res = train_and_evaluate(cfg, tmp_path_factory.mktemp("run") / "run", data, in_bins=WIDTHS)
+    return res.run_dir, data
+
+
+def _load_trained(run_dir, data):
+    from mgc_jax.train import load_trained
+
+    return load_trained(run_dir)
+
+
+def _resume(run_dir, data):
+    from mgc_jax.train import train_and_evaluate
+
+    return train_and_evaluate(tiny_config(epochs=3), run_dir, data, in_bins=WIDTHS)
+
+
+def _from_checkpoint(run_dir, data):
+    from mgc_jax.inference import Classifier
+
+    return Classifier.from_checkpoint(run_dir)
+
+
+PATHS = {"load_trained": _load_trained, "resume": _resume, "from_checkpoint": _from_checkpoint}
+
+
+def _each(pattern):
+    def apply(run_dir, fn):
+        files = [p for p in (run_dir / "checkpoints").rglob(pattern) if p.is_file()]
+        assert files, pattern
+        for p in files:
+            fn(p)
+
+    return apply
+
+
+def _garbage(p):
+    p.write_bytes(b"\x00garbage\xff" * 3)
+
+
+def _truncate(p):
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+
+
+def _replace_dir_by_file(run_dir):
+    shutil.rmtree(run_dir / "checkpoints")
+    (run_dir / "checkpoints").write_bytes(b"not a directory")
+
+
+# damage -> (how, regex the CheckpointError must match: the directory it names and the cause)
+CHECKPOINT_DAMAGE = {
+    "garbage step metadata": (lambda d: _each("_CHECKPOINT_METADATA")(d, _garbage),
+                              r"checkpoints/2: damaged checkpoint \(_CHECKPOINT_METADATA is not valid JSON"),
+    "missing step metadata": (lambda d: _each("_CHECKPOINT_METADATA")(d, pathlib.Path.unlink),
+                              r"checkpoints/2: damaged checkpoint \(_CHECKPOINT_METADATA is missing\)"),
+    "garbage array metadata": (lambda d: _each("state/_METADATA")(d, _garbage),
+                               r"checkpoints/2: corrupt or unreadable checkpoint"),
+    "missing array metadata": (lambda d: _each("state/_METADATA")(d, pathlib.Path.unlink),
+                               r"checkpoints/2: unreadable checkpoint metadata"),
+    "garbage ocdbt manifest": (lambda d: _each("manifest.ocdbt")(d, _garbage),
+                               r"checkpoints/2: corrupt or unreadable checkpoint"),
+    "every file truncated": (lambda d: _each("*")(d, _truncate),
+                             r"checkpoints: cannot open checkpoint directory .*damaged step directories: 1, 2"),
+    "garbage metrics of step 1": (lambda d: _garbage(d / "checkpoints" / "1" / "metrics" / "metrics"),
+                                  r"checkpoints: cannot open checkpoint directory .*damaged step directories: 1 "),
+    "checkpoints is a file": (_replace_dir_by_file, r"checkpoints: not a directory"),
+}
+
+
+@pytest.fixture
+def damaged_copy(trained_run, tmp_path):
+    run_dir, data = trained_run
+
+    def make(how):
+        copy = tmp_path / "run"
+        shutil.copytree(run_dir, copy)
+        how(copy)
+        return copy, data
+
+    return make
+
+
+# orbax's aborted async reads leave un-awaited coroutines behind; they are noise here, not failures.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning", "ignore::RuntimeWarning")
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("damage", list(CHECKPOINT_DAMAGE))
+def test_a_damaged_checkpoint_is_refused_naming_the_directory(damaged_copy, damage, path):
+    how, message = CHECKPOINT_DAMAGE[damage]
+    run_dir, data = damaged_copy(how)
+    with pytest.raises(CheckpointError, match=f"^{run_dir}/{message}"):
+        PATHS[path](run_dir, data)
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_a_missing_commit_marker_is_harmless(damaged_copy, path):
+    """commit_success.txt only marks completion for object stores; the saved digest vouches for the content."""
+    run_dir, data = damaged_copy(lambda d: _each("commit_success.txt")(d, pathlib.Path.unlink))
+    PATHS[path](run_dir, data)
+
+
+def _edit_config(edit):
+    def how(run_dir):
+        config = json.loads((run_dir / "config.json").read_text())
+        (run_dir / "config.json").write_text(json.dumps(edit(config)))
+
+    return how
+
+
+def _drop(key):
+    return _edit_config(lambda c: {k: v for k, v in c.items() if k != key})
+
+
+@pytest.mark.parametrize("path", ["load_trained", "from_checkpoint"])
+@pytest.mark.parametrize("damage", [
+    pytest.param(_drop("in_bins"), marks=pytest.mark.xfail(strict=True, raises=KeyError, reason=(
+        "load_trained reads config['in_bins'] outside its try: KeyError (mgc_jax/train.py)")), id="no in_bins"),
+    pytest.param(_edit_config(lambda c: {**c, "features": {"bogus": 1}}), marks=pytest.mark.xfail(
+        strict=True, raises=dsp.ConfigError, reason="load_trained parses config['features'] outside its try: "
+        "a ConfigError that does not name the run (mgc_jax/train.py)"), id="bad features"),
+    pytest.param(lambda d: (d / "config.json").write_bytes(b"\xff\xfe garbage"), id="binary"),
+    pytest.param(lambda d: (d / "config.json").write_text("[1, 2]"), id="list"),
+    pytest.param(lambda d: (d / "config.json").unlink(), id="missing"),
+])
+def test_a_damaged_run_config_is_refused_naming_the_run(damaged_copy, damage, path):
+    run_dir, data = damaged_copy(damage)
+    with pytest.raises(CheckpointError, match=f"^{run_dir}"):
+        PATHS[path](run_dir, data)
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param(lambda d: (d / "config.json").write_bytes(b"\xff\xfe garbage"), id="binary"),
+    pytest.param(lambda d: (d / "config.json").write_text("[1, 2]"), id="list", marks=pytest.mark.xfail(
+        strict=True, raises=AttributeError, reason="train._check_run_config diffs a JSON list as a dict: "
+        "AttributeError (mgc_jax/train.py)")),
+])
+def test_resume_refuses_a_damaged_run_config(damaged_copy, damage):
+    run_dir, data = damaged_copy(damage)
+    with pytest.raises(CheckpointError, match=f"^{run_dir}/config.json: unreadable run config"):
+        _resume(run_dir, data)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning", "ignore::RuntimeWarning")
+def test_launch_predict_reports_a_damaged_checkpoint_in_one_line(damaged_copy, tmp_path, capsys):
+    """The launch wrapper turns the CheckpointError into one `error:` line naming the directory, exit status 1."""
+    from absl import flags
+
+    from launch import common, predict
+
+    how, message = CHECKPOINT_DAMAGE["garbage step metadata"]
+    run_dir, _ = damaged_copy(how)
+    audio = tmp_path / "a.wav"
+    sf.write(audio, np.zeros(4 * SR), SR)
+    try:
+        argv = flags.FLAGS(["launch.predict", f"--checkpoint={run_dir}", str(audio)])
+        with pytest.raises(SystemExit) as exit_:
+            common.one_line_errors(predict.main)(argv)
+    finally:
+        flags.FLAGS.unparse_flags()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 1
+    assert len(err) >= 1 and err[-1].startswith(f"error: {run_dir}/checkpoints/2: damaged checkpoint")
