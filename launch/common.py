@@ -1,4 +1,5 @@
-"""What every `launch` command shares: the `--data_dir` / `--workdir` flags and one-line error exits.
+"""What every `launch` command shares: the `--data_dir` / `--workdir` flags, the multi-process flags and
+one-line error exits.
 
 Usage in a command module::
 
@@ -16,6 +17,11 @@ Usage in a command module::
 `DataError`, `dsp.ConfigError`, `app.UsageError`, an `OSError` such as a missing file or a full
 disk) turned into one line on stderr, `error: <message>`, and a non-zero exit status (2 for a
 usage error, 1 otherwise). Anything else is a bug and keeps its traceback.
+
+Several processes (hosts): start the same command once per process with `--coordinator_address=HOST:PORT
+--num_processes=N --process_id=I` (HOST:PORT reachable from every process; process 0 serves it).
+`common.run` joins the run (`mgc_jax.distributed.initialize`) before `main` touches a device. `launch.extract`
+then splits the corpus between the processes, `launch.train` splits every batch (WORKSPACE.md).
 """
 from __future__ import annotations
 
@@ -35,6 +41,15 @@ WORKDIR = flags.DEFINE_string(
     "workdir", "workspace",
     "Root of corpora/, features/, splits/, runs/ and results/ (see WORKSPACE.md).")
 
+COORDINATOR_ADDRESS = flags.DEFINE_string(
+    "coordinator_address", None,
+    "Multi-process runs: host:port of process 0's coordinator (e.g. 127.0.0.1:8476 for processes on one "
+    "machine). Every process gets the same value. Without it the command runs as a single process.")
+NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-process runs: how many processes (>= 1).",
+                                     lower_bound=1)
+PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-process runs: this process's index, 0..N-1.",
+                                  lower_bound=0)
+
 EXIT_INPUT_ERROR = 1  # bad data, bad file, bad configuration
 EXIT_USAGE_ERROR = 2  # bad command line (the usual convention of argparse and getopt tools)
 
@@ -44,6 +59,35 @@ def workdir():
     from mgc_jax.workdir import Workdir
 
     return Workdir(WORKDIR.value)
+
+
+def cluster():
+    """The `mgc_jax.distributed.ClusterConfig` named by the three multi-process flags (a usage error if they
+    are inconsistent: given without --coordinator_address, or --process_id out of range)."""
+    from mgc_jax.distributed import ClusterConfig
+
+    given = {n: f.value for n, f in (("coordinator_address", COORDINATOR_ADDRESS), ("num_processes", NUM_PROCESSES),
+                                     ("process_id", PROCESS_ID)) if f.value is not None}
+    if not given:
+        return ClusterConfig()
+    missing = [f"--{n}" for n in ("coordinator_address", "num_processes", "process_id") if n not in given]
+    if missing:
+        raise app.UsageError(f"a multi-process run needs --coordinator_address, --num_processes and --process_id "
+                             f"together ({', '.join(missing)} missing)")
+    try:
+        return ClusterConfig(**given)
+    except ValueError as e:
+        raise app.UsageError(f"--{e}") from e
+
+
+def join_cluster() -> None:
+    """Join the multi-process run the flags describe (nothing for a single process); `run` calls it."""
+    c = cluster()
+    if c.multi_process:
+        from mgc_jax import distributed
+
+        distributed.initialize(c)
+        print(f"process {c.process_id} of {c.num_processes} (coordinator {c.coordinator_address})", flush=True)
 
 
 def no_extra_args(argv: Sequence[str]) -> None:
@@ -89,5 +133,11 @@ def _exit(message: str, status: int):
 
 
 def run(main: Callable[[list[str]], object]) -> None:
-    """`absl.app.run(main)` with `one_line_errors`."""
-    app.run(one_line_errors(main))
+    """`absl.app.run(main)` with `one_line_errors`, after joining the multi-process run the flags name."""
+
+    @functools.wraps(main)
+    def joined(argv):
+        join_cluster()
+        return main(argv)
+
+    app.run(one_line_errors(joined))

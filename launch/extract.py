@@ -5,6 +5,15 @@
 
 Prints where the features went, what was extracted or already there, and every file not used with its
 cause. Exits 0 when at least one track is cached; a second run finds everything done and does no work.
+
+Each batch is split over the machine's devices. Several processes share the work with the multi-process
+flags of `launch.common`; on one machine, for example (WORKSPACE.md, "Many devices and hosts"):
+
+    python -m launch.extract --coordinator_address=127.0.0.1:8476 --num_processes=2 --process_id=0 &
+    python -m launch.extract --coordinator_address=127.0.0.1:8476 --num_processes=2 --process_id=1
+
+Process k extracts every N-th track (sorted by id) into the shared cache and records it in
+`index.process<k>.json`; both print the whole corpus once every process is done.
 """
 from __future__ import annotations
 
@@ -12,7 +21,8 @@ from absl import flags
 
 from launch import common
 
-BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Tracks per vmapped extraction batch.", lower_bound=1)
+BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Tracks per extraction batch, split over this process's devices "
+                                  "(rounded up to a multiple of their count).", lower_bound=1)
 PROGRESS = flags.DEFINE_boolean("progress", True, "Show a progress bar.")
 
 
@@ -22,12 +32,16 @@ def main(argv):
 
     corpus = prepare_corpus(common.DATA_DIR.value, common.workdir(), progress=PROGRESS.value,
                             batch_size=BATCH_SIZE.value)
+    import jax
+
     report = corpus.report
     print(f"corpus {corpus.name}: {corpus.root}")
     print(f"features: {corpus.cache.directory}")
     speed = f" in {report.seconds:.1f} s" if report.done else ""
-    print(f"  {len(report.done)} tracks extracted now{speed}, {len(report.skipped)} already cached, "
+    who = "" if jax.process_count() == 1 else f" by process {jax.process_index()} of {jax.process_count()}"
+    print(f"  {len(report.done)} tracks extracted now{who}{speed}, {len(report.skipped)} already cached, "
           f"{len(corpus.tracks)} usable")
+    print(f"  on {jax.local_device_count()} {jax.default_backend()} device(s), each batch split over them")
     if corpus.problems:
         print(f"{len(corpus.problems)} files not used:")
         for path, cause in corpus.problems:

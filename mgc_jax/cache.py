@@ -6,7 +6,9 @@ Layout of a cache folder (`Workdir.features_dir(corpus, cfg)` = `features/<corpu
     <track_id>.stft.npy    float32 [T, 513]  dsp.stft_features
     index.json             config (and its hash), hash of the dsp sources, and one entry per finished
                            track: audio path, size, mtime and SHA-256, duration, samples kept,
-                           n_frames, NaN counts per feature
+                           n_frames, NaN counts per feature, dsp code hash, extraction time (ns);
+                           plus "failed": path, cause and time of each track that could not be extracted
+    index.process<k>.json  the same, written by process k of a multi-process extraction for its share
 
 Only plain `.npy` arrays (read with `allow_pickle=False`) and JSON: no pickle. Every file is written
 to a temporary name and renamed, and a track enters the index only after both of its arrays are in
@@ -21,6 +23,18 @@ exactly the samples it would see uncropped; only the frames past that window go 
 normalisations of roughness and the MinRMS trims then run over these T frames). Equal crop lengths
 make vmapped batches with one compilation per length, and a track's features never depend on which
 tracks share its batch. A track no longer than one key window (<= 6 s) is kept whole.
+
+Devices and processes. Each batch is sharded over this process's devices (`mgc_jax.sharding.local_mesh`):
+`batch_size` is rounded up to a multiple of the local device count and every device maps its own tracks, so
+one CPU, four GPUs or four simulated CPU devices run the same code and give the same maps. In a multi-process
+run (`mgc_jax.distributed`) process k extracts `distributed.share(tracks)` (round robin over the tracks
+sorted by id: disjoint, no communication) and is the only writer of those tracks' `.npy` files and of its own
+`index.process<k>.json`; nothing is written by two processes. Readers merge index.json and every shard: per
+track the record (entry or failure) with the latest extraction time wins, ties going to the most recently
+written file, so shards left by an earlier run with more processes can only lose to newer work. (Clocks of
+several hosts must agree to better than the time between two runs on the same cache.) A single-process
+extraction folds the shards back into index.json and deletes them. `extract` returns in every process once
+all of them are done (a barrier), so the cache is complete when any of them goes on to train.
 """
 from __future__ import annotations
 
@@ -37,13 +51,14 @@ from typing import NamedTuple
 import numpy as np
 from absl import logging
 
-from mgc_jax import audio
+from mgc_jax import audio, distributed, sharding
 from mgc_jax.errors import AudioError, DataError
 from mgc_jax.workdir import atomic_write, read_json, write_json
 
 KINDS = {"music": 8, "stft": None}  # kind -> feature width (stft: cfg.n_bins)
 INDEX = "index.json"
-INDEX_FORMAT = 1
+INDEX_FORMAT = 1  # later additions (dsp_code / extracted_ns per entry, "failed", shards) are optional keys
+SHARD_GLOB = "index.process*.json"
 _SAFE_ID = re.compile(r"^[\w.+-]+$")
 
 
@@ -81,8 +96,12 @@ class FeatureCache:
         self._index = _read_index(self.directory)
 
     def entries(self) -> dict[str, dict]:
-        """index.json's per-track entries: track id -> metadata (see the module docstring)."""
+        """index.json's per-track entries (merged with any process shards): track id -> metadata (module docstring)."""
         return self._index["tracks"]
+
+    def failures(self) -> dict[str, dict]:
+        """Tracks whose last extraction failed, from every process: track id -> {"path", "cause", "extracted_ns"}."""
+        return self._index["failed"]
 
     @property
     def config(self):
@@ -120,19 +139,22 @@ class FeatureCache:
 
 def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: int = 8,
             progress: bool = True) -> ExtractReport:
-    """Extract the music and STFT maps of every track not cached yet (resumable, batched).
+    """Extract the music and STFT maps of every track not cached yet (resumable, batched, sharded).
 
     Args:
-      tracks: `Track`s (track_id, genre, path), e.g. from `datasets.gtzan.discover`.
+      tracks: `Track`s (track_id, genre, path), e.g. from `datasets.gtzan.discover`; in a multi-process run
+        every process passes the same list and extracts its `distributed.share` of it.
       cache_dir: the cache folder (`Workdir.features_dir(corpus, cfg)`); created if needed.
       cfg: the `dsp.FeatureConfig`; must be the one the folder was made with.
-      batch_size: tracks per vmapped batch (memory ~ 25 MB per 30 s track for the STFT map alone).
+      batch_size: tracks per batch, rounded up to a multiple of the local device count and split over the
+        devices (memory ~ 25 MB per 30 s track for the STFT map alone).
       progress: show a tqdm progress bar.
 
     Returns:
-      ExtractReport(done, skipped, failed). A track is skipped when its entry, both arrays (shape
-      and dtype) and its audio (size + mtime, else SHA-256) all match; otherwise it is rebuilt.
-      A bad audio file goes to `failed` with its cause; extraction goes on.
+      ExtractReport(done, skipped, failed) of this process's tracks. A track is skipped when its entry,
+      both arrays (shape and dtype) and its audio (size + mtime, else SHA-256) all match; otherwise it is
+      rebuilt. A bad audio file goes to `failed` with its cause (and to the index's "failed"); extraction
+      goes on. In a multi-process run it returns once every process has finished its share.
 
     Raises:
       DataError: the folder belongs to another configuration, or track ids repeat or are unsafe.
@@ -146,39 +168,45 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
         raise DataError(f"{directory} holds features of another configuration ({index['config_hash']}, "
                         f"not {cfg.hash()}); use Workdir.features_dir(corpus, cfg)")
     code = dsp_code_hash()
-    if index["tracks"] and index.get("dsp_code") != code:
+    stale = [t for t, e in index["tracks"].items() if e.get("dsp_code") != code]
+    if stale:
         # Same configuration, other kernels: the cached maps may differ from what dsp computes now.
-        logging.warning("the dsp code changed since %s was extracted (%s -> %s): re-extracting every track",
-                        directory, index.get("dsp_code"), code)
-        index["tracks"] = {}
+        logging.warning("the dsp code changed since %d tracks of %s were extracted (now %s): re-extracting them",
+                        len(stale), directory, code)
+        for t in stale:
+            del index["tracks"][t]
     index.update(format=INDEX_FORMAT, config_hash=cfg.hash(), config=cfg.to_dict(), dsp_code=code)
     _check_ids(tracks)
+    store = _IndexStore(directory, index, tracks)
 
     skipped, todo = [], []
     before = repr(index["tracks"])
-    for t in tracks:
+    for t in store.mine:
         (skipped if _up_to_date(directory, index["tracks"].get(t.track_id), t, cfg) else todo).append(t)
     if not todo:
-        if repr(index["tracks"]) != before:  # refreshed paths / mtimes of moved or touched files
-            write_json(directory / INDEX, index)
+        if stale or repr(index["tracks"]) != before or store.must_write():  # refreshed paths, shards to fold
+            store.save()
+        distributed.barrier(f"mgc_jax.cache.extract:{directory.name}")
         return ExtractReport([], [t.track_id for t in skipped], [])
-    logging.info("extracting %d tracks into %s (%d already cached)", len(todo), directory, len(skipped))
+    logging.info("extracting %d tracks into %s (%d already cached%s)", len(todo), directory, len(skipped),
+                 store.describe())
 
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    run = _Run(directory, index, cfg, batch_size)
+    run = _Run(index, cfg, batch_size, store)
     with tqdm(total=len(todo), disable=not progress, unit="track", desc="features") as bar:
         for t in todo:
             run.add(t)
             bar.update(run.take_progress())
         run.flush_all()
         bar.update(run.take_progress())
-    write_json(directory / INDEX, index)  # also drops entries of tracks that failed after the last batch
+    store.save()  # also records tracks that failed after the last batch
     run.log_crops()
     seconds = time.perf_counter() - t0
     logging.info("extracted %d tracks in %.1f s (%.2f tracks/s, compilation included)", len(run.done), seconds,
                  len(run.done) / seconds)
+    distributed.barrier(f"mgc_jax.cache.extract:{directory.name}")
     return ExtractReport(run.done, [t.track_id for t in skipped], run.failed, seconds)
 
 
@@ -191,11 +219,50 @@ class _Pending(NamedTuple):
     meta: dict
 
 
-class _Run:
-    """One extraction: buckets of equal-length audio, flushed as vmapped batches."""
+class _IndexStore:
+    """Where this process's index goes: index.json for a single process, index.process<k>.json for process k.
 
-    def __init__(self, directory, index, cfg, batch_size):
-        self.directory, self.index, self.cfg, self.batch_size = directory, index, cfg, batch_size
+    `mine` is the share of the tracks this process extracts (all of them in a single process). A shard holds
+    the header and the records of `mine` only, so two processes never write the same file.
+    """
+
+    def __init__(self, directory: pathlib.Path, index: dict, tracks: Sequence):
+        self.directory, self.index = directory, index
+        self.rank, self.count = distributed.process_index(), distributed.process_count()
+        if self.count == 1:
+            self.mine = list(tracks)
+            self.path = directory / INDEX
+        else:
+            self.mine = distributed.share(sorted(tracks, key=lambda t: t.track_id), self.rank, self.count)
+            self.path = directory / f"index.process{self.rank}.json"
+        self._own = {t.track_id for t in self.mine}
+
+    def describe(self) -> str:
+        return "" if self.count == 1 else f"; process {self.rank} of {self.count}: {len(self.mine)} tracks"
+
+    def must_write(self) -> bool:
+        """A shard is always rewritten (its share may be new); index.json when shards wait to be folded in."""
+        return self.count > 1 or any(self.directory.glob(SHARD_GLOB))
+
+    def save(self) -> None:
+        if self.count == 1:
+            write_json(self.path, self.index)
+            for shard in self.directory.glob(SHARD_GLOB):  # folded into index.json above
+                shard.unlink(missing_ok=True)
+            return
+        header = {k: v for k, v in self.index.items() if k not in ("tracks", "failed")}
+        write_json(self.path, dict(header, process={"index": self.rank, "count": self.count},
+                                   tracks={t: e for t, e in self.index["tracks"].items() if t in self._own},
+                                   failed={t: f for t, f in self.index["failed"].items() if t in self._own}))
+
+
+class _Run:
+    """One extraction: buckets of equal-length audio, flushed as batches sharded over the local devices."""
+
+    def __init__(self, index, cfg, batch_size, store: _IndexStore):
+        self.directory, self.index, self.cfg, self.store = store.directory, index, cfg, store
+        # Whole rows per device: one compiled shape per track length, whatever the batch's fill.
+        self.batch_size = sharding.padded_size(batch_size, sharding.local_mesh())
         self.buckets: dict[int, list[_Pending]] = collections.defaultdict(list)
         self.done: list[str] = []
         self.failed: list[tuple[str, str]] = []
@@ -203,7 +270,7 @@ class _Run:
         self._progress = 0
         # Tracks of rare lengths wait in their bucket; beyond this many waiting, the fullest bucket goes
         # (padded), which bounds memory for corpora of many lengths.
-        self.max_waiting = 4 * batch_size
+        self.max_waiting = 4 * self.batch_size
 
     def take_progress(self) -> int:
         n, self._progress = self._progress, 0
@@ -246,8 +313,8 @@ class _Run:
         if not items:
             return
         # Pad a short batch with copies of its last track: one compiled shape per length, not per count.
-        xs = [p.x for p in items] + [items[-1].x] * (self.batch_size - len(items))
-        music, nan_counts, stft = _extract_batch(np.stack(xs), self.cfg)
+        xs = sharding.pad_rows(np.stack([p.x for p in items]), self.batch_size, fill="edge")
+        music, nan_counts, stft = _extract_batch(xs, self.cfg)
         from dsp import FEATURE_NAMES
 
         for i, p in enumerate(items):
@@ -263,16 +330,20 @@ class _Run:
                     np.save(f, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
                 files[kind] = name
             entry = dict(p.meta, files=files, shapes={k: list(v.shape) for k, v in maps.items()},
-                         nan_counts=dict(zip(FEATURE_NAMES, map(int, nan_counts[i]))))
+                         nan_counts=dict(zip(FEATURE_NAMES, map(int, nan_counts[i]))),
+                         dsp_code=self.index["dsp_code"], extracted_ns=time.time_ns())
             self.index["tracks"][p.track.track_id] = entry
+            self.index["failed"].pop(p.track.track_id, None)
             self.done.append(p.track.track_id)
             self._progress += 1
-        write_json(self.directory / INDEX, self.index)  # after the arrays: the index never points at half files
+        self.store.save()  # after the arrays: the index never points at half files
 
     def _fail(self, track, cause: str) -> None:
         logging.warning("feature extraction skipped %s: %s", track.path, cause)
         self.failed.append((str(track.path), cause))
         self.index["tracks"].pop(track.track_id, None)
+        # A dated record, not just a missing entry: it must outweigh an older entry in another process's shard.
+        self.index["failed"][track.track_id] = {"path": str(track.path), "cause": cause, "extracted_ns": time.time_ns()}
         self._progress += 1
 
     def log_crops(self) -> None:
@@ -297,18 +368,22 @@ def dsp_code_hash() -> str:
 
 
 def _extract_batch(x: np.ndarray, cfg):
-    """float32 [B, n] -> (music float32 [B, T, 8], nan counts int32 [B, 8], stft float32 [B, T, bins])."""
-    (music, nans), stft = _batched(cfg)(x)
+    """float32 [B, n] -> (music float32 [B, T, 8], nan counts int32 [B, 8], stft float32 [B, T, bins]).
+
+    B must be a multiple of the local device count; each device computes B / n_devices tracks.
+    """
+    mesh = sharding.local_mesh()
+    (music, nans), stft = _batched(cfg, mesh)(sharding.shard_rows(x, mesh))
     return np.asarray(music), np.asarray(nans), np.asarray(stft)
 
 
 @functools.lru_cache(maxsize=4)
-def _batched(cfg):
-    """Both maps of a batch in one jitted, vmapped program (dsp.features.feature_maps: one STFT for both)."""
-    import jax
+def _batched(cfg, mesh):
+    """Both maps of a batch in one jitted program sharded over `mesh` (dsp.features.feature_maps: one STFT for
+    both; vmapped per device, see mgc_jax.sharding.batch_map)."""
     from dsp.features import feature_maps
 
-    return jax.jit(jax.vmap(lambda x: feature_maps(x, cfg)))
+    return sharding.batch_map(lambda x: feature_maps(x, cfg), mesh)
 
 
 def _up_to_date(directory: pathlib.Path, entry: dict | None, track, cfg) -> bool:
@@ -352,13 +427,45 @@ def _sha256(path) -> str:
 
 
 def _read_index(directory: pathlib.Path) -> dict:
-    path = directory / INDEX
-    if not path.exists():
-        return {"format": INDEX_FORMAT, "config_hash": None, "config": None, "tracks": {}}
-    index = read_json(path)
-    if index.get("format") != INDEX_FORMAT or not isinstance(index.get("tracks"), dict):
-        raise DataError(f"{path}: not a feature index of this version; delete {directory} to rebuild it")
-    return index
+    """index.json merged with every process shard (module docstring): one dict like a single index.json.
+
+    Each track's entry or failure record comes from the file with its latest `extracted_ns` (ties: the most
+    recently written file); entries without one (older caches) count as time 0. Entries inherit their file's
+    dsp_code when they lack their own; the header is the most recently written file's.
+    """
+    merged = {"format": INDEX_FORMAT, "config_hash": None, "config": None, "tracks": {}, "failed": {}}
+    files = []
+    for path in [directory / INDEX, *sorted(directory.glob(SHARD_GLOB))]:
+        try:
+            mtime = path.stat().st_mtime_ns
+            index = read_json(path)
+        except FileNotFoundError:  # absent, or a shard just folded into index.json by a single-process run
+            continue
+        if (not isinstance(index, dict) or index.get("format") != INDEX_FORMAT
+                or not isinstance(index.get("tracks"), dict) or not isinstance(index.get("failed", {}), dict)):
+            raise DataError(f"{path}: not a feature index of this version; delete {directory} to rebuild it")
+        if merged["config_hash"] is None:
+            merged.update(config_hash=index.get("config_hash"), config=index.get("config"))
+        elif index.get("config_hash") not in (None, merged["config_hash"]):
+            raise DataError(f"{path}: features of configuration {index.get('config_hash')} beside "
+                            f"{merged['config_hash']} in the same folder; delete {directory} to rebuild it")
+        files.append((mtime, path.name, index))
+    files.sort(key=lambda f: (f[0], f[1]))
+    latest: dict[str, tuple[int, str, dict]] = {}
+    for _, _, index in files:
+        for kind in ("tracks", "failed"):
+            for track_id, record in index.get(kind, {}).items():
+                record = dict(record)
+                if kind == "tracks":
+                    record.setdefault("dsp_code", index.get("dsp_code"))
+                stamp = record.get("extracted_ns", 0)
+                if track_id not in latest or stamp >= latest[track_id][0]:
+                    latest[track_id] = (stamp, kind, record)
+    for track_id, (_, kind, record) in latest.items():
+        merged[kind][track_id] = record
+    if files:
+        merged["dsp_code"] = files[-1][2].get("dsp_code")
+    return merged
 
 
 def _check_ids(tracks: Sequence) -> None:

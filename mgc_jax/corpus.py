@@ -4,6 +4,10 @@
 (`workdir.corpus_dir("synthetic")`, `SYNTHETIC_TRACKS_PER_GENRE` tracks per genre); with a folder it
 discovers a GTZAN-layout corpus there (named after the folder). Either way the features are then
 extracted into `workdir.features_dir(name, cfg)`, skipping tracks already cached.
+
+In a multi-process run (`mgc_jax.distributed`) every process calls `prepare_corpus` alike: process 0 alone
+makes the synthetic corpus while the others wait, each process extracts its share of the tracks, and all of
+them return the same Corpus (the merged cache, and every process's failures among the problems).
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import pathlib
 from absl import logging
 
 from mgc_jax import cache as cache_lib
+from mgc_jax import distributed
 from mgc_jax.clips import CLIP_FRAMES
 from mgc_jax.datasets import gtzan, synthetic
 from mgc_jax.errors import DataError
@@ -69,9 +74,14 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
     cache_dir = workdir.features_dir(name, cfg)
     report = cache_lib.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress)
     cache = cache_lib.FeatureCache(cache_dir)
-    problems = list(found.skipped) + list(report.failed)
-    usable = []
     entries = cache.entries()
+    problems = list(found.skipped) + list(report.failed)
+    reported = {path for path, _ in report.failed}
+    for t in found.tracks:  # other processes' failures (in one process: the same as report.failed)
+        failure = cache.failures().get(t.track_id)
+        if t.track_id not in entries and failure is not None and failure["path"] not in reported:
+            problems.append((failure["path"], failure["cause"]))
+    usable = []
     for t in found.tracks:
         if t.track_id not in entries:
             continue
@@ -90,6 +100,17 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
 
 
 def _synthetic_root(workdir, tracks_per_genre: int | None) -> pathlib.Path:
+    if distributed.process_count() == 1:
+        return _check_or_make_synthetic(workdir, tracks_per_genre)
+    # Several processes: process 0 alone makes (or checks) the corpus; every process meets it at the barrier
+    # whatever it found on disk, then checks the finished corpus itself.
+    if distributed.is_primary():
+        _check_or_make_synthetic(workdir, tracks_per_genre)
+    distributed.barrier("mgc_jax.corpus.synthetic")
+    return _check_or_make_synthetic(workdir, tracks_per_genre)
+
+
+def _check_or_make_synthetic(workdir, tracks_per_genre: int | None) -> pathlib.Path:
     root = workdir.corpus_dir(synthetic.CORPUS_NAME)
     have = synthetic.read_manifest(root)
     want = tracks_per_genre or SYNTHETIC_TRACKS_PER_GENRE
@@ -101,5 +122,8 @@ def _synthetic_root(workdir, tracks_per_genre: int | None) -> pathlib.Path:
             raise DataError(f"{root} holds a synthetic corpus of {have['tracks_per_genre']} tracks per genre, "
                             f"not {tracks_per_genre}; use another workdir or delete {root}")
         return root
+    if not distributed.is_primary():
+        raise DataError(f"{root}: no finished synthetic corpus after process 0 made it (is --workdir on a "
+                        "file system every process shares?)")
     logging.info("making the synthetic corpus (%d tracks per genre, 30 s each) in %s", want, root)
     return synthetic.make_corpus(root, want, seed=SYNTHETIC_SEED)

@@ -1,0 +1,106 @@
+"""Several processes (hosts) as one JAX program: start-up, who am I, barriers and the share of a work list.
+
+A multi-host run starts the same command once per process with the three `launch` flags
+`--coordinator_address=HOST:PORT --num_processes=N --process_id=I` (see WORKSPACE.md), which call
+`initialize` before anything touches a device. After that `jax.devices()` lists every process's devices,
+`jax.local_devices()` this process's, and:
+
+- extraction (`mgc_jax.cache.extract`) gives each process `share(tracks)` and runs it on its local devices;
+  processes meet at a `barrier` when they are done, so every process then reads a complete cache;
+- training (`mgc_jax.train`) runs one program over all devices: each process feeds its rows of every global
+  batch, the compiler reduces gradients across processes, and only `is_primary()` writes run files (orbax
+  coordinates the checkpoints itself).
+
+Without `initialize` (or with one process) everything here is trivial: index 0, count 1, no-op barriers.
+On CPU the processes talk through gloo collectives (JAX's default CPU implementation).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TypeVar
+
+import jax
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterConfig:
+    """How this process joins a multi-process run; `coordinator_address=None` means a single process."""
+
+    coordinator_address: str | None = None  # "host:port" of process 0's coordinator service, e.g. "10.0.0.1:8476"
+    num_processes: int = 1
+    process_id: int = 0
+    timeout_s: int = 300  # how long initialize waits for every process to join
+
+    def __post_init__(self):
+        if self.num_processes < 1:
+            raise ValueError(f"num_processes={self.num_processes}: must be >= 1")
+        if not 0 <= self.process_id < self.num_processes:
+            raise ValueError(f"process_id={self.process_id}: expected 0..{self.num_processes - 1}")
+        if self.coordinator_address is None and self.num_processes > 1:
+            raise ValueError(f"num_processes={self.num_processes} needs a coordinator_address (host:port of process 0)")
+        if self.coordinator_address is not None:
+            host, sep, port = self.coordinator_address.rpartition(":")
+            if not (host and sep and port.isdigit() and 0 < int(port) < 65536):
+                raise ValueError(f"coordinator_address={self.coordinator_address!r}: expected host:port")
+
+    @property
+    def multi_process(self) -> bool:
+        return self.coordinator_address is not None
+
+
+def initialize(cluster: ClusterConfig) -> None:
+    """Join the run described by `cluster` (`jax.distributed.initialize`); a no-op for a single process.
+
+    Must run before the first JAX computation or device query of the process. Blocks until all
+    `num_processes` processes have joined (at most `cluster.timeout_s`).
+    """
+    if not cluster.multi_process:
+        return
+    jax.distributed.initialize(coordinator_address=cluster.coordinator_address,
+                               num_processes=cluster.num_processes, process_id=cluster.process_id,
+                               initialization_timeout=cluster.timeout_s)
+
+
+def process_index() -> int:
+    """This process's index, 0..process_count() - 1 (0 when not distributed)."""
+    return jax.process_index()
+
+
+def process_count() -> int:
+    """Number of processes in the run (1 when not distributed)."""
+    return jax.process_count()
+
+
+def is_primary() -> bool:
+    """True in process 0, the one that writes files every process would otherwise write alike."""
+    return jax.process_index() == 0
+
+
+def barrier(name: str) -> None:
+    """Wait until every process reaches the barrier called `name` (a no-op in a single process).
+
+    Every process must call the same barriers in the same order. Implemented as a tiny computation over all
+    devices (`multihost_utils.sync_global_devices`), which also checks that the processes agree on `name`.
+    """
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    multihost_utils.sync_global_devices(name)
+
+
+def share(items: Sequence[T], index: int | None = None, count: int | None = None) -> list[T]:
+    """This process's part of a work list: items[index], items[index + count], ... (round robin).
+
+    A pure function of (items, index, count): every process computes the same partition from the same list
+    with no communication, the parts are disjoint and together cover the list, and their sizes differ by at
+    most one. Round robin over a sorted corpus gives every process a similar mix of genres and lengths.
+    """
+    index = process_index() if index is None else index
+    count = process_count() if count is None else count
+    if not 0 <= index < count:
+        raise ValueError(f"process index {index} is outside 0..{count - 1}")
+    return list(items[index::count])
