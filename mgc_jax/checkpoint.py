@@ -50,7 +50,7 @@ def abstract_of(tree: Any) -> Any:
 
     The explicit sharding makes restores independent of the device the checkpoint was written on.
     """
-    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])  # this process's (multi-process runs)
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype, sharding=sharding), tree)
 
 

@@ -15,6 +15,24 @@ Batch order is a pure function of (seed, epoch) and dropout keys come from the c
 killed at any moment and started again resumes from its last finished epoch and ends with bit-identical
 results. Training accuracies are measured on the fly from the training forward passes (dropout on,
 weights moving during the epoch), as Keras reports them; validation and test use the eval-mode model.
+
+Devices and processes (data parallelism, `mgc_jax.sharding`). Every step runs over `sharding.data_mesh()`,
+all devices of all processes: the batch is split over the "data" axis, parameters, optimizer state and the
+dropout key are replicated, and the compiler inserts the gradient all-reduce: the maths is the global
+batch's. One device is the one-device case of the same code.
+- `batch_size` is global: real clips per optimizer step over all devices, as in the paper (20), whatever the
+  device count. When it is not a multiple of the device count, every step's batch is padded up to the next
+  multiple with zero-weight clips (20 on 8 devices: 24 rows, 3 per device), exactly as the last, short batch
+  of an epoch always is. That changes nothing but the work done: the loss is the weighted mean over the real
+  clips, the nets have no batch statistics, and a real clip draws the same dropout mask at row i of a taller
+  batch (threefry bits depend on the element's position, trailing dimensions being equal). Choose a multiple
+  of the device count to waste no compute. `eval_batch_size` (memory only) is rounded up the same way.
+- Several processes (`mgc_jax.distributed`): each builds the same global batch (order from (seed, epoch)) and
+  hands its devices only its own rows (`sharding.shard_rows`, `jax.make_array_from_process_local_data`);
+  metrics come back replicated, so every process computes the same numbers. Process 0 alone writes
+  config.json, metrics.jsonl, test_probs.npz and result.json; orbax coordinates the checkpoints.
+- Results are bit-identical across runs and resumes on the same device count; on another device count they
+  agree to float rounding (the reductions add in another order: tests/test_sharding.py).
 """
 from __future__ import annotations
 
@@ -36,6 +54,7 @@ from absl import logging
 from flax import nnx
 
 from dsp.config import FEATURE_NAMES, FeatureConfig
+from mgc_jax import distributed, sharding
 from mgc_jax.checkpoint import CheckpointError, RunCheckpoints, config_diff, describe_diff
 from mgc_jax.clips import ClipDataset
 from mgc_jax.datasets.folds import get_split
@@ -61,14 +80,14 @@ class TrainConfig:
     fold: int  # 0..9 (must be 0 for split="filtered")
     split: str = "stratified"  # "stratified" | "filtered" | "artist"
     epochs: int = 40
-    batch_size: int = 20  # clips per training step (paper: 20)
+    batch_size: int = 20  # clips per training step over all devices (paper: 20; see "Devices" above)
     learning_rate: float = 1e-3
     optimizer: str = "adam"  # "adam" (beta 0.9/0.999, eps 1e-8: Keras' defaults of 2017) | "sgd" (momentum below)
     momentum: float = 0.9  # SGD momentum (unused by Adam)
     seed: int = 0  # model init, batch order and dropout
     standardize: bool = False  # per-feature mean/std of the training fold (paper: raw units)
     model: ModelConfig = ModelConfig()
-    eval_batch_size: int = 100  # clips per validation/test forward pass (memory only)
+    eval_batch_size: int = 100  # clips per validation/test forward pass (memory only; rounded up to the devices)
     keep_last: int = 2  # latest checkpoints kept besides the best
 
     def __post_init__(self):
@@ -190,9 +209,43 @@ def split_train_step(graphdef, state, x, y, w, key, stats):
     return nnx.state((model, optimizer)), loss, probs
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def split_predict(graphdef, state, x, stats):
+def _split_predict(graphdef, state, x, stats):
     return _predict(nnx.merge(graphdef, state), x, stats)
+
+
+split_predict = jax.jit(_split_predict, static_argnums=0)
+
+
+# The loops run the same steps with explicit shardings over a data mesh (module docstring). Outputs are
+# replicated so that every process can read the loss and probabilities ([B, C]: small) without a gather.
+@functools.lru_cache(maxsize=8)
+def sharded_train_step(mesh):
+    """`split_train_step` data-parallel over `mesh`:
+    (graphdef, state, x, y, w, key_data, step, stats) -> (state, loss [], probs float32 [B, C]).
+
+    state, key_data (uint32 key data of the epoch key), step (int32 [], folded into the key here, like
+    `jax.random.fold_in(key, step)` outside) and stats are replicated; x (kind -> [B, T, F]), y and w are
+    batch-sharded with B a multiple of mesh.size. The state is donated.
+    """
+    rep, rows = sharding.replicated(mesh), sharding.batch_sharding(mesh)
+
+    def step_fn(graphdef, state, x, y, w, key_data, step, stats):
+        key = jax.random.fold_in(jax.random.wrap_key_data(key_data), step)
+        model, optimizer = nnx.merge(graphdef, state)
+        loss, probs = _train_step(model, optimizer, x, y, w, key, stats)
+        return nnx.state((model, optimizer)), loss, probs
+
+    return jax.jit(step_fn, static_argnums=0, donate_argnums=1,
+                   in_shardings=(rep, rows, rows, rows, rep, rep, rep), out_shardings=(rep, rep, rep))
+
+
+@functools.lru_cache(maxsize=8)
+def sharded_predict(mesh):
+    """`split_predict` over `mesh`: (graphdef, state, x, stats) -> probs float32 [B, C] (replicated); x is
+    batch-sharded with B a multiple of mesh.size, state and stats replicated."""
+    rep = sharding.replicated(mesh)
+    return jax.jit(_split_predict, static_argnums=0,
+                   in_shardings=(rep, sharding.batch_sharding(mesh), rep), out_shardings=rep)
 
 
 # ------------------------------------------------------------------------------------------- metrics
@@ -213,14 +266,20 @@ def predict_clips(model: nnx.Module, x: Mapping[str, np.ndarray], *, stats, batc
     """Clip probabilities float32 [N, C] for x: kind -> float32 [N, T, F], in fixed-size zero-padded batches.
 
     The fixed batch shape means one compiled program serves every call (and gives the same bits as the
-    training run's validation/test passes). The model must be in eval mode.
+    training run's validation/test passes). The model must be in eval mode. Batches are split over
+    `sharding.data_mesh()` (batch_size rounded up to a multiple of its device count); in a multi-process run
+    every process passes the same x and gets every probability.
     """
+    mesh = sharding.data_mesh()
+    rows = sharding.padded_size(batch_size, mesh)
     graphdef, state = nnx.split(model)
+    state, stats = sharding.replicate((state, stats), mesh)
+    predict = sharded_predict(mesh)
     n = len(next(iter(x.values())))
     out = []
-    for a in range(0, n, batch_size):
-        chunk = {k: _pad_rows(np.asarray(v[a : a + batch_size], np.float32), batch_size) for k, v in x.items()}
-        out.append(np.asarray(split_predict(graphdef, state, chunk, stats))[: min(batch_size, n - a)])
+    for a in range(0, n, rows):
+        chunk = {k: _pad_rows(np.asarray(v[a : a + rows], np.float32), rows) for k, v in x.items()}
+        out.append(np.asarray(predict(graphdef, state, sharding.shard_rows(chunk, mesh), stats))[: min(rows, n - a)])
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
@@ -317,6 +376,7 @@ def _write_json(path: pathlib.Path, obj) -> None:
 
 
 def _check_run_config(run_dir: pathlib.Path, config: Mapping) -> None:
+    """Refuse a run directory made under another config; write config.json (process 0 only)."""
     path = run_dir / "config.json"
     if path.exists():
         try:
@@ -327,7 +387,8 @@ def _check_run_config(run_dir: pathlib.Path, config: Mapping) -> None:
         if diff:
             raise CheckpointError(f"{run_dir} holds a run with a different config ({describe_diff(diff)}); "
                                   "use another --workdir or delete that run directory")
-    _write_json(path, config)
+    if distributed.is_primary():
+        _write_json(path, config)
 
 
 def _read_metrics(path: pathlib.Path, *, upto: int) -> list[dict]:
@@ -354,23 +415,31 @@ def split_digest(ids: Mapping[str, Sequence[str]]) -> str:
 # ------------------------------------------------------------------------------------------ the loop
 
 
-def _batches(dataset, cfg: TrainConfig, epoch: int) -> Iterator[tuple[dict, np.ndarray, np.ndarray, np.ndarray, int]]:
-    """Training batches padded to batch_size: (x, y, w, track, n_real); order from (seed, epoch)."""
+def _batches(dataset, cfg: TrainConfig, epoch: int,
+             rows: int) -> Iterator[tuple[dict, np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Global training batches of cfg.batch_size clips, zero-padded to `rows` (>= batch_size) with weight 0:
+    (x, y, w, track, n_real); order from (seed, epoch)."""
     for b in dataset.batches(cfg.batch_size, seed=cfg.seed, epoch=epoch, shuffle=True):
         n = len(b.y)
-        x = {k: _pad_rows(np.asarray(v, np.float32), cfg.batch_size) for k, v in b.x.items()}
-        y = _pad_rows(np.asarray(b.y, np.int32), cfg.batch_size)
-        w = _pad_rows(np.ones(n, np.float32), cfg.batch_size)
+        x = {k: _pad_rows(np.asarray(v, np.float32), rows) for k, v in b.x.items()}
+        y = _pad_rows(np.asarray(b.y, np.int32), rows)
+        w = _pad_rows(np.ones(n, np.float32), rows)
         yield x, y, w, np.asarray(b.track), n
 
 
 def _train_epoch(model, optimizer, data: FoldData, cfg: TrainConfig, *, epoch: int, key: jax.Array, stats):
-    """One pass over the shuffled training clips; returns running loss, clip and track accuracy."""
+    """One pass over the shuffled training clips (data-parallel over `sharding.data_mesh()`); returns running
+    loss, clip and track accuracy. Step s uses the dropout key fold_in(key, s)."""
     model.train()
+    mesh = sharding.data_mesh()
+    step_fn = sharded_train_step(mesh)
     graphdef, state = nnx.split((model, optimizer))
+    state, key_data, stats = sharding.replicate((state, jax.random.key_data(key), stats), mesh)
     outs = []
-    for step, (x, y, w, track, n) in enumerate(_batches(data.train, cfg, epoch)):
-        state, loss, probs = split_train_step(graphdef, state, x, y, w, jax.random.fold_in(key, step), stats)
+    rows = sharding.padded_size(cfg.batch_size, mesh)
+    for step, (x, y, w, track, n) in enumerate(_batches(data.train, cfg, epoch, rows)):
+        state, loss, probs = step_fn(graphdef, state, *sharding.shard_rows((x, y, w), mesh), key_data,
+                                     np.int32(step), stats)
         outs.append((loss, probs, y[:n], track, n))  # device arrays: no sync inside the epoch
     nnx.update((model, optimizer), state)
     losses = np.array([float(o[0]) for o in outs])
@@ -420,8 +489,9 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
             epoch, rng = 0, jax.random.key(cfg.seed)
             standardizer = Standardizer.fit(data.cache, data.ids["train"], cfg.kinds) if cfg.standardize else None
         stats = None if standardizer is None else standardizer.to_tree()
-        history = _read_metrics(metrics_path, upto=epoch)
-        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
+        if distributed.is_primary():  # the only writer of the run's files (module docstring)
+            history = _read_metrics(metrics_path, upto=epoch)
+            metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
 
         logging.info("%s fold %d (%s split): %d params, %d/%d/%d train/valid/test tracks, %d train clips",
                      cfg.net, cfg.fold, cfg.split, count_params(model), len(data.ids["train"]),
@@ -445,9 +515,13 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
                          rec["train_track_acc"], rec["valid_loss"], rec["valid_clip_acc"], rec["valid_track_acc"],
                          rec["clips_per_s"], _fmt_eta(rec["eta_s"]))
             # Metrics line first, checkpoint second: a kill in between leaves a line that resuming drops.
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(rec) + "\n")
-            ckpts.save(epoch, state_tree(model, optimizer, epoch=epoch, rng=rng, standardizer=standardizer),
+            if distributed.is_primary():
+                with open(metrics_path, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+            # Replicated over the mesh: with several processes orbax then writes each array once.
+            tree = sharding.replicate(state_tree(model, optimizer, epoch=epoch, rng=rng, standardizer=standardizer),
+                                      sharding.data_mesh())
+            ckpts.save(epoch, tree,
                        metrics={k: rec[k] for k in ("epoch", "valid_track_acc", "valid_clip_acc", "valid_loss")})
 
         best = ckpts.best_step()
@@ -458,14 +532,16 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
     test_probs = predict_tracks(model, data.test, stats=stats, batch_size=cfg.eval_batch_size)
     test = track_metrics(test_probs, data.labels["test"])
     probs_path = run_dir / "test_probs.npz"
-    save_test_probs(probs_path, data.ids["test"], data.labels["test"], test_probs, data.genres)
+    if distributed.is_primary():
+        save_test_probs(probs_path, data.ids["test"], data.labels["test"], test_probs, data.genres)
     result = RunResult(run_dir=run_dir, test_accuracy=test["track_acc"], test_clip_accuracy=test["clip_acc"],
                        best_epoch=best, valid_accuracy=best_metrics["valid_track_acc"], epochs=epoch,
                        checkpoint_dir=run_dir / "checkpoints", metrics_path=metrics_path, test_probs_path=probs_path)
-    _write_json(run_dir / "result.json", {
-        "best_epoch": best, "epochs": epoch, "valid_track_acc": best_metrics["valid_track_acc"],
-        "valid_clip_acc": best_metrics["valid_clip_acc"], "test_track_acc": test["track_acc"],
-        "test_clip_acc": test["clip_acc"], "test_loss": test["loss"]})
+    if distributed.is_primary():
+        _write_json(run_dir / "result.json", {
+            "best_epoch": best, "epochs": epoch, "valid_track_acc": best_metrics["valid_track_acc"],
+            "valid_clip_acc": best_metrics["valid_clip_acc"], "test_track_acc": test["track_acc"],
+            "test_clip_acc": test["clip_acc"], "test_loss": test["loss"]})
     logging.info("best epoch %d (valid track acc %.3f); test track acc %.3f, clip acc %.3f",
                  best, result.valid_accuracy, result.test_accuracy, result.test_clip_accuracy)
     return result
