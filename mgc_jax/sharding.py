@@ -130,9 +130,20 @@ def shard_rows(tree: Any, mesh: Mesh) -> Any:
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """A pytree of arrays with the same value in every process -> copies on every device of the mesh.
 
-    A no-op for arrays already replicated on this mesh (the training state between steps).
+    A no-op for arrays already replicated on this mesh (the training state between steps). With several
+    processes, other values go through `jax.make_array_from_process_local_data` (each process's copy is the
+    whole array): a `device_put` of a process-local jax.Array there builds an array that orbax cannot save.
     """
-    return jax.device_put(tree, replicated(mesh))
+    sharding = replicated(mesh)
+
+    def put(x):
+        if isinstance(x, jax.Array) and x.sharding == sharding:
+            return x
+        if jax.process_count() == 1:
+            return jax.device_put(x, sharding)
+        return jax.make_array_from_process_local_data(sharding, np.asarray(x))
+
+    return jax.tree.map(put, tree)
 
 
 def batch_map(fn: Callable, mesh: Mesh) -> Callable:
