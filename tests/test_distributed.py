@@ -175,6 +175,33 @@ def test_two_process_training_equals_one_process(tmp_path):
     np.testing.assert_allclose(p2["probs"], p1["probs"], atol=1e-4)  # same rounding-only drift as the losses
 
 
+@pytest.mark.slow
+def test_two_process_launch_train_resumes_and_matches_one_process(tmp_path):
+    """`python -m launch.train` with the cluster flags: synthetic corpus made by process 0, extraction split,
+    data-parallel training; resumed by two processes; the same as a one-process run of the same command."""
+    cmd = [sys.executable, "-m", "launch.train", "--net=music", "--fold=0", "--k1=8", "--tracks_per_genre=10",
+           f"--workdir={tmp_path / 'ws'}"]
+    run_dir = tmp_path / "ws" / "runs" / "synthetic" / "stratified" / "music" / "fold0"
+    for epochs in (1, 2):  # the second command resumes the first run's checkpoint
+        port = free_port()
+        results = run_processes([cmd + [f"--epochs={epochs}"] + cluster_flags(port, 2, i) for i in range(2)])
+        for r in results:
+            assert r.returncode == 0, r.stderr[-3000:]
+        assert results[0].stdout.splitlines()[-4:] == results[1].stdout.splitlines()[-4:]
+        assert f"/{epochs}, valid track accuracy" in results[0].stdout
+    assert "resuming" in results[0].stderr
+    two = [json.loads(s) for s in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    run_dir.rename(tmp_path / "two_processes")
+    [one_run] = run_processes([cmd + ["--epochs=2"]])
+    assert one_run.returncode == 0, one_run.stderr[-3000:]
+    one = [json.loads(s) for s in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in two] == [r["epoch"] for r in one] == [1, 2]
+    for a, b in zip(two, one):
+        # float32 reduction order only (see test_two_process_training_equals_one_process).
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+        assert a["valid_loss"] == pytest.approx(b["valid_loss"], rel=1e-4)
+
+
 # ---------------------------------------------------------------------------------- flags and sharing
 
 
