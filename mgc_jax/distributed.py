@@ -12,17 +12,23 @@ A multi-host run starts the same command once per process with the three `launch
   coordinates the checkpoints itself).
 
 Without `initialize` (or with one process) everything here is trivial: index 0, count 1, no-op barriers.
-On CPU the processes talk through gloo collectives (JAX's default CPU implementation).
+On CPU the processes talk through gloo collectives (JAX's default CPU implementation). Gloo sets itself up at
+the first collective and gives up if a process is 30 s late for it, so `initialize` runs one collective while
+the processes are still in step; `barrier` waits on the coordination service instead (no such limit), which
+covers the long uneven phases (one process making the synthetic corpus, extraction shares of unequal cost).
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Sequence
 from typing import TypeVar
 
 import jax
 
 T = TypeVar("T")
+BARRIER_TIMEOUT_S = 4 * 3600  # a barrier waits this long for the slowest process (e.g. its extraction share)
+_barriers = itertools.count()  # every process calls the same barriers in the same order: equal ids
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +68,10 @@ def initialize(cluster: ClusterConfig) -> None:
     jax.distributed.initialize(coordinator_address=cluster.coordinator_address,
                                num_processes=cluster.num_processes, process_id=cluster.process_id,
                                initialization_timeout=cluster.timeout_s)
+    from jax.experimental import multihost_utils
+
+    # Every process has just passed initialize's rendezvous: set the collectives up now, in step (docstring).
+    multihost_utils.sync_global_devices("mgc_jax.distributed.initialize")
 
 
 def process_index() -> int:
@@ -79,17 +89,19 @@ def is_primary() -> bool:
     return jax.process_index() == 0
 
 
-def barrier(name: str) -> None:
+def barrier(name: str, *, timeout_s: float = BARRIER_TIMEOUT_S) -> None:
     """Wait until every process reaches the barrier called `name` (a no-op in a single process).
 
-    Every process must call the same barriers in the same order. Implemented as a tiny computation over all
-    devices (`multihost_utils.sync_global_devices`), which also checks that the processes agree on `name`.
+    Every process must call the same barriers in the same order. It waits on the coordination service of
+    `jax.distributed` (the client orbax's own barriers use), not on a device collective, so a process may be
+    late by up to `timeout_s`; after that, or if another process died, it raises.
     """
     if jax.process_count() == 1:
         return
-    from jax.experimental import multihost_utils
+    from jax._src import distributed as jax_distributed  # the client has no public handle in jax 0.10
 
-    multihost_utils.sync_global_devices(name)
+    jax_distributed.global_state.client.wait_at_barrier(f"mgc_jax:{next(_barriers)}:{name}",
+                                                        timeout_in_ms=int(timeout_s * 1000))
 
 
 def share(items: Sequence[T], index: int | None = None, count: int | None = None) -> list[T]:

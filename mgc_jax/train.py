@@ -362,7 +362,8 @@ def best_score(metrics: Mapping) -> tuple:
 
 
 def open_checkpoints(run_dir: pathlib.Path, config: Mapping, *, keep_last: int = 2) -> RunCheckpoints:
-    return RunCheckpoints(pathlib.Path(run_dir) / "checkpoints", config=config, score=best_score,
+    # Absolute: orbax refuses relative paths when several processes write one checkpoint.
+    return RunCheckpoints(pathlib.Path(run_dir).absolute() / "checkpoints", config=config, score=best_score,
                           keep_last=keep_last, ignore_fields=RESUMABLE_FIELDS)
 
 

@@ -179,12 +179,14 @@ def test_two_process_training_equals_one_process(tmp_path):
 def test_two_process_launch_train_resumes_and_matches_one_process(tmp_path):
     """`python -m launch.train` with the cluster flags: synthetic corpus made by process 0, extraction split,
     data-parallel training; resumed by two processes; the same as a one-process run of the same command."""
+    # A relative --workdir, as in WORKSPACE.md's example (orbax needs absolute paths with several processes).
     cmd = [sys.executable, "-m", "launch.train", "--net=music", "--fold=0", "--k1=8", "--tracks_per_genre=10",
-           f"--workdir={tmp_path / 'ws'}"]
+           "--workdir=ws"]
     run_dir = tmp_path / "ws" / "runs" / "synthetic" / "stratified" / "music" / "fold0"
     for epochs in (1, 2):  # the second command resumes the first run's checkpoint
         port = free_port()
-        results = run_processes([cmd + [f"--epochs={epochs}"] + cluster_flags(port, 2, i) for i in range(2)])
+        results = run_processes([cmd + [f"--epochs={epochs}"] + cluster_flags(port, 2, i) for i in range(2)],
+                                cwd=tmp_path)
         for r in results:
             assert r.returncode == 0, r.stderr[-3000:]
         assert results[0].stdout.splitlines()[-4:] == results[1].stdout.splitlines()[-4:]
@@ -192,7 +194,7 @@ def test_two_process_launch_train_resumes_and_matches_one_process(tmp_path):
     assert "resuming" in results[0].stderr
     two = [json.loads(s) for s in (run_dir / "metrics.jsonl").read_text().splitlines()]
     run_dir.rename(tmp_path / "two_processes")
-    [one_run] = run_processes([cmd + ["--epochs=2"]])
+    [one_run] = run_processes([cmd + ["--epochs=2"]], cwd=tmp_path)
     assert one_run.returncode == 0, one_run.stderr[-3000:]
     one = [json.loads(s) for s in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in two] == [r["epoch"] for r in one] == [1, 2]
@@ -200,6 +202,34 @@ def test_two_process_launch_train_resumes_and_matches_one_process(tmp_path):
         # float32 reduction order only (see test_two_process_training_equals_one_process).
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
         assert a["valid_loss"] == pytest.approx(b["valid_loss"], rel=1e-4)
+
+
+LATE_S = 35  # longer than gloo's 30 s set-up timeout, which a first collective after a long wait would hit
+
+
+def late_worker(port: int, i: int) -> None:
+    """Process 1 reaches the barrier LATE_S late (as when process 0 makes the synthetic corpus); then both run
+    a collective."""
+    import time as time_
+
+    from jax.experimental import multihost_utils
+
+    from mgc_jax import distributed
+
+    distributed.initialize(distributed.ClusterConfig(f"127.0.0.1:{port}", 2, i))
+    if i == 1:
+        time_.sleep(LATE_S)
+    distributed.barrier("late")
+    multihost_utils.sync_global_devices("after the late barrier")
+    print("ok")
+
+
+@pytest.mark.slow
+def test_a_barrier_waits_for_a_late_process_and_collectives_still_work(tmp_path):
+    port = free_port()
+    results = run_processes([[sys.executable, __file__, "--late-worker", str(port), str(i)] for i in range(2)])
+    for r in results:
+        assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
 
 
 # ---------------------------------------------------------------------------------- flags and sharing
@@ -345,6 +375,8 @@ def test_process_failures_reach_every_process_corpus(tmp_path, as_process):
 
 
 if __name__ == "__main__":
+    sys.path[:0] = [str(REPO), str(REPO / "tests")]
     if sys.argv[1:2] == ["--train-worker"]:
-        sys.path[:0] = [str(REPO), str(REPO / "tests")]
         train_worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+    elif sys.argv[1:2] == ["--late-worker"]:
+        late_worker(int(sys.argv[2]), int(sys.argv[3]))
