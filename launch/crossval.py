@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 
 from absl import app, flags, logging
 
@@ -86,6 +87,29 @@ def base_config():
     return cfg, nets
 
 
+def train_with_progress(cfg, workdir, corpus, todo) -> None:
+    """Train the missing (net, fold) runs one at a time, printing run i/N, the time so far and an ETA.
+
+    The ETA is the mean time of the runs trained so far times the runs left (net_STFT and early-fusion runs
+    take longer than net_MUSIC ones, so it is rough while the nets alternate).
+    """
+    from mgc_jax import crossval
+
+    t0 = time.perf_counter()
+    for i, (net, fold) in enumerate(todo):
+        elapsed = time.perf_counter() - t0
+        eta = f", ETA {_fmt_s(elapsed / i * (len(todo) - i))}" if i else ""
+        print(f"run {i + 1}/{len(todo)}: {net} fold {fold} ({_fmt_s(elapsed)} so far{eta})", flush=True)
+        crossval.train_missing(dataclasses.replace(cfg, net=net, fold=fold), workdir, corpus, [net], [fold])
+    if todo:
+        print(f"trained {len(todo)} runs in {_fmt_s(time.perf_counter() - t0)}", flush=True)
+
+
+def _fmt_s(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
+
+
 def main(argv):
     common.no_extra_args(argv)
     fold_list = folds()
@@ -103,11 +127,15 @@ def main(argv):
         return prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=TRACKS_PER_GENRE.value)
 
     corpus = crossval.LazyCorpus(name, prepare)
+    todo = [key for key, d in crossval.run_dirs(workdir, name, cfg.split, nets, fold_list).items()
+            if not crossval.is_finished(d)]
+    train_with_progress(cfg, workdir, corpus, todo)
     result = crossval.run(cfg, workdir, corpus, nets=nets, folds=fold_list, n_boot=N_BOOT.value,
                           seed=BOOT_SEED.value)
     t = result.training
+    trained = len(t.trained) + len(todo)  # the runs trained above are "reused" by crossval.run
     print(f"corpus {name}, {cfg.split} split, nets {','.join(nets)}, folds {','.join(map(str, fold_list))}: "
-          f"trained {len(t.trained)} runs, reused {len(t.reused)} finished runs")
+          f"trained {trained} runs, reused {len(t.trained) + len(t.reused) - trained} finished runs")
     for net, fold, diff in t.mismatched:
         print(f"warning: reused {net} fold {fold}, trained with another config ({diff})")
     print()

@@ -74,6 +74,7 @@ def main(argv):
     print(f"{cfg.net} fold {cfg.fold} ({cfg.split}, corpus {corpus.name}): best epoch {result.best_epoch}/"
           f"{result.epochs}, valid track accuracy {result.valid_accuracy:.3f}, "
           f"test track accuracy {result.test_accuracy:.3f} (clips {result.test_clip_accuracy:.3f})")
+    print(f"run directory:      {result.run_dir} (config.json, result.json)")
     print(f"checkpoints:        {result.checkpoint_dir}")
     print(f"metrics:            {result.metrics_path}")
     print(f"test probabilities: {result.test_probs_path}")
