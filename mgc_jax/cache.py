@@ -132,9 +132,15 @@ class FeatureCache:
         """
         path = self.path(track_id, kind)
         try:
-            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+            arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
         except (OSError, ValueError) as e:
             raise DataError(f"{path}: unreadable feature file ({e}); run the extraction again to rebuild it") from e
+        # A file replaced behind the index's back must not pass for the map the index describes.
+        expected = (self.entries()[track_id].get("n_frames"), width(kind, self.config))
+        if arr.shape != expected or arr.dtype != np.float32:
+            raise DataError(f"{path}: holds {arr.dtype} {list(arr.shape)}, the index says float32 {list(expected)}; "
+                            "run the extraction again to rebuild it")
+        return arr
 
 
 def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: int = 8,
@@ -455,6 +461,11 @@ def _read_index(directory: pathlib.Path) -> dict:
     for _, _, index in files:
         for kind in ("tracks", "failed"):
             for track_id, record in index.get(kind, {}).items():
+                # A damaged entry is dropped (logged): the track counts as not cached and extract rebuilds it.
+                if not isinstance(record, dict) or (kind == "tracks" and not isinstance(record.get("files"), dict)):
+                    logging.warning("%s: damaged %s entry of %s dropped (it will be extracted again)",
+                                    directory, kind, track_id)
+                    continue
                 record = dict(record)
                 if kind == "tracks":
                     record.setdefault("dsp_code", index.get("dsp_code"))

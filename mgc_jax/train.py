@@ -389,6 +389,8 @@ def _check_run_config(run_dir: pathlib.Path, config: Mapping) -> None:
             saved = json.loads(path.read_text())
         except ValueError as e:
             raise CheckpointError(f"{path}: unreadable run config ({e})") from e
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{path}: unreadable run config (not a JSON object)")
         diff = config_diff(saved, config, ignore=RESUMABLE_FIELDS)
         if diff:
             raise CheckpointError(f"{run_dir} holds a run with a different config ({describe_diff(diff)}); "
@@ -630,10 +632,11 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
     try:
         config = json.loads((run_dir / "config.json").read_text())
         cfg = TrainConfig.from_dict(config["train"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{run_dir}: not a training run directory (config.json: {e})") from e
-    feature_cfg = FeatureConfig.from_dict(config["features"]) if "features" in config else None
-    in_bins = config["in_bins"]
+        # ConfigError is a ValueError: a damaged "features" entry is reported with the run's name too.
+        feature_cfg = FeatureConfig.from_dict(config["features"]) if "features" in config else None
+        in_bins = config["in_bins"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"{run_dir}: not a training run directory (config.json: {e!r})") from e
     with open_checkpoints(run_dir, config, keep_last=cfg.keep_last) as ckpts:
         step = ckpts.best_step() if step is None else step
         if step is None:
