@@ -20,29 +20,15 @@ With --split=filtered there are no folds: the single fault-filtered train/valid/
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 
 from absl import app, flags, logging
 
-from launch import common
+from launch import common, train_flags
 
+flags.adopt_module_key_flags(train_flags)  # --helpshort lists the shared training flags too
 NETS = flags.DEFINE_string("nets", "stft,music", "Comma list of nets: stft, music, early (early fusion).")
 FOLDS = flags.DEFINE_string("folds", "0-9", "Folds: N, N-M or a comma list (the filtered split has only fold 0).")
-SPLIT = flags.DEFINE_string("split", "stratified", "stratified | filtered (fault-filtered GTZAN) | artist.")
-EPOCHS = flags.DEFINE_integer("epochs", 40, "Training epochs of each run (paper: 40).")
-BATCH_SIZE = flags.DEFINE_integer("batch_size", 20, "Clips per training step (paper: 20).")
-LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Optimizer learning rate.")
-OPTIMIZER = flags.DEFINE_string("optimizer", "adam", "adam (default) | sgd (momentum 0.9).")
-SEED = flags.DEFINE_integer("seed", 0, "Seed of model init, batch order and dropout (every run).")
-STANDARDIZE = flags.DEFINE_bool("standardize", False,
-                                "Standardise each feature with the training fold's mean/std (paper: raw units).")
-K1 = flags.DEFINE_integer("k1", 256, "Filters per conv layer (FEATURES_SPEC decision: 256).")
-ALIGN = flags.DEFINE_string("align", "center", "Shortcut alignment: center (3+3 zero pad) | start | end | same.")
-RELU_AFTER_ADD = flags.DEFINE_bool("relu_after_add", False, "ReLU after the residual add.")
-CONV_IMPL = flags.DEFINE_string("conv_impl", None, "conv | matmul (same maths; default: the faster).")
-TRACKS_PER_GENRE = flags.DEFINE_integer("tracks_per_genre", None,
-                                        "Synthetic corpus only: tracks per genre when it is first made.")
 N_BOOT = flags.DEFINE_integer("n_boot", 1000, "Bootstrap resamples for the 95 % intervals.")
 BOOT_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap resampling.")
 
@@ -51,13 +37,13 @@ def folds() -> tuple[int, ...]:
     """--folds, with the filtered split's single fold 0 when --folds was not given."""
     from mgc_jax.crossval import parse_folds
 
-    if SPLIT.value == "filtered" and not flags.FLAGS["folds"].present:
+    if train_flags.SPLIT.value == "filtered" and not flags.FLAGS["folds"].present:
         return (0,)
     try:
         out = parse_folds(FOLDS.value)
     except ValueError as e:
         raise app.UsageError(f"--folds={FOLDS.value}: {e}") from e
-    if SPLIT.value == "filtered" and out != (0,):
+    if train_flags.SPLIT.value == "filtered" and out != (0,):
         raise app.UsageError(f"--folds={FOLDS.value}: the filtered split has one train/valid/test split (fold 0)")
     return out
 
@@ -72,18 +58,7 @@ def base_config():
         raise app.UsageError(f"--nets={NETS.value}: {e}") from e
     if N_BOOT.value < 1:
         raise app.UsageError(f"--n_boot={N_BOOT.value}: must be >= 1")
-    from mgc_jax.models import ModelConfig  # JAX from here on
-    from mgc_jax.train import TrainConfig
-
-    try:
-        model = ModelConfig(k1=K1.value, align=ALIGN.value, relu_after_add=RELU_AFTER_ADD.value)
-        if CONV_IMPL.value is not None:
-            model = dataclasses.replace(model, conv_impl=CONV_IMPL.value)
-        cfg = TrainConfig(net=nets[0], fold=0, split=SPLIT.value, epochs=EPOCHS.value, batch_size=BATCH_SIZE.value,
-                          learning_rate=LEARNING_RATE.value, optimizer=OPTIMIZER.value, seed=SEED.value,
-                          standardize=STANDARDIZE.value, model=model)
-    except ValueError as e:
-        raise app.UsageError(re.sub(r"\b(?:TrainConfig|ModelConfig)\.(\w+)=", r"--\1=", str(e))) from e
+    cfg = train_flags.train_config(nets[0], 0)
     return cfg, nets
 
 
@@ -114,8 +89,7 @@ def main(argv):
     common.no_extra_args(argv)
     fold_list = folds()
     cfg, nets = base_config()
-    if TRACKS_PER_GENRE.value is not None and common.DATA_DIR.value is not None:
-        raise app.UsageError("--tracks_per_genre only applies to the synthetic corpus (no --data_dir)")
+    train_flags.check_tracks_per_genre()
     from mgc_jax import crossval
 
     workdir = common.workdir()
@@ -124,7 +98,7 @@ def main(argv):
     def prepare():
         from mgc_jax.corpus import prepare_corpus
 
-        return prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=TRACKS_PER_GENRE.value)
+        return prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=train_flags.TRACKS_PER_GENRE.value)
 
     corpus = crossval.LazyCorpus(name, prepare)
     todo = [key for key, d in crossval.run_dirs(workdir, name, cfg.split, nets, fold_list).items()
