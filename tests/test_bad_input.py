@@ -20,6 +20,7 @@ import bad_audio
 import dsp
 from bad_audio import CASES, DC_LEVEL, N, SHORT_CLIP, SHORT_FRAME, SR, TEN_MINUTES, tone
 from fake_runs import tiny_crossval
+from launchers import run_in_process
 from mgc_jax import audio, cache
 from mgc_jax.datasets.gtzan import Track, scan
 from mgc_jax.errors import AudioError
@@ -234,29 +235,12 @@ def test_good_tracks_beside_bad_ones_get_their_own_features(corpus, extracted):
     np.testing.assert_allclose(fc.load("blues.00000", "music"), dsp.music_features(x, CFG), rtol=1e-5, atol=1e-5)
 
 
-def _in_process(module, capsys, *args):
-    """A launch command's main in this process (absl flags parsed, then reset): (exit status, stdout, stderr)."""
-    from absl import flags
-
-    try:
-        argv = flags.FLAGS([module.__name__, *map(str, args)])
-        try:
-            module.main(argv)
-            code = 0
-        except SystemExit as e:
-            code = e.code
-    finally:
-        flags.FLAGS.unparse_flags()
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_launch_extract_lists_every_file_not_used(corpus, extracted, capsys):
     from launch import extract
 
     root, paths = corpus
     _, _, wd = extracted
-    code, out, _ = _in_process(extract, capsys, f"--data_dir={root}", f"--workdir={wd.root}", "--noprogress")
+    code, out, _ = run_in_process(extract, capsys, f"--data_dir={root}", f"--workdir={wd.root}", "--noprogress")
     assert code == 0
     # 14 tracks cached by the fixture; short_clip is cached but has no 128-frame clip.
     assert "0 tracks extracted now, 14 already cached, 13 usable" in out, out
@@ -285,7 +269,7 @@ def test_launch_predict_gives_each_bad_file_its_error_and_classifies_the_rest(co
 
     _, paths = corpus
     files = ["good_a", *CASES]
-    code, out, err = _in_process(predict, capsys, f"--checkpoint={runs['stft']}", f"--checkpoint={runs['music']}",
+    code, out, err = run_in_process(predict, capsys, f"--checkpoint={runs['stft']}", f"--checkpoint={runs['music']}",
                                  "--json", *(paths[n] for n in files))
     too_short = {"short_frame": "too short to classify: 0.05 s, one clip needs 128 frames",
                  "short_clip": "too short to classify: 2.00 s, one clip needs 128 frames"}

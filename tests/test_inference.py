@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from fake_runs import tiny_crossval
+from launchers import run_in_process
 from mgc_jax import audio, evaluate
 from mgc_jax.clips import CLIP_FRAMES, ClipDataset
 from mgc_jax.errors import AudioError
@@ -173,25 +174,6 @@ def _predict(*args, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def _predict_in_process(capsys, *args):
-    """launch.predict's main in this process (absl flags parsed, then reset): (exit status, stdout, stderr)."""
-    from absl import flags
-
-    from launch import predict
-
-    try:
-        argv = flags.FLAGS(["launch.predict", *map(str, args)])
-        try:
-            predict.main(argv)
-            code = 0
-        except SystemExit as e:
-            code = e.code
-    finally:
-        flags.FLAGS.unparse_flags()
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_launch_predict_classifies_good_files_and_reports_bad_ones(runs, tmp_path, shared_dir_or_none):
     good = tmp_path / "stereo44k.wav"
     y = tone(5.0, sr=44100)
@@ -225,7 +207,9 @@ def test_launch_predict_json_in_process(runs, tmp_path, capsys):
     sf.write(good, tone(7.0), SR, subtype="PCM_16")
     short = tmp_path / "short.wav"
     sf.write(short, tone(2.0), SR)
-    code, out, err = _predict_in_process(capsys, f"--checkpoint={runs['music']}", "--json", good, short)
+    from launch import predict
+
+    code, out, err = run_in_process(predict, capsys, f"--checkpoint={runs['music']}", "--json", good, short)
     assert code == 1 and err.strip() == "error: 1 of 2 files could not be classified"
     doc = json.loads(out)
     assert doc["nets"] == ["music"] and doc["checkpoints"] == [str(runs["music"])]
@@ -234,7 +218,9 @@ def test_launch_predict_json_in_process(runs, tmp_path, capsys):
     assert sum(first["votes"].values()) == first["n_clips"] == 3  # 7 s cropped to 6 s: 257 frames
     assert second == {"file": str(short), "error": "too short to classify: 2.00 s, one clip needs 128 frames = "
                                                    "66048 samples (2.995 s at 22050 Hz)"}
-    code, out, err = _predict_in_process(capsys, f"--checkpoint={runs['music']}", "--max_clips=2", good)
+    from launch import predict
+
+    code, out, err = run_in_process(predict, capsys, f"--checkpoint={runs['music']}", "--max_clips=2", good)
     assert code == 0 and err == "" and "(2 clips of 3 s, 7.0 s of audio, vote)" in out
 
 
