@@ -6,7 +6,8 @@ Layout of a cache folder (`Workdir.features_dir(corpus, cfg)` = `features/<corpu
     <track_id>.stft.npy    float32 [T, 513]  dsp.stft_features
     index.json             config (and its hash), hash of the dsp sources, and one entry per finished
                            track: audio path, size, mtime and SHA-256, duration, samples kept,
-                           n_frames, NaN counts per feature, dsp code hash, extraction time (ns);
+                           n_frames, SHA-256 of each .npy, NaN counts per feature, dsp code hash,
+                           extraction time (ns);
                            plus "failed": path, cause and time of each track that could not be extracted
     index.process<k>.json  the same, written by process k of a multi-process extraction for its share
 
@@ -41,6 +42,7 @@ from __future__ import annotations
 import collections
 import functools
 import hashlib
+import io
 import os
 import pathlib
 import re
@@ -158,7 +160,7 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
 
     Returns:
       ExtractReport(done, skipped, failed) of this process's tracks. A track is skipped when its entry,
-      both arrays (shape and dtype) and its audio (size + mtime, else SHA-256) all match; otherwise it is
+      both arrays (shape, dtype and SHA-256) and its audio (size + mtime, else SHA-256) all match; otherwise it is
       rebuilt. A bad audio file goes to `failed` with its cause (and to the index's "failed"); extraction
       goes on. In a multi-process run it returns once every process has finished its share.
 
@@ -329,13 +331,15 @@ class _Run:
             if bad:
                 self._fail(p.track, f"non-finite values in the {'/'.join(bad)} map")
                 continue
-            files = {}
+            files, sums = {}, {}
             for kind, arr in maps.items():
                 name = f"{p.track.track_id}.{kind}.npy"
+                buf = io.BytesIO()
+                np.save(buf, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
                 with atomic_write(self.directory / name) as f:
-                    np.save(f, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
-                files[kind] = name
-            entry = dict(p.meta, files=files, shapes={k: list(v.shape) for k, v in maps.items()},
+                    f.write(buf.getbuffer())
+                files[kind], sums[kind] = name, hashlib.sha256(buf.getbuffer()).hexdigest()
+            entry = dict(p.meta, files=files, file_sha256=sums, shapes={k: list(v.shape) for k, v in maps.items()},
                          nan_counts=dict(zip(FEATURE_NAMES, map(int, nan_counts[i]))),
                          dsp_code=self.index["dsp_code"], extracted_ns=time.time_ns())
             self.index["tracks"][p.track.track_id] = entry
@@ -416,6 +420,13 @@ def _up_to_date(directory: pathlib.Path, entry: dict | None, track, cfg) -> bool
         except (OSError, ValueError):  # missing, truncated (shorter than its header says) or not .npy
             return False
         if list(arr.shape) != expected or arr.dtype != np.float32:
+            return False
+        # Content: a right-shaped file whose values changed on disk (bit rot, a stray write) is rebuilt.
+        # Entries written before checksums were recorded have none and are trusted on shape alone.
+        expected_sum = entry.get("file_sha256", {}).get(kind)
+        if expected_sum is not None and _sha256(directory / name) != expected_sum:
+            logging.warning("%s: content differs from its checksum in the index: extracting it again",
+                            directory / name)
             return False
     if set(entry.get("files", {})) != set(KINDS):
         return False

@@ -9,10 +9,6 @@ Already covered elsewhere, not repeated here:
   interrupted save's tmp directory is ignored; a checkpoint directory under a file is refused; config mismatches
   name the field. tests/test_train.py: a damaged checkpoint stops a resume; tests/test_inference.py: a folder that
   is not a run is refused by `Classifier.from_checkpoint` and `launch.predict`.
-
-Cases marked xfail(strict=True) need a change in a file this suite's author does not own (mgc_jax/cache.py,
-mgc_jax/train.py; see the session report of issue 7): each fails today in the way its reason says, and turns
-into an XPASS failure, to be unmarked, once the change is in.
 """
 from __future__ import annotations
 
@@ -109,9 +105,6 @@ def test_load_refuses_an_array_that_does_not_match_its_index_entry(extracted, da
         cache.FeatureCache(directory).load("blues.00000", "music")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="extract checks a cached array's shape and dtype, "
-                   "not its content: a NaN "
-                   "written over a right-shaped .npy is reused (mgc_jax/cache.py; e.g. a SHA-256 per array)")
 def test_extract_rebuilds_an_array_whose_content_changed(extracted):
     tracks, directory = extracted
     path = _npy(directory)
