@@ -15,7 +15,9 @@ from launch import common
 SPLIT = flags.DEFINE_string("split", "stratified", "stratified | filtered (fault-filtered GTZAN) | artist.")
 EPOCHS = flags.DEFINE_integer("epochs", 40, "Training epochs of each run (paper: 40).")
 BATCH_SIZE = flags.DEFINE_integer("batch_size", 20, "Clips per training step over all devices (paper: 20).")
-LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Optimizer learning rate.")
+LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Optimizer learning rate of epoch 1.")
+LR_DECAY = flags.DEFINE_float("lr_decay", 0.9, "Per-epoch learning-rate factor: epoch e uses "
+                              "learning_rate * lr_decay**(e-1) (1.0 = constant, as in the paper).")
 OPTIMIZER = flags.DEFINE_string("optimizer", "adam", "adam (default) | sgd (momentum 0.9).")
 SEED = flags.DEFINE_integer("seed", 0, "Seed of model init, batch order and dropout.")
 STANDARDIZE = flags.DEFINE_bool("standardize", False,
@@ -38,7 +40,7 @@ def train_config(net: str, fold: int):
         if CONV_IMPL.value is not None:
             model = dataclasses.replace(model, conv_impl=CONV_IMPL.value)
         return TrainConfig(net=net, fold=fold, split=SPLIT.value, epochs=EPOCHS.value, batch_size=BATCH_SIZE.value,
-                           learning_rate=LEARNING_RATE.value, optimizer=OPTIMIZER.value, seed=SEED.value,
+                           learning_rate=LEARNING_RATE.value, lr_decay=LR_DECAY.value, optimizer=OPTIMIZER.value, seed=SEED.value,
                            standardize=STANDARDIZE.value, model=model)
     except ValueError as e:
         # "TrainConfig.fold=12: expected 0..9" -> "--fold=12: expected 0..9" (config fields are the flag names)

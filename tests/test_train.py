@@ -55,7 +55,8 @@ def assert_same_outcome(dir_a, dir_b):
 
 @pytest.mark.parametrize("kw,field", [({"fold": 12}, "fold"), ({"net": "cqt"}, "net"), ({"split": "random"}, "split"),
                                       ({"split": "filtered", "fold": 3}, "fold"), ({"epochs": 0}, "epochs"),
-                                      ({"optimizer": "rmsprop"}, "optimizer"), ({"learning_rate": 0.0}, "learning_rate")])
+                                      ({"optimizer": "rmsprop"}, "optimizer"), ({"learning_rate": 0.0}, "learning_rate"),
+                                      ({"lr_decay": 0.0}, "lr_decay"), ({"lr_decay": 1.5}, "lr_decay")])
 def test_train_config_validation_names_the_field(kw, field):
     with pytest.raises(ValueError, match=f"TrainConfig.{field}="):
         TrainConfig(**{"net": "music", "fold": 0, **kw})
@@ -63,7 +64,8 @@ def test_train_config_validation_names_the_field(kw, field):
 
 def test_train_config_defaults_and_round_trip():
     cfg = TrainConfig(net="stft", fold=3)
-    assert (cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.optimizer, cfg.standardize) == (40, 20, 1e-3, "adam", False)
+    assert (cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.lr_decay, cfg.optimizer, cfg.standardize) == \
+        (40, 20, 1e-3, 0.9, "adam", False)
     assert cfg.model.k1 == 256
     d = json.loads(json.dumps(cfg.to_dict()))
     assert TrainConfig.from_dict(d) == cfg
@@ -143,6 +145,28 @@ def test_same_seed_same_results_and_resume_equals_uninterrupted(tmp_path, refere
     # A finished run started again only re-does the test pass.
     rerun, _, _ = run(tmp_path, "resumed", data=data, epochs=REF_EPOCHS)
     assert rerun.epochs == REF_EPOCHS and [r["epoch"] for r in metrics(rerun.run_dir)] == list(range(1, 9))
+
+
+def test_learning_rate_decays_per_epoch_and_reaches_the_jitted_step(tmp_path, reference):
+    full, data = reference
+    assert [r["lr"] for r in metrics(full.run_dir)] == \
+        pytest.approx([1e-3 * 0.9 ** (e - 1) for e in range(1, REF_EPOCHS + 1)], rel=1e-12)
+    assert train.epoch_learning_rate(tiny_config(lr_decay=1.0), 30) == 1e-3  # 1.0: the paper's constant rate
+    # The rate lives in the optimizer state: 0 freezes the weights, a larger rate moves them further.
+    from mgc_jax.train import fresh_state
+
+    batch = next(data.train.batches(8, seed=0, epoch=1))
+    args = (batch.x, batch.y, np.ones(len(batch.y), np.float32), jax.random.key(0), None)
+    moved = {}
+    for lr in (0.0, 1e-4, 1e-2):
+        model, opt = fresh_state(tiny_config(), WIDTHS)
+        before = jax.tree.map(np.array, nnx.state(model, nnx.Param))
+        train.set_learning_rate(opt, lr)
+        train_step(model, opt, *args)
+        after = nnx.state(model, nnx.Param)
+        moved[lr] = max(jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(np.asarray(b) - a).max()),
+                                                     before, after)))
+    assert moved[0.0] == 0.0 and 0 < moved[1e-4] < moved[1e-2]
 
 
 def test_split_step_equals_nnx_jit_step():
