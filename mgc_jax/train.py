@@ -183,8 +183,8 @@ def epoch_learning_rate(cfg: TrainConfig, epoch: int) -> float:
     Why a decay: on raw-unit music maps (roughness ~1e2-1e5, zcr ~1e2-5e3 beside features in [0, 1]) one
     Adam step of 1e-3 on a roughness weight moves a conv1 output by ~10, so with a constant rate net_MUSIC's
     validation accuracy kept jumping by 10-20 points between epochs and never settled (fold 3 of the
-    synthetic corpus: 0.80-1.00 over epochs 20-40). A per-epoch geometric decay lets the late epochs settle.
-    It depends on the epoch alone, not on the total, so raising --epochs on a finished run continues it
+    synthetic corpus at 20 tracks per genre: 0.80-1.00 over epochs 20-40). A per-epoch geometric decay lets
+    the late epochs settle. It depends on the epoch alone, not on the total, so raising --epochs on a finished run continues it
     exactly as an uninterrupted longer run would have.
     """
     return float(cfg.learning_rate * cfg.lr_decay ** (epoch - 1))

@@ -104,13 +104,13 @@ def test_synthetic_corpus_is_made_on_first_use(tmp_path, fast_extract):
         corpus.prepare_corpus(None, wd, tracks_per_genre=2, progress=False)
 
 
-def test_default_synthetic_size_gives_two_test_tracks_per_genre_per_fold():
+def test_default_synthetic_size_gives_four_test_tracks_per_genre_per_fold():
     from mgc_jax.datasets import folds
     from mgc_jax.datasets.gtzan import GENRES, Track
 
     n = corpus.SYNTHETIC_TRACKS_PER_GENRE
     tracks = [Track(f"{g}.{i:05d}", g, "") for g in GENRES for i in range(n)]
-    assert all(len(f.test) == 2 * len(GENRES) for f in folds.stratified_folds(tracks))
+    assert all(len(f.test) == 4 * len(GENRES) for f in folds.stratified_folds(tracks))
 
 
 def test_unfinished_synthetic_corpus_is_remade(tmp_path, fast_extract):
