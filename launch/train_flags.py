@@ -17,7 +17,7 @@ EPOCHS = flags.DEFINE_integer("epochs", 40, "Training epochs of each run (paper:
 BATCH_SIZE = flags.DEFINE_integer("batch_size", 20, "Clips per training step over all devices (paper: 20).")
 LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Optimizer learning rate of epoch 1.")
 LR_DECAY = flags.DEFINE_float("lr_decay", 0.9, "Per-epoch learning-rate factor: epoch e uses "
-                              "learning_rate * lr_decay**(e-1) (1.0 = constant, as in the paper).")
+                              "learning_rate * lr_decay**(e-1) (1.0 = constant; the paper names no schedule).")
 OPTIMIZER = flags.DEFINE_string("optimizer", "adam", "adam (default) | sgd (momentum 0.9).")
 SEED = flags.DEFINE_integer("seed", 0, "Seed of model init, batch order and dropout.")
 STANDARDIZE = flags.DEFINE_bool("standardize", False,
@@ -40,8 +40,8 @@ def train_config(net: str, fold: int):
         if CONV_IMPL.value is not None:
             model = dataclasses.replace(model, conv_impl=CONV_IMPL.value)
         return TrainConfig(net=net, fold=fold, split=SPLIT.value, epochs=EPOCHS.value, batch_size=BATCH_SIZE.value,
-                           learning_rate=LEARNING_RATE.value, lr_decay=LR_DECAY.value, optimizer=OPTIMIZER.value, seed=SEED.value,
-                           standardize=STANDARDIZE.value, model=model)
+                           learning_rate=LEARNING_RATE.value, lr_decay=LR_DECAY.value, optimizer=OPTIMIZER.value,
+                           seed=SEED.value, standardize=STANDARDIZE.value, model=model)
     except ValueError as e:
         # "TrainConfig.fold=12: expected 0..9" -> "--fold=12: expected 0..9" (config fields are the flag names)
         raise app.UsageError(re.sub(r"\b(?:TrainConfig|ModelConfig)\.(\w+)=", r"--\1=", str(e))) from e

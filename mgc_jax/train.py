@@ -87,7 +87,7 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int = 20  # clips per training step over all devices (paper: 20; see "Devices" above)
     learning_rate: float = 1e-3  # of epoch 1; epoch e trains at learning_rate * lr_decay ** (e - 1)
-    lr_decay: float = 0.9  # per-epoch factor (1.0 = constant, as in the paper; see `epoch_learning_rate`)
+    lr_decay: float = 0.9  # per-epoch factor (1.0 = constant; the paper names no schedule; see `epoch_learning_rate`)
     optimizer: str = "adam"  # "adam" (beta 0.9/0.999, eps 1e-8: Keras' defaults of 2017) | "sgd" (momentum below)
     momentum: float = 0.9  # SGD momentum (unused by Adam)
     seed: int = 0  # model init, batch order and dropout
@@ -184,8 +184,8 @@ def epoch_learning_rate(cfg: TrainConfig, epoch: int) -> float:
     Adam step of 1e-3 on a roughness weight moves a conv1 output by ~10, so with a constant rate net_MUSIC's
     validation accuracy kept jumping by 10-20 points between epochs and never settled (fold 3 of the
     synthetic corpus at 20 tracks per genre: 0.80-1.00 over epochs 20-40). A per-epoch geometric decay lets
-    the late epochs settle. It depends on the epoch alone, not on the total, so raising --epochs on a finished run continues it
-    exactly as an uninterrupted longer run would have.
+    the late epochs settle. It depends on the epoch alone, not on the total, so raising --epochs on a
+    finished run continues it exactly as an uninterrupted longer run would have.
     """
     return float(cfg.learning_rate * cfg.lr_decay ** (epoch - 1))
 
@@ -532,7 +532,8 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
             epoch_key, rng = jax.random.split(rng)
             lr = epoch_learning_rate(cfg, epoch)
             set_learning_rate(optimizer, lr)
-            rec = {"epoch": epoch, "lr": lr, **_train_epoch(model, optimizer, data, cfg, epoch=epoch, key=epoch_key, stats=stats)}
+            rec = {"epoch": epoch, "lr": lr,
+                   **_train_epoch(model, optimizer, data, cfg, epoch=epoch, key=epoch_key, stats=stats)}
             t_train = time.perf_counter() - t0
             model.eval()
             valid = track_metrics(predict_tracks(model, data.valid, stats=stats, batch_size=cfg.eval_batch_size),
@@ -541,8 +542,8 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
             epoch_times.append(time.perf_counter() - t0)
             rec.update({"clips_per_s": data.train.n_clips / t_train, "epoch_s": epoch_times[-1],
                         "eta_s": float(np.mean(epoch_times)) * (cfg.epochs - epoch)})
-            logging.info("epoch %d/%d  lr %.2e  loss %.4f  train clip %.3f track %.3f  valid loss %.4f clip %.3f track %.3f"
-                         "  %.0f clips/s  ETA %s", epoch, cfg.epochs, lr, rec["loss"], rec["train_clip_acc"],
+            logging.info("epoch %d/%d  lr %.2e  loss %.4f  train clip %.3f track %.3f  valid loss %.4f clip %.3f"
+                         " track %.3f  %.0f clips/s  ETA %s", epoch, cfg.epochs, lr, rec["loss"], rec["train_clip_acc"],
                          rec["train_track_acc"], rec["valid_loss"], rec["valid_clip_acc"], rec["valid_track_acc"],
                          rec["clips_per_s"], _fmt_eta(rec["eta_s"]))
             # Metrics line first, checkpoint second: a kill in between leaves a line that resuming drops.
