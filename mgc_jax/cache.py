@@ -6,8 +6,8 @@ Layout of a cache folder (`Workdir.features_dir(corpus, cfg)` = `features/<corpu
     <track_id>.stft.npy    float32 [T, 513]  dsp.stft_features
     index.json             config (and its hash), hash of the dsp sources, and one entry per finished
                            track: audio path, size, mtime and SHA-256, duration, samples kept,
-                           n_frames, SHA-256 of each .npy, NaN counts per feature, dsp code hash,
-                           extraction time (ns);
+                           n_frames, SHA-256 and mtime of each .npy, NaN counts per feature, dsp code
+                           hash, extraction time (ns);
                            plus "failed": path, cause and time of each track that could not be extracted
     index.process<k>.json  the same, written by process k of a multi-process extraction for its share
 
@@ -160,7 +160,7 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
 
     Returns:
       ExtractReport(done, skipped, failed) of this process's tracks. A track is skipped when its entry,
-      both arrays (shape, dtype and SHA-256) and its audio (size + mtime, else SHA-256) all match; otherwise it is
+      both arrays (shape and dtype; mtime, else SHA-256) and its audio (size + mtime, else SHA-256) all match; otherwise it is
       rebuilt. A bad audio file goes to `failed` with its cause (and to the index's "failed"); extraction
       goes on. In a multi-process run it returns once every process has finished its share.
 
@@ -331,7 +331,7 @@ class _Run:
             if bad:
                 self._fail(p.track, f"non-finite values in the {'/'.join(bad)} map")
                 continue
-            files, sums = {}, {}
+            files, sums, mtimes = {}, {}, {}
             for kind, arr in maps.items():
                 name = f"{p.track.track_id}.{kind}.npy"
                 buf = io.BytesIO()
@@ -339,7 +339,9 @@ class _Run:
                 with atomic_write(self.directory / name) as f:
                     f.write(buf.getbuffer())
                 files[kind], sums[kind] = name, hashlib.sha256(buf.getbuffer()).hexdigest()
-            entry = dict(p.meta, files=files, file_sha256=sums, shapes={k: list(v.shape) for k, v in maps.items()},
+                mtimes[kind] = (self.directory / name).stat().st_mtime_ns
+            entry = dict(p.meta, files=files, file_sha256=sums, file_mtime_ns=mtimes,
+                         shapes={k: list(v.shape) for k, v in maps.items()},
                          nan_counts=dict(zip(FEATURE_NAMES, map(int, nan_counts[i]))),
                          dsp_code=self.index["dsp_code"], extracted_ns=time.time_ns())
             self.index["tracks"][p.track.track_id] = entry
@@ -399,8 +401,8 @@ def _batched(cfg, mesh):
 def _up_to_date(directory: pathlib.Path, entry: dict | None, track, cfg) -> bool:
     """True when a track's cache entry can be used as it is (see `extract`).
 
-    A moved or touched file whose bytes are unchanged (same SHA-256) still matches; its entry's path and
-    mtime are refreshed in place (the caller saves the index).
+    A moved or touched audio file, or a touched .npy, whose bytes are unchanged (same SHA-256) still
+    matches; its entry's path and mtimes are refreshed in place (the caller saves the index).
     """
     if entry is None:
         return False
@@ -421,13 +423,17 @@ def _up_to_date(directory: pathlib.Path, entry: dict | None, track, cfg) -> bool
             return False
         if list(arr.shape) != expected or arr.dtype != np.float32:
             return False
-        # Content: a right-shaped file whose values changed on disk (bit rot, a stray write) is rebuilt.
-        # Entries written before checksums were recorded have none and are trusted on shape alone.
+        # Content, by the audio's rule: an unchanged mtime vouches for the bytes, else the SHA-256 decides, so
+        # a right-shaped file rewritten with other values is rebuilt without re-hashing the whole cache on
+        # every run. Entries written before checksums were recorded are trusted on shape alone.
         expected_sum = entry.get("file_sha256", {}).get(kind)
-        if expected_sum is not None and _sha256(directory / name) != expected_sum:
-            logging.warning("%s: content differs from its checksum in the index: extracting it again",
-                            directory / name)
-            return False
+        mtime = os.stat(directory / name).st_mtime_ns
+        if expected_sum is not None and mtime != entry.get("file_mtime_ns", {}).get(kind):
+            if _sha256(directory / name) != expected_sum:
+                logging.warning("%s: content differs from its checksum in the index: extracting it again",
+                                directory / name)
+                return False
+            entry.setdefault("file_mtime_ns", {})[kind] = mtime  # touched, same bytes
     if set(entry.get("files", {})) != set(KINDS):
         return False
     if not same_stat:

@@ -116,6 +116,21 @@ def test_extract_rebuilds_an_array_whose_content_changed(extracted):
     assert np.isfinite(cache.FeatureCache(directory).load("blues.00000", "music")).all()
 
 
+def test_extract_hashes_only_arrays_whose_mtime_changed(extracted, monkeypatch):
+    tracks, directory = extracted
+    hashed = []
+    real_sha256 = cache._sha256
+    monkeypatch.setattr(cache, "_sha256", lambda path: hashed.append(pathlib.Path(path).name) or real_sha256(path))
+    assert cache.extract(tracks, directory, CFG, progress=False).done == []
+    assert hashed == []  # untouched cache: no array is read again
+    path = _npy(directory)
+    np.save(path, np.load(path))  # same bytes, new mtime
+    assert cache.extract(tracks, directory, CFG, progress=False).done == []
+    assert hashed == [path.name]
+    cache.extract(tracks, directory, CFG, progress=False)
+    assert hashed == [path.name]  # its new mtime went into the index
+
+
 @pytest.mark.parametrize("content", [b"\x89\xff\xfe\x00 binary garbage", b"", b'{"format": 1, "tracks": {"blues.0',
                                      b"[]", b'"an index"', b'{"format": 1}', b'{"format": 99, "tracks": {}}'],
                          ids=["binary", "empty", "cut", "list", "string", "no tracks", "other format"])

@@ -151,7 +151,7 @@ def test_learning_rate_decays_per_epoch_and_reaches_the_jitted_step(tmp_path, re
     full, data = reference
     assert [r["lr"] for r in metrics(full.run_dir)] == \
         pytest.approx([1e-3 * 0.9 ** (e - 1) for e in range(1, REF_EPOCHS + 1)], rel=1e-12)
-    assert train.epoch_learning_rate(tiny_config(lr_decay=1.0), 30) == 1e-3  # 1.0: the paper's constant rate
+    assert train.epoch_learning_rate(tiny_config(lr_decay=1.0), 30) == 1e-3  # 1.0: a constant rate
     # The rate lives in the optimizer state: 0 freezes the weights, a larger rate moves them further.
     from mgc_jax.train import fresh_state
 
