@@ -163,7 +163,10 @@ def test_the_documents_own_section_references_resolve(anchors):
 
 
 def test_numbering_the_code_relies_on(anchors):
-    """The identifiers kept from the earlier spec: sections 0-6, §1.1-§1.9, §3.1-§3.4, §4.1-§4.3, D1-D16, §6 items 1-9."""
+    """Identifiers kept from the earlier spec, which the code cites.
+
+    Sections 0-6, §1.1-§1.9, §3.1-§3.4, §4.1-§4.3; D1-D16; §6 items 1-9; §1.6 steps 1-4; §1.7 steps (i)-(v).
+    """
     want = {str(k) for k in range(7)} | {f"1.{k}" for k in range(1, 10)} | {f"3.{k}" for k in range(1, 5)} \
         | {f"4.{k}" for k in range(1, 4)}
     assert want <= anchors.sections, sorted(want - anchors.sections)
