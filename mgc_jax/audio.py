@@ -51,6 +51,17 @@ No row puts a NaN or Inf in a feature map.
     text named .raw / .mp3 / other    refused: "not an audio file (...)"
     a directory named foo.wav         refused: "is a directory, not an audio file"; corpus discovery:
                                       "a folder inside a genre folder (expected audio files)"
+    empty path ""                     refused: "empty path (no file named)"
+    symbolic link loop / dangling     refused: "symbolic link loop" / "dangling symbolic link (-> target)"
+    streamed WAV/AU header            read: a data size of 0xFFFFFFFF means "unknown, read to the end of the
+    (sizes 0xFFFFFFFF)                file" (what a recorder writing to a pipe leaves), as libsndfile does
+    Ogg cut anywhere                  refused: the last Ogg page must be complete and carry the end-of-stream
+                                      flag ("truncated: the Ogg stream ends without its end-of-stream page")
+
+Arrays (`from_array`, used by `inference.Classifier`): float [n], [n, channels] or channels-first [channels, n]
+(the channel axis is the short one, at most MAX_CHANNELS); integer PCM scaled as soundfile reads it (int16
+k / 2^15, int32 k / 2^31, int8 k / 2^7, uint8 k / 2^7 - 1); bool, complex and other dtypes refused; then the
+same sample checks as a file.
 """
 from __future__ import annotations
 
@@ -76,6 +87,14 @@ MAX_ABS_SAMPLE = 1e6
 # (AU), "SSND : N (should be M)" (AIFF) when a file holds fewer bytes than its header declares.
 _SHORT_CHUNK = re.compile(r"(?:\bdata|Data Size|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)")
 _ENDED_EARLY = ("ended unexpectedly", "> file length")
+# A WAV/AU data size of 0xFFFFFFFF is the "unknown length" marker of a streamed header, not a size.
+_STREAMED_SIZE = 0xFFFFFFFF
+_OGG_EOS = 0x04  # header_type flag of an Ogg page: last page of its logical stream
+_OGG_TAIL_BYTES = 1 << 17  # the last Ogg page is at most ~64 KiB; read twice that from the end
+MAX_CHANNELS = 64  # of an array given to `from_array`: the short axis of a 2-D array is its channel axis
+# Integer PCM as soundfile reads it into float: k / 2^(bits - 1), unsigned 8-bit centred at 128.
+_PCM_SCALE = {np.dtype(np.int8): (0, 2.0 ** 7), np.dtype(np.int16): (0, 2.0 ** 15),
+              np.dtype(np.int32): (0, 2.0 ** 31), np.dtype(np.uint8): (128, 2.0 ** 7)}
 
 
 class AudioInfo(NamedTuple):
@@ -101,7 +120,7 @@ def check(path: str | os.PathLike) -> AudioInfo:
         header declares, or the last frames do not decode), or no samples. Sample values are `load`'s
         business (NaN / Inf / out of range need a full decode).
     """
-    path = pathlib.Path(path)
+    path = _as_path(path)
     _check_file(path)
     try:
         f = sf.SoundFile(path)
@@ -119,6 +138,8 @@ def check(path: str | os.PathLike) -> AudioInfo:
             raise AudioError(path, f"not an audio file (no audio header; libsndfile would guess headerless "
                                    f"{info.sample_rate} Hz {info.subtype} from the .{path.suffix[1:]} extension)")
         _check_log(path, f.extra_info)
+        if info.format == "OGG":
+            _check_ogg_end(path)
         if info.frames <= 0:
             raise AudioError(path, "no audio samples (the header declares 0 frames)")
         if f.seekable():
@@ -148,7 +169,7 @@ def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """
     if not (isinstance(sample_rate, (int, np.integer)) and sample_rate > 0):
         raise ValueError(f"sample_rate must be a positive int, got {sample_rate!r}")
-    path = pathlib.Path(path)
+    path = _as_path(path)
     info = check(path)
     resample = info.sample_rate != sample_rate
     # soxr resamples in float64 (the brief's float64-in/float32-out); without resampling float32 is exact
@@ -198,8 +219,70 @@ def check_samples(x: np.ndarray, path: str | os.PathLike) -> None:
                                f"{MAX_ABS_SAMPLE:.0e} = 120 dB above full scale: corrupt or unscaled float audio)")
 
 
+def from_array(x, *, sample_rate: int = SAMPLE_RATE, rate: int = SAMPLE_RATE, name: str = "<array>") -> np.ndarray:
+    """Samples given as an array, as `load` gives a file: float32 mono [n] at `rate`.
+
+    Args:
+      x: [n], [n, channels] or [channels, n] (the short axis, at most MAX_CHANNELS long, is the channel axis;
+        channels are averaged), float or integer PCM (scaled to [-1, 1] as soundfile reads it), or a sequence
+        of numbers (converted with numpy first, never traced element by element).
+      sample_rate: the rate of `x` in Hz; soxr (VHQ) resamples to `rate` when they differ.
+      rate: the output rate (the feature rate).
+      name: what the AudioError names.
+
+    Raises:
+      AudioError: bool, complex or non-numeric dtype; more than two axes or an ambiguous 2-D shape; no samples;
+        non-finite or out-of-range samples (`check_samples`).
+    """
+    x = np.asarray(x)
+    if x.dtype in _PCM_SCALE:
+        offset, scale = _PCM_SCALE[x.dtype]
+        x = (x.astype(np.float64) - offset) / scale
+    elif x.dtype.kind == "f":
+        x = x.astype(np.float64)
+    elif x.dtype.kind in "iu":
+        raise AudioError(name, f"unsupported integer sample type {x.dtype} (integer PCM is int8, int16, int32 or "
+                               f"uint8; convert other types to float in [-1, 1])")
+    else:
+        raise AudioError(name, f"samples must be real numbers (float or integer PCM), got dtype {x.dtype}")
+    if x.ndim == 2:
+        short = int(np.argmin(x.shape))
+        if x.shape[short] > MAX_CHANNELS:
+            raise AudioError(name, f"ambiguous 2-D samples of shape {x.shape}: expected [n, channels] or "
+                                   f"[channels, n] with at most {MAX_CHANNELS} channels")
+        x = x.mean(axis=short)
+    if x.ndim != 1:
+        raise AudioError(name, f"expected samples [n], [n, channels] or [channels, n], got shape {x.shape}")
+    if x.size == 0:
+        raise AudioError(name, "no audio samples")
+    check_samples(x, name)
+    if sample_rate != rate:
+        if not (isinstance(sample_rate, (int, np.integer)) and sample_rate > 0):
+            raise ValueError(f"sample_rate must be a positive int, got {sample_rate!r}")
+        x = soxr.resample(x, sample_rate, rate, quality="VHQ")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _as_path(path) -> pathlib.Path:
+    # pathlib.Path("") is "." (the current folder): name the real mistake instead of "is a directory".
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"expected a path (str or os.PathLike), got {type(path).__name__}")
+    if os.fspath(path) in ("", b""):
+        raise AudioError("<empty path>", "empty path (no file named)")
+    return pathlib.Path(path)
+
+
 def _check_file(path: pathlib.Path) -> None:
     if not path.exists():
+        if path.is_symlink():
+            try:
+                path.resolve(strict=True)
+            except RuntimeError:  # Python < 3.13 reports a loop as RuntimeError, later ones as OSError(ELOOP)
+                raise AudioError(path, "symbolic link loop") from None
+            except OSError as e:
+                if e.errno == 40:  # ELOOP
+                    raise AudioError(path, "symbolic link loop") from None
+            raise AudioError(path, f"dangling symbolic link (-> {os.readlink(path)})")
         raise AudioError(path, "no such file")
     if path.is_dir():
         raise AudioError(path, "is a directory, not an audio file")
@@ -211,12 +294,41 @@ def _check_file(path: pathlib.Path) -> None:
 
 def _check_log(path: pathlib.Path, log: str) -> None:
     for declared, present in _SHORT_CHUNK.findall(log):
+        if int(declared) == _STREAMED_SIZE:
+            continue  # a streamed header: the size was unknown when it was written; libsndfile reads to the end
         if int(present) < int(declared):
             raise AudioError(path, f"truncated: the header declares {declared} data bytes, the file holds {present}")
     for marker in _ENDED_EARLY:
         if marker in log:
             line = next(line for line in log.splitlines() if marker in line)
             raise AudioError(path, f"truncated: {_one_line(line.strip(' *'))}")
+
+
+def _check_ogg_end(path: pathlib.Path) -> None:
+    """Refuse an Ogg file whose last page is cut or lacks the end-of-stream flag.
+
+    libsndfile decodes a cut Ogg Vorbis/Opus stream up to its last whole page without an error (its log may
+    or may not say so), so the container itself is checked: the last "OggS" page must fit in the file and be
+    flagged end-of-stream.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(0, size - _OGG_TAIL_BYTES))
+        tail = f.read()
+    start = tail.rfind(b"OggS")
+    while start >= 0:
+        page = tail[start:]
+        if len(page) >= 27 and page[4] == 0:  # version 0: a real page header, not "OggS" inside packet data
+            n_segments = page[26]
+            if len(page) >= 27 + n_segments:
+                body = sum(page[27:27 + n_segments])
+                if len(page) >= 27 + n_segments + body:
+                    if not page[5] & _OGG_EOS:
+                        raise AudioError(path, "truncated: the Ogg stream ends without its end-of-stream page")
+                    return
+            raise AudioError(path, f"truncated: the last Ogg page is cut ({len(page)} of its bytes present)")
+        start = tail.rfind(b"OggS", 0, start)
+    raise AudioError(path, "truncated or corrupt: no Ogg page found at the end of the file")
 
 
 # libsndfile error numbers (sndfile.h / common.h): what each says about the file.
