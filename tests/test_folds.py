@@ -63,7 +63,7 @@ def test_stratified_folds_are_seeded_and_per_genre_independent():
 
 
 def test_stratified_folds_refuse_too_few_tracks():
-    with pytest.raises(DataError, match="genre blues has 9 tracks: 10 folds need at least 10"):
+    with pytest.raises(DataError, match="class .blues. has 9 tracks: 10 folds need at least 10 per class"):
         folds.stratified_folds(_corpus(9))
     with pytest.raises(DataError, match="n_folds"):
         folds.stratified_folds(_corpus(20), n_folds=2)
