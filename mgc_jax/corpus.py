@@ -130,7 +130,8 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
         raise DataError(f"{root}: no usable track ({len(problems)} files not used)")
     if found.kind in ("folder", "manifest"):
         sources.check_classes_used(root, found.classes, usable)
-    logging.info("corpus %s (%s, %d classes): %d tracks (%d extracted now, %d cached before, %d not used), features in %s",
+    logging.info("corpus %s (%s, %d classes): %d tracks (%d extracted now, %d cached before, %d not used), "
+                 "features in %s",
                  name, found.kind, len(found.classes), len(usable), len(report.done), len(report.skipped),
                  len(problems), cache_dir)
     return Corpus(name, root, tuple(usable), cache, cfg, tuple(problems), report, tuple(found.classes), found.kind)
