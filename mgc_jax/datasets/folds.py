@@ -20,9 +20,8 @@ trains on the other n_folds - 2 blocks. Every track is tested exactly once over 
 - `filtered_split`: the fault-filtered, artist-disjoint GTZAN split of Kereliuk, Sturm & Larsen 2015
   (train/valid/test = 443/197/290 tracks), shipped as package data (see data/SOURCES.md).
 - `artist_folds`: whole artist groups (from Sturm's 2012 GTZAN index, package data, or a manifest's
-  artist column) are dealt into the
-  blocks, so no artist is on two sides of any boundary of any fold. A track without a known artist is a
-  group of its own. Groups go largest first (ties in a seeded random order), each into the block where
+  artist column) are dealt into the blocks, so no artist is on two sides of any boundary of any fold. A
+  track without a known artist is a group of its own. Groups go largest first (ties in a seeded random order), each into the block where
   it increases least the squared deviation of the block's per-class counts from the per-class target
   (class size / n_folds); ties go to the block with fewer tracks. Balance is as good as the artists
   allow: GTZAN's reggae has 35 Bob Marley tracks, which must all share one block.
