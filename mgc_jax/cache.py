@@ -45,7 +45,6 @@ import hashlib
 import io
 import os
 import pathlib
-import re
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -54,6 +53,7 @@ import numpy as np
 from absl import logging
 
 from mgc_jax import audio, distributed, sharding
+from mgc_jax.datasets.track import SAFE_ID as _SAFE_ID
 from mgc_jax.errors import AudioError, DataError
 from mgc_jax.workdir import atomic_write, read_json, write_json
 
@@ -61,7 +61,6 @@ KINDS = {"music": 8, "stft": None}  # kind -> feature width (stft: cfg.n_bins)
 INDEX = "index.json"
 INDEX_FORMAT = 1  # later additions (dsp_code / extracted_ns per entry, "failed", shards) are optional keys
 SHARD_GLOB = "index.process*.json"
-_SAFE_ID = re.compile(r"^[\w.+-]+$")
 
 
 class ExtractReport(NamedTuple):

@@ -1,9 +1,14 @@
 """A corpus ready for training: its tracks, and their feature maps in the cache.
 
 `prepare_corpus(None, workdir)` makes the built-in synthetic corpus on first use
-(`workdir.corpus_dir("synthetic")`, `SYNTHETIC_TRACKS_PER_GENRE` tracks per genre); with a folder it
-discovers a GTZAN-layout corpus there (named after the folder). Either way the features are then
+(`workdir.corpus_dir("synthetic")`, `SYNTHETIC_TRACKS_PER_GENRE` tracks per genre); with a path it reads
+the corpus there (`mgc_jax.datasets.sources`): a GTZAN-layout folder, a labelled folder
+(`<root>/<class>/**/<audio file>`) or a CSV manifest (`PATH.csv`). Either way the features are then
 extracted into `workdir.features_dir(name, cfg)`, skipping tracks already cached.
+
+The class set is the corpus's own: `Corpus.classes` (GTZAN's ten genres for GTZAN and the synthetic
+corpus, whatever genres are present; the sorted folder names or labels otherwise), and a track's label
+is the index of its class name (`Track.genre`) there: `Corpus.labels(track_ids)`.
 
 In a multi-process run (`mgc_jax.distributed`) every process calls `prepare_corpus` alike: process 0 alone
 makes the synthetic corpus while the others wait, each process extracts its share of the tracks, and all of
@@ -19,7 +24,9 @@ from absl import logging
 from mgc_jax import cache as cache_lib
 from mgc_jax import distributed
 from mgc_jax.clips import CLIP_FRAMES
-from mgc_jax.datasets import gtzan, synthetic
+import numpy as np
+
+from mgc_jax.datasets import folds, gtzan, sources, synthetic
 from mgc_jax.errors import DataError
 
 SYNTHETIC_TRACKS_PER_GENRE = 40
@@ -37,13 +44,33 @@ SYNTHETIC_SEED = 0
 class Corpus:
     """The usable tracks of a corpus and where their features are."""
 
-    name: str  # "synthetic" or the corpus folder's name; names the feature cache, splits, runs, results
-    root: pathlib.Path  # the corpus folder
-    tracks: tuple  # gtzan.Track of every track with cached features and at least one clip, by track id
+    name: str  # sources.corpus_name: names the feature cache, splits, runs, results
+    root: pathlib.Path  # the corpus folder, or the manifest file
+    tracks: tuple  # datasets.track.Track of every track with cached features and at least one clip, by id
     cache: cache_lib.FeatureCache
     cfg: object  # dsp.FeatureConfig of the cache
     problems: tuple = ()  # (path, cause) of every file not used: discovery, extraction, too short
     report: cache_lib.ExtractReport | None = None  # what this call's extraction did
+    classes: tuple[str, ...] = gtzan.GENRES  # class names in label order (>= 2)
+    kind: str = "gtzan"  # sources.KINDS: "gtzan", "folder", "manifest" or "synthetic"
+
+    def labels(self, track_ids) -> np.ndarray:
+        """int32 [N] label of each track id: the index of its class in `classes`.
+
+        Raises:
+          DataError: a track id not in the corpus.
+        """
+        index = {c: i for i, c in enumerate(self.classes)}
+        class_of = {t.track_id: t.genre for t in self.tracks}
+        missing = [t for t in track_ids if t not in class_of]
+        if missing:
+            raise DataError(f"corpus {self.name}: no track {missing[0]!r} ({len(missing)} unknown track ids)")
+        return np.array([index[class_of[t]] for t in track_ids], np.int32)
+
+    def split(self, workdir, split: str, fold: int, *, n_folds: int = folds.N_FOLDS) -> folds.Split:
+        """Fold `fold` of split `split` (folds.SPLITS) of this corpus, from (or into) its split file."""
+        return folds.get_split(workdir, self.name, self.tracks, split, fold, classes=self.classes, kind=self.kind,
+                               n_folds=n_folds)
 
 
 def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre: int | None = None,
@@ -51,7 +78,8 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
     """Find (or make) a corpus and extract its features, skipping finished tracks.
 
     Args:
-      data_dir: a GTZAN-layout folder, or None for the built-in synthetic corpus.
+      data_dir: a GTZAN-layout folder, a labelled folder, a `.csv` manifest (`mgc_jax.datasets.sources`),
+        or None for the built-in synthetic corpus.
       workdir: a `mgc_jax.workdir.Workdir`.
       cfg: `dsp.FeatureConfig` (default: the paper's).
       tracks_per_genre: synthetic corpus only: its size when it is made (default
@@ -60,21 +88,23 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
       batch_size: tracks per vmapped extraction batch.
 
     Raises:
-      DataError: no usable track, a folder that is not a corpus, or a synthetic corpus of another size.
+      DataError: no usable track, a path that is not a corpus, a bad manifest, fewer than two classes, a
+        class of a labelled folder or manifest left without a usable track, or a synthetic corpus of
+        another size.
     """
     if cfg is None:
         from dsp import FeatureConfig
 
         cfg = FeatureConfig()
     if data_dir is None:
-        name = synthetic.CORPUS_NAME
         root = _synthetic_root(workdir, tracks_per_genre)
+        scanned = gtzan.scan(root)
+        found = sources.Source("synthetic", synthetic.CORPUS_NAME, root, gtzan.GENRES, scanned.tracks, scanned.skipped)
     else:
         if tracks_per_genre is not None:
             raise DataError("tracks_per_genre sets the size of the synthetic corpus; it cannot apply to --data_dir")
-        root = pathlib.Path(data_dir)
-        name = root.resolve().name
-    found = gtzan.scan(root)
+        found = sources.find(data_dir)
+    name, root = found.name, found.root
     cache_dir = workdir.features_dir(name, cfg)
     report = cache_lib.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress)
     cache = cache_lib.FeatureCache(cache_dir)
@@ -98,9 +128,18 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
         logging.warning("not used: %s: %s", path, cause)
     if not usable:
         raise DataError(f"{root}: no usable track ({len(problems)} files not used)")
-    logging.info("corpus %s: %d tracks (%d extracted now, %d cached before, %d not used), features in %s",
-                 name, len(usable), len(report.done), len(report.skipped), len(problems), cache_dir)
-    return Corpus(name, root, tuple(usable), cache, cfg, tuple(problems), report)
+    if found.kind in ("folder", "manifest"):
+        sources.check_classes_used(root, found.classes, usable)
+    logging.info("corpus %s (%s, %d classes): %d tracks (%d extracted now, %d cached before, %d not used), "
+                 "features in %s",
+                 name, found.kind, len(found.classes), len(usable), len(report.done), len(report.skipped),
+                 len(problems), cache_dir)
+    return Corpus(name, root, tuple(usable), cache, cfg, tuple(problems), report, tuple(found.classes), found.kind)
+
+
+def corpus_name(data_dir) -> str:
+    """The name `prepare_corpus` gives the corpus at `data_dir` (None: "synthetic"), without preparing it."""
+    return sources.corpus_name(data_dir)
 
 
 def _synthetic_root(workdir, tracks_per_genre: int | None) -> pathlib.Path:

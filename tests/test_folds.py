@@ -63,7 +63,7 @@ def test_stratified_folds_are_seeded_and_per_genre_independent():
 
 
 def test_stratified_folds_refuse_too_few_tracks():
-    with pytest.raises(DataError, match="genre blues has 9 tracks: 10 folds need at least 10"):
+    with pytest.raises(DataError, match="class .blues. has 9 tracks: 10 folds need at least 10 per class"):
         folds.stratified_folds(_corpus(9))
     with pytest.raises(DataError, match="n_folds"):
         folds.stratified_folds(_corpus(20), n_folds=2)
@@ -175,3 +175,87 @@ def test_get_split_artist(tmp_path):
     wd = Workdir(tmp_path)
     tracks = _corpus()
     assert folds.get_split(wd, "gtzan", tracks, "artist", 2) == folds.artist_folds(tracks)[2]
+
+
+# ----------------------------------------------------------------------------- any corpus's classes
+
+# sha256 (16 hex digits) of the fold lists made before classes were general: GTZAN and the synthetic
+# corpus keep every fold assignment (same per-genre seeds, same block order).
+PINNED_FOLDS = {"stratified-100": "e56810a1918624dd", "stratified-40": "d250150d16cf7339",
+                "stratified-5x5": "c5e4ddf48ab5f7b2", "artist-100": "df4388f5d90c88ee"}
+
+
+def _digest(fs):
+    import hashlib
+
+    return hashlib.sha256(json.dumps([f._asdict() for f in fs]).encode()).hexdigest()[:16]
+
+
+def test_gtzan_folds_are_those_made_before_classes_were_general():
+    assert _digest(folds.stratified_folds(_corpus(100))) == PINNED_FOLDS["stratified-100"]
+    assert _digest(folds.stratified_folds(_corpus(40))) == PINNED_FOLDS["stratified-40"]
+    assert _digest(folds.stratified_folds(_corpus(5), n_folds=5)) == PINNED_FOLDS["stratified-5x5"]
+    assert _digest(folds.artist_folds(_corpus(100))) == PINNED_FOLDS["artist-100"]
+    assert folds.stratified_folds(_corpus(40)) == folds.stratified_folds(_corpus(40), classes=GENRES)
+
+
+def _any(counts, artists=None, splits=None):
+    """Tracks of classes with free names: {class: n} -> [Track], ids '<class>-<i>'."""
+    return [Track(f"{c.replace(' ', '_')}-{i}", c, "", (artists or {}).get(f"{c}-{i}"), (splits or {}).get(f"{c}-{i}"))
+            for c, n in counts.items() for i in range(n)]
+
+
+def test_stratified_folds_of_any_classes():
+    classes = ("Acoustic", "Beats", "Electric guitar")
+    tracks = _any({"Acoustic": 7, "Beats": 5, "Electric guitar": 9})
+    fs = folds.stratified_folds(tracks, n_folds=5, classes=classes)
+    _check_rotation(fs, tracks)
+    for f in fs:  # each class spread over the blocks as evenly as its size allows
+        counts = collections.Counter(t.rsplit("-", 1)[0] for t in f.test)
+        assert counts["Acoustic"] in (1, 2) and counts["Beats"] == 1 and counts["Electric_guitar"] in (1, 2)
+    # Adding a class moves no track of the others (per-class seeds from the class name).
+    more = folds.stratified_folds(tracks + _any({"Aardvark": 5}), n_folds=5, classes=("Aardvark",) + classes)
+    assert [tuple(t for t in f.test if not t.startswith("Aardvark")) for f in more] == [f.test for f in fs]
+    with pytest.raises(DataError, match="class 'Beats' has 5 tracks: 6 folds need at least 6 per class"):
+        folds.stratified_folds(tracks, n_folds=6, classes=classes)
+    with pytest.raises(DataError, match="unknown classes"):
+        folds.stratified_folds(tracks, n_folds=5, classes=("Acoustic", "Beats"))
+
+
+def test_manifest_split_is_the_split_column():
+    splits = {"a-0": "train", "a-1": "train", "a-2": "valid", "a-3": "test", "b-0": "train", "b-1": "test"}
+    tracks = _any({"a": 4, "b": 2}, splits=splits)
+    assert folds.manifest_split(tracks, ("a", "b")) == (("a-0", "a-1", "b-0"), ("a-2",), ("a-3", "b-1"))
+    with pytest.raises(DataError, match="class 'b' has no train track"):
+        folds.manifest_split(_any({"a": 4, "b": 2}, splits={**splits, "b-0": "valid"}), ("a", "b"))
+    with pytest.raises(DataError, match="no usable valid track"):
+        folds.manifest_split(_any({"a": 4, "b": 2}, splits={**splits, "a-2": "test"}), ("a", "b"))
+
+
+def test_get_split_of_any_corpus_kind(tmp_path):
+    wd = Workdir(tmp_path)
+    artists = {f"a-{i}": f"A{i % 4}" for i in range(8)} | {f"b-{i}": f"B{i % 4}" for i in range(8)}
+    splits = {t: ("train", "valid", "test")[i % 3] for i, t in enumerate(sorted(artists))}
+    tracks = _any({"a": 8, "b": 8}, artists=artists, splits=splits)
+    kw = {"classes": ("a", "b"), "kind": "manifest"}
+    three = folds.get_split(wd, "m", tracks, "stratified", 2, n_folds=3, **kw)
+    assert three == folds.stratified_folds(tracks, 3, classes=("a", "b"))[2]
+    saved = json.loads(wd.split_file("m", "stratified-3folds").read_text())
+    assert saved["n_folds"] == 3 and saved["classes"] == ["a", "b"] and "inputs_sha256" in saved
+    assert not wd.split_file("m", "stratified").exists()
+    art = folds.get_split(wd, "m", tracks, "artist", 0, n_folds=4, **kw)
+    for name in set(artists.values()):  # one artist, one part
+        members = {t for t, a in artists.items() if a == name}
+        assert sum(bool(members & set(p)) for p in art) == 1
+    assert folds.get_split(wd, "m", tracks, "manifest", 0, **kw) == folds.manifest_split(tracks, ("a", "b"))
+    with pytest.raises(DataError, match="GTZAN's fault-filtered track list; corpus m is a manifest corpus"):
+        folds.get_split(wd, "m", tracks, "filtered", 0, **kw)
+    plain = _any({"a": 8, "b": 8})
+    with pytest.raises(DataError, match=r"the artist split needs artists; corpus f \(folder\) has none"):
+        folds.get_split(wd, "f", plain, "artist", 0, classes=("a", "b"), kind="folder")
+    with pytest.raises(DataError, match=r"needs a manifest with a split column .*corpus f \(folder\) has none"):
+        folds.get_split(wd, "f", plain, "manifest", 0, classes=("a", "b"), kind="folder")
+    with pytest.raises(DataError, match="only the stratified split"):
+        folds.get_split(wd, "synthetic", _corpus(20), "manifest", 0)
+    with pytest.raises(DataError, match="n_folds"):
+        folds.get_split(wd, "m", tracks, "stratified", 0, n_folds=2, **kw)

@@ -1,26 +1,42 @@
-"""Train / validation / test splits at track level: the paper's stratified folds, the fault-filtered
-split, and artist-grouped stratified folds; saved as JSON in the workdir so every run is reproducible.
+"""Train / validation / test splits at track level, for any corpus: the paper's stratified folds, the
+fault-filtered GTZAN split, artist-grouped stratified folds and a manifest's own split; saved as JSON in
+the workdir so every run is reproducible.
+
+    split       corpora                                   folds
+    stratified  any                                       n_folds (10), sized from each class's tracks
+    artist      GTZAN (Sturm's index), manifests with     n_folds (10)
+                an artist column
+    manifest    manifests with a split column             one (fold 0): the manifest's train/valid/test
+    filtered    GTZAN                                     one (fold 0)
 
 Fold rotation (FEATURES_SPEC §4.1), shared by the stratified and the artist folds: the tracks are cut
 into `n_folds` disjoint blocks; fold k tests on block k, validates on block (k + 1) mod n_folds and
 trains on the other n_folds - 2 blocks. Every track is tested exactly once over the folds, and with
 10 folds each fold is 80/10/10.
 
-- `stratified_folds`: per genre, a seeded permutation of the genre's tracks (sorted by id) is cut into
-  n_folds nearly equal blocks (`np.array_split`), so each fold is 80/10/10 per genre.
+- `stratified_folds`: per class, a seeded permutation of the class's tracks (sorted by id) is cut into
+  n_folds nearly equal blocks (`np.array_split`), so each fold is 80/10/10 per class. A class with fewer
+  tracks than folds is refused, by name.
 - `filtered_split`: the fault-filtered, artist-disjoint GTZAN split of Kereliuk, Sturm & Larsen 2015
   (train/valid/test = 443/197/290 tracks), shipped as package data (see data/SOURCES.md).
-- `artist_folds`: whole artist groups (from Sturm's 2012 GTZAN index, package data) are dealt into the
-  blocks, so no artist is on two sides of any boundary of any fold. A track without a known artist is a
-  group of its own. Groups go largest first (ties in a seeded random order), each into the block where
-  it increases least the squared deviation of the block's per-genre counts from the per-genre target
-  (genre size / n_folds); ties go to the block with fewer tracks. Balance is as good as the artists
+- `artist_folds`: whole artist groups (from Sturm's 2012 GTZAN index, package data, or a manifest's
+  artist column) are dealt into the blocks, so no artist is on two sides of any boundary of any fold. A
+  track without a known artist is a group of its own. Groups go largest first (ties in a seeded random order), each into the block where
+  it increases least the squared deviation of the block's per-class counts from the per-class target
+  (class size / n_folds); ties go to the block with fewer tracks. Balance is as good as the artists
   allow: GTZAN's reggae has 35 Bob Marley tracks, which must all share one block.
+- `manifest_split`: the `split` column of a CSV manifest (`Track.split`), as one fold.
+
+Tracks carry their class name in `Track.genre`; `classes` (a corpus's class names in label order,
+GTZAN's GENRES by default) fixes the class order. Splits of GTZAN and the synthetic corpus are the same
+as before classes were general: the per-class seed of a GTZAN genre is its GENRES index.
 """
 from __future__ import annotations
 
 import collections
+import hashlib
 import importlib.resources
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -28,12 +44,13 @@ from typing import NamedTuple
 import numpy as np
 from absl import logging
 
-from mgc_jax.datasets.gtzan import GENRES, Track, label
+from mgc_jax.datasets.gtzan import GENRES, Track
 from mgc_jax.errors import DataError
 
 N_FOLDS = 10
 SEED = 0
-SPLITS = ("stratified", "filtered", "artist")
+SPLITS = ("stratified", "filtered", "artist", "manifest")
+ONE_FOLD_SPLITS = ("filtered", "manifest")
 SPLIT_FILE_FORMAT = 1
 
 # Collaborations credited in Sturm's index, linked to the artists they name so that, e.g., "Lauryn Hill
@@ -55,28 +72,57 @@ class Split(NamedTuple):
     test: tuple[str, ...]
 
 
-def stratified_folds(tracks: Sequence[Track], n_folds: int = N_FOLDS, seed: int = SEED) -> list[Split]:
-    """The paper's protocol: per genre 80/10/10 (for 10 folds), each track tested in exactly one fold.
+def stratified_folds(tracks: Sequence[Track], n_folds: int = N_FOLDS, seed: int = SEED, *,
+                     classes: Sequence[str] = GENRES) -> list[Split]:
+    """The paper's protocol: per class 80/10/10 (for 10 folds), each track tested in exactly one fold.
 
     Args:
-      tracks: the corpus (`track_id`, `genre` of each; genres from GENRES).
+      tracks: the corpus (`track_id`, `genre` = class name of each).
       n_folds: number of blocks and folds (>= 3: test, validation and training need a block each).
-      seed: permutation seed; genre g uses `np.random.default_rng([seed, label(g)])`, so adding or
-        removing another genre does not move a track between blocks.
+      seed: permutation seed; class c uses `np.random.default_rng([seed, class_key(c)])`, so adding or
+        removing another class does not move a track between blocks.
+      classes: the corpus's class names (every track's class must be one).
 
     Raises:
-      DataError: fewer than n_folds tracks in a genre, or a duplicate track id.
+      DataError: fewer than n_folds tracks in a class (naming it), an unknown class, a duplicate track id.
     """
     _check_n_folds(n_folds)
-    by_genre = _by_genre(tracks)
+    by_class = _by_class(tracks, classes)
     blocks: list[list[str]] = [[] for _ in range(n_folds)]
-    for genre, ids in by_genre.items():
+    for name, ids in by_class.items():
         if len(ids) < n_folds:
-            raise DataError(f"genre {genre} has {len(ids)} tracks: {n_folds} folds need at least {n_folds} per genre")
-        perm = np.random.default_rng([seed, label(genre)]).permutation(len(ids))
+            raise DataError(f"class {name!r} has {len(ids)} tracks: {n_folds} folds need at least {n_folds} per class")
+        perm = np.random.default_rng([seed, class_key(name)]).permutation(len(ids))
         for block, part in zip(blocks, np.array_split(perm, n_folds)):
             block.extend(ids[i] for i in part)
     return _rotate(blocks)
+
+
+def class_key(name: str) -> int:
+    """Seed entry of a class: its GENRES index for a GTZAN genre (the splits made before classes were
+    general), else 2**32 + 32 bits of the name's SHA-256 (depends on the name alone)."""
+    if name in GENRES:
+        return GENRES.index(name)
+    return (1 << 32) + int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:8], 16)
+
+
+def manifest_split(tracks: Sequence[Track], classes: Sequence[str]) -> Split:
+    """The fixed split of a manifest's `split` column (`Track.split`), every class in its training part.
+
+    Raises:
+      DataError: no track has a split value, a part is empty, or a class has no training track.
+    """
+    if not any(t.split for t in tracks):
+        raise DataError("the manifest split needs a manifest with a split column (train/valid/test)")
+    parts = Split(*(tuple(sorted(t.track_id for t in tracks if t.split == p)) for p in Split._fields))
+    for name, part in zip(Split._fields, parts):
+        if not part:
+            raise DataError(f"manifest split: no usable {name} track (split column value {name!r})")
+    trained = {t.genre for t in tracks if t.split == "train"}
+    for c in classes:
+        if c not in trained:
+            raise DataError(f"manifest split: class {c!r} has no train track")
+    return parts
 
 
 def filtered_split() -> Split:
@@ -123,7 +169,7 @@ def artist_groups(tracks: Sequence[Track], artists: Mapping[str, str] | None = N
 
 
 def artist_folds(tracks: Sequence[Track], n_folds: int = N_FOLDS, seed: int = SEED,
-                 artists: Mapping[str, str] | None = None) -> list[Split]:
+                 artists: Mapping[str, str] | None = None, *, classes: Sequence[str] = GENRES) -> list[Split]:
     """Stratified folds whose blocks are unions of whole artist groups (method: module docstring).
 
     Args:
@@ -131,12 +177,13 @@ def artist_folds(tracks: Sequence[Track], n_folds: int = N_FOLDS, seed: int = SE
       n_folds: number of blocks and folds (>= 3).
       seed: order of equal-sized groups.
       artists: track id -> artist; default Sturm's GTZAN index.
+      classes: the corpus's class names (balance is per class).
 
     Raises:
       DataError: fewer groups than folds, or a block left empty.
     """
     _check_n_folds(n_folds)
-    by_genre = _by_genre(tracks)
+    by_genre = _by_class(tracks, classes)
     genre_col = {g: i for i, g in enumerate(by_genre)}
     target = np.array([len(ids) for ids in by_genre.values()], np.float64) / n_folds
     groups: dict[str, list[Track]] = collections.defaultdict(list)
@@ -173,31 +220,46 @@ def artist_folds(tracks: Sequence[Track], n_folds: int = N_FOLDS, seed: int = SE
     return _rotate(blocks)
 
 
-def get_split(workdir, corpus: str, tracks: Sequence[Track], split: str, fold: int) -> Split:
-    """Fold `fold` of split `split` for a corpus, made once and then read from `splits/<corpus>-<split>.json`.
+def get_split(workdir, corpus: str, tracks: Sequence[Track], split: str, fold: int, *,
+              classes: Sequence[str] | None = None, kind: str | None = None, n_folds: int = N_FOLDS) -> Split:
+    """Fold `fold` of split `split` for a corpus, made once and then read from its split file.
+
+    The file is `workdir.split_file(corpus, split)` (`splits/<corpus>-<split>.json`), or for stratified
+    and artist folds with n_folds other than N_FOLDS `splits/<corpus>-<split>-<n>folds.json`. It records
+    the track ids and a digest of their classes, artists and split values, and must match them.
 
     Args:
       workdir: a `mgc_jax.workdir.Workdir`.
       corpus: the corpus name (`Corpus.name`).
-      tracks: the corpus tracks; the split file records their ids and must match them.
-      split: "stratified" (10 folds), "artist" (10 folds) or "filtered" (one fold, 0; corpus tracks
-        missing from the lists are ignored, list tracks missing from the corpus are dropped).
+      tracks: the corpus tracks.
+      split: "stratified" (n_folds folds, any corpus), "artist" (n_folds folds: GTZAN with Sturm's index,
+        or a manifest's artist column), "manifest" (one fold, 0: the manifest's split column) or
+        "filtered" (GTZAN, one fold, 0; corpus tracks missing from the lists are ignored, list tracks
+        missing from the corpus are dropped).
       fold: fold index.
+      classes: the corpus's class names in label order (`Corpus.classes`); default GTZAN's GENRES.
+      kind: the corpus kind (`Corpus.kind`: gtzan, folder, manifest, synthetic); default "synthetic" for
+        the corpus named "synthetic", else "gtzan" (the callers from before corpora were general).
+      n_folds: folds of the stratified and artist splits (>= 3).
 
     Raises:
-      DataError: unknown split, fold out of range, a split file made from other tracks, or a split that
-        cannot be made for this corpus (e.g. "filtered" / "artist" on the synthetic corpus).
+      DataError: unknown split, fold out of range, a split file made from other tracks (or other labels,
+        artists, split values), or a split that cannot be made for this corpus (naming why).
     """
     from mgc_jax.datasets.synthetic import CORPUS_NAME
     from mgc_jax.workdir import read_json, write_json
 
+    classes = tuple(GENRES if classes is None else classes)
+    kind = kind or ("synthetic" if corpus == CORPUS_NAME else "gtzan")
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    if split != "stratified" and corpus == CORPUS_NAME:
-        raise DataError(f"the {split} split needs GTZAN track identities (artists, fault lists); "
-                        f"the {CORPUS_NAME} corpus has only the stratified split")
+    _check_split_applies(split, corpus, kind, tracks)
     ids = sorted(t.track_id for t in tracks)
-    path = workdir.split_file(corpus, split)
+    several = split not in ONE_FOLD_SPLITS
+    if several:
+        _check_n_folds(n_folds)
+    path = workdir.split_file(corpus, split if not several or n_folds == N_FOLDS else f"{split}-{n_folds}folds")
+    digest = _inputs_digest(tracks)
     if path.exists():
         saved = read_json(path)
         if saved.get("format") != SPLIT_FILE_FORMAT or saved.get("split") != split:
@@ -207,11 +269,14 @@ def get_split(workdir, corpus: str, tracks: Sequence[Track], split: str, fold: i
             raise DataError(
                 f"{path} was made from another track list ({len(new)} tracks now present that it lacks, "
                 f"e.g. {new[:3]}; {len(gone)} it has that are gone, e.g. {gone[:3]}); delete it to make a new split")
+        if saved.get("inputs_sha256", digest) != digest:  # files written before the digest: ids only
+            raise DataError(f"{path} was made from other labels, artists or split values of the same tracks; "
+                            "delete it to make a new split")
         folds = [Split(*(tuple(f[p]) for p in Split._fields)) for f in saved["folds"]]
     else:
-        folds, extra = _make(split, tracks)
+        folds, extra = _make(split, tracks, classes, n_folds)
         write_json(path, {"format": SPLIT_FILE_FORMAT, "corpus": corpus, "split": split, "n_folds": len(folds),
-                          "seed": SEED, "tracks": ids, **extra,
+                          "seed": SEED, "tracks": ids, "classes": list(classes), "inputs_sha256": digest, **extra,
                           "folds": [f._asdict() for f in folds]})
         logging.info("wrote %s split of %s (%d folds) to %s", split, corpus, len(folds), path)
     if not (isinstance(fold, (int, np.integer)) and 0 <= fold < len(folds)):
@@ -219,11 +284,38 @@ def get_split(workdir, corpus: str, tracks: Sequence[Track], split: str, fold: i
     return folds[int(fold)]
 
 
-def _make(split: str, tracks: Sequence[Track]) -> tuple[list[Split], dict]:
+def _check_split_applies(split: str, corpus: str, kind: str, tracks: Sequence[Track]) -> None:
     if split == "stratified":
-        return stratified_folds(tracks), {}
+        return
+    if kind == "synthetic":
+        raise DataError(f"the {split} split needs GTZAN track identities or a manifest's columns; "
+                        f"the {corpus} corpus has only the stratified split")
+    if split == "filtered" and kind != "gtzan":
+        raise DataError(f"the filtered split is GTZAN's fault-filtered track list; corpus {corpus} is a {kind} "
+                        "corpus (use --split=stratified, artist or manifest)")
+    if split == "artist" and kind != "gtzan" and not any(t.artist for t in tracks):
+        raise DataError(f"the artist split needs artists; corpus {corpus} ({kind}) has none "
+                        "(give a manifest an artist column, or use --split=stratified)")
+    if split == "manifest" and (kind != "manifest" or not any(t.split for t in tracks)):
+        raise DataError(f"the manifest split needs a manifest with a split column (train/valid/test); "
+                        f"corpus {corpus} ({kind}) has none")
+
+
+def _inputs_digest(tracks: Sequence[Track]) -> str:
+    """SHA-256 of each track's id, class, artist and split value: what a split is made from."""
+    rows = sorted([t.track_id, t.genre, t.artist, t.split] for t in tracks)
+    return hashlib.sha256(json.dumps(rows).encode("utf-8")).hexdigest()
+
+
+def _make(split: str, tracks: Sequence[Track], classes: tuple[str, ...], n_folds: int) -> tuple[list[Split], dict]:
+    if split == "stratified":
+        return stratified_folds(tracks, n_folds, classes=classes), {}
     if split == "artist":
-        return artist_folds(tracks), {}
+        # GTZAN: Sturm's index; other corpora: their tracks' own artists (a manifest's column).
+        artists = None if all(t.artist is None for t in tracks) else {t.track_id: t.artist or "" for t in tracks}
+        return artist_folds(tracks, n_folds, artists=artists, classes=classes), {}
+    if split == "manifest":
+        return [manifest_split(tracks, classes)], {}
     present = {t.track_id for t in tracks}
     full = filtered_split()
     kept = Split(*(tuple(t for t in part if t in present) for part in full))
@@ -286,23 +378,22 @@ def _rotate(blocks: list[list[str]]) -> list[Split]:
     return folds
 
 
-def _by_genre(tracks: Sequence[Track]) -> dict[str, list[str]]:
-    """Track ids per genre (GENRES order, genres present only), each list sorted."""
+def _by_class(tracks: Sequence[Track], classes: Sequence[str]) -> dict[str, list[str]]:
+    """Track ids per class (`classes` order, classes present only), each list sorted."""
     ids = [t.track_id for t in tracks]
     if len(set(ids)) != len(ids):
         dup = sorted(t for t, n in collections.Counter(ids).items() if n > 1)
         raise DataError(f"duplicate track ids: {dup[:5]}")
-    by_genre: dict[str, list[str]] = {}
-    for genre in GENRES:
-        members = sorted(t.track_id for t in tracks if t.genre == genre)
-        if members:
-            by_genre[genre] = members
-    unknown = sorted({t.genre for t in tracks} - set(GENRES))
+    unknown = sorted({t.genre for t in tracks} - set(classes))
     if unknown:
-        raise DataError(f"unknown genres {unknown}; GTZAN genres are {', '.join(GENRES)}")
-    if not by_genre:
+        raise DataError(f"unknown classes {unknown}; the corpus's classes are {', '.join(classes)}")
+    members: dict[str, list[str]] = collections.defaultdict(list)
+    for t in tracks:
+        members[t.genre].append(t.track_id)
+    by_class = {c: sorted(members[c]) for c in classes if members[c]}
+    if not by_class:
         raise DataError("no tracks to split")
-    return by_genre
+    return by_class
 
 
 def _check_n_folds(n_folds: int) -> None:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-from typing import NamedTuple
 
 from absl import logging
 
 from mgc_jax import audio
+from mgc_jax.datasets.track import Discovery, Track  # noqa: F401  (re-exported: the shared types)
 from mgc_jax.errors import AudioError, DataError
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
@@ -30,18 +30,6 @@ GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "
 
 LAYOUTS = ("genres", "genres_original", "")  # sub-folders of the root tried in order ("" = the root itself)
 _TRACK_NAME = re.compile(r"^(?P<genre>[a-z]+)\.(?P<number>\d{5})\.[^.]+$")
-
-
-class Track(NamedTuple):
-    track_id: str  # "<genre>.NNNNN"
-    genre: str  # one of GENRES
-    path: str  # the audio file
-
-
-class Discovery(NamedTuple):
-    tracks: list[Track]  # good tracks, sorted by track id
-    skipped: list[tuple[str, str]]  # (path, cause) of every file or folder not used, sorted by path
-    base: str  # the folder holding the genre folders
 
 
 def label(genre: str) -> int:
@@ -72,6 +60,26 @@ def genre_folder_base(root: str | os.PathLike) -> pathlib.Path:
         f"GTZAN's genres ({', '.join(GENRES)}) holding files named <g>.NNNNN.<ext>")
 
 
+def is_gtzan_layout(root: str | os.PathLike) -> bool:
+    """Whether a folder is read as GTZAN (else `mgc_jax.datasets.folder` reads it as a labelled folder).
+
+    True when `root/genres/` or `root/genres_original/` holds a folder named after a GTZAN genre, or when
+    every non-hidden sub-folder of `root` is named after a GTZAN genre and at least one of them holds a
+    file named `<genre>.NNNNN.<ext>`. So `blues/my song.mp3` + `rock/x.wav` is a labelled folder with the
+    classes blues and rock, and GTZAN's misnamed or stray files stay reported by `scan`.
+    """
+    root = pathlib.Path(root)
+    if not root.is_dir():
+        return False
+    for sub in LAYOUTS[:-1]:
+        if (root / sub).is_dir() and any((root / sub / g).is_dir() for g in GENRES):
+            return True
+    folders = [e for e in root.iterdir() if e.is_dir() and not e.name.startswith(".")]
+    if not folders or any(e.name not in GENRES for e in folders):
+        return False
+    return any((m := _TRACK_NAME.match(f.name)) and m["genre"] == e.name for e in folders for f in e.iterdir())
+
+
 def scan(root: str | os.PathLike) -> Discovery:
     """All tracks of a GTZAN-layout folder, with every file or folder not used and why.
 
@@ -79,7 +87,7 @@ def scan(root: str | os.PathLike) -> Discovery:
       root: the corpus folder (see the module docstring for the layouts).
 
     Returns:
-      Discovery(tracks sorted by track id, skipped [(path, cause)] sorted by path, base folder).
+      Discovery(tracks sorted by track id, skipped [(path, cause)] sorted by path, base folder, GENRES).
 
     Raises:
       DataError: `root` is not a folder or holds no genre folder.
@@ -112,7 +120,7 @@ def scan(root: str | os.PathLike) -> Discovery:
                 tracks[track_id] = Track(track_id, genre, str(path))
             else:
                 skipped.append((str(path), cause))
-    return Discovery(sorted(tracks.values()), sorted(skipped), str(base))
+    return Discovery(sorted(tracks.values()), sorted(skipped), str(base), GENRES)
 
 
 def discover(root: str | os.PathLike) -> list[Track]:
