@@ -103,7 +103,7 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
     if not todo:
         if stale or repr(index["tracks"]) != before or store.must_write():  # refreshed paths, shards to fold
             store.save()
-        distributed.barrier(f"mgc_jax.cache.extract:{directory.name}")
+        distributed.barrier(f"mgc_jax.extraction.extract:{directory.name}")
         return ExtractReport([], [t.track_id for t in skipped], [])
     logging.info("extracting %d tracks into %s (%d already cached%s)", len(todo), directory, len(skipped),
                  store.describe())
@@ -123,7 +123,7 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
     seconds = time.perf_counter() - t0
     logging.info("extracted %d tracks in %.1f s (%.2f tracks/s, compilation included)", len(run.done), seconds,
                  len(run.done) / seconds)
-    distributed.barrier(f"mgc_jax.cache.extract:{directory.name}")
+    distributed.barrier(f"mgc_jax.extraction.extract:{directory.name}")
     return ExtractReport(run.done, [t.track_id for t in skipped], run.failed, seconds)
 
 
