@@ -154,7 +154,7 @@ def predict_clips(model: nnx.Module, x: Mapping[str, np.ndarray], *, stats, batc
     n = len(next(iter(x.values())))
     out = []
     for a in range(0, n, rows):
-        chunk = {k: _pad_rows(np.asarray(v[a : a + rows], np.float32), rows) for k, v in x.items()}
+        chunk = {k: sharding.pad_rows(np.asarray(v[a : a + rows], np.float32), rows) for k, v in x.items()}
         out.append(np.asarray(predict(graphdef, state, sharding.shard_rows(chunk, mesh), stats))[: min(rows, n - a)])
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
@@ -179,9 +179,3 @@ def predict_tracks(model: nnx.Module, dataset, *, stats, batch_size: int) -> lis
             pending = [{k: v[keep:] for k, v in x.items()}] if keep < n_pending else []
     probs = np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
     return np.split(probs, np.cumsum(sizes)[:-1]) if sizes else []
-
-
-def _pad_rows(a: np.ndarray, n: int) -> np.ndarray:
-    if len(a) == n:
-        return a
-    return np.concatenate([a, np.zeros((n - len(a), *a.shape[1:]), a.dtype)])

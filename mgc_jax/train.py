@@ -75,7 +75,6 @@ from mgc_jax.standardize import Standardizer
 from mgc_jax.steps import (epoch_learning_rate, loss_fn, make_optimizer, predict_clips, predict_tracks,  # noqa: F401
                            set_learning_rate, sharded_predict, sharded_train_step, split_train_step, track_metrics,
                            train_step)
-from mgc_jax.steps import _pad_rows
 
 
 class RunResult(NamedTuple):
@@ -199,9 +198,9 @@ def _batches(dataset, cfg: TrainConfig, epoch: int,
     (x, y, w, track, n_real); order from (seed, epoch)."""
     for b in dataset.batches(cfg.batch_size, seed=cfg.seed, epoch=epoch, shuffle=True):
         n = len(b.y)
-        x = {k: _pad_rows(np.asarray(v, np.float32), rows) for k, v in b.x.items()}
-        y = _pad_rows(np.asarray(b.y, np.int32), rows)
-        w = _pad_rows(np.ones(n, np.float32), rows)
+        x = {k: sharding.pad_rows(np.asarray(v, np.float32), rows) for k, v in b.x.items()}
+        y = sharding.pad_rows(np.asarray(b.y, np.int32), rows)
+        w = sharding.pad_rows(np.ones(n, np.float32), rows)
         yield x, y, w, np.asarray(b.track), n
 
 
