@@ -2,8 +2,8 @@
 
 Extraction (`extract`) runs `dsp.features.feature_maps` (= `dsp.music_features_with_nan_counts` and
 `dsp.stft_features` from one STFT) jitted and vmapped over batches of equal-length tracks. Tracks are
-cropped to equal lengths by a rule that depends on the track alone (`crop_length`): keep everything
-up to the end of the last full 6 s key-clarity window. Every frame and every key window kept then sees
+cropped to equal lengths by a rule that depends on the track alone (`mgc_jax.inference.crop_length`): keep
+everything up to the end of the last full 6 s key-clarity window. Every frame and every key window kept then sees
 exactly the samples it would see uncropped; only the frames past that window go (for GTZAN's
 30.00-30.13 s tracks: everything after 30.000 s, 0-3 frames, leaving T = 1290; the track-global
 normalisations of roughness and the MinRMS trims then run over these T frames). Equal crop lengths
