@@ -14,7 +14,7 @@ Usage in a command module::
         common.run(main)
 
 `common.run` is `absl.app.run` with the expected failures of bad input (an `AudioError`,
-`DataError`, `dsp.ConfigError`, `app.UsageError`, an `OSError` such as a missing file or a full
+`DataError`, a `ConfigError` (mgc_jax's or dsp's), `app.UsageError`, an `OSError` such as a missing file or a full
 disk) turned into one line on stderr, `error: <message>`, and a non-zero exit status (2 for a
 usage error, 1 otherwise). Anything else is a bug and keeps its traceback.
 
@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 
 from absl import app, flags
 
-from mgc_jax.errors import AudioError, DataError
+from mgc_jax.errors import AudioError, ConfigError, DataError
 
 DATA_DIR = flags.DEFINE_string(
     "data_dir", None,
@@ -97,7 +97,7 @@ def no_extra_args(argv: Sequence[str]) -> None:
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [AudioError, DataError, OSError]
+    errors: list[type[BaseException]] = [AudioError, DataError, ConfigError, OSError]
     # A ConfigError can only come from dsp once it is imported; looking it up here instead of importing
     # dsp keeps this module light (and usable while dsp is being written).
     config = sys.modules.get("dsp.config")

@@ -19,65 +19,31 @@ With --split=filtered there are no folds: the single fault-filtered train/valid/
 """
 from __future__ import annotations
 
-import dataclasses
-import time
-
 from absl import app, flags, logging
 
-from launch import common, train_flags
+from launch import common, eval_flags, train_flags
 
-flags.adopt_module_key_flags(train_flags)  # --helpshort lists the shared training flags too
+flags.adopt_module_key_flags(train_flags)  # --helpshort lists the shared training and evaluation flags too
+flags.adopt_module_key_flags(eval_flags)
 NETS = flags.DEFINE_string("nets", "stft,music", "Comma list of nets: stft, music, early (early fusion).")
-FOLDS = flags.DEFINE_string("folds", "0-9", "Folds: N, N-M or a comma list (the filtered split has only fold 0).")
-N_BOOT = flags.DEFINE_integer("n_boot", 1000, "Bootstrap resamples for the 95 % intervals.")
-BOOT_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap resampling.")
 
 
-def folds() -> tuple[int, ...]:
-    """--folds, with the filtered split's single fold 0 when --folds was not given."""
-    from mgc_jax.crossval import parse_folds
-
-    if train_flags.SPLIT.value == "filtered" and not flags.FLAGS["folds"].present:
-        return (0,)
-    try:
-        out = parse_folds(FOLDS.value)
-    except ValueError as e:
-        raise app.UsageError(f"--folds={FOLDS.value}: {e}") from e
-    if train_flags.SPLIT.value == "filtered" and out != (0,):
-        raise app.UsageError(f"--folds={FOLDS.value}: the filtered split has one train/valid/test split (fold 0)")
-    return out
-
-
-def base_config():
-    """TrainConfig of every run (net and fold are set per run); a bad value becomes a one-line usage error."""
+def nets() -> tuple[str, ...]:
     from mgc_jax.crossval import parse_nets
 
     try:
-        nets = parse_nets(NETS.value)
+        return parse_nets(NETS.value)
     except ValueError as e:
         raise app.UsageError(f"--nets={NETS.value}: {e}") from e
-    if N_BOOT.value < 1:
-        raise app.UsageError(f"--n_boot={N_BOOT.value}: must be >= 1")
-    cfg = train_flags.train_config(nets[0], 0)
-    return cfg, nets
 
 
-def train_with_progress(cfg, workdir, corpus, todo) -> None:
-    """Train the missing (net, fold) runs one at a time, printing run i/N, the time so far and an ETA.
-
-    The ETA is the mean time of the runs trained so far times the runs left (net_STFT and early-fusion runs
-    take longer than net_MUSIC ones, so it is rough while the nets alternate).
-    """
-    from mgc_jax import crossval
-
-    t0 = time.perf_counter()
-    for i, (net, fold) in enumerate(todo):
-        elapsed = time.perf_counter() - t0
-        eta = f", ETA {_fmt_s(elapsed / i * (len(todo) - i))}" if i else ""
-        print(f"run {i + 1}/{len(todo)}: {net} fold {fold} ({_fmt_s(elapsed)} so far{eta})", flush=True)
-        crossval.train_missing(dataclasses.replace(cfg, net=net, fold=fold), workdir, corpus, [net], [fold])
-    if todo:
-        print(f"trained {len(todo)} runs in {_fmt_s(time.perf_counter() - t0)}", flush=True)
+def print_progress(p) -> None:
+    """One line per run to train (run i/N, time so far, ETA from the mean run time) and one at the end."""
+    if p.run is None:
+        print(f"trained {p.total} runs in {_fmt_s(p.elapsed_s)}", flush=True)
+        return
+    eta = "" if p.eta_s is None else f", ETA {_fmt_s(p.eta_s)}"
+    print(f"run {p.done + 1}/{p.total}: {p.run[0]} fold {p.run[1]} ({_fmt_s(p.elapsed_s)} so far{eta})", flush=True)
 
 
 def _fmt_s(seconds: float) -> str:
@@ -87,8 +53,10 @@ def _fmt_s(seconds: float) -> str:
 
 def main(argv):
     common.no_extra_args(argv)
-    fold_list = folds()
-    cfg, nets = base_config()
+    fold_list = eval_flags.folds(train_flags.SPLIT.value)
+    net_list = nets()
+    eval_flags.check_n_boot()
+    cfg = train_flags.train_config(net_list[0], 0)  # net and fold are set per run
     train_flags.check_tracks_per_genre()
     from mgc_jax import crossval
 
@@ -100,16 +68,11 @@ def main(argv):
 
         return prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=train_flags.TRACKS_PER_GENRE.value)
 
-    corpus = crossval.LazyCorpus(name, prepare)
-    todo = [key for key, d in crossval.run_dirs(workdir, name, cfg.split, nets, fold_list).items()
-            if not crossval.is_finished(d)]
-    train_with_progress(cfg, workdir, corpus, todo)
-    result = crossval.run(cfg, workdir, corpus, nets=nets, folds=fold_list, n_boot=N_BOOT.value,
-                          seed=BOOT_SEED.value)
+    result = crossval.run(cfg, workdir, crossval.LazyCorpus(name, prepare), nets=net_list, folds=fold_list,
+                          n_boot=eval_flags.N_BOOT.value, seed=eval_flags.BOOT_SEED.value, progress=print_progress)
     t = result.training
-    trained = len(t.trained) + len(todo)  # the runs trained above are "reused" by crossval.run
-    print(f"corpus {name}, {cfg.split} split, nets {','.join(nets)}, folds {','.join(map(str, fold_list))}: "
-          f"trained {trained} runs, reused {len(t.trained) + len(t.reused) - trained} finished runs")
+    print(f"corpus {name}, {cfg.split} split, nets {','.join(net_list)}, folds {','.join(map(str, fold_list))}: "
+          f"trained {len(t.trained)} runs, reused {len(t.reused)} finished runs")
     for net, fold, diff in t.mismatched:
         print(f"warning: reused {net} fold {fold}, trained with another config ({diff})")
     print()

@@ -18,52 +18,38 @@ import json
 
 from absl import app, flags
 
-from launch import common
+from launch import common, eval_flags
+from mgc_jax.config import TrainConfig
 
+flags.adopt_module_key_flags(eval_flags)  # --helpshort lists --folds, --n_boot, --bootstrap_seed too
 FOLD = flags.DEFINE_integer("fold", None, "One fold (exclusive with --folds).")
-FOLDS = flags.DEFINE_string("folds", None, "Folds: N, N-M or a comma list (default 0-9; 0 for --split=filtered).")
-SPLIT = flags.DEFINE_string("split", "stratified", "stratified | filtered | artist.")
-N_BOOT = flags.DEFINE_integer("n_boot", 1000, "Bootstrap resamples for the 95 % intervals.")
-BOOT_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap resampling.")
+SPLIT = flags.DEFINE_string("split", TrainConfig.__dataclass_fields__["split"].default,
+                            "stratified | filtered | artist.")
 JSON = flags.DEFINE_bool("json", False, "Print JSON instead of a Markdown table.")
 
 FUSIONS = ("FUSION1", "FUSION2")
 
 
 def folds() -> tuple[int, ...]:
-    from mgc_jax.crossval import parse_folds
-
-    if FOLD.value is not None and FOLDS.value is not None:
+    if FOLD.value is not None and eval_flags.FOLDS.value is not None:
         raise app.UsageError("give --fold or --folds, not both")
-    if FOLD.value is not None:
-        if FOLD.value < 0:
-            raise app.UsageError(f"--fold={FOLD.value}: must be >= 0")
-        out = (FOLD.value,)
-    elif FOLDS.value is not None:
-        try:
-            out = parse_folds(FOLDS.value)
-        except ValueError as e:
-            raise app.UsageError(f"--folds={FOLDS.value}: {e}") from e
-    else:
-        out = (0,) if SPLIT.value == "filtered" else tuple(range(10))
-    if SPLIT.value == "filtered" and out != (0,):
-        raise app.UsageError("the filtered split has one train/valid/test split: fold 0")
-    return out
+    if FOLD.value is None:
+        return eval_flags.folds(SPLIT.value)
+    if FOLD.value < 0:
+        raise app.UsageError(f"--fold={FOLD.value}: must be >= 0")
+    return eval_flags.folds(SPLIT.value, str(FOLD.value), flag="fold")
 
 
 def main(argv):
     common.no_extra_args(argv)
     fold_list = folds()
-    if SPLIT.value not in ("stratified", "filtered", "artist"):
-        raise app.UsageError(f"--split={SPLIT.value!r}: expected stratified, filtered or artist")
-    if N_BOOT.value < 1:
-        raise app.UsageError(f"--n_boot={N_BOOT.value}: must be >= 1")
+    eval_flags.check_n_boot()
     from mgc_jax import crossval, reports
 
     workdir = common.workdir()
     name = crossval.corpus_name(common.DATA_DIR.value)
-    ev = crossval.evaluate_runs(workdir, name, SPLIT.value, ("stft", "music"), fold_list, n_boot=N_BOOT.value,
-                                seed=BOOT_SEED.value)
+    ev = crossval.evaluate_runs(workdir, name, SPLIT.value, ("stft", "music"), fold_list,
+                                n_boot=eval_flags.N_BOOT.value, seed=eval_flags.BOOT_SEED.value)
     if JSON.value:
         full = reports.results_dict(ev)
         out = {k: full[k] for k in ("corpus", "split", "folds", "genres", "bootstrap", "n_tracks")}

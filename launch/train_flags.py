@@ -1,47 +1,56 @@
-"""The training flags shared by `launch.train` and `launch.crossval`, and the TrainConfig they make.
+"""The training flags shared by `launch.train` and `launch.crossval`, made from the config fields.
 
-One home, so both commands accept the same hyper-parameters with the same defaults and error messages. The
-flag names are the `TrainConfig` / `ModelConfig` field names, which lets a config error name the flag.
+Each flag is a `TrainConfig` / `ModelConfig` field of the same name and takes its default from the field
+(`mgc_jax.config`), so a default lives once and a config error ("TrainConfig.fold=12: ...") names the flag.
+Only the help text is written here.
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from absl import app, flags
 
 from launch import common
+from mgc_jax.config import ModelConfig, TrainConfig, train_fields
 
-SPLIT = flags.DEFINE_string("split", "stratified", "stratified | filtered (fault-filtered GTZAN) | artist.")
-EPOCHS = flags.DEFINE_integer("epochs", 40, "Training epochs of each run (paper: 40).")
-BATCH_SIZE = flags.DEFINE_integer("batch_size", 20, "Clips per training step over all devices (paper: 20).")
-LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Optimizer learning rate of epoch 1.")
-LR_DECAY = flags.DEFINE_float("lr_decay", 0.9, "Per-epoch learning-rate factor: epoch e uses "
-                              "learning_rate * lr_decay**(e-1) (1.0 = constant; the paper names no schedule).")
-OPTIMIZER = flags.DEFINE_string("optimizer", "adam", "adam (default) | sgd (momentum 0.9).")
-SEED = flags.DEFINE_integer("seed", 0, "Seed of model init, batch order and dropout.")
-STANDARDIZE = flags.DEFINE_bool("standardize", False,
-                                "Standardise each feature with the training fold's mean/std (paper: raw units).")
-K1 = flags.DEFINE_integer("k1", 256, "Filters per conv layer (FEATURES_SPEC decision: 256; 128 the alternative).")
-ALIGN = flags.DEFINE_string("align", "center", "Shortcut alignment: center (3+3 zero pad) | start | end | same.")
-RELU_AFTER_ADD = flags.DEFINE_bool("relu_after_add", False, "ReLU after the residual add.")
-CONV_IMPL = flags.DEFINE_string("conv_impl", None, "conv | matmul (same maths; default: the faster, see benchmarks).")
+# field -> help; TrainConfig fields first, then ModelConfig ones (`train_config` sorts them out).
+HELP = {
+    "split": "stratified | filtered (fault-filtered GTZAN) | artist.",
+    "epochs": "Training epochs of each run (paper: 40).",
+    "batch_size": "Clips per training step over all devices (paper: 20).",
+    "learning_rate": "Optimizer learning rate of epoch 1.",
+    "lr_decay": "Per-epoch learning-rate factor: epoch e uses learning_rate * lr_decay**(e-1) "
+                "(1.0 = constant; the paper names no schedule).",
+    "optimizer": "adam | sgd (momentum 0.9).",
+    "seed": "Seed of model init, batch order and dropout.",
+    "standardize": "Standardise each feature with the training fold's mean/std (paper: raw units).",
+    "k1": "Filters per conv layer (FEATURES_SPEC decision: 256; 128 the alternative).",
+    "align": "Shortcut alignment: center (3+3 zero pad) | start | end | same.",
+    "relu_after_add": "ReLU after the residual add.",
+    "conv_impl": "conv | matmul (same maths; the default is the faster, see benchmarks).",
+}
+_DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
+_TRAIN_FIELDS = {f for f in TrainConfig.__dataclass_fields__}
+_FIELDS = train_fields()
+
+
+def _define(name: str):
+    default = _FIELDS[name].default
+    return _DEFINE[type(default)](name, default, HELP[name])
+
+
+FLAGS = {name: _define(name) for name in HELP}  # field name -> FlagHolder
+SPLIT = FLAGS["split"]
 TRACKS_PER_GENRE = flags.DEFINE_integer("tracks_per_genre", None,
                                         "Synthetic corpus only: tracks per genre when it is first made.")
 
 
-def train_config(net: str, fold: int):
+def train_config(net: str, fold: int) -> TrainConfig:
     """`TrainConfig` from the flags for one (net, fold); a bad value becomes a one-line usage error."""
-    from mgc_jax.models import ModelConfig  # JAX from here on
-    from mgc_jax.train import TrainConfig
-
+    train = {n: f.value for n, f in FLAGS.items() if n in _TRAIN_FIELDS}
+    model = {n: f.value for n, f in FLAGS.items() if n not in _TRAIN_FIELDS}
     try:
-        model = ModelConfig(k1=K1.value, align=ALIGN.value, relu_after_add=RELU_AFTER_ADD.value)
-        if CONV_IMPL.value is not None:
-            model = dataclasses.replace(model, conv_impl=CONV_IMPL.value)
-        return TrainConfig(net=net, fold=fold, split=SPLIT.value, epochs=EPOCHS.value, batch_size=BATCH_SIZE.value,
-                           learning_rate=LEARNING_RATE.value, lr_decay=LR_DECAY.value, optimizer=OPTIMIZER.value,
-                           seed=SEED.value, standardize=STANDARDIZE.value, model=model)
+        return TrainConfig(net=net, fold=fold, **train, model=ModelConfig(**model))
     except ValueError as e:
         # "TrainConfig.fold=12: expected 0..9" -> "--fold=12: expected 0..9" (config fields are the flag names)
         raise app.UsageError(re.sub(r"\b(?:TrainConfig|ModelConfig)\.(\w+)=", r"--\1=", str(e))) from e

@@ -23,6 +23,7 @@ import numpy as np
 from orbax.checkpoint.experimental import v1 as ocp
 
 from mgc_jax.errors import DataError
+from mgc_jax.rundir import config_diff, describe_diff  # noqa: F401  (re-exported: the config check's home)
 
 _policies = ocp.training.preservation_policies
 
@@ -62,34 +63,6 @@ def tree_digest(tree: Any) -> str:
         h.update(f"{jax.tree_util.keystr(path)}|{arr.dtype.str}|{arr.shape}|".encode())
         h.update(arr.tobytes())
     return h.hexdigest()
-
-
-def _flatten(d: Mapping, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def config_diff(saved: Mapping, current: Mapping, *, ignore: Iterable[str] = ()) -> list[tuple[str, Any, Any]]:
-    """Fields (dotted paths into nested dicts) whose values differ: [(field, saved, current)], sorted.
-
-    A field present on one side only is reported with the string "<absent>" on the other. Tuples and lists
-    compare equal (JSON turns one into the other).
-    """
-    a, b, skip = _flatten(saved), _flatten(current), set(ignore)
-    norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
-    return [(k, a.get(k, "<absent>"), b.get(k, "<absent>")) for k in sorted(set(a) | set(b))
-            if k not in skip and norm(a.get(k, "<absent>")) != norm(b.get(k, "<absent>"))]
-
-
-def describe_diff(diff: list[tuple[str, Any, Any]]) -> str:
-    """One line: 'model.k1: 128 (saved) != 256 (now); ...'."""
-    return "; ".join(f"{k}: {s!r} (saved) != {c!r} (now)" for k, s, c in diff)
 
 
 class RunCheckpoints:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
+import numpy as np
 from absl import logging
 
 from mgc_jax import cache as cache_lib
-from mgc_jax import distributed
+from mgc_jax import distributed, extraction
 from mgc_jax.clips import CLIP_FRAMES
-import numpy as np
 
 from mgc_jax.datasets import folds, gtzan, sources, synthetic
 from mgc_jax.errors import DataError
@@ -50,7 +50,7 @@ class Corpus:
     cache: cache_lib.FeatureCache
     cfg: object  # dsp.FeatureConfig of the cache
     problems: tuple = ()  # (path, cause) of every file not used: discovery, extraction, too short
-    report: cache_lib.ExtractReport | None = None  # what this call's extraction did
+    report: extraction.ExtractReport | None = None  # what this call's extraction did
     classes: tuple[str, ...] = gtzan.GENRES  # class names in label order (>= 2)
     kind: str = "gtzan"  # sources.KINDS: "gtzan", "folder", "manifest" or "synthetic"
 
@@ -106,7 +106,7 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
         found = sources.find(data_dir)
     name, root = found.name, found.root
     cache_dir = workdir.features_dir(name, cfg)
-    report = cache_lib.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress)
+    report = extraction.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress)
     cache = cache_lib.FeatureCache(cache_dir)
     entries = cache.entries()
     problems = list(found.skipped) + list(report.failed)

@@ -5,7 +5,7 @@ The systems of Table 2 (FEATURES_SPEC §3.4):
     net_STFT, net_MUSIC, early_fusion   one net per fold, majority vote over its clips
     FUSION1, FUSION2                    net_STFT + net_MUSIC of the same fold (`mgc_jax.evaluate`)
 
-A run is finished when its `test_probs.npz` exists (`mgc_jax.train` writes it last, atomically), so
+A run is finished when its `test_probs.npz` exists (`mgc_jax.rundir.is_finished`: written last), so
 `train_missing` trains only the runs without one and a second call trains nothing; an interrupted run is
 resumed by `train.run` from its last checkpoint. `evaluate_probs` turns the saved probabilities into an
 `Evaluation` (decisions, confusion matrices, pooled and per-fold accuracy with bootstrap intervals) that
@@ -16,26 +16,26 @@ Nothing here imports JAX unless training is asked for, so the fusion of saved ru
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
 from absl import logging
 
-from mgc_jax import evaluate
-from mgc_jax.errors import DataError
+from mgc_jax import evaluate, rundir
+from mgc_jax.config import NETS, check_folds
+from mgc_jax.errors import ConfigError, DataError
+# Re-exported: the run-directory format lives in mgc_jax.rundir.
+from mgc_jax.rundir import TEST_PROBS, TEST_PROBS_KEYS, FoldProbs, is_finished, read_test_probs  # noqa: F401
 
-NETS = ("stft", "music", "early")  # mgc_jax.models.NET_KINDS, without importing JAX
 NET_SYSTEM = {"stft": "net_STFT", "music": "net_MUSIC", "early": "early_fusion"}
 FUSION_SYSTEMS = {"FUSION1": evaluate.fusion1, "FUSION2": evaluate.fusion2}  # over net_STFT + net_MUSIC
 SYSTEMS = ("net_STFT", "net_MUSIC", "FUSION1", "FUSION2", "early_fusion")  # Table 2's row order
 LABELS = {"early_fusion": "early fusion"}  # display names that differ from the key
-TEST_PROBS = "test_probs.npz"
-TEST_PROBS_KEYS = ("track_ids", "labels", "probs", "n_clips", "genres")  # mgc_jax.train.TEST_PROBS_KEYS
 
 
 def label(system: str) -> str:
@@ -86,47 +86,9 @@ def corpus_name(data_dir: str | os.PathLike | None) -> str:
 # --------------------------------------------------------------------------------------- run files
 
 
-class FoldProbs(NamedTuple):
-    """The test tracks of one run: ids str [N], labels int32 [N], probs: N arrays float32 [n_clips_i, C], genres [C]."""
-
-    track_ids: tuple[str, ...]
-    labels: np.ndarray
-    probs: tuple[np.ndarray, ...]
-    genres: tuple[str, ...]
-
-
-def read_test_probs(path: str | os.PathLike) -> FoldProbs:
-    """Read a run's test_probs.npz (keys TEST_PROBS_KEYS; rows past a track's n_clips are NaN and dropped).
-
-    Raises DataError naming the file when it is unreadable or inconsistent.
-    """
-    path = pathlib.Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in TEST_PROBS_KEYS if k not in z.files]
-            if missing:
-                raise DataError(f"{path}: not a test_probs file (missing {', '.join(missing)})")
-            ids, labels, probs, n_clips, genres = (z[k] for k in TEST_PROBS_KEYS)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: unreadable test probabilities ({e})") from e
-    n = len(ids)
-    if labels.shape != (n,) or n_clips.shape != (n,) or probs.ndim != 3 or probs.shape[0] != n \
-            or probs.shape[2] != len(genres) or (n_clips > probs.shape[1]).any() or (n_clips < 1).any():
-        raise DataError(f"{path}: inconsistent shapes (track_ids {ids.shape}, labels {labels.shape}, "
-                        f"probs {probs.shape}, n_clips {n_clips.shape}, genres {genres.shape})")
-    rows = tuple(probs[i, : n_clips[i]] for i in range(n))
-    if not all(np.isfinite(r).all() for r in rows):
-        raise DataError(f"{path}: non-finite clip probabilities")
-    return FoldProbs(tuple(str(t) for t in ids), labels.astype(np.int32), rows, tuple(str(g) for g in genres))
-
-
 def run_dirs(workdir, corpus: str, split: str, nets: Sequence[str], folds: Sequence[int]) -> dict:
     """{(net, fold): run directory} in fold-major order."""
     return {(net, fold): pathlib.Path(workdir.run_dir(corpus, split, net, fold)) for fold in folds for net in nets}
-
-
-def is_finished(run_dir: str | os.PathLike) -> bool:
-    return (pathlib.Path(run_dir) / TEST_PROBS).is_file()
 
 
 def collect(workdir, corpus: str, split: str, nets: Sequence[str], folds: Sequence[int], *,
@@ -154,31 +116,54 @@ class TrainReport(NamedTuple):
     mismatched: list  # (net, fold, "field: saved != now; ...") reused runs whose config differs from the request
 
 
-def train_missing(base_cfg, workdir, corpus, nets: Sequence[str], folds: Sequence[int]) -> TrainReport:
+class Progress(NamedTuple):
+    """What `train_missing` tells its `progress` callback: before each run it trains (`run` set) and once at
+    the end (`run` None, done == total)."""
+
+    done: int  # runs trained so far by this call
+    total: int  # runs this call trains (those without test_probs.npz)
+    elapsed_s: float  # wall time since the first of them started
+    run: tuple[str, int] | None  # (net, fold) about to be trained
+
+    @property
+    def eta_s(self) -> float | None:
+        """Mean time of the runs trained so far times the runs left (None before the first has finished)."""
+        return self.elapsed_s / self.done * (self.total - self.done) if self.done else None
+
+
+def train_missing(base_cfg, workdir, corpus, nets: Sequence[str], folds: Sequence[int], *,
+                  progress: Callable[[Progress], None] | None = None) -> TrainReport:
     """Train every (net, fold) without test_probs.npz, fold by fold, with `mgc_jax.train.run`.
 
-    base_cfg: a `mgc_jax.train.TrainConfig`; its net and fold are replaced per run (its split is used).
+    base_cfg: a `mgc_jax.config.TrainConfig`; its net and fold are replaced per run (its split is used).
     corpus: an `mgc_jax.corpus.Corpus`, or a `LazyCorpus` whose preparation (feature extraction) only
       happens when some run needs training: a finished cross-validation never touches its audio.
+    progress: called with a `Progress` before each run to train and once after the last (if any).
     A finished run is reused even when its config differs from base_cfg (that is reported in
     `mismatched`, and logged): delete its directory to retrain it.
     """
     corpus = LazyCorpus.of(corpus)
-    trained, reused, mismatched = [], [], []
+    trained, reused, mismatched, todo = [], [], [], []
     for (net, fold), d in run_dirs(workdir, corpus.name, base_cfg.split, nets, folds).items():
-        cfg = dataclasses.replace(base_cfg, net=net, fold=fold)
-        if is_finished(d):
-            reused.append((net, fold))
-            diff = _config_mismatch(d, cfg)
-            if diff:
-                mismatched.append((net, fold, diff))
-                logging.warning("reusing %s, trained with another config (%s)", d, diff)
+        if not is_finished(d):
+            todo.append((net, fold, d))
             continue
+        reused.append((net, fold))
+        diff = _config_mismatch(d, base_cfg.for_run(net, fold))
+        if diff:
+            mismatched.append((net, fold, diff))
+            logging.warning("reusing %s, trained with another config (%s)", d, diff)
+    t0 = time.perf_counter()
+    for net, fold, d in todo:
+        if progress is not None:
+            progress(Progress(len(trained), len(todo), time.perf_counter() - t0, (net, fold)))
         from mgc_jax import train
 
         logging.info("training %s fold %d (%s split) in %s", net, fold, base_cfg.split, d)
-        train.run(cfg, workdir, corpus.get())
+        train.run(base_cfg.for_run(net, fold), workdir, corpus.get())
         trained.append((net, fold))
+    if todo and progress is not None:
+        progress(Progress(len(trained), len(todo), time.perf_counter() - t0, None))
     return TrainReport(trained, reused, mismatched)
 
 
@@ -206,12 +191,10 @@ class LazyCorpus:
 
 def _config_mismatch(run_dir: pathlib.Path, cfg) -> str:
     try:
-        saved = json.loads((run_dir / "config.json").read_text())["train"]
-    except (OSError, ValueError, KeyError) as e:
-        return f"config.json unreadable ({e})"
-    from mgc_jax.checkpoint import config_diff, describe_diff
-
-    return describe_diff(config_diff(saved, cfg.to_dict()))
+        saved = rundir.read_config(run_dir)["train"]
+    except (DataError, KeyError, TypeError) as e:
+        return f"{rundir.CONFIG} unreadable ({e})"
+    return rundir.config_mismatch(saved, cfg.to_dict(), ignore=())
 
 
 # ---------------------------------------------------------------------------------------- evaluation
@@ -332,18 +315,21 @@ class CrossvalResult(NamedTuple):
 
 
 def run(base_cfg, workdir, corpus, *, nets: Sequence[str], folds: Sequence[int], n_boot: int = 1000,
-        seed: int = 0, level: float = 0.95) -> CrossvalResult:
+        seed: int = 0, level: float = 0.95, progress: Callable[[Progress], None] | None = None) -> CrossvalResult:
     """Train what is missing, evaluate every system, write the reports into `workdir.results_dir(corpus, split)`.
 
-    base_cfg: `mgc_jax.train.TrainConfig` of every run (net and fold replaced); corpus: a `Corpus` or a
-    `LazyCorpus`; n_boot, seed, level: the bootstrap of `mgc_jax.evaluate.fold_summary`.
+    base_cfg: `mgc_jax.config.TrainConfig` of every run (net and fold replaced); corpus: a `Corpus` or a
+    `LazyCorpus`; n_boot, seed, level: the bootstrap of `mgc_jax.evaluate.fold_summary`; progress: see
+    `train_missing`. DataError when the split lacks one of `folds` (the filtered split has fold 0 only).
     """
     from mgc_jax import reports
 
     corpus = LazyCorpus.of(corpus)
-    if base_cfg.split == "filtered" and tuple(folds) != (0,):
-        raise DataError(f"the filtered split has one train/valid/test split (fold 0), not folds {list(folds)}")
-    training = train_missing(base_cfg, workdir, corpus, nets, folds)
+    try:
+        check_folds(base_cfg.split, folds)
+    except ConfigError as e:
+        raise DataError(str(e)) from None
+    training = train_missing(base_cfg, workdir, corpus, nets, folds, progress=progress)
     notes = [f"{net} fold {fold} was reused from a run with another config ({diff})"
              for net, fold, diff in training.mismatched]
     ev = evaluate_runs(workdir, corpus.name, base_cfg.split, nets, folds, n_boot=n_boot, seed=seed, level=level,

@@ -5,7 +5,7 @@ A multi-host run starts the same command once per process with the three `launch
 `initialize` before anything touches a device. After that `jax.devices()` lists every process's devices,
 `jax.local_devices()` this process's, and:
 
-- extraction (`mgc_jax.cache.extract`) gives each process `share(tracks)` and runs it on its local devices;
+- extraction (`mgc_jax.extraction.extract`) gives each process `share(tracks)` and runs it on its local devices;
   processes meet at a `barrier` when they are done, so every process then reads a complete cache;
 - training (`mgc_jax.train`) runs one program over all devices: each process feeds its rows of every global
   batch, the compiler reduces gradients across processes, and only `is_primary()` writes run files (orbax

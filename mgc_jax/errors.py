@@ -20,3 +20,11 @@ class AudioError(Exception):
 
 class DataError(Exception):
     """A corpus, split, cache or run directory that cannot be used (names the path and the cause)."""
+
+
+class ConfigError(ValueError):
+    """A training or model configuration value that cannot be used (names the field and the rule it breaks).
+
+    A ValueError, so callers that catch bad values keep working; `launch` commands turn a field's error into
+    a usage error naming the flag of the same name.
+    """

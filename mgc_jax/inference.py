@@ -1,5 +1,8 @@
 """Classify any audio with trained nets: `Classifier.from_checkpoint(run_dir[, run_dir2]).predict(path_or_array)`.
 
+The one home of inference: restoring a run (`load_trained` -> `Trained`), the crop rule shared with the
+feature cache (`crop_length`), feature maps and clips of a whole file, and the decision (`decide`).
+
 The pipeline is the training one, applied to a whole file:
 
     audio.load (any rate / channel count -> 22,050 Hz mono float32)
@@ -24,12 +27,13 @@ import functools
 import os
 import pathlib
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from mgc_jax import evaluate
+from mgc_jax import evaluate, rundir
 from mgc_jax.clips import CLIP_FRAMES, CLIP_HOP, clip_starts
+from mgc_jax.config import TrainConfig
 from mgc_jax.errors import AudioError, DataError
 
 FUSIONS = ("fusion2", "fusion1")
@@ -65,6 +69,83 @@ class Prediction(NamedTuple):
                 "rule": self.rule}
 
 
+def crop_length(n_samples: int, cfg) -> int:
+    """Samples of an n-sample track that are analysed: the end of its last full key-clarity window.
+
+    = key_window_length + (W - 1) * key_hop_length with W = dsp.n_key_windows(n, cfg); n itself when
+    the track is no longer than one key window. (30 s at 22,050 Hz: 661,500 samples, T = 1290 frames.)
+    The feature cache crops by the same rule (`mgc_jax.extraction`), so a file's maps equal its cached ones.
+    """
+    if n_samples <= cfg.key_window_length:
+        return n_samples
+    w = 1 + (n_samples - cfg.key_window_length) // cfg.key_hop_length  # dsp.n_key_windows for n > Lk
+    return cfg.key_window_length + (w - 1) * cfg.key_hop_length
+
+
+class Trained(NamedTuple):
+    """A restored run for inference: eval-mode model, its configs and standardizer (None if raw units)."""
+
+    model: Any  # flax nnx.Module (GenreCNN or EarlyFusionCNN)
+    train_cfg: TrainConfig
+    feature_cfg: Any  # dsp.FeatureConfig, or None for runs made without one
+    standardizer: Any  # mgc_jax.standardize.Standardizer | None
+    epoch: int  # the checkpoint's epoch (the best one by default)
+    run_dir: pathlib.Path
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return self.train_cfg.kinds
+
+    def predict(self, x: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Clip probabilities float32 [B, C] for x: kind -> float32 [B, T, F] (raw units; standardised here).
+
+        Runs the same compiled program as the training run's test pass (batches of eval_batch_size).
+        """
+        from mgc_jax.steps import predict_clips
+
+        stats = None if self.standardizer is None else self.standardizer.to_tree()
+        return predict_clips(self.model, {k: x[k] for k in self.kinds}, stats=stats,
+                             batch_size=self.train_cfg.eval_batch_size)
+
+
+def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trained:
+    """Restore a run's best checkpoint (or `step`) against an abstract state; the model is in eval mode.
+
+    Raises CheckpointError naming the directory when config.json or the checkpoint is missing or damaged.
+    """
+    import jax
+    from flax import nnx
+
+    from mgc_jax.checkpoint import CheckpointError
+    from mgc_jax.models import build_model
+    from mgc_jax.standardize import Standardizer
+    from mgc_jax.train import abstract_state_tree, open_checkpoints
+
+    run_dir = pathlib.Path(run_dir)
+    try:
+        config = rundir.read_config(run_dir)
+        cfg = TrainConfig.from_dict(config["train"])
+        # ConfigError is a ValueError: a damaged "features" entry is reported with the run's name too.
+        from dsp.config import FeatureConfig
+
+        feature_cfg = FeatureConfig.from_dict(config["features"]) if "features" in config else None
+        in_bins = config["in_bins"]
+    except (DataError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"{run_dir}: not a training run directory ({rundir.CONFIG}: {e!r})") from e
+    with open_checkpoints(run_dir, config, keep_last=cfg.keep_last) as ckpts:
+        step = ckpts.best_step() if step is None else step
+        if step is None:
+            raise CheckpointError(f"{run_dir / rundir.CHECKPOINTS}: no finished checkpoint")
+        tree = ckpts.restore(step, abstract_state_tree(cfg, in_bins))
+    abstract_model = nnx.eval_shape(lambda: build_model(cfg.net, cfg.model, rngs=nnx.Rngs(0), in_bins=in_bins))
+    graphdef, params = nnx.split(abstract_model)
+    nnx.replace_by_pure_dict(params, tree["model"])
+    model = nnx.merge(graphdef, params)
+    model.eval()
+    std = Standardizer.from_tree(jax.device_get(tree["standardizer"])) if "standardizer" in tree else None
+    return Trained(model, cfg, feature_cfg, std, int(tree["epoch"]), run_dir)
+
+
 def min_samples(cfg) -> int:
     """Samples in one clip: frame_length + (CLIP_FRAMES - 1) * hop_length (66,048 = 2.995 s at 22,050 Hz)."""
     return cfg.frame_length + (CLIP_FRAMES - 1) * cfg.hop_length
@@ -88,11 +169,9 @@ def _extractor(cfg, kinds: tuple[str, ...]):
 def feature_maps(x: np.ndarray, cfg, kinds: Sequence[str]) -> dict[str, np.ndarray]:
     """kind -> float32 [T, F] of one whole signal x float32 [n] at cfg.sample_rate, cropped like the cache.
 
-    Crops to `mgc_jax.cache.crop_length` (the end of the last full key-clarity window) so the maps equal
-    what the feature cache holds for the same audio. A new signal length compiles once.
+    Crops to `crop_length` (the end of the last full key-clarity window) so the maps equal what the feature
+    cache holds for the same audio. A new signal length compiles once.
     """
-    from mgc_jax.cache import crop_length
-
     x = np.asarray(x, np.float32)
     x = x[: crop_length(x.size, cfg)]
     return {k: np.asarray(v) for k, v in _extractor(cfg, tuple(sorted(kinds)))(x).items()}
@@ -132,7 +211,7 @@ class Classifier:
     """One trained net (majority vote) or two (late fusion) applied to whole audio files.
 
     Args:
-      trained: one or two `mgc_jax.train.Trained` (from `load_trained`), with the same feature config.
+      trained: one or two `Trained` (from `load_trained`), with the same feature config.
       genres: class names (default: the runs' test_probs.npz genres, else GTZAN's).
       fusion: "fusion2" (default, the paper's best) or "fusion1", used with two nets.
       max_clips: clips per file at most (None: every 128-frame window, hop 64, of the whole file; 18 gives a
@@ -165,8 +244,6 @@ class Classifier:
     def from_checkpoint(cls, run_dir: str | os.PathLike, run_dir2: str | os.PathLike | None = None, *,
                         fusion: str = "fusion2", max_clips: int | None = None) -> "Classifier":
         """Restore the best checkpoint of one run directory (or two, to fuse them); CheckpointError if unusable."""
-        from mgc_jax.train import load_trained
-
         dirs = [run_dir] + ([run_dir2] if run_dir2 is not None else [])
         return cls([load_trained(d) for d in dirs], fusion=fusion, max_clips=max_clips)
 
@@ -226,14 +303,7 @@ def _run_genres(trained) -> tuple[str, ...]:
     """The genre names saved with the runs' test probabilities (GTZAN's when a run has none)."""
     from mgc_jax.datasets.gtzan import GENRES
 
-    found = set()
-    for t in trained:
-        path = pathlib.Path(t.run_dir) / "test_probs.npz"
-        if path.is_file():
-            with np.load(path, allow_pickle=False) as z:
-                found.add(tuple(str(g) for g in z["genres"]))
-        else:
-            found.add(tuple(GENRES))
+    found = {rundir.read_genres(t.run_dir) or tuple(GENRES) for t in trained}
     if len(found) != 1:
         raise DataError(f"the runs were trained on different genre lists: {sorted(found)}")
     return found.pop()

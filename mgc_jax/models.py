@@ -22,7 +22,6 @@ and initial values are identical, so checkpoints load under either.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 
 import jax
@@ -30,71 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from dsp.config import FEATURE_NAMES, FeatureConfig
-
-NET_KINDS: dict[str, tuple[str, ...]] = {"stft": ("stft",), "music": ("music",), "early": ("stft", "music")}
-"""Feature maps each net reads, in the order the early-fusion net concatenates its pooled vectors."""
-
-FEATURE_WIDTHS: dict[str, int] = {"stft": FeatureConfig().n_bins, "music": len(FEATURE_NAMES)}
-"""Width F of each feature map [T, F] under the default FeatureConfig (513 and 8)."""
-
-ALIGNS = ("center", "start", "end", "same")
-CONV_IMPLS = ("matmul", "conv")
-INITS = ("keras", "flax")
-DROPOUT_SITES = ("pool", "dense")
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Hyper-parameters of GenreCNN / EarlyFusionCNN (defaults: FEATURES_SPEC §3.3 decisions)."""
-
-    k1: int = 256  # filters in each of conv1..conv3 [UNCONF; 128 is the alternative]; equal so the shortcut adds
-    kernel_t: int = 4  # temporal kernel height of all three convs (paper: 4 × n, then 4 × 1)
-    # How conv3's shorter output meets conv1's at the shortcut: "center" zero-pads (kt-1) frames on each side
-    # (3 + 3, the decision), "start"/"end" put all 2(kt-1) zeros after/before it, "same" instead gives conv2
-    # and conv3 'same' padding (Keras convention: 1 before, 2 after for kt = 4) so no padding is needed.
-    align: str = "center"
-    relu_after_add: bool = False  # paper lists ReLU for conv layers only; conv3 already has one
-    dropout: float = 0.2  # dropout rate (paper)
-    dropout_at: tuple[str, ...] = ("dense",)  # "dense": after each hidden dense layer (decision); "pool": after pooling
-    dense: tuple[int, ...] = (300, 150)  # hidden dense sizes (paper)
-    num_classes: int = 10
-    # "keras": glorot-uniform kernels as Keras' Conv2D/Dense compute them (conv1 as a 4 × n kernel on one
-    # channel: fan_in 4n, fan_out 4n·K1), zero biases, i.e. what the paper's Keras/Theano run most likely
-    # used; "flax": lecun-normal on the 1-D view (Flax defaults).
-    init: str = "keras"
-    conv_impl: str = "conv"  # "conv" (nnx.Conv; fastest here, see benchmarks/train_speed.py) or "matmul" (patch gather + matmul)
-
-    def __post_init__(self):
-        # JSON round trips give lists; keep the config hashable.
-        object.__setattr__(self, "dense", tuple(int(d) for d in self.dense))
-        object.__setattr__(self, "dropout_at", tuple(self.dropout_at))
-        checks = [
-            ("k1", self.k1 >= 1, "must be >= 1"),
-            ("kernel_t", self.kernel_t >= 1, "must be >= 1"),
-            ("align", self.align in ALIGNS, f"expected one of {ALIGNS}"),
-            ("dropout", 0.0 <= self.dropout < 1.0, "must be in [0, 1)"),
-            ("dropout_at", set(self.dropout_at) <= set(DROPOUT_SITES), f"entries must be in {DROPOUT_SITES}"),
-            ("dense", all(d >= 1 for d in self.dense), "sizes must be >= 1"),
-            ("num_classes", self.num_classes >= 2, "must be >= 2"),
-            ("init", self.init in INITS, f"expected one of {INITS}"),
-            ("conv_impl", self.conv_impl in CONV_IMPLS, f"expected one of {CONV_IMPLS}"),
-        ]
-        for name, ok, why in checks:
-            if not ok:
-                raise ValueError(f"ModelConfig.{name}={getattr(self, name)!r}: {why}")
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "ModelConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelConfig fields {unknown}")
-        return cls(**d)
+# Re-exported: the configuration (JAX-free) lives in mgc_jax.config.
+from mgc_jax.config import (ALIGNS, CONV_IMPLS, DROPOUT_SITES, FEATURE_WIDTHS, INITS, NET_KINDS,  # noqa: F401
+                            ModelConfig)
 
 
 def _kernel_init(cfg: ModelConfig, *, receptive: int | None = None):
@@ -184,7 +121,7 @@ def global_pool(h: jax.Array) -> jax.Array:
     return jnp.concatenate([h.max(axis=-2), h.mean(axis=-2)], axis=-1)
 
 
-class Classifier(nnx.Module):
+class ClassHead(nnx.Module):
     """Dense ReLU layers (cfg.dense) with dropout, then the output layer: float32 [B, D] -> logits [B, C]."""
 
     def __init__(self, in_features: int, cfg: ModelConfig, *, rngs: nnx.Rngs):
@@ -219,7 +156,7 @@ class GenreCNN(nnx.Module):
 
     def __init__(self, in_bins: int, cfg: ModelConfig = ModelConfig(), *, rngs: nnx.Rngs):
         self.block = ResidualBlock(in_bins, cfg, rngs=rngs)
-        self.head = Classifier(2 * cfg.k1, cfg, rngs=rngs)
+        self.head = ClassHead(2 * cfg.k1, cfg, rngs=rngs)
 
     def __call__(self, x: jax.Array, *, rngs: jax.Array | None = None) -> jax.Array:
         """x: float32 [B, T, in_bins]; rngs: dropout key, needed in train mode only. Returns logits [B, C]."""
@@ -237,7 +174,7 @@ class EarlyFusionCNN(nnx.Module):
         widths = dict(FEATURE_WIDTHS, **(in_bins or {}))
         self.kinds = NET_KINDS["early"]
         self.branches = nnx.Dict({k: ResidualBlock(widths[k], cfg, rngs=rngs) for k in self.kinds})
-        self.head = Classifier(2 * cfg.k1 * len(self.kinds), cfg, rngs=rngs)
+        self.head = ClassHead(2 * cfg.k1 * len(self.kinds), cfg, rngs=rngs)
 
     def __call__(self, x: Mapping[str, jax.Array], *, rngs: jax.Array | None = None) -> jax.Array:
         pooled = [global_pool(self.branches[k](x[k])) for k in self.kinds]

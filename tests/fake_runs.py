@@ -2,16 +2,16 @@
 
 `fake_fold(...)` draws clip probabilities for one fold's test tracks (a seeded Dirichlet with extra weight
 on the true genre, so a net is mostly right and the nets disagree on some tracks); `write_run` stores them
-in a run directory in the format `mgc_jax.train.save_test_probs` writes (NaN rows past each track's clip
-count), plus a config.json like train.run's.
+in a run directory with `mgc_jax.rundir`'s writers (the format training writes), plus a config.json.
 """
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import NamedTuple
 
 import numpy as np
+
+from mgc_jax import rundir
 
 GTZAN = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 
@@ -39,15 +39,10 @@ def write_run(run_dir, track_ids, labels, clip_probs, genres=GTZAN, *, train_cfg
     """run_dir/test_probs.npz (and config.json when train_cfg is given); returns the npz path."""
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    n_clips = np.array([len(p) for p in clip_probs], np.int32)
-    probs = np.full((len(clip_probs), n_clips.max(), len(genres)), np.nan, np.float32)
-    for i, p in enumerate(clip_probs):
-        probs[i, : len(p)] = p
-    path = run_dir / "test_probs.npz"
-    np.savez(path, track_ids=np.asarray(track_ids, dtype=str), labels=np.asarray(labels, np.int32), probs=probs,
-             n_clips=n_clips, genres=np.asarray(genres, dtype=str))
+    path = run_dir / rundir.TEST_PROBS
+    rundir.write_test_probs(path, track_ids, labels, clip_probs, genres)
     if train_cfg is not None:
-        (run_dir / "config.json").write_text(json.dumps({"train": train_cfg}))
+        rundir.write_config(run_dir, {"train": train_cfg})
     return path
 
 

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 import dsp
-from mgc_jax import cache
+from mgc_jax import cache, extraction
 from mgc_jax.datasets.gtzan import Track
 from mgc_jax.errors import DataError
 from mgc_jax.workdir import Workdir
@@ -42,7 +42,7 @@ class FakeExtractor:
 @pytest.fixture
 def fake(monkeypatch):
     f = FakeExtractor()
-    monkeypatch.setattr(cache, "_extract_batch", f)
+    monkeypatch.setattr(extraction, "_extract_batch", f)
     return f
 
 
@@ -196,7 +196,7 @@ def test_other_dsp_code_rebuilds_everything(tmp_path, fake, monkeypatch):
     tracks = _corpus(tmp_path / "audio", lengths=(7.0, 7.0))
     cache.extract(tracks, tmp_path / "f", CFG, progress=False)
     assert cache.FeatureCache(tmp_path / "f")._index["dsp_code"] == cache.dsp_code_hash()
-    monkeypatch.setattr(cache, "dsp_code_hash", lambda: "edited-dsp")
+    monkeypatch.setattr(extraction, "dsp_code_hash", lambda: "edited-dsp")
     assert len(cache.extract(tracks, tmp_path / "f", CFG, progress=False).done) == 2
 
 

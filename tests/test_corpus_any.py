@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mgc_jax import cache, corpus
+from mgc_jax import corpus, extraction
 from mgc_jax.datasets import folder, gtzan, manifest, sources
 from mgc_jax.datasets.track import SAFE_ID, path_track_id
 from mgc_jax.errors import DataError
@@ -52,7 +52,7 @@ def _my_music(tmp_path: pathlib.Path) -> pathlib.Path:
 
 @pytest.fixture
 def fast_extract(monkeypatch):
-    """cache._extract_batch replaced by zeros of the real shapes: corpus logic without the DSP cost."""
+    """extraction._extract_batch replaced by zeros of the real shapes: corpus logic without the DSP cost."""
     import dsp
 
     def zeros(x, cfg):
@@ -60,7 +60,7 @@ def fast_extract(monkeypatch):
         return (np.zeros((len(x), t, 8), np.float32), np.zeros((len(x), 8), np.int32),
                 np.zeros((len(x), t, cfg.n_bins), np.float32))
 
-    monkeypatch.setattr(cache, "_extract_batch", zeros)
+    monkeypatch.setattr(extraction, "_extract_batch", zeros)
 
 
 # ------------------------------------------------------------------------------------ labelled folders

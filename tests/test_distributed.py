@@ -290,9 +290,9 @@ class FakeExtractor:
 @pytest.fixture
 def as_process(monkeypatch):
     """as_process(i, n): make mgc_jax.distributed report process i of n (barriers stay no-ops: one real process)."""
-    from mgc_jax import cache, distributed
+    from mgc_jax import distributed, extraction
 
-    monkeypatch.setattr(cache, "_extract_batch", FakeExtractor())
+    monkeypatch.setattr(extraction, "_extract_batch", FakeExtractor())
 
     def set_(i: int, n: int):
         monkeypatch.setattr(distributed, "process_index", lambda: i)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import messy_corpus
-from mgc_jax import cache, corpus
+from mgc_jax import cache, corpus, extraction
 from mgc_jax.datasets import synthetic
 from mgc_jax.errors import DataError
 from mgc_jax.workdir import Workdir
@@ -88,7 +88,7 @@ def fast_extract(monkeypatch):
         return (np.zeros((len(x), t, 8), np.float32), np.zeros((len(x), 8), np.int32),
                 np.zeros((len(x), t, cfg.n_bins), np.float32))
 
-    monkeypatch.setattr(cache, "_extract_batch", zeros)
+    monkeypatch.setattr(extraction, "_extract_batch", zeros)
 
 
 def test_synthetic_corpus_is_made_on_first_use(tmp_path, fast_extract):

@@ -22,7 +22,7 @@ import soundfile as sf
 
 import dsp
 from fake_data import WIDTHS, make_fold_data, tiny_config
-from mgc_jax import cache
+from mgc_jax import cache, extraction
 from mgc_jax.checkpoint import CheckpointError
 from mgc_jax.datasets.gtzan import Track
 from mgc_jax.errors import DataError
@@ -46,7 +46,7 @@ def _fake_extract(x, cfg):
 @pytest.fixture
 def extracted(tmp_path, monkeypatch):
     """Two 7 s tracks extracted into tmp_path/f: (tracks, cache directory)."""
-    monkeypatch.setattr(cache, "_extract_batch", _fake_extract)
+    monkeypatch.setattr(extraction, "_extract_batch", _fake_extract)
     tracks = []
     for i in range(2):
         path = tmp_path / "audio" / f"blues.{i:05d}.wav"
@@ -119,8 +119,8 @@ def test_extract_rebuilds_an_array_whose_content_changed(extracted):
 def test_extract_hashes_only_arrays_whose_mtime_changed(extracted, monkeypatch):
     tracks, directory = extracted
     hashed = []
-    real_sha256 = cache._sha256
-    monkeypatch.setattr(cache, "_sha256", lambda path: hashed.append(pathlib.Path(path).name) or real_sha256(path))
+    real_sha256 = extraction._sha256
+    monkeypatch.setattr(extraction, "_sha256", lambda path: hashed.append(pathlib.Path(path).name) or real_sha256(path))
     assert cache.extract(tracks, directory, CFG, progress=False).done == []
     assert hashed == []  # untouched cache: no array is read again
     path = _npy(directory)

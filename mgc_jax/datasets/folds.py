@@ -44,13 +44,11 @@ from typing import NamedTuple
 import numpy as np
 from absl import logging
 
+from mgc_jax.config import N_FOLDS, ONE_FOLD_SPLITS, SPLITS
 from mgc_jax.datasets.gtzan import GENRES, Track
 from mgc_jax.errors import DataError
 
-N_FOLDS = 10
 SEED = 0
-SPLITS = ("stratified", "filtered", "artist", "manifest")
-ONE_FOLD_SPLITS = ("filtered", "manifest")
 SPLIT_FILE_FORMAT = 1
 
 # Collaborations credited in Sturm's index, linked to the artists they name so that, e.g., "Lauryn Hill

@@ -1,0 +1,36 @@
+"""The flags of the commands that evaluate saved runs (`launch.crossval`, `launch.fuse`): folds and bootstrap.
+
+The split's folds come from `mgc_jax.config.split_folds` (the filtered split has fold 0 only), so the rule
+and the fold count live in one place.
+"""
+from __future__ import annotations
+
+from absl import app, flags
+
+from mgc_jax.config import SPLITS, check_folds, split_folds
+
+FOLDS = flags.DEFINE_string("folds", None, "Folds: N, N-M or a comma list (default: every fold of the split, "
+                                           "0-9; the filtered split has only fold 0).")
+N_BOOT = flags.DEFINE_integer("n_boot", 1000, "Bootstrap resamples for the 95 % intervals.")
+BOOT_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap resampling.")
+
+
+def folds(split: str, spec: str | None = None, *, flag: str = "folds") -> tuple[int, ...]:
+    """The folds named by `spec` (default --folds; none: every fold of `split`), checked against the split;
+    a bad value is a usage error naming `--<flag>`."""
+    from mgc_jax.crossval import parse_folds
+
+    if split not in SPLITS:
+        raise app.UsageError(f"--split={split!r}: expected one of {', '.join(SPLITS)}")
+    spec = FOLDS.value if spec is None else spec
+    if spec is None:
+        return split_folds(split)
+    try:
+        return check_folds(split, parse_folds(spec))
+    except ValueError as e:
+        raise app.UsageError(f"--{flag}={spec}: {e}") from e
+
+
+def check_n_boot() -> None:
+    if N_BOOT.value < 1:
+        raise app.UsageError(f"--n_boot={N_BOOT.value}: must be >= 1")

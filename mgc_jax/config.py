@@ -1,0 +1,241 @@
+"""The configuration of a training run, without JAX: run identity, hyper-parameters and the facts they are
+checked against (split names, fold count, net kinds, feature widths).
+
+    RunId(net, fold, split)      which run: the identity that names its directory (`Workdir.run_dir`)
+    ModelConfig                  the nets' hyper-parameters (`mgc_jax.models`)
+    TrainConfig                  one run: its identity fields (net, fold, split) and the training hyper-parameters
+
+Every check raises `mgc_jax.errors.ConfigError` "<Class>.<field>=<value>: <why>"; the field names are the
+`launch` flag names (launch/train_flags.py makes the flags from these fields, so each default lives here).
+`to_dict` / `from_dict` are the JSON round trip of config.json (`mgc_jax.rundir`).
+
+Importing this module imports neither JAX nor Flax, so flag parsing, crossval's reading of saved runs and
+fusion stay light.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from mgc_jax.errors import ConfigError
+
+# "filtered": the fault-filtered GTZAN split; "manifest": a manifest's own split column. Each is one fixed split.
+SPLITS = ("stratified", "filtered", "artist", "manifest")
+ONE_FOLD_SPLITS = ("filtered", "manifest")
+N_FOLDS = 10  # folds of the stratified and artist splits
+
+NET_KINDS: dict[str, tuple[str, ...]] = {"stft": ("stft",), "music": ("music",), "early": ("stft", "music")}
+"""Feature maps each net reads, in the order the early-fusion net concatenates its pooled vectors."""
+NETS = tuple(NET_KINDS)
+
+MUSIC_WIDTH = 8  # = len(dsp.FEATURE_NAMES) (tests/test_config.py checks it; dsp imports JAX)
+FEATURE_WIDTHS: dict[str, int] = {"stft": 513, "music": MUSIC_WIDTH}
+"""Width F of each feature map [T, F] under the default dsp.FeatureConfig (stft: n_bins = 1024 // 2 + 1)."""
+
+OPTIMIZERS = ("adam", "sgd")
+ALIGNS = ("center", "start", "end", "same")
+CONV_IMPLS = ("matmul", "conv")
+INITS = ("keras", "flax")
+DROPOUT_SITES = ("pool", "dense")
+
+
+def split_folds(split: str) -> tuple[int, ...]:
+    """The folds a split has: (0,) for the filtered and manifest splits (one train/valid/test split each),
+    0..N_FOLDS-1 otherwise.
+
+    The one home of the rule "a one-split split => fold 0 only".
+    """
+    if split not in SPLITS:
+        raise ConfigError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
+    return (0,) if split in ONE_FOLD_SPLITS else tuple(range(N_FOLDS))
+
+
+def check_folds(split: str, folds: Iterable[int]) -> tuple[int, ...]:
+    """`folds` as a tuple if the split has every one of them, else a ConfigError naming the split's folds."""
+    folds, have = tuple(folds), split_folds(split)
+    bad = [f for f in folds if f not in have]
+    if bad:
+        if split in ONE_FOLD_SPLITS:
+            raise ConfigError(f"the {split} split has one train/valid/test split (fold 0), not folds {list(folds)}")
+        raise ConfigError(f"fold {bad[0]!r} out of range: the {split} split has folds 0..{have[-1]}")
+    return folds
+
+
+def feature_width(kind: str, feature_cfg) -> int:
+    """Width F of map `kind` under a dsp.FeatureConfig ("stft": feature_cfg.n_bins, "music": 8)."""
+    if kind not in FEATURE_WIDTHS:
+        raise ConfigError(f"unknown feature kind {kind!r}; expected one of {', '.join(FEATURE_WIDTHS)}")
+    return feature_cfg.n_bins if kind == "stft" else MUSIC_WIDTH
+
+
+def feature_widths(feature_cfg) -> dict[str, int]:
+    """{kind: F} of the feature maps a dsp.FeatureConfig produces: stft n_bins (513), music 8."""
+    return {k: feature_width(k, feature_cfg) for k in FEATURE_WIDTHS}
+
+
+# ------------------------------------------------------------------------------- check and round trip
+
+
+def check(obj, checks: Iterable[tuple[str, bool, str]]) -> None:
+    """Raise ConfigError "<Class>.<field>=<value>: <why>" for the first (field, ok, why) with ok False."""
+    for name, ok, why in checks:
+        if not ok:
+            raise ConfigError(f"{type(obj).__name__}.{name}={getattr(obj, name)!r}: {why}")
+
+
+def to_dict(obj) -> dict:
+    """JSON-able dict of a config dataclass: nested configs as dicts, tuples as lists."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        out[f.name] = to_dict(v) if dataclasses.is_dataclass(v) else list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def from_dict(cls, d: Mapping):
+    """`cls(**d)` after refusing unknown fields (ConfigError); nested configs are built by `cls` itself."""
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"{cls.__name__}: expected a mapping of fields, got {type(d).__name__}")
+    unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} fields {unknown}")
+    return cls(**d)
+
+
+class _DictMixin:
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping):
+        return from_dict(cls, d)
+
+
+# -------------------------------------------------------------------------------------------- configs
+
+
+class RunId(NamedTuple):
+    """Which run: net ("stft" | "music" | "early"), fold (in `split_folds(split)`) and split."""
+
+    net: str
+    fold: int
+    split: str = "stratified"
+
+    def checked(self) -> "RunId":
+        """self, or a ConfigError "RunId.<field>=...: why" (the messages TrainConfig gives for the same fields)."""
+        check_run_id(self, "RunId")
+        return self
+
+
+def check_run_id(run, owner: str) -> None:
+    """The identity checks of a RunId or a TrainConfig (`owner` names the class in the message)."""
+    for name, ok, why in [
+        ("net", run.net in NET_KINDS, f"expected one of {sorted(NET_KINDS)}"),
+        ("split", run.split in SPLITS, f"expected one of {SPLITS}"),
+        ("fold", isinstance(run.fold, int) and 0 <= run.fold < N_FOLDS, f"expected 0..{N_FOLDS - 1}"),
+        ("fold", run.split not in SPLITS or run.fold in split_folds(run.split),
+         f"the {run.split} split has a single fold: use 0"),
+    ]:
+        if not ok:
+            raise ConfigError(f"{owner}.{name}={getattr(run, name)!r}: {why}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(_DictMixin):
+    """Hyper-parameters of GenreCNN / EarlyFusionCNN (defaults: FEATURES_SPEC §3.3 decisions)."""
+
+    k1: int = 256  # filters in each of conv1..conv3 [UNCONF; 128 is the alternative]; equal so the shortcut adds
+    kernel_t: int = 4  # temporal kernel height of all three convs (paper: 4 × n, then 4 × 1)
+    # How conv3's shorter output meets conv1's at the shortcut: "center" zero-pads (kt-1) frames on each side
+    # (3 + 3, the decision), "start"/"end" put all 2(kt-1) zeros after/before it, "same" instead gives conv2
+    # and conv3 'same' padding (Keras convention: 1 before, 2 after for kt = 4) so no padding is needed.
+    align: str = "center"
+    relu_after_add: bool = False  # paper lists ReLU for conv layers only; conv3 already has one
+    dropout: float = 0.2  # dropout rate (paper)
+    dropout_at: tuple[str, ...] = ("dense",)  # "dense": after each hidden dense layer (decision); "pool": after pooling
+    dense: tuple[int, ...] = (300, 150)  # hidden dense sizes (paper)
+    num_classes: int = 10
+    # "keras": glorot-uniform kernels as Keras' Conv2D/Dense compute them (conv1 as a 4 × n kernel on one
+    # channel: fan_in 4n, fan_out 4n·K1), zero biases, i.e. what the paper's Keras/Theano run most likely
+    # used; "flax": lecun-normal on the 1-D view (Flax defaults).
+    init: str = "keras"
+    conv_impl: str = "conv"  # "conv" (nnx.Conv; fastest here, see benchmarks/train_speed.py) or "matmul" (patch gather + matmul)
+
+    def __post_init__(self):
+        # JSON round trips give lists; keep the config hashable.
+        object.__setattr__(self, "dense", tuple(int(d) for d in self.dense))
+        object.__setattr__(self, "dropout_at", tuple(self.dropout_at))
+        check(self, [
+            ("k1", self.k1 >= 1, "must be >= 1"),
+            ("kernel_t", self.kernel_t >= 1, "must be >= 1"),
+            ("align", self.align in ALIGNS, f"expected one of {ALIGNS}"),
+            ("dropout", 0.0 <= self.dropout < 1.0, "must be in [0, 1)"),
+            ("dropout_at", set(self.dropout_at) <= set(DROPOUT_SITES), f"entries must be in {DROPOUT_SITES}"),
+            ("dense", all(d >= 1 for d in self.dense), "sizes must be >= 1"),
+            ("num_classes", self.num_classes >= 2, "must be >= 2"),
+            ("init", self.init in INITS, f"expected one of {INITS}"),
+            ("conv_impl", self.conv_impl in CONV_IMPLS, f"expected one of {CONV_IMPLS}"),
+        ])
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(_DictMixin):
+    """One training run (FEATURES_SPEC §3.3 defaults: 40 epochs, batch 20, Adam 1e-3).
+
+    net, fold, split are the run's identity (`run_id`); the other fields are its hyper-parameters
+    (`hparams`). config.json keeps all of them flat, as `to_dict` gives them.
+    """
+
+    net: str  # "stft" | "music" | "early"
+    fold: int  # 0..9 (must be 0 for split="filtered" / "manifest")
+    split: str = "stratified"  # "stratified" | "filtered" | "artist" | "manifest"
+    epochs: int = 40
+    batch_size: int = 20  # clips per training step over all devices (paper: 20; see mgc_jax.train "Devices")
+    learning_rate: float = 1e-3  # of epoch 1; epoch e trains at learning_rate * lr_decay ** (e - 1)
+    lr_decay: float = 0.9  # per-epoch factor (1.0 = constant; the paper names no schedule; see `epoch_learning_rate`)
+    optimizer: str = "adam"  # "adam" (beta 0.9/0.999, eps 1e-8: Keras' defaults of 2017) | "sgd" (momentum below)
+    momentum: float = 0.9  # SGD momentum (unused by Adam)
+    seed: int = 0  # model init, batch order and dropout
+    standardize: bool = False  # per-feature mean/std of the training fold (paper: raw units)
+    model: ModelConfig = ModelConfig()
+    eval_batch_size: int = 100  # clips per validation/test forward pass (memory only; rounded up to the devices)
+    keep_last: int = 2  # latest checkpoints kept besides the best
+
+    def __post_init__(self):
+        if isinstance(self.model, Mapping):
+            object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
+        check_run_id(self, "TrainConfig")
+        check(self, [
+            ("epochs", self.epochs >= 1, "must be >= 1"),
+            ("batch_size", self.batch_size >= 1, "must be >= 1"),
+            ("learning_rate", self.learning_rate > 0, "must be > 0"),
+            ("lr_decay", 0 < self.lr_decay <= 1, "must be in (0, 1]"),
+            ("optimizer", self.optimizer in OPTIMIZERS, f"expected one of {OPTIMIZERS}"),
+            ("eval_batch_size", self.eval_batch_size >= 1, "must be >= 1"),
+            ("keep_last", self.keep_last >= 1, "must be >= 1"),
+        ])
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return NET_KINDS[self.net]
+
+    @property
+    def run_id(self) -> RunId:
+        return RunId(self.net, self.fold, self.split)
+
+    @property
+    def hparams(self) -> dict:
+        """The hyper-parameters: every field but the run identity (JSON-able)."""
+        return {k: v for k, v in self.to_dict().items() if k not in RunId._fields}
+
+    def for_run(self, net: str, fold: int) -> "TrainConfig":
+        """The same hyper-parameters and split for another (net, fold)."""
+        return dataclasses.replace(self, net=net, fold=fold)
+
+
+def train_fields() -> dict[str, dataclasses.Field]:
+    """name -> dataclass field of TrainConfig and ModelConfig (the flags of launch/train_flags.py)."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name != "model"}
+    fields.update({f.name: f for f in dataclasses.fields(ModelConfig)})
+    return fields

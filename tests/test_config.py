@@ -1,0 +1,69 @@
+"""mgc_jax.config: JAX-free, the facts it repeats from dsp agree with dsp, one rule for the filtered split's
+fold, one dict round trip, ConfigError naming the field; launch/train_flags.py takes its defaults from it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mgc_jax import config
+from mgc_jax.config import ModelConfig, RunId, TrainConfig
+from mgc_jax.errors import ConfigError
+
+
+def test_config_rundir_and_crossval_import_without_jax():
+    code = ("import sys, mgc_jax.config, mgc_jax.rundir, mgc_jax.crossval, launch.train_flags, launch.eval_flags; "
+            "print(sorted(m for m in ('jax', 'flax', 'optax', 'orbax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_widths_agree_with_dsp():
+    from dsp.config import FEATURE_NAMES, FeatureConfig
+
+    assert config.MUSIC_WIDTH == len(FEATURE_NAMES)
+    assert config.FEATURE_WIDTHS == config.feature_widths(FeatureConfig()) == {"stft": 513, "music": 8}
+    assert config.feature_widths(FeatureConfig(frame_length=512))["stft"] == 257
+    with pytest.raises(ConfigError, match="unknown feature kind 'cqt'"):
+        config.feature_width("cqt", FeatureConfig())
+
+
+def test_the_filtered_split_has_fold_0_only():
+    assert config.split_folds("filtered") == (0,)
+    assert config.split_folds("stratified") == config.split_folds("artist") == tuple(range(10))
+    assert config.check_folds("stratified", (3, 4)) == (3, 4)
+    with pytest.raises(ConfigError, match=r"filtered split has one train/valid/test split \(fold 0\), not folds \[0, 1\]"):
+        config.check_folds("filtered", (0, 1))
+    with pytest.raises(ConfigError, match="fold 10 out of range: the artist split has folds 0..9"):
+        config.check_folds("artist", (10,))
+    with pytest.raises(ConfigError, match="TrainConfig.fold=1: the filtered split has a single fold"):
+        TrainConfig(net="music", fold=1, split="filtered")
+    with pytest.raises(ConfigError, match="RunId.fold=2: the filtered split"):
+        RunId("stft", 2, "filtered").checked()
+    with pytest.raises(ConfigError, match="split='x'"):
+        config.split_folds("x")
+
+
+def test_round_trip_and_errors_name_the_field():
+    cfg = TrainConfig(net="early", fold=3, epochs=2, model=ModelConfig(k1=8, dense=(16,)))
+    d = cfg.to_dict()
+    assert d["model"]["dense"] == [16] and TrainConfig.from_dict(d) == cfg
+    assert cfg.run_id == RunId("early", 3, "stratified") and "net" not in cfg.hparams and cfg.hparams["epochs"] == 2
+    assert cfg.for_run("stft", 4).run_id == RunId("stft", 4) and cfg.for_run("stft", 4).hparams == cfg.hparams
+    with pytest.raises(ConfigError, match=r"unknown TrainConfig fields \['bogus'\]"):
+        TrainConfig.from_dict(dict(d, bogus=1))
+    with pytest.raises(ConfigError, match=r"unknown ModelConfig fields \['k2'\]"):
+        TrainConfig.from_dict(dict(d, model={"k2": 3}))
+    with pytest.raises(ValueError, match=r"^ModelConfig\.k1=0: must be >= 1$"):  # a ConfigError is a ValueError
+        ModelConfig(k1=0)
+
+
+def test_training_flags_take_their_defaults_from_the_fields():
+    # In a subprocess: the flags are global, and launch.extract defines another --batch_size.
+    code = ("from launch import train_flags; from mgc_jax.config import train_fields; f = train_fields(); "
+            "bad = [n for n, h in train_flags.FLAGS.items() if h.default != f[n].default]; "
+            "print(len(train_flags.FLAGS), bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["12", "[]"]
+    assert RunId._fields == ("net", "fold", "split")
