@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dsp.autodiff import safe_sqrt
 from dsp.config import ConfigError, FeatureConfig
 from dsp.framing import frame, hamming_window
 
@@ -276,6 +277,6 @@ def chromagram_from_spectrum(
         values = 10.0 * jnp.log10(jnp.maximum(10.0 ** (DB_RANGE / 10.0) * ratio, 1.0))
         sums = values @ weights
     else:
-        sums = (jnp.sqrt(chroma_power) @ weights) / jnp.where(span > 0, span, 1.0)
+        sums = (safe_sqrt(chroma_power) @ weights) / jnp.where(span > 0, span, 1.0)
     chroma = sums / (jnp.max(sums, axis=-1, keepdims=True) + NORM_EPS)
     return jnp.where(span > 0, chroma, 0.0).astype(jnp.float32)

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jax import custom_batching
 
 from dsp import spectral
+from dsp.autodiff import differentiable_as
 from dsp.config import FEATURE_NAMES, ConfigError, FeatureConfig, n_frames
 from dsp.chroma import chroma_plan
 from dsp.framing import frame, magnitude_spectrum, stft_magnitude, windowed_rfft
@@ -155,6 +156,8 @@ def _one_track_at_a_time(fn, cfg: FeatureConfig):
     """x [n] -> fn(x, cfg), whose `jax.vmap` runs the tracks in sequence with `lax.map` on CPU (module docstring).
 
     On other backends (a GPU has the parallelism and memory to batch) the batch is vmapped as usual.
+    Differentiable: `custom_vmap` has no JVP rule, so the tangent is the JVP of `fn` itself (`differentiable_as`);
+    `jax.vmap` of a gradient batches that plain JVP as usual.
     """
     one = functools.partial(fn, cfg=cfg)
     wrapped = custom_batching.custom_vmap(one)
@@ -167,4 +170,4 @@ def _one_track_at_a_time(fn, cfg: FeatureConfig):
         out = jax.lax.map(wrapped, x) if jax.default_backend() == "cpu" else jax.vmap(one)(x)
         return out, jax.tree.map(lambda _: True, out)
 
-    return wrapped
+    return differentiable_as(wrapped, one)

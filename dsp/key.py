@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dsp.autodiff import safe_sqrt
 from dsp.chroma import signal_chromagram
 from dsp.config import ConfigError, FeatureConfig
 from dsp.framing import frame
@@ -63,7 +64,7 @@ def key_strengths(chroma: jax.Array) -> jax.Array:
     """
     chroma = jnp.asarray(chroma, jnp.float32)
     centred = chroma - jnp.mean(chroma, axis=-1, keepdims=True)
-    norm = jnp.sqrt(jnp.sum(jnp.square(centred), axis=-1, keepdims=True))
+    norm = safe_sqrt(jnp.sum(jnp.square(centred), axis=-1, keepdims=True))  # 0 for a flat chroma: finite grad
     # A constant chroma leaves only float32 rounding (~1e-7 of its level) after centring: treat it as flat.
     flat = norm <= 1e-6 * jnp.max(jnp.abs(chroma), axis=-1, keepdims=True)
     unit = jnp.where(flat, 0.0, centred / jnp.where(flat, 1.0, norm))  # flat or all-zero chroma: strengths 0

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dsp.autodiff import safe_sqrt
 from dsp.config import ConfigError
 
 LOG_FLOOR = 1e-20  # floor inside the log of the geometric mean, relative to the frame's largest bin (FEATURES_SPEC §1.4)
@@ -53,7 +54,7 @@ def rms(frames: jax.Array) -> jax.Array:
         2.5
     """
     frames = jnp.asarray(frames, jnp.float32)
-    return jnp.sqrt(jnp.mean(jnp.square(frames), axis=-1))
+    return safe_sqrt(jnp.mean(jnp.square(frames), axis=-1))  # a silent frame: gradient 0, not NaN
 
 
 def zero_crossing_rate(frames: jax.Array, *, sample_rate: float) -> jax.Array:
@@ -185,7 +186,7 @@ def min_rms_trim(values: jax.Array, spec: jax.Array, *, threshold: float) -> tup
     spec = jnp.asarray(spec, jnp.float32)
     if spec.shape[:-1] != jnp.shape(values):
         raise ConfigError(f"values {jnp.shape(values)} do not match spectrogram frames {spec.shape[:-1]}")
-    level = jnp.sqrt(jnp.sum(jnp.square(spec), axis=-1))  # [..., T]; MIRToolbox's constant factor cancels
+    level = safe_sqrt(jnp.sum(jnp.square(spec), axis=-1))  # [..., T]; MIRToolbox's constant factor cancels
     loudest = jnp.max(level, axis=-1, keepdims=True)
     quiet = (level < threshold * loudest) | (level == 0)
     values, not_finite = finite_or_zero(jnp.asarray(values, jnp.float32))

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dsp.autodiff import safe_sqrt
 from dsp.chroma import chromagram_from_spectrum, signal_chromagram
 from dsp.config import FeatureConfig
 
@@ -60,7 +61,8 @@ def harmonic_change(chroma: jax.Array) -> jax.Array:
     Supports jit and vmap.
     """
     zeta = tonal_centroid(chroma)  # [..., T, 6]
-    step = jnp.sqrt(jnp.sum(jnp.square(zeta[..., 1:, :] - zeta[..., :-1, :]), axis=-1))
+    # Equal consecutive centroids (silence, a held chord) give distance 0, where sqrt's derivative is infinite.
+    step = safe_sqrt(jnp.sum(jnp.square(zeta[..., 1:, :] - zeta[..., :-1, :]), axis=-1))
     first = jnp.zeros(step.shape[:-1] + (1,), step.dtype)
     return jnp.concatenate([first, step], axis=-1).astype(jnp.float32)
 
