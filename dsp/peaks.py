@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from jax import custom_batching
 
 from dsp.autodiff import differentiable_as
+from dsp.signal import as_values
 
 
 def vmap_as_leading_axis(fn, *static):
@@ -229,7 +230,6 @@ def peak_magnitude_blocks(
     return _fates(events, last, e)  # e = x at a candidate (x >= 0 is not shifted), and peaks are candidates
 
 
-@functools.partial(jax.jit, static_argnames=("contrast", "select_first"))
 def peak_mask(spec: jax.Array, *, contrast: float = 0.01, select_first: float = 0.0) -> jax.Array:
     """Every peak that `mirpeaks(X, 'Contrast', contrast)` selects (Total = Inf), as a bin mask.
 
@@ -250,6 +250,11 @@ def peak_mask(spec: jax.Array, *, contrast: float = 0.01, select_first: float = 
         >>> peak_mask(x).astype(int).tolist()
         [[0, 1, 0, 1, 0]]
     """
+    return _peak_mask_jit(as_values(spec, name="peak_mask"), contrast=contrast, select_first=select_first)
+
+
+@functools.partial(jax.jit, static_argnames=("contrast", "select_first"))
+def _peak_mask_jit(spec: jax.Array, *, contrast, select_first) -> jax.Array:
     return vmap_as_leading_axis(_peak_mask, contrast, select_first)(spec)
 
 
@@ -259,7 +264,6 @@ def _peak_mask(spec: jax.Array, contrast, select_first) -> jax.Array:
     return is_peak.astype(jnp.uint8).T.reshape(spec.shape).astype(bool)
 
 
-@functools.partial(jax.jit, static_argnames=("contrast", "max_peaks", "select_first"))
 def spectral_peaks(
     spec: jax.Array, *, contrast: float = 0.01, max_peaks: int = 128, select_first: float = 0.0
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -291,6 +295,12 @@ def spectral_peaks(
     """
     if not isinstance(max_peaks, int) or max_peaks < 1:
         raise ValueError(f"max_peaks={max_peaks!r}: must be a static Python int >= 1")
+    spec = as_values(spec, name="spectral_peaks")
+    return _spectral_peaks_jit(spec, contrast=contrast, max_peaks=max_peaks, select_first=select_first)
+
+
+@functools.partial(jax.jit, static_argnames=("contrast", "max_peaks", "select_first"))
+def _spectral_peaks_jit(spec: jax.Array, *, contrast, max_peaks: int, select_first):
     return vmap_as_leading_axis(_spectral_peaks, contrast, max_peaks, select_first)(spec)
 
 
