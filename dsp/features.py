@@ -144,7 +144,7 @@ def music_features(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
         >>> music_features(jnp.zeros(22050 * 7), FeatureConfig()).shape
         (300, 8)
     """
-    return music_features_with_nan_counts(x, cfg)[0]
+    return _music_with_counts(_one_track(x, "music_features"), cfg)[0]
 
 
 def stft_features(x: jax.Array, cfg: FeatureConfig) -> jax.Array:

@@ -94,7 +94,7 @@ def magnitude_spectrum(frames: jax.Array, *, n_fft: int) -> jax.Array:
 
     Supports jit, vmap and grad (away from zero bins).
     """
-    return jnp.abs(windowed_rfft(frames, n_fft=n_fft)).astype(jnp.float32)
+    return jnp.abs(windowed_rfft(as_signal(frames, name="magnitude_spectrum"), n_fft=n_fft)).astype(jnp.float32)
 
 
 def windowed_rfft(frames: jax.Array, *, n_fft: int) -> jax.Array:
@@ -114,7 +114,7 @@ def windowed_rfft(frames: jax.Array, *, n_fft: int) -> jax.Array:
     length = frames.shape[-1]
     if length > n_fft:
         raise ConfigError(f"frame of {length} samples is longer than n_fft={n_fft}")
-    windowed = as_signal(frames, name="windowed_rfft") * hamming_window(length)
+    windowed = frames * hamming_window(length)
     return jnp.fft.rfft(windowed, n=n_fft, axis=-1)
 
 
