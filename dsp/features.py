@@ -37,13 +37,12 @@ from jax import custom_batching
 
 from dsp import spectral
 from dsp.autodiff import differentiable_as
-from dsp.chroma import frame_extrema
-from dsp.signal import as_signal, finite_samples, peak_scale
+from dsp.chroma import chroma_plan, frame_extrema
 from dsp.config import FEATURE_NAMES, ConfigError, FeatureConfig, n_frames
-from dsp.chroma import chroma_plan
 from dsp.framing import frame, magnitude_spectrum, windowed_rfft
 from dsp.key import key_clarity, key_clarity_frames
 from dsp.roughness import roughness
+from dsp.signal import as_signal, finite_samples, peak_scale
 from dsp.tonal import hcdf, hcdf_from_spectrum
 
 
@@ -59,10 +58,11 @@ def music_features_with_nan_counts(x: jax.Array, cfg: FeatureConfig) -> tuple[ja
         rms (signal units), zcr (Hz), brightness, flatness, entropy (in [0, 1]), roughness (|FFT|² units),
         key_clarity (in [-1, 1], per 6 s window, nearest window centre), hcdf (>= 0, first frame 0).
         Values MIRToolbox leaves undefined (MinRMS-trimmed frames of brightness / flatness / entropy, all-zero
-        spectra, and any non-finite value) are 0 (decision D8); the int32 [8] counts them per column.
+        spectra, and any non-finite value) are 0 (decision D8), as are, under jit, the frames that held a
+        non-finite sample; the int32 [8] counts them per column.
 
     Raises:
-        ConfigError: if n < cfg.frame_length.
+        ConfigError: if n < cfg.frame_length; `dsp.SignalError` for input `dsp.as_signal` refuses.
 
     Supports jit (cfg static), vmap over a batch of equal-length tracks [B, n] (which equals the loop) and grad.
     Silence, DC and full-scale clipped input give finite maps (and finite gradients). Input and scale rules: the
@@ -78,9 +78,12 @@ def _music_with_counts(x: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax
 
 def _prepare(x: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(x / s with non-finite samples at 0, the scale s (float32 [1]), bool [T] frames that held one)."""
+    t = n_frames(int(x.shape[-1]), cfg)
+    if t == 0:
+        frame(x, cfg)  # raises the ConfigError that names both sizes
     x, ok = finite_samples(x)
     bad = frame_extrema((~ok).astype(jnp.float32), frame_length=cfg.frame_length, hop_length=cfg.hop_length,
-                        n_frames=n_frames(int(x.shape[-1]), cfg))[1] > 0
+                        n_frames=t)[1] > 0
     s = peak_scale(x)
     return x / s, s, bad
 
