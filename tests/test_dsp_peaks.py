@@ -1,12 +1,10 @@
 """dsp.peaks: the mirpeaks contrast picker against closed-form cases and a literal port of the mirpeaks loop."""
 from __future__ import annotations
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import soundfile as sf
 
 from dsp.peaks import peak_magnitude_blocks, peak_mask, spectral_peaks
 from mirpeaks_oracle import contrast_peaks, reference_stft, two_tones
@@ -200,14 +198,3 @@ def test_magnitude_blocks_match_the_mask(edges):
     want = np.where(peak_mask(xs), xs, 0).reshape(-1, xs.shape[-1]).T
     np.testing.assert_array_equal(np.concatenate(blocks, axis=0), want)
 
-
-def test_one_trace_per_shape():
-    @jax.jit
-    @chex.assert_max_traces(n=1)
-    def f(x):
-        return spectral_peaks(x, max_peaks=16), peak_mask(x)
-
-    xs = _tracks(seed=1)
-    for x in xs:
-        f(x)
-    f(xs[0] * 3.0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -242,33 +241,3 @@ def test_against_mirtoolbox_on_gtzan(gtzan_dev_clips, golden):
 
 # --- transform invariants ----------------------------------------------------------------------------------
 
-
-def test_jit_and_vmap_equal_eager_loop():
-    xs = np.stack([_noise(0.5, seed=s) for s in range(3)])
-    specs = np.stack([np.asarray(stft_magnitude(x, CFG)) for x in xs])
-    frames = np.stack([np.asarray(frame(x, CFG)) for x in xs])
-    kernels = {
-        "rms": (rms, frames),
-        "zcr": (lambda f: zero_crossing_rate(f, sample_rate=FS), frames),
-        "brightness": (_bright, specs),
-        "flatness": (spectral_flatness, specs),
-        "entropy": (spectral_entropy, specs),
-        "trim": (lambda s: min_rms_trim(spectral_entropy(s), s, threshold=0.5)[0], specs),
-    }
-    for name, (fn, data) in kernels.items():
-        eager = np.stack([np.asarray(fn(d)) for d in data])
-        jitted = np.stack([np.asarray(jax.jit(fn)(d)) for d in data])
-        batched = np.asarray(jax.jit(jax.vmap(fn))(data))
-        # Same float32 ops; XLA may reassociate the reductions differently per program: a few ulps.
-        np.testing.assert_allclose(jitted, eager, rtol=2e-6, atol=1e-7, err_msg=name)
-        np.testing.assert_allclose(batched, eager, rtol=2e-6, atol=1e-7, err_msg=name)
-
-
-def test_one_trace_per_shape():
-    @jax.jit
-    @chex.assert_max_traces(n=1)
-    def f(spec):
-        return spectral_entropy(spec), spectral_flatness(spec), _bright(spec), min_rms_trim(_bright(spec), spec, threshold=0.005)
-
-    for seed in range(3):
-        jax.block_until_ready(f(jnp.asarray(np.random.default_rng(seed).random((7, BINS)), jnp.float32)))
