@@ -366,8 +366,9 @@ def evaluate_runs(workdir, corpus: str, split: str, nets: Sequence[str], folds: 
 
 
 def _read_config_or_empty(run_dir: pathlib.Path, corpus: str) -> dict:
-    """A run's config.json, or {"corpus": corpus} for a run that has none (test fixtures, hand-made runs)."""
-    return rundir.read_config(run_dir) if (run_dir / rundir.CONFIG).is_file() else {"corpus": corpus}
+    """A run's config.json ({} for a run that has none: hand-made runs), its corpus name defaulting to `corpus`."""
+    config = rundir.read_config(run_dir) if (run_dir / rundir.CONFIG).is_file() else {}
+    return {"corpus": corpus, **config}
 
 
 class CrossvalResult(NamedTuple):
