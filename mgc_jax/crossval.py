@@ -358,14 +358,14 @@ def evaluate_runs(workdir, corpus: str, split: str, nets: Sequence[str], folds: 
     runs: dict = {}
     for (net, fold), d in dirs.items():
         runs.setdefault(net, {})[fold] = d
-    kinds = {rundir.run_corpus_kind(_read_config_or_empty(d, corpus)) for (n, _), d in dirs.items() if n != BASELINE}
+    kinds = {rundir.run_corpus_kind(_run_config(d, corpus)) for (n, _), d in dirs.items() if n != BASELINE}
     if len(kinds) > 1:
         raise DataError(f"the runs of corpus {corpus!r} record different corpus kinds {sorted(kinds)}")
     return evaluate_probs(probs, corpus=corpus, split=split, n_boot=n_boot, seed=seed, level=level, runs=runs,
                           notes=notes, kind=kinds.pop() if kinds else None, n_folds=n_folds)
 
 
-def _read_config_or_empty(run_dir: pathlib.Path, corpus: str) -> dict:
+def _run_config(run_dir: pathlib.Path, corpus: str) -> dict:
     """A run's config.json ({} for a run that has none: hand-made runs), its corpus name defaulting to `corpus`."""
     config = rundir.read_config(run_dir) if (run_dir / rundir.CONFIG).is_file() else {}
     return {"corpus": corpus, **config}

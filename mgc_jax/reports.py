@@ -140,8 +140,8 @@ def table2_markdown(ev) -> str:
         lines += ["", f"Zhang et al. 2016 on GTZAN, as cited by the paper: {paper.ZHANG2016_GTZAN:.1f} %. "
                   "The paper has no early-fusion, baseline or FUSION2+baseline row."]
     if "baseline" in ev.systems:
-        lines += ["", "baseline (MFCC+SVM): per-track means and deviations of 20 MFCCs and the eight music features, "
-                  "standardised, RBF SVM fitted on each fold's training tracks (`mgc_jax.baseline`); "
+        lines += ["", "baseline (MFCC+SVM): per-track means and deviations of MFCCs and the eight music features, "
+                  "standardised, an RBF SVM fitted on each fold's training tracks (`mgc_jax.baseline`); "
                   "FUSION2+baseline adds its track probabilities to FUSION2's clip-wise mean with equal weight."]
     if not single:
         lines += ["", "Per fold (%):", "",
