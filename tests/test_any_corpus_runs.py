@@ -218,3 +218,29 @@ def test_a_manifest_trains_both_nets_and_fuses_with_the_baseline(tmp_path):
     assert out["classes"] == list(CLASSES) and out["corpus_kind"] == "manifest" and out["n_tracks"] == 3
     assert all(0 <= s["accuracy"] <= 1 and s["n_tracks"] == 3 for s in out["systems"].values())
     assert out["systems"]["baseline"]["paper"] is None
+
+
+@pytest.mark.parametrize("module,args,message", [
+    ("launch.fuse", ["--split=manifest", "--n_folds=5"], "error: --n_folds=5: the manifest split has one fixed"),
+    ("launch.crossval", ["--n_folds=2"], "error: --n_folds=2: need >= 3"),
+    ("launch.train", ["--net=music", "--n_folds=5", "--fold=7"], "error: --fold=7: expected 0..4"),
+    ("launch.crossval", ["--n_folds=4", "--folds=4"], "error: --folds=4: fold 4 out of range: the stratified split "
+                                                      "has folds 0..3"),
+])
+def test_fold_count_flags_give_one_line(tmp_path, module, args, message):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-m", module, *args, f"--workdir={tmp_path / 'ws'}"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr[-2000:]
+    assert not (tmp_path / "ws").exists()
+
+
+def test_fuse_without_a_corpus_says_how_to_skip_the_baseline(tmp_path):
+    from fake_runs import write_fake_runs
+
+    write_fake_runs(Workdir(tmp_path), "gtzan", "stratified", ("stft", "music"), (0,))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-m", "launch.fuse", "--fold=0", f"--data_dir={tmp_path / 'gtzan'}",
+                           f"--workdir={tmp_path}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and "no such folder" in last and "--nobaseline fuses the saved nets alone" in last
