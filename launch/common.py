@@ -35,8 +35,9 @@ from mgc_jax.errors import AudioError, ConfigError, DataError
 
 DATA_DIR = flags.DEFINE_string(
     "data_dir", None,
-    "Corpus folder in a GTZAN layout (genres/<g>/<g>.NNNNN.au, genres_original/<g>/..., or <g>/...). "
-    "Without it the built-in synthetic corpus is used (made in the workdir on first use).")
+    "Corpus: a folder in a GTZAN layout (genres/<g>/<g>.NNNNN.au, genres_original/<g>/..., or <g>/...), a "
+    "labelled folder (<dir>/<class>/**/<audio file>) or a CSV manifest (PATH.csv: path,label[,artist,split,"
+    "track_id]). Without it the built-in synthetic corpus is used (made in the workdir on first use).")
 WORKDIR = flags.DEFINE_string(
     "workdir", "workspace",
     "Root of corpora/, features/, splits/, runs/ and results/ (see WORKSPACE.md).")

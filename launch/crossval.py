@@ -4,9 +4,10 @@ Trains every (net, fold) run that has no test_probs.npz yet (`mgc_jax.train.run`
 from its last checkpoint, a finished one is reused, so running the command again trains nothing), then
 writes into `<workdir>/results/<corpus>/<split>/`:
 
-    table2.md               net_STFT, net_MUSIC, FUSION1, FUSION2 (and early fusion with --nets=...,early):
-                            accuracy ± 95 % bootstrap half-width beside the paper's Table 2
-    table1.md               row-normalised confusion matrices (%) beside the paper's Table 1
+    table2.md               net_STFT, net_MUSIC, FUSION1, FUSION2 (and early fusion with --nets=...,early), the
+                            MFCC+SVM baseline and FUSION2+baseline (--nobaseline: without them): accuracy ± 95 %
+                            bootstrap half-width, beside the paper's Table 2 for a GTZAN corpus
+    table1.md               row-normalised confusion matrices (%), beside the paper's Table 1 for GTZAN
     results.json            every number, the decision per track, the run directories
     confusion_<system>.png
 
@@ -14,8 +15,11 @@ writes into `<workdir>/results/<corpus>/<split>/`:
     python -m launch.crossval --data_dir=/data/gtzan --nets=stft,music,early     # Table 2 on GTZAN
     python -m launch.crossval --data_dir=/data/gtzan --split=filtered            # the 290-track test set
     python -m launch.crossval --nets=stft,music --folds=0-1 --epochs=2 --k1=16   # a quick look
+    python -m launch.crossval --data_dir="my music" --n_folds=5                   # 5 tracks per class suffice
+    python -m launch.crossval --data_dir=corpus.csv --split=manifest             # the manifest's own split
 
-With --split=filtered there are no folds: the single fault-filtered train/valid/test split is "fold 0".
+With --split=filtered or --split=manifest there are no folds: the single train/valid/test split is "fold 0".
+The baseline (`mgc_jax.baseline`) is fitted on exactly the nets' folds, in runs/<corpus>/<split>/baseline/.
 """
 from __future__ import annotations
 
@@ -53,7 +57,7 @@ def _fmt_s(seconds: float) -> str:
 
 def main(argv):
     common.no_extra_args(argv)
-    fold_list = eval_flags.folds(train_flags.SPLIT.value)
+    fold_list = eval_flags.folds(train_flags.SPLIT.value, n_folds=train_flags.FLAGS["n_folds"].value)
     net_list = nets()
     eval_flags.check_n_boot()
     cfg = train_flags.train_config(net_list[0], 0)  # net and fold are set per run
@@ -69,9 +73,11 @@ def main(argv):
         return prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=train_flags.TRACKS_PER_GENRE.value)
 
     result = crossval.run(cfg, workdir, crossval.LazyCorpus(name, prepare), nets=net_list, folds=fold_list,
-                          n_boot=eval_flags.N_BOOT.value, seed=eval_flags.BOOT_SEED.value, progress=print_progress)
+                          n_boot=eval_flags.N_BOOT.value, seed=eval_flags.BOOT_SEED.value, progress=print_progress,
+                          baseline=eval_flags.BASELINE.value)
     t = result.training
-    print(f"corpus {name}, {cfg.split} split, nets {','.join(net_list)}, folds {','.join(map(str, fold_list))}: "
+    print(f"corpus {name} ({len(result.evaluation.genres)} classes: {', '.join(result.evaluation.genres)})")
+    print(f"{cfg.split} split, nets {','.join(net_list)}, folds {','.join(map(str, fold_list))}: "
           f"trained {len(t.trained)} runs, reused {len(t.reused)} finished runs")
     for net, fold, diff in t.mismatched:
         print(f"warning: reused {net} fold {fold}, trained with another config ({diff})")

@@ -1,21 +1,24 @@
-"""The flags of the commands that evaluate saved runs (`launch.crossval`, `launch.fuse`): folds and bootstrap.
+"""The flags of the commands that evaluate saved runs (`launch.crossval`, `launch.fuse`): folds, bootstrap
+and the baseline.
 
-The split's folds come from `mgc_jax.config.split_folds` (the filtered split has fold 0 only), so the rule
-and the fold count live in one place.
+The split's folds come from `mgc_jax.config.split_folds` (the filtered and manifest splits have fold 0
+only), so the rule and the fold count live in one place.
 """
 from __future__ import annotations
 
 from absl import app, flags
 
-from mgc_jax.config import SPLITS, check_folds, split_folds
+from mgc_jax.config import N_FOLDS, ONE_FOLD_SPLITS, SPLITS, check_folds, split_folds
 
 FOLDS = flags.DEFINE_string("folds", None, "Folds: N, N-M or a comma list (default: every fold of the split, "
-                                           "0-9; the filtered split has only fold 0).")
+                                           "0..n_folds-1; the filtered and manifest splits have only fold 0).")
+BASELINE = flags.DEFINE_bool("baseline", True, "Also fit the MFCC+SVM baseline (mgc_jax.baseline, seconds per "
+                                               "fold) on the same folds and report it beside the nets.")
 N_BOOT = flags.DEFINE_integer("n_boot", 1000, "Bootstrap resamples for the 95 % intervals.")
 BOOT_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap resampling.")
 
 
-def folds(split: str, spec: str | None = None, *, flag: str = "folds") -> tuple[int, ...]:
+def folds(split: str, spec: str | None = None, *, flag: str = "folds", n_folds: int = N_FOLDS) -> tuple[int, ...]:
     """The folds named by `spec` (default --folds; none: every fold of `split`), checked against the split;
     a bad value is a usage error naming `--<flag>`."""
     from mgc_jax.crossval import parse_folds
@@ -23,10 +26,14 @@ def folds(split: str, spec: str | None = None, *, flag: str = "folds") -> tuple[
     if split not in SPLITS:
         raise app.UsageError(f"--split={split!r}: expected one of {', '.join(SPLITS)}")
     spec = FOLDS.value if spec is None else spec
+    if split in ONE_FOLD_SPLITS and n_folds != N_FOLDS:
+        raise app.UsageError(f"--n_folds={n_folds}: the {split} split has one fixed train/valid/test split")
+    if n_folds < 3:
+        raise app.UsageError(f"--n_folds={n_folds}: need >= 3 (a test, a validation and a training block)")
     if spec is None:
-        return split_folds(split)
+        return split_folds(split, n_folds)
     try:
-        return check_folds(split, parse_folds(spec))
+        return check_folds(split, parse_folds(spec), n_folds)
     except ValueError as e:
         raise app.UsageError(f"--{flag}={spec}: {e}") from e
 

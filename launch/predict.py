@@ -1,4 +1,4 @@
-"""Genre of audio files: `python -m launch.predict --checkpoint=RUN_DIR [--checkpoint=RUN_DIR2] FILE...`.
+"""Genre (class) of audio files: `python -m launch.predict --checkpoint=RUN_DIR [--checkpoint=RUN_DIR2] FILE...`.
 
 Restores the best checkpoint of a training run (`workspace/runs/<corpus>/<split>/<net>/fold<k>`); with two
 runs (net_STFT and net_MUSIC) their clip probabilities are fused (FUSION2 by default, --fusion=fusion1).
@@ -6,7 +6,8 @@ Any format libsndfile reads, any sample rate, any channel count. Every 128-frame
 whole file is a clip unless --max_clips says otherwise. Prints per file the genre, the top-3 mean clip
 probabilities and the clip votes; --json prints one JSON document instead. A file that cannot be used
 (unreadable, not audio, shorter than one 3 s clip) gets its own error line and the other files are still
-classified; the exit status is then 1.
+classified; the exit status is then 1. The class names are the run's own (its corpus's classes, recorded in
+config.json; GTZAN's ten genres for runs that recorded none).
 
     python -m launch.predict --checkpoint=workspace/runs/synthetic/stratified/music/fold0 song.wav
     python -m launch.predict --checkpoint=.../stft/fold0 --checkpoint=.../music/fold0 --json a.mp3 b.flac
@@ -62,8 +63,9 @@ def main(argv):
         if not JSON.value:
             print(_text(path, p), flush=True)
     if JSON.value:
-        print(json.dumps({"checkpoints": CHECKPOINT.value, "nets": list(clf.nets), "genres": list(clf.genres),
-                          "files": results}, indent=1))
+        # "classes": the run's own class names (the corpus's); "genres" is the same list under its old key.
+        print(json.dumps({"checkpoints": CHECKPOINT.value, "nets": list(clf.nets), "classes": list(clf.genres),
+                          "genres": list(clf.genres), "files": results}, indent=1))
     if failed:
         print(f"error: {failed} of {len(files)} files could not be classified", file=sys.stderr)
         sys.exit(common.EXIT_INPUT_ERROR)

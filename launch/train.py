@@ -9,6 +9,11 @@ checkpoints, metrics and test probabilities are.
     python -m launch.train --net=music --fold=3                 # README's main job
     python -m launch.train --net=stft --fold=0 --data_dir=/data/gtzan --workdir=/scratch/mgc
     python -m launch.train --net=early --fold=0 --standardize --epochs=20
+    python -m launch.train --net=music --data_dir="my music" --n_folds=5     # <label>/**/<file> folders
+    python -m launch.train --net=stft --data_dir=corpus.csv --split=manifest # path,label[,artist,split,track_id]
+
+Any corpus: the classes are the corpus's own (recorded in the run's config.json, test_probs.npz and
+checkpoints), so `launch.predict` names them.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from absl import app, flags, logging
 from launch import common, train_flags
 
 NET = flags.DEFINE_string("net", None, "Which net: stft (net_STFT), music (net_MUSIC) or early (early fusion).")
-FOLD = flags.DEFINE_integer("fold", 0, "Fold 0..9 (0 for --split=filtered).")
+FOLD = flags.DEFINE_integer("fold", 0, "Fold 0..n_folds-1 (0 for --split=filtered and --split=manifest).")
 flags.adopt_module_key_flags(train_flags)  # --helpshort lists the shared training flags too
 
 
@@ -45,6 +50,7 @@ def main(argv):
     print(f"{cfg.net} fold {cfg.fold} ({cfg.split}, corpus {corpus.name}): best epoch {result.best_epoch}/"
           f"{result.epochs}, valid track accuracy {result.valid_accuracy:.3f}, "
           f"test track accuracy {result.test_accuracy:.3f} (clips {result.test_clip_accuracy:.3f})")
+    print(f"classes:            {', '.join(corpus.classes)} ({corpus.kind} corpus, {len(corpus.tracks)} tracks)")
     print(f"run directory:      {result.run_dir} (config.json, result.json)")
     print(f"checkpoints:        {result.checkpoint_dir}")
     print(f"metrics:            {result.metrics_path}")

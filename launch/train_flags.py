@@ -15,7 +15,10 @@ from mgc_jax.config import ModelConfig, TrainConfig, train_fields
 
 # field -> help; TrainConfig fields first, then ModelConfig ones (`train_config` sorts them out).
 HELP = {
-    "split": "stratified | filtered (fault-filtered GTZAN) | artist.",
+    "split": "stratified | artist (Sturm's index for GTZAN, a manifest's artist column) | manifest (a manifest's "
+             "split column: one fixed split, fold 0) | filtered (fault-filtered GTZAN, fold 0).",
+    "n_folds": "Folds of a stratified or artist split (>= 3; each class needs n_folds tracks). Not 10: the runs "
+               "go to runs/<corpus>/<split>-<n>folds/.",
     "epochs": "Training epochs of each run (paper: 40).",
     "batch_size": "Clips per training step over all devices (paper: 20).",
     "learning_rate": "Optimizer learning rate of epoch 1.",

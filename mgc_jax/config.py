@@ -1,7 +1,7 @@
 """The configuration of a training run, without JAX: run identity, hyper-parameters and the facts they are
 checked against (split names, fold count, net kinds, feature widths).
 
-    RunId(net, fold, split)      which run: the identity that names its directory (`Workdir.run_dir`)
+    RunId(net, fold, split, n_folds)  which run: the identity that names its directory (`Workdir.run_dir`)
     ModelConfig                  the nets' hyper-parameters (`mgc_jax.models`)
     TrainConfig                  one run: its identity fields (net, fold, split) and the training hyper-parameters
 
@@ -23,7 +23,7 @@ from mgc_jax.errors import ConfigError
 # "filtered": the fault-filtered GTZAN split; "manifest": a manifest's own split column. Each is one fixed split.
 SPLITS = ("stratified", "filtered", "artist", "manifest")
 ONE_FOLD_SPLITS = ("filtered", "manifest")
-N_FOLDS = 10  # folds of the stratified and artist splits
+N_FOLDS = 10  # default folds of the stratified and artist splits (`n_folds` changes it, e.g. for small corpora)
 
 NET_KINDS: dict[str, tuple[str, ...]] = {"stft": ("stft",), "music": ("music",), "early": ("stft", "music")}
 """Feature maps each net reads, in the order the early-fusion net concatenates its pooled vectors."""
@@ -40,26 +40,33 @@ INITS = ("keras", "flax")
 DROPOUT_SITES = ("pool", "dense")
 
 
-def split_folds(split: str) -> tuple[int, ...]:
+def split_folds(split: str, n_folds: int = N_FOLDS) -> tuple[int, ...]:
     """The folds a split has: (0,) for the filtered and manifest splits (one train/valid/test split each),
-    0..N_FOLDS-1 otherwise.
+    0..n_folds-1 otherwise.
 
     The one home of the rule "a one-split split => fold 0 only".
     """
     if split not in SPLITS:
         raise ConfigError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
-    return (0,) if split in ONE_FOLD_SPLITS else tuple(range(N_FOLDS))
+    return (0,) if split in ONE_FOLD_SPLITS else tuple(range(n_folds))
 
 
-def check_folds(split: str, folds: Iterable[int]) -> tuple[int, ...]:
+def check_folds(split: str, folds: Iterable[int], n_folds: int = N_FOLDS) -> tuple[int, ...]:
     """`folds` as a tuple if the split has every one of them, else a ConfigError naming the split's folds."""
-    folds, have = tuple(folds), split_folds(split)
+    folds, have = tuple(folds), split_folds(split, n_folds)
     bad = [f for f in folds if f not in have]
     if bad:
         if split in ONE_FOLD_SPLITS:
             raise ConfigError(f"the {split} split has one train/valid/test split (fold 0), not folds {list(folds)}")
         raise ConfigError(f"fold {bad[0]!r} out of range: the {split} split has folds 0..{have[-1]}")
     return folds
+
+
+def split_dir_name(split: str, n_folds: int = N_FOLDS) -> str:
+    """The split's component of run and results paths: the split's name, "<split>-<n>folds" when it has
+    n_folds != N_FOLDS folds (so the run directories of 10-fold splits keep their names). The split files
+    (`folds.get_split`) follow the same rule."""
+    return split if n_folds == N_FOLDS or split in ONE_FOLD_SPLITS else f"{split}-{n_folds}folds"
 
 
 def feature_width(kind: str, feature_cfg) -> int:
@@ -116,11 +123,13 @@ class _DictMixin:
 
 
 class RunId(NamedTuple):
-    """Which run: net ("stft" | "music" | "early"), fold (in `split_folds(split)`) and split."""
+    """Which run: net ("stft" | "music" | "early"), fold (in `split_folds(split, n_folds)`), split and the
+    split's fold count (N_FOLDS unless a small corpus needs fewer; one-fold splits keep N_FOLDS)."""
 
     net: str
     fold: int
     split: str = "stratified"
+    n_folds: int = N_FOLDS
 
     def checked(self) -> "RunId":
         """self, or a ConfigError "RunId.<field>=...: why" (the messages TrainConfig gives for the same fields)."""
@@ -130,11 +139,15 @@ class RunId(NamedTuple):
 
 def check_run_id(run, owner: str) -> None:
     """The identity checks of a RunId or a TrainConfig (`owner` names the class in the message)."""
+    n_ok = isinstance(run.n_folds, int) and run.n_folds >= 3
     for name, ok, why in [
         ("net", run.net in NET_KINDS, f"expected one of {sorted(NET_KINDS)}"),
         ("split", run.split in SPLITS, f"expected one of {SPLITS}"),
-        ("fold", isinstance(run.fold, int) and 0 <= run.fold < N_FOLDS, f"expected 0..{N_FOLDS - 1}"),
-        ("fold", run.split not in SPLITS or run.fold in split_folds(run.split),
+        ("n_folds", n_ok, "expected an int >= 3 (a test, a validation and a training block)"),
+        ("n_folds", run.split not in ONE_FOLD_SPLITS or run.n_folds == N_FOLDS,
+         f"the {run.split} split has one fixed train/valid/test split: leave n_folds at {N_FOLDS}"),
+        ("fold", isinstance(run.fold, int) and 0 <= run.fold < run.n_folds, f"expected 0..{run.n_folds - 1}"),
+        ("fold", run.split not in SPLITS or run.fold in split_folds(run.split, run.n_folds),
          f"the {run.split} split has a single fold: use 0"),
     ]:
         if not ok:
@@ -155,7 +168,7 @@ class ModelConfig(_DictMixin):
     dropout: float = 0.2  # dropout rate (paper)
     dropout_at: tuple[str, ...] = ("dense",)  # "dense": after each hidden dense layer (decision); "pool": after pooling
     dense: tuple[int, ...] = (300, 150)  # hidden dense sizes (paper)
-    num_classes: int = 10
+    num_classes: int = 10  # the corpus's class count: `mgc_jax.train.run` sets it from `Corpus.classes`
     # "keras": glorot-uniform kernels as Keras' Conv2D/Dense compute them (conv1 as a 4 × n kernel on one
     # channel: fan_in 4n, fan_out 4n·K1), zero biases, i.e. what the paper's Keras/Theano run most likely
     # used; "flax": lecun-normal on the 1-D view (Flax defaults).
@@ -183,13 +196,14 @@ class ModelConfig(_DictMixin):
 class TrainConfig(_DictMixin):
     """One training run (FEATURES_SPEC §3.3 defaults: 40 epochs, batch 20, Adam 1e-3).
 
-    net, fold, split are the run's identity (`run_id`); the other fields are its hyper-parameters
+    net, fold, split, n_folds are the run's identity (`run_id`); the other fields are its hyper-parameters
     (`hparams`). config.json keeps all of them flat, as `to_dict` gives them.
     """
 
     net: str  # "stft" | "music" | "early"
     fold: int  # 0..9 (must be 0 for split="filtered" / "manifest")
     split: str = "stratified"  # "stratified" | "filtered" | "artist" | "manifest"
+    n_folds: int = N_FOLDS  # folds of a stratified / artist split (3..; N_FOLDS for the one-split splits)
     epochs: int = 40
     batch_size: int = 20  # clips per training step over all devices (paper: 20; see mgc_jax.train "Devices")
     learning_rate: float = 1e-3  # of epoch 1; epoch e trains at learning_rate * lr_decay ** (e - 1)
@@ -222,7 +236,7 @@ class TrainConfig(_DictMixin):
 
     @property
     def run_id(self) -> RunId:
-        return RunId(self.net, self.fold, self.split)
+        return RunId(self.net, self.fold, self.split, self.n_folds)
 
     @property
     def hparams(self) -> dict:
@@ -232,6 +246,10 @@ class TrainConfig(_DictMixin):
     def for_run(self, net: str, fold: int) -> "TrainConfig":
         """The same hyper-parameters and split for another (net, fold)."""
         return dataclasses.replace(self, net=net, fold=fold)
+
+    def for_classes(self, n_classes: int) -> "TrainConfig":
+        """The same run with a model head of `n_classes` outputs (a corpus's class count)."""
+        return dataclasses.replace(self, model=dataclasses.replace(self.model, num_classes=n_classes))
 
 
 def train_fields() -> dict[str, dataclasses.Field]:

@@ -1,9 +1,17 @@
 """Cross-validation: train the missing (net, fold) runs, read every run's test probabilities, decide per system.
 
-The systems of Table 2 (FEATURES_SPEC §3.4):
+The systems of Table 2 (FEATURES_SPEC §3.4), and the non-neural baseline beside them:
 
     net_STFT, net_MUSIC, early_fusion   one net per fold, majority vote over its clips
     FUSION1, FUSION2                    net_STFT + net_MUSIC of the same fold (`mgc_jax.evaluate`)
+    baseline                            MFCC + music-feature statistics -> RBF SVM (`mgc_jax.baseline`), fitted
+                                        on the fold's training tracks: its runs/<corpus>/<split>/baseline/fold<k>
+    FUSION2+baseline                    FUSION2 with the baseline's track probabilities as a third voice
+                                        (`evaluate.fusion2_track`)
+
+Any corpus: the class names come from the runs (`FoldProbs.genres`, the corpus's classes), its kind from
+their config.json (`rundir.run_corpus_kind`); `n_folds` other than 10 selects the runs of that fold count
+(`config.split_dir_name`).
 
 A run is finished when its `test_probs.npz` exists (`mgc_jax.rundir.is_finished`: written last), so
 `train_missing` trains only the runs without one and a second call trains nothing; an interrupted run is
@@ -27,15 +35,17 @@ import numpy as np
 from absl import logging
 
 from mgc_jax import evaluate, rundir
-from mgc_jax.config import NETS, check_folds
+from mgc_jax.config import N_FOLDS, NETS, check_folds
 from mgc_jax.errors import ConfigError, DataError
 # Re-exported: the run-directory format lives in mgc_jax.rundir.
 from mgc_jax.rundir import TEST_PROBS, TEST_PROBS_KEYS, FoldProbs, is_finished, read_test_probs  # noqa: F401
 
-NET_SYSTEM = {"stft": "net_STFT", "music": "net_MUSIC", "early": "early_fusion"}
+BASELINE = "baseline"  # the baseline's "net" name: its run directories and its key in `collect`'s result
+NET_SYSTEM = {"stft": "net_STFT", "music": "net_MUSIC", "early": "early_fusion", BASELINE: "baseline"}
 FUSION_SYSTEMS = {"FUSION1": evaluate.fusion1, "FUSION2": evaluate.fusion2}  # over net_STFT + net_MUSIC
-SYSTEMS = ("net_STFT", "net_MUSIC", "FUSION1", "FUSION2", "early_fusion")  # Table 2's row order
-LABELS = {"early_fusion": "early fusion"}  # display names that differ from the key
+SYSTEMS = ("net_STFT", "net_MUSIC", "FUSION1", "FUSION2", "early_fusion", "baseline",
+           "FUSION2+baseline")  # Table 2's row order
+LABELS = {"early_fusion": "early fusion", "baseline": "baseline (MFCC+SVM)"}  # display names that differ
 
 
 def label(system: str) -> str:
@@ -76,25 +86,25 @@ def parse_nets(spec: str) -> tuple[str, ...]:
 
 def corpus_name(data_dir: str | os.PathLike | None) -> str:
     """The corpus name `mgc_jax.corpus.prepare_corpus` gives `data_dir` (without preparing it)."""
-    if data_dir is None:
-        from mgc_jax.datasets.synthetic import CORPUS_NAME
+    from mgc_jax.datasets.sources import corpus_name as name
 
-        return CORPUS_NAME
-    return pathlib.Path(data_dir).resolve().name
+    return name(data_dir)
 
 
 # --------------------------------------------------------------------------------------- run files
 
 
-def run_dirs(workdir, corpus: str, split: str, nets: Sequence[str], folds: Sequence[int]) -> dict:
-    """{(net, fold): run directory} in fold-major order."""
-    return {(net, fold): pathlib.Path(workdir.run_dir(corpus, split, net, fold)) for fold in folds for net in nets}
+def run_dirs(workdir, corpus: str, split: str, nets: Sequence[str], folds: Sequence[int], *,
+             n_folds: int = N_FOLDS) -> dict:
+    """{(net, fold): run directory} in fold-major order (net may be BASELINE)."""
+    return {(net, fold): pathlib.Path(workdir.run_dir(corpus, split, net, fold, n_folds=n_folds))
+            for fold in folds for net in nets}
 
 
 def collect(workdir, corpus: str, split: str, nets: Sequence[str], folds: Sequence[int], *,
-            require_all: bool = True) -> dict:
+            require_all: bool = True, n_folds: int = N_FOLDS) -> dict:
     """{net: {fold: FoldProbs}} of the finished runs; DataError listing the unfinished ones if require_all."""
-    dirs = run_dirs(workdir, corpus, split, nets, folds)
+    dirs = run_dirs(workdir, corpus, split, nets, folds, n_folds=n_folds)
     missing = [d for d in dirs.values() if not is_finished(d)]
     if missing and require_all:
         shown = ", ".join(str(d) for d in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
@@ -135,7 +145,8 @@ def train_missing(base_cfg, workdir, corpus, nets: Sequence[str], folds: Sequenc
                   progress: Callable[[Progress], None] | None = None) -> TrainReport:
     """Train every (net, fold) without test_probs.npz, fold by fold, with `mgc_jax.train.run`.
 
-    base_cfg: a `mgc_jax.config.TrainConfig`; its net and fold are replaced per run (its split is used).
+    base_cfg: a `mgc_jax.config.TrainConfig`; its net and fold are replaced per run (its split and n_folds
+      are used; its model head is sized by `train.run` from the corpus's classes).
     corpus: an `mgc_jax.corpus.Corpus`, or a `LazyCorpus` whose preparation (feature extraction) only
       happens when some run needs training: a finished cross-validation never touches its audio.
     progress: called with a `Progress` before each run to train and once after the last (if any).
@@ -144,7 +155,8 @@ def train_missing(base_cfg, workdir, corpus, nets: Sequence[str], folds: Sequenc
     """
     corpus = LazyCorpus.of(corpus)
     trained, reused, mismatched, todo = [], [], [], []
-    for (net, fold), d in run_dirs(workdir, corpus.name, base_cfg.split, nets, folds).items():
+    dirs = run_dirs(workdir, corpus.name, base_cfg.split, nets, folds, n_folds=base_cfg.n_folds)
+    for (net, fold), d in dirs.items():
         if not is_finished(d):
             todo.append((net, fold, d))
             continue
@@ -165,6 +177,32 @@ def train_missing(base_cfg, workdir, corpus, nets: Sequence[str], folds: Sequenc
     if todo and progress is not None:
         progress(Progress(len(trained), len(todo), time.perf_counter() - t0, None))
     return TrainReport(trained, reused, mismatched)
+
+
+def fit_missing_baselines(workdir, corpus, split: str, folds: Sequence[int], *, n_folds: int = N_FOLDS) -> list[int]:
+    """Fit `mgc_jax.baseline` on every fold without a finished baseline run, on exactly the nets' split
+    (`Corpus.split`, the same split file), into `workdir.run_dir(corpus, split, BASELINE, fold)`.
+
+    corpus: a `Corpus` or `LazyCorpus` (prepared only when a fold needs fitting). Returns the folds fitted.
+    With several processes process 0 fits and the others wait for it.
+    """
+    corpus = LazyCorpus.of(corpus)
+    dirs = run_dirs(workdir, corpus.name, split, (BASELINE,), folds, n_folds=n_folds)
+    todo = [fold for (_, fold), d in dirs.items() if not is_finished(d)]
+    if not todo:
+        return []
+    from mgc_jax import baseline, distributed
+
+    c = corpus.get()
+    if distributed.is_primary():
+        for fold in todo:
+            res = baseline.fit_and_evaluate(c, c.split(workdir, split, fold, n_folds=n_folds),
+                                            run_dir=dirs[(BASELINE, fold)], classes=c.classes)
+            logging.info("baseline fold %d (%s split): test track accuracy %.3f (%d tracks)", fold, split,
+                         res.test_accuracy, res.n_test)
+    if distributed.process_count() > 1:
+        distributed.barrier("mgc_jax.crossval.baseline")
+    return todo
 
 
 class LazyCorpus:
@@ -191,10 +229,11 @@ class LazyCorpus:
 
 def _config_mismatch(run_dir: pathlib.Path, cfg) -> str:
     try:
-        saved = rundir.read_config(run_dir)["train"]
+        saved = {"train": rundir.read_config(run_dir)["train"]}
     except (DataError, KeyError, TypeError) as e:
         return f"{rundir.CONFIG} unreadable ({e})"
-    return rundir.config_mismatch(saved, cfg.to_dict(), ignore=())
+    # The head's size is the corpus's class count (train.run sets it); the rest must be the request's.
+    return rundir.config_mismatch(saved, {"train": cfg.to_dict()}, ignore=("train.model.num_classes",))
 
 
 # ---------------------------------------------------------------------------------------- evaluation
@@ -223,13 +262,15 @@ class Evaluation:
 
     corpus: str
     split: str
-    genres: tuple[str, ...]
+    genres: tuple[str, ...]  # the corpus's class names, label order
     systems: Mapping[str, SystemResult]  # in SYSTEMS order, only the systems that could be computed
     n_boot: int
     seed: int
     level: float
     runs: Mapping[str, Mapping[int, str]] = dataclasses.field(default_factory=dict)  # net -> fold -> run dir
     notes: tuple[str, ...] = ()  # caveats printed under the tables (e.g. reused runs of another config)
+    kind: str = "gtzan"  # the corpus kind (sources.KINDS): the paper's numbers are shown for "gtzan" only
+    n_folds: int = N_FOLDS  # folds of the split (stratified / artist)
 
     @property
     def folds(self) -> tuple[int, ...]:
@@ -237,33 +278,41 @@ class Evaluation:
 
 
 def fold_decisions(by_net: Mapping[str, FoldProbs]) -> dict[str, np.ndarray]:
-    """Decisions int [N] per system for one fold: a vote per net, FUSION1/2 when stft and music are both there.
+    """Decisions int [N] per system for one fold: a vote per net (and the baseline's argmax), FUSION1/2 when
+    stft and music are both there, FUSION2+baseline when the baseline is too.
 
-    The runs of one fold must hold the same test tracks in the same order (they come from one split file).
+    The runs of one fold must hold the same test tracks in the same order (they come from one split file);
+    the nets' clip counts must agree (the baseline has one row per track).
     """
     out = {}
-    first = next(iter(by_net.values()))
+    first_net, first = next(iter(by_net.items()))
+    nets = [n for n in by_net if n != BASELINE]
     for net, tp in by_net.items():
         if tp.track_ids != first.track_ids or not np.array_equal(tp.labels, first.labels) or tp.genres != first.genres:
-            raise DataError(f"the {net} run of this fold tested other tracks (or labels/genres) than the "
-                            f"{next(iter(by_net))} run: were they trained on different split files?")
-        if [len(p) for p in tp.probs] != [len(p) for p in first.probs]:
-            raise DataError(f"the {net} run of this fold has other clip counts than the {next(iter(by_net))} run: "
+            raise DataError(f"the {net} run of this fold tested other tracks (or labels/classes) than the "
+                            f"{first_net} run: were they trained on different split files?")
+        if net != BASELINE and [len(p) for p in tp.probs] != [len(p) for p in by_net[nets[0]].probs]:
+            raise DataError(f"the {net} run of this fold has other clip counts than the {nets[0]} run: "
                             "were they trained on different feature caches?")
         out[NET_SYSTEM[net]] = np.array([evaluate.majority_vote(p) for p in tp.probs], np.int64)
     if "stft" in by_net and "music" in by_net:
         a, b = by_net["stft"].probs, by_net["music"].probs
         for name, rule in FUSION_SYSTEMS.items():
             out[name] = np.array([rule(pa, pb) for pa, pb in zip(a, b)], np.int64)
+        if BASELINE in by_net:
+            q = [p.mean(axis=0) for p in by_net[BASELINE].probs]
+            out["FUSION2+baseline"] = np.array([evaluate.fusion2_track(pa, pb, qt) for pa, pb, qt in zip(a, b, q)],
+                                               np.int64)
     return out
 
 
 def evaluate_probs(probs: Mapping[str, Mapping[int, FoldProbs]], *, corpus: str, split: str, n_boot: int = 1000,
                    seed: int = 0, level: float = 0.95, runs: Mapping | None = None,
-                   notes: Sequence[str] = ()) -> Evaluation:
-    """Decide, score and bootstrap every system from {net: {fold: FoldProbs}}.
+                   notes: Sequence[str] = (), kind: str | None = None, n_folds: int = N_FOLDS) -> Evaluation:
+    """Decide, score and bootstrap every system from {net: {fold: FoldProbs}} (net may be BASELINE).
 
-    Fusion systems use the folds that have both an stft and a music run.
+    Fusion systems use the folds that have both an stft and a music run. kind: the corpus kind (default:
+    "synthetic" for the synthetic corpus's name, else "gtzan": what runs were before other corpora).
     """
     folds = sorted({f for by_fold in probs.values() for f in by_fold})
     if not folds:
@@ -271,12 +320,12 @@ def evaluate_probs(probs: Mapping[str, Mapping[int, FoldProbs]], *, corpus: str,
     parts: dict[str, list] = {}
     genres = None
     for fold in folds:
-        by_net = {net: probs[net][fold] for net in NETS if net in probs and fold in probs[net]}
+        by_net = {net: probs[net][fold] for net in (*NETS, BASELINE) if net in probs and fold in probs[net]}
         tp = next(iter(by_net.values()))
         if genres is None:
             genres = tp.genres
         elif tp.genres != genres:
-            raise DataError(f"fold {fold} has genres {tp.genres}, fold {folds[0]} has {genres}")
+            raise DataError(f"fold {fold} has classes {tp.genres}, fold {folds[0]} has {genres}")
         for system, pred in fold_decisions(by_net).items():
             parts.setdefault(system, []).append((fold, tp.track_ids, tp.labels, pred))
     systems = {}
@@ -293,19 +342,33 @@ def evaluate_probs(probs: Mapping[str, Mapping[int, FoldProbs]], *, corpus: str,
             summary=evaluate.fold_summary(correct, n_boot=n_boot, seed=seed, level=level),
             confusion=evaluate.confusion_matrix(labels, pred, n_classes=len(genres)))
     runs = {net: {int(f): str(d) for f, d in by_fold.items()} for net, by_fold in (runs or {}).items()}
-    return Evaluation(corpus, split, tuple(genres), systems, n_boot, seed, level, runs, tuple(notes))
+    if kind is None:
+        kind = rundir.run_corpus_kind({"corpus": corpus})
+    return Evaluation(corpus, split, tuple(genres), systems, n_boot, seed, level, runs, tuple(notes), kind, n_folds)
 
 
 def evaluate_runs(workdir, corpus: str, split: str, nets: Sequence[str], folds: Sequence[int], *,
-                  n_boot: int = 1000, seed: int = 0, level: float = 0.95, notes: Sequence[str] = ()) -> Evaluation:
-    """`evaluate_probs` over the saved runs of (nets x folds); DataError naming any unfinished run."""
-    probs = collect(workdir, corpus, split, nets, folds)
-    dirs = run_dirs(workdir, corpus, split, nets, folds)
+                  n_boot: int = 1000, seed: int = 0, level: float = 0.95, notes: Sequence[str] = (),
+                  n_folds: int = N_FOLDS, baseline: bool = False) -> Evaluation:
+    """`evaluate_probs` over the saved runs of (nets x folds), and of the baseline's folds if `baseline`;
+    DataError naming any unfinished run. The corpus kind is read from the nets' config.json."""
+    nets = (*nets, BASELINE) if baseline else tuple(nets)
+    probs = collect(workdir, corpus, split, nets, folds, n_folds=n_folds)
+    dirs = run_dirs(workdir, corpus, split, nets, folds, n_folds=n_folds)
     runs: dict = {}
     for (net, fold), d in dirs.items():
         runs.setdefault(net, {})[fold] = d
+    kinds = {rundir.run_corpus_kind(_run_config(d, corpus)) for (n, _), d in dirs.items() if n != BASELINE}
+    if len(kinds) > 1:
+        raise DataError(f"the runs of corpus {corpus!r} record different corpus kinds {sorted(kinds)}")
     return evaluate_probs(probs, corpus=corpus, split=split, n_boot=n_boot, seed=seed, level=level, runs=runs,
-                          notes=notes)
+                          notes=notes, kind=kinds.pop() if kinds else None, n_folds=n_folds)
+
+
+def _run_config(run_dir: pathlib.Path, corpus: str) -> dict:
+    """A run's config.json ({} for a run that has none: hand-made runs), its corpus name defaulting to `corpus`."""
+    config = rundir.read_config(run_dir) if (run_dir / rundir.CONFIG).is_file() else {}
+    return {"corpus": corpus, **config}
 
 
 class CrossvalResult(NamedTuple):
@@ -315,24 +378,29 @@ class CrossvalResult(NamedTuple):
 
 
 def run(base_cfg, workdir, corpus, *, nets: Sequence[str], folds: Sequence[int], n_boot: int = 1000,
-        seed: int = 0, level: float = 0.95, progress: Callable[[Progress], None] | None = None) -> CrossvalResult:
+        seed: int = 0, level: float = 0.95, progress: Callable[[Progress], None] | None = None,
+        baseline: bool = False) -> CrossvalResult:
     """Train what is missing, evaluate every system, write the reports into `workdir.results_dir(corpus, split)`.
 
     base_cfg: `mgc_jax.config.TrainConfig` of every run (net and fold replaced); corpus: a `Corpus` or a
     `LazyCorpus`; n_boot, seed, level: the bootstrap of `mgc_jax.evaluate.fold_summary`; progress: see
-    `train_missing`. DataError when the split lacks one of `folds` (the filtered split has fold 0 only).
+    `train_missing`; baseline: also fit the MFCC+SVM baseline on the same folds (`fit_missing_baselines`)
+    and report it. DataError when the split lacks one of `folds` (filtered and manifest: fold 0 only).
     """
     from mgc_jax import reports
 
     corpus = LazyCorpus.of(corpus)
+    split, n_folds = base_cfg.split, base_cfg.n_folds
     try:
-        check_folds(base_cfg.split, folds)
+        check_folds(split, folds, n_folds)
     except ConfigError as e:
         raise DataError(str(e)) from None
     training = train_missing(base_cfg, workdir, corpus, nets, folds, progress=progress)
+    if baseline:
+        fit_missing_baselines(workdir, corpus, split, folds, n_folds=n_folds)
     notes = [f"{net} fold {fold} was reused from a run with another config ({diff})"
              for net, fold, diff in training.mismatched]
-    ev = evaluate_runs(workdir, corpus.name, base_cfg.split, nets, folds, n_boot=n_boot, seed=seed, level=level,
-                       notes=notes)
-    written = reports.write_reports(ev, workdir.results_dir(corpus.name, base_cfg.split))
+    ev = evaluate_runs(workdir, corpus.name, split, nets, folds, n_boot=n_boot, seed=seed, level=level,
+                       notes=notes, n_folds=n_folds, baseline=baseline)
+    written = reports.write_reports(ev, workdir.results_dir(corpus.name, split, n_folds=n_folds))
     return CrossvalResult(ev, training, written)

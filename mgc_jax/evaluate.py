@@ -6,6 +6,8 @@ Decision rules (the paper's §4.3):
                           largest mean probability (FEATURES_SPEC D15), then to the lowest index
     fusion1(p_a, p_b)     mean of the 2 x clips probability rows of two nets, argmax
     fusion2(p_a, p_b)     clip-wise mean of two nets, argmax per clip, majority vote (same tie rule)
+    fusion2_track(p_a, p_b, q)  FUSION2 with a third, track-level system (the baseline's q [C]) averaged into
+                          every clip with the same weight as each net
 
 Metrics: `accuracy`, `confusion_matrix` (counts; `row_percent` normalises rows to %), `bootstrap_ci`
 (percentile bootstrap over tracks with a fixed seed, D14) and `fold_summary` (per-fold accuracies,
@@ -76,6 +78,21 @@ def fusion2(p_a, p_b) -> int:
     if a.shape != b.shape:
         raise ValueError(f"fusion2 averages clip by clip: shapes differ ({a.shape} vs {b.shape})")
     return majority_vote((a + b) / 2)
+
+
+def fusion2_track(p_a, p_b, q) -> int:
+    """FUSION2 with a track-level system: clip-wise mean of p_a, p_b (float [clips, C], row i the same clip)
+    and q (float [C], one track's probabilities, the same for every clip), argmax per clip, majority vote.
+
+    Each source weighs a third: q sways a clip only where the nets' two voices are close.
+    """
+    a, b = _clip_probs(p_a, "p_a"), _clip_probs(p_b, "p_b")
+    q = np.asarray(q, np.float64)
+    if a.shape != b.shape or q.shape != (a.shape[1],):
+        raise ValueError(f"fusion2_track: shapes {a.shape}, {b.shape} and {q.shape} do not fit [clips, C], [C]")
+    if not np.isfinite(q).all():
+        raise ValueError("fusion2_track: non-finite track probabilities")
+    return majority_vote((a + b + q[None, :]) / 3)
 
 
 def accuracy(y_true, y_pred) -> float:

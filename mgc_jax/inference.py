@@ -212,7 +212,7 @@ class Classifier:
 
     Args:
       trained: one or two `Trained` (from `load_trained`), with the same feature config.
-      genres: class names (default: the runs' test_probs.npz genres, else GTZAN's).
+      genres: class names (default: the runs' own, `rundir.run_classes`).
       fusion: "fusion2" (default, the paper's best) or "fusion1", used with two nets.
       max_clips: clips per file at most (None: every 128-frame window, hop 64, of the whole file; 18 gives a
         30 s file exactly the training clips).
@@ -300,10 +300,8 @@ class Classifier:
 
 
 def _run_genres(trained) -> tuple[str, ...]:
-    """The genre names saved with the runs' test probabilities (GTZAN's when a run has none)."""
-    from mgc_jax.datasets.gtzan import GENRES
-
-    found = {rundir.read_genres(t.run_dir) or tuple(GENRES) for t in trained}
+    """The runs' class names (`rundir.run_classes`: config.json, else test probabilities, else GTZAN's)."""
+    found = {rundir.run_classes(t.run_dir) for t in trained}
     if len(found) != 1:
         raise DataError(f"the runs were trained on different genre lists: {sorted(found)}")
     return found.pop()

@@ -9,6 +9,10 @@
 
 `write_reports(evaluation, out_dir)` writes them all (atomically, one file at a time) and returns their paths;
 `out_dir` is normally `workdir.results_dir(corpus, split)`.
+
+Any corpus: rows and columns are the evaluation's own class names. The paper's columns, cells and panel
+appear only for a GTZAN corpus (`Evaluation.kind == "gtzan"`, GTZAN's ten genres); for every other corpus
+(the synthetic one included) the tables hold ours alone.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import pathlib
 import numpy as np
 
 from mgc_jax import evaluate, paper
+from mgc_jax.config import N_FOLDS, ONE_FOLD_SPLITS
 from mgc_jax.workdir import atomic_write, write_json
 
 RESULTS_FORMAT = 1
@@ -48,51 +53,65 @@ def _fold_list(folds) -> str:
 
 
 def _single_test_set(ev) -> bool:
-    return ev.split == "filtered" or len(ev.folds) == 1
+    return ev.split in ONE_FOLD_SPLITS or len(ev.folds) == 1
+
+
+def _with_paper(ev) -> bool:
+    """The paper's numbers are shown beside ours for GTZAN only (its ten genres, any split)."""
+    return ev.kind == "gtzan" and tuple(ev.genres) == paper.GENRES
 
 
 def _comparable(ev) -> bool:
     """The paper's numbers are GTZAN's under random stratified folds: say so when ours are something else."""
-    from mgc_jax.datasets.synthetic import CORPUS_NAME
+    return _with_paper(ev) and ev.split == "stratified"
 
-    return ev.split == "stratified" and tuple(ev.genres) == paper.GENRES and ev.corpus != CORPUS_NAME
+
+def _unit(ev) -> str:
+    """What a class is called in titles: GTZAN's and the synthetic corpus's classes are genres."""
+    return "genre" if ev.kind in ("gtzan", "synthetic") else "class"
+
+
+def _split_name(ev) -> str:
+    many = ev.n_folds != N_FOLDS and ev.split not in ONE_FOLD_SPLITS
+    return f"{ev.split} split" + (f" ({ev.n_folds} folds)" if many else "")
 
 
 def paper_confusion(ev, system: str) -> np.ndarray | None:
-    """The paper's Table 1 matrix (%) for a system when it has one and the genres are GTZAN's, else None."""
-    if system in paper.TABLE1 and tuple(ev.genres) == paper.GENRES:
+    """The paper's Table 1 matrix (%) for a system when it has one and the corpus is GTZAN, else None."""
+    if system in paper.TABLE1 and _with_paper(ev):
         return paper.TABLE1[system]
     return None
+
+
+def _paper_row(ev, system: str):
+    """(mean %, half-width %) of the paper's Table 2 row, None where there is none or it is not shown."""
+    return paper.TABLE2.get(system) if _with_paper(ev) else None
 
 
 # -------------------------------------------------------------------------------------------- Table 2
 
 
 def accuracy_table(ev, systems=None) -> str:
-    """The Markdown table of Table 2 (ours beside the paper's) for `systems` (default: all of `ev`)."""
-    single = _single_test_set(ev)
-    lines = []
-    if single:
-        head = "| system | ours | paper | ours − paper | 95 % interval (ours) | tracks |"
-        rule = "| --- | ---: | ---: | ---: | ---: | ---: |"
-    else:
-        head = "| system | ours | paper | ours − paper | fold mean ± std | 95 % interval (ours) | folds | tracks |"
-        rule = "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    lines += [head, rule]
+    """The Markdown table of Table 2 for `systems` (default: all of `ev`): ours, beside the paper's for GTZAN."""
+    single, with_paper = _single_test_set(ev), _with_paper(ev)
+    cols = ["system", "ours"] + (["paper", "ours − paper"] if with_paper else []) \
+        + ([] if single else ["fold mean ± std"]) + ["95 % interval (ours)"] + ([] if single else ["folds"]) \
+        + ["tracks"]
+    lines = ["| " + " | ".join(cols) + " |", "| --- |" + " ---: |" * (len(cols) - 1)]
     for name in systems or ev.systems:
         res = ev.systems[name]
         s = res.summary
-        ours = f"{100 * s.pooled:.1f} ± {100 * s.ci_half_width:.1f}"
-        ref = paper.TABLE2.get(name)
-        theirs = f"{ref[0]:.1f} ± {ref[1]:.1f}" if ref else "—"
-        diff = _signed(100 * s.pooled - ref[0]) if ref else "—"
-        interval = f"[{100 * s.ci_lo:.1f}, {100 * s.ci_hi:.1f}]"
-        if single:
-            lines.append(f"| {res.label} | {ours} | {theirs} | {diff} | {interval} | {s.n_tracks} |")
-        else:
-            folds = f"{100 * s.fold_mean:.1f} ± {100 * s.fold_std:.1f}"
-            lines.append(f"| {res.label} | {ours} | {theirs} | {diff} | {folds} | {interval} | "
-                         f"{len(s.fold_accuracy)} | {s.n_tracks} |")
+        ref = _paper_row(ev, name)
+        cells = [res.label, f"{100 * s.pooled:.1f} ± {100 * s.ci_half_width:.1f}"]
+        if with_paper:
+            cells += [f"{ref[0]:.1f} ± {ref[1]:.1f}" if ref else "—", _signed(100 * s.pooled - ref[0]) if ref else "—"]
+        if not single:
+            cells.append(f"{100 * s.fold_mean:.1f} ± {100 * s.fold_std:.1f}")
+        cells.append(f"[{100 * s.ci_lo:.1f}, {100 * s.ci_hi:.1f}]")
+        if not single:
+            cells.append(str(len(s.fold_accuracy)))
+        cells.append(str(s.n_tracks))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -100,20 +119,30 @@ def table2_markdown(ev) -> str:
     """Table 2 as Markdown: one row per system, ours beside the paper's."""
     single = _single_test_set(ev)
     any_sys = next(iter(ev.systems.values()))
-    lines = [f"# Table 2 — track accuracy, corpus `{ev.corpus}`, {ev.split} split", ""]
+    lines = [f"# Table 2 — track accuracy, corpus `{ev.corpus}`, {_split_name(ev)}", ""]
     if ev.split == "filtered":
         scope = f"the fault-filtered split's test set ({any_sys.summary.n_tracks} tracks, one train/valid/test split)"
+    elif ev.split == "manifest":
+        scope = f"the manifest's test tracks ({any_sys.summary.n_tracks} tracks, one train/valid/test split)"
     elif single:
         scope = f"the test tracks of fold {ev.folds[0]} ({any_sys.summary.n_tracks} tracks)"
     else:
         scope = (f"the test tracks of folds {_fold_list(ev.folds)} pooled ({any_sys.summary.n_tracks} decisions, "
                  "each track tested once)")
-    lines += [f"Ours: accuracy (%) over {scope}, ± the half-width of the {100 * ev.level:g} % percentile bootstrap "
-              f"interval over tracks (B = {ev.n_boot}, seed {ev.seed}). Paper: {paper.CITATION}, Table 2 "
-              "(GTZAN, random genre-stratified folds, mean ± 95 % bootstrap half-width).", ""]
+    intro = (f"Ours: accuracy (%) over {scope}, ± the half-width of the {100 * ev.level:g} % percentile bootstrap "
+             f"interval over tracks (B = {ev.n_boot}, seed {ev.seed}).")
+    if _with_paper(ev):
+        intro += (f" Paper: {paper.CITATION}, Table 2 (GTZAN, random genre-stratified folds, mean ± 95 % bootstrap "
+                  "half-width).")
+    lines += [intro, ""]
     lines += accuracy_table(ev).splitlines()
-    lines += ["", f"Zhang et al. 2016 on GTZAN, as cited by the paper: {paper.ZHANG2016_GTZAN:.1f} %. "
-              "The paper has no early-fusion row."]
+    if _with_paper(ev):
+        lines += ["", f"Zhang et al. 2016 on GTZAN, as cited by the paper: {paper.ZHANG2016_GTZAN:.1f} %. "
+                  "The paper has no early-fusion, baseline or FUSION2+baseline row."]
+    if "baseline" in ev.systems:
+        lines += ["", "baseline (MFCC+SVM): per-track means and deviations of MFCCs and the eight music features, "
+                  "standardised, an RBF SVM fitted on each fold's training tracks (`mgc_jax.baseline`); "
+                  "FUSION2+baseline adds its track probabilities to FUSION2's clip-wise mean with equal weight."]
     if not single:
         lines += ["", "Per fold (%):", "",
                   "| system | " + " | ".join(f"fold {f}" for f in ev.folds) + " |",
@@ -132,7 +161,7 @@ def _caveats(ev) -> list[str]:
         refs = "; ".join(f"{k}: {v:.1f} %" for k, v in paper.FILTERED_REFERENCES.items())
         out.append("The paper's numbers come from random folds, where excerpts of one artist fall on both sides; on "
                    f"the fault-filtered, artist-disjoint test set they are not comparable. Published there: {refs}.")
-    elif not _comparable(ev):
+    elif _with_paper(ev) and not _comparable(ev):
         out.append(f"Corpus `{ev.corpus}` ({ev.split} split) is not the paper's setting: the paper's columns are "
                    "GTZAN under random stratified folds, shown for orientation only.")
     out += [f"Note: {n}" for n in ev.notes]
@@ -144,9 +173,11 @@ def _caveats(ev) -> list[str]:
 
 def table1_markdown(ev) -> str:
     """Table 1 as Markdown: per system, the row-normalised confusion (%) with the paper's beside ours."""
-    lines = [f"# Table 1 — confusion matrices (% of each true genre), corpus `{ev.corpus}`, {ev.split} split", "",
-             "Rows: true genre; columns: predicted genre. Cells read `ours / paper` where the paper has the system "
-             f"({', '.join(paper.TABLE1)}); ours alone otherwise. Ours counts every test track of folds "
+    unit = _unit(ev)
+    cells = (f"Cells read `ours / paper` where the paper has the system ({', '.join(paper.TABLE1)}); ours alone "
+             "otherwise." if _with_paper(ev) else "Cells: ours.")
+    lines = [f"# Table 1 — confusion matrices (% of each true {unit}), corpus `{ev.corpus}`, {_split_name(ev)}", "",
+             f"Rows: true {unit}; columns: predicted {unit}. {cells} Ours counts every test track of folds "
              f"{_fold_list(ev.folds)}.", ""]
     cols = list(ev.genres)
     for name, res in ev.systems.items():
@@ -166,7 +197,7 @@ def table1_markdown(ev) -> str:
         if ref is not None:
             line += f", paper {np.diag(ref).mean():.1f}"
         lines += ["", line + ".", ""]
-    if ev.split == "filtered" or not _comparable(ev):
+    if ev.split == "filtered" or (_with_paper(ev) and not _comparable(ev)) or ev.notes:
         lines += _caveats(ev)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -183,7 +214,7 @@ def results_dict(ev) -> dict:
     systems = {}
     for name, res in ev.systems.items():
         s = res.summary
-        ref = paper.TABLE2.get(name)
+        ref = _paper_row(ev, name)
         pc = paper_confusion(ev, name)
         systems[name] = {
             "label": res.label,
@@ -209,8 +240,11 @@ def results_dict(ev) -> dict:
     return {
         "format": RESULTS_FORMAT,
         "corpus": ev.corpus,
+        "corpus_kind": ev.kind,
         "split": ev.split,
+        "n_folds": ev.n_folds,
         "genres": list(ev.genres),
+        "classes": list(ev.genres),
         "folds": list(ev.folds),
         "bootstrap": {"n_boot": ev.n_boot, "seed": ev.seed, "level": ev.level,
                       "method": "percentile bootstrap over tracks (pooled) and over folds (fold mean)"},
@@ -220,7 +254,7 @@ def results_dict(ev) -> dict:
         "notes": list(ev.notes),
         "paper": {"citation": paper.CITATION, "table2_percent": {k: list(v) for k, v in paper.TABLE2.items()},
                   "zhang2016_gtzan_percent": paper.ZHANG2016_GTZAN,
-                  "comparable": _comparable(ev) and ev.split != "filtered"},
+                  "comparable": _comparable(ev)} if _with_paper(ev) else None,
         "n_tracks": first.summary.n_tracks,
     }
 
@@ -253,10 +287,10 @@ def plot_confusion(ev, system: str, path: str | os.PathLike) -> pathlib.Path:
                             color="white" if m[i, j] > 60 else "black")
         ax.set_xticks(range(n), ev.genres, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(n), ev.genres, fontsize=8)
-        ax.set_xlabel("predicted genre")
-        ax.set_ylabel("true genre")
+        ax.set_xlabel(f"predicted {_unit(ev)}")
+        ax.set_ylabel(f"true {_unit(ev)}")
         ax.set_title(title, fontsize=10)
-    fig.suptitle(f"corpus {ev.corpus}, {ev.split} split, folds {_fold_list(ev.folds)} (% of each true genre)",
+    fig.suptitle(f"corpus {ev.corpus}, {_split_name(ev)}, folds {_fold_list(ev.folds)} (% of each true {_unit(ev)})",
                  fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()

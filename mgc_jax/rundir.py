@@ -1,6 +1,7 @@
 """The files of a run directory (`Workdir.run_dir(corpus, split, net, fold)`): the one home of their format.
 
-    config.json      {"train": TrainConfig.to_dict(), "in_bins": {kind: F}, "corpus", "features", "split_digest"}
+    config.json      {"train": TrainConfig.to_dict(), "in_bins": {kind: F}, "corpus", "corpus_kind", "classes",
+                      "features", "split_digest"}
     metrics.jsonl    one JSON object per finished epoch (the numbers of the training log line)
     checkpoints/     orbax checkpoints (mgc_jax.checkpoint; their metadata repeats config.json)
     test_probs.npz   the test tracks' clip probabilities (keys TEST_PROBS_KEYS; see `write_test_probs`)
@@ -12,7 +13,10 @@ a killed process never leaves half a file that looks finished. test_probs.npz is
 presence marks a finished run (`is_finished`).
 
 A saved config and the one of a new request are compared by `config_mismatch` alone: on resume (config.json
-and each checkpoint's metadata) and when crossval reuses a finished run. No JAX here.
+and each checkpoint's metadata) and when crossval reuses a finished run. Fields added after runs were first
+saved (`LEGACY`: the classes, the corpus kind, the fold count) read, where a saved config lacks them, as
+what those runs were: GTZAN's ten genres, "gtzan" (or "synthetic"), 10 folds; so old runs still resume.
+No JAX here.
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from mgc_jax.config import N_FOLDS
+from mgc_jax.datasets.gtzan import GENRES
 from mgc_jax.errors import DataError
 from mgc_jax.workdir import atomic_write
 
@@ -61,13 +67,29 @@ def _flatten(d: Mapping, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _kind_of_old_run(flat: Mapping) -> str:
+    return "synthetic" if flat.get("corpus") == "synthetic" else "gtzan"
+
+
+# Dotted field -> its value in a run saved before the field existed (a function of the saved flat config).
+LEGACY = {
+    "classes": lambda flat: list(GENRES),
+    "corpus_kind": _kind_of_old_run,
+    "train.n_folds": lambda flat: N_FOLDS,
+}
+
+
 def config_diff(saved: Mapping, current: Mapping, *, ignore: Iterable[str] = ()) -> list[tuple[str, Any, Any]]:
     """Fields (dotted paths into nested dicts) whose values differ: [(field, saved, current)], sorted.
 
-    A field present on one side only is reported with the string "<absent>" on the other. Tuples and lists
+    A field present on one side only is reported with the string "<absent>" on the other, except a `LEGACY`
+    field absent from `saved` (an old run's config), which reads as its legacy value. Tuples and lists
     compare equal (JSON turns one into the other).
     """
     a, b, skip = _flatten(saved), _flatten(current), set(ignore)
+    for key, value in LEGACY.items():
+        if key not in a and key in b:
+            a[key] = value(a)
     norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
     return [(k, a.get(k, "<absent>"), b.get(k, "<absent>")) for k in sorted(set(a) | set(b))
             if k not in skip and norm(a.get(k, "<absent>")) != norm(b.get(k, "<absent>"))]
@@ -206,6 +228,22 @@ def read_genres(run_dir: str | os.PathLike) -> tuple[str, ...] | None:
         return None
     with np.load(path, allow_pickle=False) as z:
         return tuple(str(g) for g in z["genres"])
+
+
+def run_classes(run_dir: str | os.PathLike) -> tuple[str, ...]:
+    """A run's class names in label order: config.json's "classes", else its test probabilities' genres,
+    else (an old run that recorded neither) GTZAN's ten GENRES."""
+    if _path(run_dir, CONFIG).is_file():
+        classes = read_config(run_dir).get("classes")
+        if classes is not None:
+            return tuple(str(c) for c in classes)
+    return read_genres(run_dir) or tuple(GENRES)
+
+
+def run_corpus_kind(config: Mapping) -> str:
+    """The corpus kind ("gtzan", "folder", "manifest", "synthetic") a run's config.json records (`LEGACY`
+    for runs saved before it was recorded)."""
+    return str(config.get("corpus_kind") or _kind_of_old_run(config))
 
 
 # ------------------------------------------------------------------------------------------- result

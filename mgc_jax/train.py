@@ -1,10 +1,11 @@
 """Training of net_STFT, net_MUSIC or the early-fusion net on one fold: resumable, deterministic, logged.
 
-`run(cfg, workdir, corpus)` trains on the fold's training tracks, picks the epoch with the best
-validation track accuracy, classifies the test tracks with it and writes, in
-`workdir.run_dir(corpus, split, net, fold)`, the files of `mgc_jax.rundir` (their one home):
+`run(cfg, workdir, corpus)` trains on the fold's training tracks (any corpus: the model head has one output
+per class of `corpus.classes`), picks the epoch with the best validation track accuracy, classifies the test
+tracks with it and writes, in `workdir.run_dir(corpus, split, net, fold)`, the files of `mgc_jax.rundir`
+(their one home):
 
-    config.json      TrainConfig + FeatureConfig + corpus and split identity (resuming checks it)
+    config.json      TrainConfig + FeatureConfig + corpus (name, kind, classes) and split identity (resuming checks it)
     metrics.jsonl    one JSON line per finished epoch (the same numbers as the log line)
     checkpoints/     orbax checkpoints <epoch>/: the last `keep_last` epochs plus the best one
     test_probs.npz   clip probabilities of the test tracks (keys: TEST_PROBS_KEYS)
@@ -62,8 +63,6 @@ from mgc_jax import distributed, rundir, sharding
 from mgc_jax.checkpoint import CheckpointError, RunCheckpoints
 from mgc_jax.clips import ClipDataset
 from mgc_jax.config import N_FOLDS, OPTIMIZERS, SPLITS, ModelConfig, TrainConfig, feature_widths  # noqa: F401
-from mgc_jax.datasets.folds import get_split
-from mgc_jax.datasets.gtzan import GENRES
 from mgc_jax.errors import DataError
 from mgc_jax.evaluate import majority_vote
 from mgc_jax.inference import Trained, load_trained  # noqa: F401  (re-exported: inference is their home)
@@ -249,6 +248,9 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
     for name in ("train", "valid", "test"):
         if len(data.ids[name]) == 0:
             raise ValueError(f"the {name} split of fold {cfg.fold} has no tracks")
+    if cfg.model.num_classes != len(data.genres):
+        raise ValueError(f"ModelConfig.num_classes={cfg.model.num_classes} but the data has {len(data.genres)} "
+                         f"classes ({', '.join(data.genres)}); TrainConfig.for_classes sets it")
     config = {"train": cfg.to_dict(), "in_bins": {k: int(in_bins[k]) for k in cfg.kinds}, **(run_info or {})}
     _check_run_config(run_dir, config)
 
@@ -331,16 +333,24 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
 def run(cfg: TrainConfig, workdir, corpus) -> RunResult:
     """Train `cfg.net` on fold `cfg.fold` of `corpus` (an mgc_jax.corpus.Corpus) under `workdir` (a Workdir).
 
-    The split comes from `mgc_jax.datasets.folds.get_split` (and its split file); the run directory is
-    `workdir.run_dir(corpus.name, cfg.split, cfg.net, cfg.fold)`. Returns the RunResult.
+    The split comes from `corpus.split` (and its split file, `cfg.n_folds` folds); the model head has one
+    output per class of the corpus (`cfg.model.num_classes` is replaced by `len(corpus.classes)`); the run
+    directory is `workdir.run_dir(corpus.name, cfg.split, cfg.net, cfg.fold, n_folds=cfg.n_folds)`, and
+    its config.json records the corpus's classes and kind. Returns the RunResult.
     """
-    split = get_split(workdir, corpus.name, corpus.tracks, cfg.split, cfg.fold)
-    genre_of = {t.track_id: t.genre for t in corpus.tracks}
+    cfg = cfg.for_classes(len(corpus.classes))
+    split = corpus.split(workdir, cfg.split, cfg.fold, n_folds=cfg.n_folds)
+    data = fold_data(cfg, corpus, split)
+    run_info = {"corpus": corpus.name, "corpus_kind": corpus.kind, "classes": list(corpus.classes),
+                "features": corpus.cfg.to_dict(), "split_digest": split_digest(data.ids)}
+    run_dir = workdir.run_dir(corpus.name, cfg.split, cfg.net, cfg.fold, n_folds=cfg.n_folds)
+    return train_and_evaluate(cfg, run_dir, data, in_bins=feature_widths(corpus.cfg), run_info=run_info)
+
+
+def fold_data(cfg: TrainConfig, corpus, split) -> FoldData:
+    """FoldData of a split (train/valid/test track ids) of `corpus` on cfg's kinds; labels = class indices
+    in `corpus.classes` (`Corpus.labels`)."""
     ids = {"train": tuple(split.train), "valid": tuple(split.valid), "test": tuple(split.test)}
-    labels = {k: np.array([GENRES.index(genre_of[t]) for t in v], np.int32) for k, v in ids.items()}
+    labels = {k: corpus.labels(v) for k, v in ids.items()}
     datasets = {k: ClipDataset(corpus.cache, list(v), labels[k], kinds=cfg.kinds) for k, v in ids.items()}
-    data = FoldData(**datasets, ids=ids, labels=labels, cache=corpus.cache, genres=tuple(GENRES))
-    in_bins = feature_widths(corpus.cfg)
-    run_info = {"corpus": corpus.name, "features": corpus.cfg.to_dict(), "split_digest": split_digest(ids)}
-    run_dir = workdir.run_dir(corpus.name, cfg.split, cfg.net, cfg.fold)
-    return train_and_evaluate(cfg, run_dir, data, in_bins=in_bins, run_info=run_info)
+    return FoldData(**datasets, ids=ids, labels=labels, cache=corpus.cache, genres=tuple(corpus.classes))

@@ -4,7 +4,11 @@
     features/<corpus>-<config hash>/             one .npy per track and map, index.json
     splits/<corpus>-<split>.json                 the exact track lists of every fold
     runs/<corpus>/<split>/<net>/fold<k>/         config.json, metrics.jsonl, checkpoints/, test_probs.npz
+    runs/<corpus>/<split>/baseline/fold<k>/      the MFCC+SVM baseline (mgc_jax.baseline) on the same fold
     results/<corpus>/<split>/                    tables, results.json, confusion matrices
+
+<split> is the split's name, or "<split>-<n>folds" for a stratified or artist split of n != 10 folds
+(`mgc_jax.config.split_dir_name`), so 10-fold run directories keep their names.
 
 Methods only compute paths; nothing is created until a writer needs it.
 """
@@ -18,6 +22,7 @@ import os
 import pathlib
 import tempfile
 
+from mgc_jax.config import N_FOLDS, split_dir_name
 from mgc_jax.errors import DataError
 
 
@@ -48,17 +53,18 @@ class Workdir:
     def split_file(self, corpus: str, split: str) -> pathlib.Path:
         return self.root / "splits" / f"{_name('corpus', corpus)}-{_name('split', split)}.json"
 
-    def run_dir(self, corpus: str, split: str, net: str, fold: int) -> pathlib.Path:
+    def run_dir(self, corpus: str, split: str, net: str, fold: int, *, n_folds: int = N_FOLDS) -> pathlib.Path:
         try:
             fold = operator.index(fold)
         except TypeError:
             raise DataError(f"fold {fold!r} must be an int") from None
         if fold < 0:
             raise DataError(f"fold {fold} must be >= 0")
-        return self.root / "runs" / _name("corpus", corpus) / _name("split", split) / _name("net", net) / f"fold{fold}"
+        return (self.root / "runs" / _name("corpus", corpus) / _name("split", split_dir_name(split, n_folds))
+                / _name("net", net) / f"fold{fold}")
 
-    def results_dir(self, corpus: str, split: str) -> pathlib.Path:
-        return self.root / "results" / _name("corpus", corpus) / _name("split", split)
+    def results_dir(self, corpus: str, split: str, *, n_folds: int = N_FOLDS) -> pathlib.Path:
+        return self.root / "results" / _name("corpus", corpus) / _name("split", split_dir_name(split, n_folds))
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ import pytest
 
 from mgc_jax import config
 from mgc_jax.config import ModelConfig, RunId, TrainConfig
+from mgc_jax.datasets.gtzan import GENRES as GTZAN
 from mgc_jax.errors import ConfigError
 
 
@@ -65,5 +66,41 @@ def test_training_flags_take_their_defaults_from_the_fields():
             "bad = [n for n, h in train_flags.FLAGS.items() if h.default != f[n].default]; "
             "print(len(train_flags.FLAGS), bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["12", "[]"]
-    assert RunId._fields == ("net", "fold", "split")
+    assert out.stdout.split() == ["13", "[]"]
+    assert RunId._fields == ("net", "fold", "split", "n_folds")
+
+
+def test_n_folds_is_part_of_the_identity_and_names_dirs_only_when_not_10():
+    from mgc_jax.workdir import Workdir
+
+    cfg = TrainConfig(net="music", fold=4, n_folds=5)
+    assert cfg.run_id == RunId("music", 4, "stratified", 5) and "n_folds" not in cfg.hparams
+    assert config.split_folds("stratified", 5) == (0, 1, 2, 3, 4) and config.split_folds("manifest", 5) == (0,)
+    assert config.check_folds("artist", (4,), 5) == (4,)
+    with pytest.raises(ConfigError, match="fold 5 out of range: the stratified split has folds 0..4"):
+        config.check_folds("stratified", (5,), 5)
+    with pytest.raises(ConfigError, match=r"TrainConfig.fold=5: expected 0..4"):
+        TrainConfig(net="music", fold=5, n_folds=5)
+    with pytest.raises(ConfigError, match=r"TrainConfig.n_folds=2: expected an int >= 3"):
+        TrainConfig(net="music", fold=0, n_folds=2)
+    with pytest.raises(ConfigError, match=r"RunId.n_folds=5: the manifest split has one fixed"):
+        RunId("stft", 0, "manifest", 5).checked()
+    wd = Workdir("w")
+    assert wd.run_dir("c", "stratified", "stft", 0) == wd.root / "runs/c/stratified/stft/fold0"  # unchanged
+    assert wd.run_dir("c", "stratified", "stft", 0, n_folds=5) == wd.root / "runs/c/stratified-5folds/stft/fold0"
+    assert wd.results_dir("c", "artist", n_folds=4) == wd.root / "results/c/artist-4folds"
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.for_classes(3).model.num_classes == 3 and cfg.for_classes(3).run_id == cfg.run_id
+
+
+def test_configs_saved_before_n_folds_and_classes_still_match():
+    from mgc_jax import rundir
+
+    now = {"train": TrainConfig(net="music", fold=0).to_dict(), "corpus": "gtzan", "corpus_kind": "gtzan",
+           "classes": list(GTZAN)}
+    old = {"train": {k: v for k, v in now["train"].items() if k != "n_folds"}, "corpus": "gtzan"}
+    assert rundir.config_mismatch(old, now) == ""
+    five = {**now, "train": TrainConfig(net="music", fold=0, n_folds=5).to_dict()}
+    assert rundir.config_mismatch(old, five) == "train.n_folds: 10 (saved) != 5 (now)"
+    assert "classes" in rundir.config_mismatch(old, {**now, "classes": ["a", "b"]})
+    assert "corpus_kind: 'synthetic' (saved)" in rundir.config_mismatch({**old, "corpus": "synthetic"}, now)

@@ -173,14 +173,15 @@ def test_launch_crossval_on_finished_runs_trains_nothing_and_prepares_nothing(tm
     wd = Workdir(tmp_path)
     write_fake_runs(wd, "synthetic", "stratified", ("stft", "music"), range(10),
                     train_cfg=lambda net, fold: _paper_defaults(net, fold, epochs=3))
-    proc = _launch("launch.crossval", "--nets=stft,music", "--folds=0-9", "--epochs=3", f"--workdir={tmp_path}")
+    proc = _launch("launch.crossval", "--nets=stft,music", "--folds=0-9", "--epochs=3", "--nobaseline",
+                   f"--workdir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "trained 0 runs, reused 20 finished runs" in proc.stdout
     assert "warning" not in proc.stdout
     out = wd.results_dir("synthetic", "stratified")
     for name in ("table2.md", "table1.md", "results.json", "confusion_FUSION2.png"):
         assert f"wrote {out / name}" in proc.stdout
-    assert "| FUSION2 |" in proc.stdout and "91.0 ± 1.2" in proc.stdout  # Table 2 printed, paper beside
+    assert "| FUSION2 |" in proc.stdout and "91.0 ± 1.2" not in proc.stdout  # Table 2; no paper: not GTZAN
     assert not (tmp_path / "corpora").exists() and not (tmp_path / "features").exists()
     assert json.loads((out / "results.json").read_text())["n_tracks"] == 200
 
@@ -203,7 +204,7 @@ def test_launch_fuse_prints_the_fusion_rows(tmp_path):
     write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2, 3))
     ev = crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (3,), n_boot=1000)
     data_dir = tmp_path / "gtzan"  # only its name matters: nothing is read from it
-    proc = _launch("launch.fuse", "--fold=3", f"--data_dir={data_dir}", f"--workdir={tmp_path}")
+    proc = _launch("launch.fuse", "--fold=3", "--nobaseline", f"--data_dir={data_dir}", f"--workdir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| FUSION")]
     s1, s2 = ev.systems["FUSION1"].summary, ev.systems["FUSION2"].summary
@@ -211,12 +212,13 @@ def test_launch_fuse_prints_the_fusion_rows(tmp_path):
     assert rows[1].startswith(f"| FUSION2 | {100 * s2.pooled:.1f} ± {100 * s2.ci_half_width:.1f} | 91.0 ± 1.2 |")
     assert "net_STFT" in proc.stdout.splitlines()[0] and "| net_" not in proc.stdout
 
-    js = _launch("launch.fuse", "--folds=0-3", "--json", f"--data_dir={data_dir}", f"--workdir={tmp_path}")
+    js = _launch("launch.fuse", "--folds=0-3", "--json", "--nobaseline", f"--data_dir={data_dir}",
+                 f"--workdir={tmp_path}")
     assert js.returncode == 0, js.stderr[-3000:]
     out = json.loads(js.stdout)
     assert sorted(out["systems"]) == ["FUSION1", "FUSION2"] and out["folds"] == [0, 1, 2, 3] and out["n_tracks"] == 80
 
-    missing = _launch("launch.fuse", "--folds=0-9", f"--data_dir={data_dir}", f"--workdir={tmp_path}")
+    missing = _launch("launch.fuse", "--folds=0-9", f"--data_dir={data_dir}", f"--workdir={tmp_path}")  # nets first
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
     assert str(wd.run_dir("gtzan", "stratified", "stft", 4)) in missing.stderr.strip().splitlines()[-1]
     both = _launch("launch.fuse", "--fold=1", "--folds=0-9", f"--workdir={tmp_path}")

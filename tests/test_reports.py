@@ -142,16 +142,40 @@ def test_filtered_split_reports_one_test_set_with_the_right_caveat():
     assert len(_row(md, "FUSION2")) == 6
 
 
-def test_other_genres_get_no_paper_confusion():
+def _no_paper(ev):
+    """Every trace of the paper's numbers is absent from the tables and results.json of `ev`."""
+    t2, t1, js = reports.table2_markdown(ev), reports.table1_markdown(ev), reports.results_dict(ev)
+    assert _row(t2, "system")[:3] == ["system", "ours", "fold mean ± std"] and "paper" not in t2.lower()
+    assert " / " not in t1 and "Senac" not in t1 and "paper" not in t1.lower()
+    assert js["paper"] is None
+    assert all(s["paper"] is None and s["paper_confusion_percent"] is None for s in js["systems"].values())
+
+
+def test_other_genres_get_no_paper_columns():
     genres = tuple(f"g{i}" for i in range(10))
-    ev = make_evaluation(folds=(0, 1), genres=genres, nets=("stft", "music"))
-    assert " / " not in reports.table1_markdown(ev).split("## net_STFT")[1]
-    assert "not the paper's setting" in reports.table2_markdown(ev)
-    assert reports.results_dict(ev)["systems"]["net_STFT"]["paper_confusion_percent"] is None
+    _no_paper(make_evaluation(folds=(0, 1), genres=genres, nets=("stft", "music")))
 
 
-def test_synthetic_corpus_is_flagged_as_not_the_papers_setting():
-    ev = make_evaluation(folds=(0, 1), nets=("stft", "music"), corpus="synthetic")
-    assert "Corpus `synthetic` (stratified split) is not the paper's setting" in reports.table2_markdown(ev)
-    assert reports.results_dict(ev)["paper"]["comparable"] is False
-    assert " / 87" in reports.table1_markdown(ev)  # same genre names: the paper's cells stay for orientation
+@pytest.mark.parametrize("kind", ["synthetic", "folder", "manifest"])
+def test_the_paper_is_shown_for_gtzan_corpora_only(kind):
+    """Same ten genre names, but not GTZAN: no paper column, cell or line (issue 12)."""
+    ev = make_evaluation(folds=(0, 1), nets=("stft", "music"), corpus="x", kind=kind)
+    assert ev.kind == kind
+    _no_paper(ev)
+    assert make_evaluation(folds=(0, 1), nets=("stft", "music"), corpus="synthetic").kind == "synthetic"  # legacy
+    assert "| FUSION2 | " in reports.table2_markdown(ev)
+
+
+def test_any_classes_name_the_rows_and_columns(tmp_path):
+    classes = ("Acoustic", "Beats", "Electric")
+    ev = make_evaluation(folds=(0,), genres=classes, nets=("stft", "music"), corpus="my_music-1234abcd",
+                         kind="folder", split="manifest")
+    t1 = reports.table1_markdown(ev)
+    assert "| true \\ predicted | Acoustic | Beats | Electric | tracks |" in t1 and "true class" in t1
+    assert [_row(t1, c)[0] for c in classes] == list(classes)
+    t2 = reports.table2_markdown(ev)
+    assert "the manifest's test tracks (6 tracks, one train/valid/test split)" in t2
+    js = reports.results_dict(ev)
+    assert js["classes"] == list(classes) and js["corpus_kind"] == "folder"
+    written = reports.write_reports(ev, tmp_path)
+    assert (tmp_path / "confusion_FUSION2.png").is_file() and set(written) >= {"table1.md", "table2.md"}

@@ -44,7 +44,7 @@ from typing import NamedTuple
 import numpy as np
 from absl import logging
 
-from mgc_jax.config import N_FOLDS, ONE_FOLD_SPLITS, SPLITS
+from mgc_jax.config import N_FOLDS, ONE_FOLD_SPLITS, SPLITS, split_dir_name
 from mgc_jax.datasets.gtzan import GENRES, Track
 from mgc_jax.errors import DataError
 
@@ -256,7 +256,7 @@ def get_split(workdir, corpus: str, tracks: Sequence[Track], split: str, fold: i
     several = split not in ONE_FOLD_SPLITS
     if several:
         _check_n_folds(n_folds)
-    path = workdir.split_file(corpus, split if not several or n_folds == N_FOLDS else f"{split}-{n_folds}folds")
+    path = workdir.split_file(corpus, split_dir_name(split, n_folds))  # the run directories' rule
     digest = _inputs_digest(tracks)
     if path.exists():
         saved = read_json(path)
