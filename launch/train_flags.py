@@ -11,7 +11,7 @@ import re
 from absl import app, flags
 
 from launch import common
-from mgc_jax.config import ModelConfig, TrainConfig, train_fields
+from mgc_jax.config import PAPER_HPARAMS, ModelConfig, TrainConfig, train_fields
 
 # field -> help; TrainConfig fields first, then ModelConfig ones (`train_config` sorts them out).
 HELP = {
@@ -19,14 +19,17 @@ HELP = {
              "split column: one fixed split, fold 0) | filtered (fault-filtered GTZAN, fold 0).",
     "n_folds": "Folds of a stratified or artist split (>= 3; each class needs n_folds tracks). Not 10: the runs "
                "go to runs/<corpus>/<split>-<n>folds/.",
-    "epochs": "Training epochs of each run (paper: 40).",
+    "epochs": "Training epochs of each run (paper: 40; --paper sets it).",
     "batch_size": "Clips per training step over all devices (paper: 20).",
     "learning_rate": "Optimizer learning rate of epoch 1.",
     "lr_decay": "Per-epoch learning-rate factor: epoch e uses learning_rate * lr_decay**(e-1) "
-                "(1.0 = constant; the paper names no schedule).",
+                "(1.0 = constant; the paper names no schedule; 0.9 was the synthetic-corpus choice).",
     "optimizer": "adam | sgd (momentum 0.9).",
     "seed": "Seed of model init, batch order and dropout.",
-    "standardize": "Standardise each feature with the training fold's mean/std (paper: raw units).",
+    "standardize": "Standardise each feature with the training fold's mean/std (paper: raw units, "
+                   "--nostandardize).",
+    "stft_transform": "STFT map before standardisation: log1p | db | none (paper: linear magnitude).",
+    "select": "Epoch that is tested and served: last | best_valid (paper: best validation accuracy).",
     "k1": "Filters per conv layer (FEATURES_SPEC decision: 256; 128 the alternative).",
     "align": "Shortcut alignment: center (3+3 zero pad) | start | end | same.",
     "relu_after_add": "ReLU after the residual add.",
@@ -44,6 +47,8 @@ def _define(name: str):
 
 FLAGS = {name: _define(name) for name in HELP}  # field name -> FlagHolder
 SPLIT = FLAGS["split"]
+PAPER = flags.DEFINE_bool("paper", False, "The paper's settings where the defaults differ: --nostandardize "
+                          "--stft_transform=none --select=best_valid --epochs=40 (a flag given explicitly wins).")
 TRACKS_PER_GENRE = flags.DEFINE_integer("tracks_per_genre", None,
                                         "Synthetic corpus only: tracks per genre when it is first made.")
 
@@ -51,6 +56,8 @@ TRACKS_PER_GENRE = flags.DEFINE_integer("tracks_per_genre", None,
 def train_config(net: str, fold: int) -> TrainConfig:
     """`TrainConfig` from the flags for one (net, fold); a bad value becomes a one-line usage error."""
     train = {n: f.value for n, f in FLAGS.items() if n in _TRAIN_FIELDS}
+    if PAPER.value:
+        train.update({n: v for n, v in PAPER_HPARAMS.items() if not FLAGS[n].present})
     model = {n: f.value for n, f in FLAGS.items() if n not in _TRAIN_FIELDS}
     try:
         return TrainConfig(net=net, fold=fold, **train, model=ModelConfig(**model))

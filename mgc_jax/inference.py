@@ -97,14 +97,18 @@ class Trained(NamedTuple):
         return self.train_cfg.kinds
 
     def predict(self, x: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Clip probabilities float32 [B, C] for x: kind -> float32 [B, T, F] (raw units; standardised here).
+        """Clip probabilities float32 [B, C] for x: kind -> float32 [B, T, F] (raw units; the run's STFT
+        transform and standardisation are applied here).
 
         Runs the same compiled program as the training run's test pass (batches of eval_batch_size).
         """
+        from mgc_jax.input_transform import map_transform
         from mgc_jax.steps import predict_clips
 
         stats = None if self.standardizer is None else self.standardizer.to_tree()
-        return predict_clips(self.model, {k: x[k] for k in self.kinds}, stats=stats,
+        x = {k: x[k] for k in self.kinds}
+        transform = map_transform(self.train_cfg.stft_transform)
+        return predict_clips(self.model, x if transform is None else transform(x), stats=stats,
                              batch_size=self.train_cfg.eval_batch_size)
 
 
@@ -124,7 +128,7 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
     run_dir = pathlib.Path(run_dir)
     try:
         config = rundir.read_config(run_dir)
-        cfg = TrainConfig.from_dict(config["train"])
+        cfg = rundir.train_config(config)
         # ConfigError is a ValueError: a damaged "features" entry is reported with the run's name too.
         from dsp.config import FeatureConfig
 
@@ -133,7 +137,8 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
     except (DataError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{run_dir}: not a training run directory ({rundir.CONFIG}: {e!r})") from e
     with open_checkpoints(run_dir, config, keep_last=cfg.keep_last) as ckpts:
-        step = ckpts.best_step() if step is None else step
+        if step is None:  # the epoch the run tested with (TrainConfig.select)
+            step = ckpts.best_step() if cfg.select == "best_valid" else ckpts.latest_step()
         if step is None:
             raise CheckpointError(f"{run_dir / rundir.CHECKPOINTS}: no finished checkpoint")
         tree = ckpts.restore(step, abstract_state_tree(cfg, in_bins))

@@ -14,8 +14,10 @@ presence marks a finished run (`is_finished`).
 
 A saved config and the one of a new request are compared by `config_mismatch` alone: on resume (config.json
 and each checkpoint's metadata) and when crossval reuses a finished run. Fields added after runs were first
-saved (`LEGACY`: the classes, the corpus kind, the fold count) read, where a saved config lacks them, as
-what those runs were: GTZAN's ten genres, "gtzan" (or "synthetic"), 10 folds; so old runs still resume.
+saved (`LEGACY`: the classes, the corpus kind, the fold count, the STFT transform, the epoch selection) read,
+where a saved config lacks them, as what those runs were: GTZAN's ten genres, "gtzan" (or "synthetic"), 10
+folds, the linear STFT map, the best epoch on validation; so old runs still resume and serve as they were
+trained (`train_config`).
 No JAX here.
 """
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from mgc_jax.config import N_FOLDS
+from mgc_jax.config import N_FOLDS, TrainConfig
 from mgc_jax.datasets.gtzan import GENRES
 from mgc_jax.errors import DataError
 from mgc_jax.workdir import atomic_write
@@ -76,7 +78,19 @@ LEGACY = {
     "classes": lambda flat: list(GENRES),
     "corpus_kind": _kind_of_old_run,
     "train.n_folds": lambda flat: N_FOLDS,
+    "train.stft_transform": lambda flat: "none",
+    "train.select": lambda flat: "best_valid",
 }
+
+
+def train_config(config: Mapping) -> TrainConfig:
+    """The TrainConfig a run's config.json records; `LEGACY` train fields it lacks read as the old runs' values
+    (not today's defaults, which may differ)."""
+    saved = dict(config["train"])
+    for key, value in LEGACY.items():
+        if key.startswith("train.") and key[len("train."):] not in saved:
+            saved[key[len("train."):]] = value(saved)
+    return TrainConfig.from_dict(saved)
 
 
 def config_diff(saved: Mapping, current: Mapping, *, ignore: Iterable[str] = ()) -> list[tuple[str, Any, Any]]:

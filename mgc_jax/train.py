@@ -44,6 +44,7 @@ batch's. One device is the one-device case of the same code.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -66,6 +67,7 @@ from mgc_jax.config import N_FOLDS, OPTIMIZERS, SPLITS, ModelConfig, TrainConfig
 from mgc_jax.errors import DataError
 from mgc_jax.evaluate import majority_vote
 from mgc_jax.inference import Trained, load_trained  # noqa: F401  (re-exported: inference is their home)
+from mgc_jax.input_transform import TransformedCache, map_transform
 from mgc_jax.models import build_model, count_params
 from mgc_jax.rundir import RESUMABLE_FIELDS, TEST_PROBS_KEYS  # noqa: F401
 from mgc_jax.rundir import write_test_probs as save_test_probs  # noqa: F401
@@ -80,7 +82,7 @@ class RunResult(NamedTuple):
     run_dir: pathlib.Path
     test_accuracy: float  # test-track accuracy, majority vote over clips (tie: largest mean probability)
     test_clip_accuracy: float
-    best_epoch: int
+    best_epoch: int  # the epoch that classified the test tracks (TrainConfig.select)
     valid_accuracy: float  # validation-track accuracy of the best epoch
     epochs: int  # epochs trained in total (this call and earlier ones)
     checkpoint_dir: pathlib.Path
@@ -251,6 +253,7 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
     if cfg.model.num_classes != len(data.genres):
         raise ValueError(f"ModelConfig.num_classes={cfg.model.num_classes} but the data has {len(data.genres)} "
                          f"classes ({', '.join(data.genres)}); TrainConfig.for_classes sets it")
+    data = with_input_transform(data, cfg)
     config = {"train": cfg.to_dict(), "in_bins": {k: int(in_bins[k]) for k in cfg.kinds}, **(run_info or {})}
     _check_run_config(run_dir, config)
 
@@ -266,7 +269,9 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
             logging.info("resuming %s from epoch %d", run_dir, epoch)
         else:
             epoch, rng = 0, jax.random.key(cfg.seed)
-            standardizer = Standardizer.fit(data.cache, data.ids["train"], cfg.kinds) if cfg.standardize else None
+            # Fitted on the maps as the net sees them (after the STFT transform).
+            standardizer = (Standardizer.fit(TransformedCache(data.cache, cfg.stft_transform), data.ids["train"],
+                                             cfg.kinds) if cfg.standardize else None)
         stats = None if standardizer is None else standardizer.to_tree()
         if distributed.is_primary():  # the only writer of the run's files (module docstring)
             rundir.write_metrics(run_dir, rundir.read_metrics(run_dir, upto=epoch))
@@ -304,7 +309,7 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
             ckpts.save(epoch, tree,
                        metrics={k: rec[k] for k in ("epoch", "valid_track_acc", "valid_clip_acc", "valid_loss")})
 
-        best = ckpts.best_step()
+        best = ckpts.best_step() if cfg.select == "best_valid" else ckpts.latest_step()
         load_state_tree(ckpts.restore(best, abstract_state_tree(cfg, in_bins)), model)
         best_metrics = ckpts.metrics(best)
 
@@ -347,9 +352,27 @@ def run(cfg: TrainConfig, workdir, corpus) -> RunResult:
     return train_and_evaluate(cfg, run_dir, data, in_bins=feature_widths(corpus.cfg), run_info=run_info)
 
 
+def with_input_transform(data: FoldData, cfg: TrainConfig) -> FoldData:
+    """The fold's clip datasets with the run's STFT transform (`TrainConfig.stft_transform`) applied to every
+    batch: the one place it joins training, validation and test (inference applies it in `Trained.predict`)."""
+    fn = map_transform(cfg.stft_transform) if "stft" in cfg.kinds else None
+    if fn is None:
+        return data
+
+    def wrap(ds):
+        if getattr(ds, "transform", None) is not None:
+            raise ValueError(f"the fold's datasets already carry a transform; give them in cache units "
+                             f"(TrainConfig.stft_transform={cfg.stft_transform!r} is applied here)")
+        ds = copy.copy(ds)
+        ds.transform = fn
+        return ds
+
+    return dataclasses.replace(data, train=wrap(data.train), valid=wrap(data.valid), test=wrap(data.test))
+
+
 def fold_data(cfg: TrainConfig, corpus, split) -> FoldData:
-    """FoldData of a split (train/valid/test track ids) of `corpus` on cfg's kinds; labels = class indices
-    in `corpus.classes` (`Corpus.labels`)."""
+    """FoldData of a split (train/valid/test track ids) of `corpus` on cfg's kinds, in cache units (the STFT
+    transform is `train_and_evaluate`'s); labels = class indices in `corpus.classes` (`Corpus.labels`)."""
     ids = {"train": tuple(split.train), "valid": tuple(split.valid), "test": tuple(split.test)}
     labels = {k: corpus.labels(v) for k, v in ids.items()}
     datasets = {k: ClipDataset(corpus.cache, list(v), labels[k], kinds=cfg.kinds) for k, v in ids.items()}

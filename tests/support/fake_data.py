@@ -52,6 +52,7 @@ class FakeClipDataset:
     def __init__(self, cache, track_ids, labels, kinds=("music",), *, clip_frames: int = 16, hop: int = 8):
         self.cache, self.track_ids, self.labels, self.kinds = cache, list(track_ids), np.asarray(labels), tuple(kinds)
         self.clip_frames = clip_frames
+        self.transform = None  # like ClipDataset's: f(dict kind -> [B, T, F]) -> dict, set by train_and_evaluate
         self.maps = [{k: cache.load(t, k) for k in self.kinds} for t in self.track_ids]
         self.index = [(i, s) for i, m in enumerate(self.maps)
                       for s in range(0, len(next(iter(m.values()))) - clip_frames + 1, hop)]
@@ -71,13 +72,16 @@ class FakeClipDataset:
         order = np.random.default_rng([seed, epoch]).permutation(self.n_clips) if shuffle else np.arange(self.n_clips)
         for a in range(0, self.n_clips, batch_size):
             idx = [self.index[j] for j in order[a : a + batch_size]]
-            x = {k: np.stack([self._clip(i, s, k) for i, s in idx]) for k in self.kinds}
+            x = self._out({k: np.stack([self._clip(i, s, k) for i, s in idx]) for k in self.kinds})
             track = np.array([i for i, _ in idx], np.int32)
             yield ClipBatch(x, self.labels[track].astype(np.int32), track)
 
     def track_clips(self, i: int) -> dict:
         starts = [s for j, s in self.index if j == i]
-        return {k: np.stack([self._clip(i, s, k) for s in starts]) for k in self.kinds}
+        return self._out({k: np.stack([self._clip(i, s, k) for s in starts]) for k in self.kinds})
+
+    def _out(self, x: dict) -> dict:
+        return self.transform(x) if self.transform is not None else x
 
 
 def make_fold_data(kinds=("music",), *, per_genre=(3, 1, 1), n_frames: int = 48, offset: float = 1.5):

@@ -1,0 +1,63 @@
+"""Element-wise transforms of the STFT map before the net sees it (`TrainConfig.stft_transform`).
+
+The paper feeds the linear magnitude |rfft| (FEATURES_SPEC §0, `dsp.stft_features`): on real music its
+values span ~1e-4 to ~1e2 per bin, so a few loud low-frequency bins dominate conv1 and standardisation alone
+cannot undo the heavy tails. A log compression is the usual remedy in audio nets:
+
+    "none"    x                                    (the paper)
+    "log1p"   log(1 + x)                           (0 stays 0; ~x for small magnitudes, ~log x for large ones)
+    "db"      20 log10(max(x, DB_AMIN))            (decibels, floored at DB_AMIN = -100 dB)
+
+The transform is applied to the raw cached map, before the training fold's standardisation (which is then
+fitted on transformed frames), in training, validation, test and inference alike. Music maps pass through:
+their eight features have their own units and are handled by standardisation.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from mgc_jax.config import STFT_TRANSFORMS  # noqa: F401  (the names live with the config)
+
+DB_AMIN = 1e-5  # magnitude floor of "db": -100 dB, below the quietest non-silent GTZAN bins; silence -> -100
+
+
+def transform_stft(x: np.ndarray, name: str) -> np.ndarray:
+    """One of STFT_TRANSFORMS on a float32 [..., bins] magnitude map (NumPy; returns float32, same shape)."""
+    if name == "none":
+        return x
+    x = np.asarray(x, np.float32)
+    if name == "log1p":
+        return np.log1p(np.maximum(x, 0.0))  # magnitudes are >= 0; the clamp only guards rounding below 0
+    if name == "db":
+        return (20.0 * np.log10(np.maximum(x, DB_AMIN))).astype(np.float32)
+    raise ValueError(f"stft_transform={name!r}: expected one of {STFT_TRANSFORMS}")
+
+
+def map_transform(name: str) -> Callable[[Mapping[str, np.ndarray]], dict] | None:
+    """`f(x: kind -> [..., F]) -> dict` applying `transform_stft` to the "stft" entry; None for "none".
+
+    Suitable as `mgc_jax.clips.ClipDataset(transform=...)`.
+    """
+    if name not in STFT_TRANSFORMS:
+        raise ValueError(f"stft_transform={name!r}: expected one of {STFT_TRANSFORMS}")
+    if name == "none":
+        return None
+
+    def apply(x: Mapping[str, np.ndarray]) -> dict:
+        return {k: transform_stft(v, name) if k == "stft" else v for k, v in x.items()}
+
+    return apply
+
+
+class TransformedCache:
+    """A feature cache whose `load` returns transformed maps (to fit the standardizer on what the net sees)."""
+
+    def __init__(self, cache, name: str):
+        self.cache, self.name = cache, name
+        self._f = map_transform(name)
+
+    def load(self, track_id: str, kind: str, **kw) -> np.ndarray:
+        x = self.cache.load(track_id, kind, **kw)
+        return x if self._f is None else self._f({kind: x})[kind]

@@ -1,0 +1,118 @@
+"""Training options measured on real music (benchmarks/real_music.md): TrainConfig.stft_transform
+(mgc_jax.input_transform: values, hooks in fold_data / training / inference) and TrainConfig.select."""
+from __future__ import annotations
+
+import hashlib
+import types
+
+import numpy as np
+import pytest
+
+from mgc_jax import input_transform as it
+from mgc_jax.datasets.folds import Split
+from mgc_jax.datasets.gtzan import GENRES, Track
+
+
+def test_transform_values():
+    x = np.array([[0.0, 1.0, np.e - 1, 1e-9, 100.0]], np.float32)
+    np.testing.assert_allclose(it.transform_stft(x, "log1p"), [[0.0, np.log(2), 1.0, 1e-9, np.log(101)]], rtol=1e-6)
+    np.testing.assert_allclose(it.transform_stft(x, "db"), [[-100.0, 0.0, 20 * np.log10(np.e - 1), -100.0, 40.0]],
+                               rtol=1e-6)
+    assert it.transform_stft(x, "db").dtype == np.float32
+    assert it.transform_stft(x, "none") is x
+    with pytest.raises(ValueError, match="stft_transform='log'"):
+        it.transform_stft(x, "log")
+
+
+def test_map_transform_touches_the_stft_map_only():
+    assert it.map_transform("none") is None
+    f = it.map_transform("log1p")
+    x = {"stft": np.full((2, 3), 3.0, np.float32), "music": np.full((2, 8), 3.0, np.float32)}
+    y = f(x)
+    np.testing.assert_allclose(y["stft"], np.log(4.0), rtol=1e-6)
+    assert y["music"] is x["music"]
+    with pytest.raises(ValueError, match="expected one of"):
+        it.map_transform("sqrt")
+
+
+def test_train_config_refuses_an_unknown_transform():
+    from mgc_jax.train import TrainConfig
+
+    with pytest.raises(ValueError, match=r"TrainConfig.stft_transform='log2'"):
+        TrainConfig(net="stft", fold=0, stft_transform="log2")
+    from mgc_jax.config import paper_config
+
+    assert TrainConfig(net="stft", fold=0).stft_transform == "log1p"  # decided on real music
+    assert paper_config("stft", 0).stft_transform == "none"  # the paper's linear magnitude
+
+
+class _Cache:
+    """Non-negative 'magnitudes' with a genre-specific bin, 130 frames (one 128-frame clip) per track."""
+
+    def __init__(self, genre_of):
+        self.genre_of = genre_of
+
+    def load(self, track_id, kind, mmap=True):
+        seed = int.from_bytes(hashlib.sha256(f"{track_id}/{kind}".encode()).digest()[:8], "little")
+        x = np.abs(np.random.default_rng(seed).standard_normal((130, 12 if kind == "stft" else 8))) * 50.0
+        x[:, GENRES.index(self.genre_of[track_id]) % x.shape[1]] += 200.0
+        return x.astype(np.float32)
+
+
+def test_training_fits_the_standardizer_on_transformed_maps_and_inference_applies_both(tmp_path):
+    from fake_data import tiny_config
+
+    from mgc_jax.crossval import read_test_probs
+    from mgc_jax.train import fold_data, load_trained, train_and_evaluate
+
+    tracks = tuple(Track(f"{g}.{i:05d}", g, "") for g in GENRES for i in range(3))
+    corpus = types.SimpleNamespace(tracks=tracks, cache=_Cache({t.track_id: t.genre for t in tracks}),
+                                   classes=tuple(GENRES),
+                                   labels=lambda ids: np.array([GENRES.index(i.split(".")[0]) for i in ids], np.int32))
+    pick = lambda i: tuple(f"{g}.{i:05d}" for g in GENRES)  # noqa: E731
+    split = Split(pick(0), pick(1), pick(2))
+    cfg = tiny_config("stft", epochs=1, standardize=True, stft_transform="log1p")
+    data = fold_data(cfg, corpus, split)
+    res = train_and_evaluate(cfg, tmp_path / "run", data, in_bins={"stft": 12})
+
+    trained = load_trained(res.run_dir)
+    frames = np.concatenate([np.log1p(corpus.cache.load(t, "stft")) for t in split.train]).astype(np.float64)
+    np.testing.assert_allclose(trained.standardizer.mean["stft"], frames.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(trained.standardizer.std["stft"], frames.std(0), rtol=1e-4)
+
+    raw = np.stack([corpus.cache.load(t, "stft")[:128] for t in split.test])
+    tp = read_test_probs(res.test_probs_path)
+    np.testing.assert_allclose(trained.predict({"stft": raw}), np.concatenate(tp.probs), rtol=1e-5, atol=1e-7)
+
+
+def test_select_last_tests_and_serves_the_last_epoch(tmp_path):
+    from fake_data import WIDTHS, make_fold_data, tiny_config
+
+    from mgc_jax.train import TrainConfig, load_trained, train_and_evaluate
+
+    cfg = tiny_config(epochs=3, select="last", learning_rate=1e-2)
+    res = train_and_evaluate(cfg, tmp_path / "run", make_fold_data(cfg.kinds), in_bins=WIDTHS)
+    assert res.best_epoch == 3 and load_trained(res.run_dir).epoch == 3
+    assert load_trained(res.run_dir, step=2).epoch == 2  # an explicit step still wins
+    with pytest.raises(ValueError, match=r"TrainConfig.select='first'"):
+        TrainConfig(net="music", fold=0, select="first")
+
+
+def test_paper_flag_restores_the_papers_settings_and_explicit_flags_win():
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from absl import flags; import launch.train_flags as tf; "
+            "flags.FLAGS(sys.argv); c = tf.train_config('music', 0); "
+            "print(json.dumps({k: getattr(c, k) for k in ('standardize', 'stft_transform', 'select', 'epochs')}))")
+
+    def settings(*argv):
+        out = subprocess.run([sys.executable, "-c", code, "prog", *argv], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    assert settings() == {"standardize": True, "stft_transform": "log1p", "select": "last", "epochs": 20}
+    assert settings("--paper") == {"standardize": False, "stft_transform": "none", "select": "best_valid",
+                                   "epochs": 40}
+    assert settings("--paper", "--epochs=3", "--standardize")["epochs"] == 3
+    assert settings("--paper", "--epochs=3", "--standardize")["standardize"] is True
