@@ -96,6 +96,8 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
         from dsp import FeatureConfig
 
         cfg = FeatureConfig()
+    if tracks_per_genre is not None and not (isinstance(tracks_per_genre, int) and tracks_per_genre >= 1):
+        raise DataError(f"tracks_per_genre={tracks_per_genre!r}: the synthetic corpus needs an int >= 1")
     if data_dir is None:
         root = _synthetic_root(workdir, tracks_per_genre)
         scanned = gtzan.scan(root)
@@ -156,7 +158,7 @@ def _synthetic_root(workdir, tracks_per_genre: int | None) -> pathlib.Path:
 def _check_or_make_synthetic(workdir, tracks_per_genre: int | None) -> pathlib.Path:
     root = workdir.corpus_dir(synthetic.CORPUS_NAME)
     have = synthetic.read_manifest(root)
-    want = tracks_per_genre or SYNTHETIC_TRACKS_PER_GENRE
+    want = SYNTHETIC_TRACKS_PER_GENRE if tracks_per_genre is None else tracks_per_genre  # 0 is not "unset"
     if have is not None:
         expected = synthetic.manifest(have["tracks_per_genre"], have["seconds"], SYNTHETIC_SEED)
         if have != expected:

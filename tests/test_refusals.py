@@ -1,0 +1,56 @@
+"""Hostile input, round two (issue 15): each case is refused in one line before any work, or has a documented
+result; a refused command changes no file.
+
+Launch commands run in the test process through `launch.common.one_line_errors` (tests/launchers.py), so an
+`error:` line and the exit status are what a user sees; a traceback would fail the test.
+"""
+from __future__ import annotations
+
+import pytest
+
+from launchers import run_command, snapshot
+
+
+def _one_error_line(code, err, expected_code, pattern):
+    import re
+
+    lines = err.strip().splitlines()
+    assert code == expected_code, err
+    assert len(lines) == 1 and re.search(pattern, lines[0]), err
+    assert "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------------- command flags
+
+
+@pytest.mark.parametrize("value", [-5, 0])
+@pytest.mark.parametrize("command", ["train", "crossval"])
+def test_tracks_per_genre_below_one_is_a_flag_error_before_any_work(command, value, tmp_path, capsys):
+    import importlib
+
+    module = importlib.import_module(f"launch.{command}")
+    args = ["--net=music"] if command == "train" else []
+    code, _, err = run_command(module, capsys, *args, f"--tracks_per_genre={value}", f"--workdir={tmp_path / 'w'}")
+    _one_error_line(code, err, 2, rf"^error: --tracks_per_genre={value}: must be >= 1")
+    assert not (tmp_path / "w").exists()  # 0 did not mean "unset": no default corpus was made
+
+
+@pytest.mark.parametrize("value", [-5, 0])
+def test_prepare_corpus_refuses_a_synthetic_size_below_one(value, tmp_path):
+    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.errors import DataError
+    from mgc_jax.workdir import Workdir
+
+    with pytest.raises(DataError, match=f"tracks_per_genre={value}: the synthetic corpus needs an int >= 1"):
+        prepare_corpus(None, Workdir(tmp_path / "w"), tracks_per_genre=value, progress=False)
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("folds, bad", [("10", 10), ("0-20", 10), ("3,12", 12)])
+def test_crossval_checks_every_fold_against_the_split_before_any_work(folds, bad, tmp_path, capsys):
+    from launch import crossval
+
+    code, out, err = run_command(crossval, capsys, f"--folds={folds}", f"--workdir={tmp_path / 'w'}")
+    _one_error_line(code, err, 2, rf"^error: --folds={folds}: fold {bad} out of range: the stratified split "
+                                  r"has folds 0\.\.9")
+    assert out == "" and not (tmp_path / "w").exists()  # no "run 1/N" line, nothing made
