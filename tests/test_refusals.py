@@ -54,3 +54,47 @@ def test_crossval_checks_every_fold_against_the_split_before_any_work(folds, bad
     _one_error_line(code, err, 2, rf"^error: --folds={folds}: fold {bad} out of range: the stratified split "
                                   r"has folds 0\.\.9")
     assert out == "" and not (tmp_path / "w").exists()  # no "run 1/N" line, nothing made
+
+
+# ------------------------------------------------------------------------------------------ training runs
+
+
+def _fake_corpus(root, genres=None, per_genre: int = 10):
+    """An in-memory corpus (no audio): real feature widths, 192-208 frames (2-3 clips) per track."""
+    from dsp.config import FeatureConfig
+    from fake_data import FakeCache
+    from mgc_jax.corpus import Corpus
+    from mgc_jax.datasets.gtzan import GENRES, Track
+
+    genres = tuple(GENRES if genres is None else genres)
+    tracks = tuple(Track(f"{g}.{i:05d}", g, root / f"{g}.{i:05d}.wav") for g in genres for i in range(per_genre))
+    cache = FakeCache({t.track_id: GENRES.index(t.genre) for t in tracks}, n_frames=192,
+                      widths={"music": 8, "stft": 513}, offset=3.0)
+    return Corpus("fakecorpus", root, tracks, cache, FeatureConfig())
+
+
+@pytest.fixture
+def fake_corpus(tmp_path, monkeypatch):
+    """launch.train / launch.crossval on `_fake_corpus` (prepare_corpus replaced): (workdir path, corpus)."""
+    import mgc_jax.corpus
+
+    corpus = _fake_corpus(tmp_path)
+    monkeypatch.setattr(mgc_jax.corpus, "prepare_corpus", lambda *a, **k: corpus)
+    return tmp_path / "w", corpus
+
+
+TRAIN = ("--net=music", "--fold=0", "--k1=8", "--batch_size=20")
+
+
+def test_fewer_epochs_than_a_finished_run_is_refused_and_changes_no_file(fake_corpus, capsys):
+    from launch import train
+
+    workdir, _ = fake_corpus
+    code, out, err = run_command(train, capsys, *TRAIN, "--epochs=2", f"--workdir={workdir}")
+    assert code == 0, err
+    run_dir = workdir / "runs" / "fakecorpus" / "stratified" / "music" / "fold0"
+    before = snapshot(workdir)
+    assert '"epochs": 2' in (run_dir / "config.json").read_text()
+    code, out, err = run_command(train, capsys, *TRAIN, "--epochs=1", f"--workdir={workdir}")
+    _one_error_line(code, err, 1, rf"^error: {run_dir} already has 2 epochs; run with epochs >= 2$")
+    assert snapshot(workdir) == before  # config.json still says 2 epochs; nothing else touched either
