@@ -88,7 +88,8 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
       batch_size: tracks per vmapped extraction batch.
 
     Raises:
-      DataError: no usable track, a path that is not a corpus, a bad manifest, fewer than two classes, a
+      DataError: no usable track, a path that is not a corpus, a bad manifest, fewer than two classes (also
+        among the usable tracks of a GTZAN-layout or synthetic corpus), a
         class of a labelled folder or manifest left without a usable track, or a synthetic corpus of
         another size.
     """
@@ -107,6 +108,7 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
             raise DataError("tracks_per_genre sets the size of the synthetic corpus; it cannot apply to --data_dir")
         found = sources.find(data_dir)
     name, root = found.name, found.root
+    _check_two_classes(root, found.tracks)  # before extracting anything; again below on the usable tracks
     cache_dir = workdir.features_dir(name, cfg)
     report = extraction.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress)
     cache = cache_lib.FeatureCache(cache_dir)
@@ -132,11 +134,21 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
         raise DataError(f"{root}: no usable track ({len(problems)} files not used)")
     if found.kind in ("folder", "manifest"):
         sources.check_classes_used(root, found.classes, usable)
+    _check_two_classes(root, usable)
     logging.info("corpus %s (%s, %d classes): %d tracks (%d extracted now, %d cached before, %d not used), "
                  "features in %s",
                  name, found.kind, len(found.classes), len(usable), len(report.done), len(report.skipped),
                  len(problems), cache_dir)
     return Corpus(name, root, tuple(usable), cache, cfg, tuple(problems), report, tuple(found.classes), found.kind)
+
+
+def _check_two_classes(root, tracks) -> None:
+    """Refuse tracks of a single class, whatever the corpus kind (e.g. a GTZAN layout or synthetic corpus holding
+    one genre folder): a net trained on them answers that class for everything and scores 1.000 on its test."""
+    present = sorted({t.genre for t in tracks})
+    if len(present) < sources.MIN_CLASSES:
+        raise DataError(f"{root}: every usable track is of one class ({', '.join(present)}): training needs at "
+                        f"least {sources.MIN_CLASSES} classes")
 
 
 def corpus_name(data_dir) -> str:

@@ -247,6 +247,9 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
     for name in ("train", "valid", "test"):
         if len(data.ids[name]) == 0:
             raise ValueError(f"the {name} split of fold {cfg.fold} has no tracks")
+    if len(np.unique(data.labels["train"])) < 2:  # it would learn one answer and score 1.000 on a one-class test
+        raise DataError(f"the training tracks of fold {cfg.fold} are all of one class "
+                        f"({data.genres[int(data.labels['train'][0])]}): a classifier needs at least 2")
     config = {"train": cfg.to_dict(), "in_bins": {k: int(in_bins[k]) for k in cfg.kinds}, **(run_info or {})}
     _check_run_config(run_dir, config)
 

@@ -14,9 +14,9 @@ from launchers import run_command, snapshot
 def _one_error_line(code, err, expected_code, pattern):
     import re
 
-    lines = err.strip().splitlines()
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
     assert code == expected_code, err
-    assert len(lines) == 1 and re.search(pattern, lines[0]), err
+    assert len(lines) == 1 and re.search(pattern, lines[0]) and err.strip().endswith(lines[0]), err
     assert "Traceback" not in err
 
 
@@ -98,3 +98,74 @@ def test_fewer_epochs_than_a_finished_run_is_refused_and_changes_no_file(fake_co
     code, out, err = run_command(train, capsys, *TRAIN, "--epochs=1", f"--workdir={workdir}")
     _one_error_line(code, err, 1, rf"^error: {run_dir} already has 2 epochs; run with epochs >= 2$")
     assert snapshot(workdir) == before  # config.json still says 2 epochs; nothing else touched either
+
+
+# ------------------------------------------------------------------------------------------ one-class corpora
+
+
+def _fake_extract_batch(x, cfg):
+    """Stand-in for extraction._extract_batch with the real shapes (the corpus checks are under test, not dsp)."""
+    import numpy as np
+
+    import dsp
+
+    b, t = len(x), dsp.n_frames(x.shape[1], cfg)
+    return (np.ones((b, t, 8), np.float32), np.zeros((b, 8), np.int32), np.ones((b, t, cfg.n_bins), np.float32))
+
+
+def _one_genre_gtzan(root, genre="blues", n=2, seconds=4):
+    import numpy as np
+    import soundfile as sf
+
+    for i in range(n):
+        path = root / "genres" / genre / f"{genre}.{i:05d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, 0.1 * np.random.default_rng(i).standard_normal(seconds * 22050), 22050, subtype="PCM_16")
+    return root
+
+
+def test_a_one_genre_gtzan_folder_is_refused_before_training(tmp_path, monkeypatch, capsys):
+    from launch import train
+    from mgc_jax import extraction
+
+    monkeypatch.setattr(extraction, "_extract_batch", _fake_extract_batch)
+    root = _one_genre_gtzan(tmp_path / "gtzan")
+    code, _, err = run_command(train, capsys, "--net=music", f"--data_dir={root}", f"--workdir={tmp_path / 'w'}",
+                               "--epochs=1")
+    _one_error_line(code, err, 1, rf"^error: {root}: every usable track is of one class \(blues\): training "
+                                  r"needs at least 2 classes$")
+    assert not (tmp_path / "w").exists()  # refused before extracting or training anything
+
+
+def test_a_synthetic_corpus_left_with_one_genre_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    from mgc_jax import extraction
+    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.errors import DataError
+    from mgc_jax.workdir import Workdir
+
+    monkeypatch.setattr(extraction, "_extract_batch", _fake_extract_batch)
+    wd = Workdir(tmp_path / "w")
+    corpus = prepare_corpus(None, wd, tracks_per_genre=1, progress=False)
+    for genre_dir in (corpus.root / "genres").iterdir():
+        if genre_dir.name != "rock":
+            shutil.rmtree(genre_dir)
+    with pytest.raises(DataError, match=r"every usable track is of one class \(rock\)"):
+        prepare_corpus(None, wd, tracks_per_genre=1, progress=False)
+
+
+def test_train_and_evaluate_refuses_one_class_training_tracks(tmp_path):
+    import dataclasses
+
+    import numpy as np
+
+    from fake_data import WIDTHS, make_fold_data, tiny_config
+    from mgc_jax.errors import DataError
+    from mgc_jax.train import train_and_evaluate
+
+    data = make_fold_data(("music",))
+    one = dataclasses.replace(data, labels={**data.labels, "train": np.zeros_like(data.labels["train"])})
+    with pytest.raises(DataError, match=rf"training tracks of fold 0 are all of one class \({data.genres[0]}\)"):
+        train_and_evaluate(tiny_config(epochs=1), tmp_path / "run", one, in_bins=WIDTHS)
+    assert not (tmp_path / "run" / "config.json").exists()
