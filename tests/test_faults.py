@@ -225,15 +225,15 @@ CHECKPOINT_DAMAGE = {
     "missing step metadata": (lambda d: _each("_CHECKPOINT_METADATA")(d, pathlib.Path.unlink),
                               r"checkpoints/2: damaged checkpoint \(_CHECKPOINT_METADATA is missing\)"),
     "garbage array metadata": (lambda d: _each("state/_METADATA")(d, _garbage),
-                               r"checkpoints/2: corrupt or unreadable checkpoint"),
+                               r"checkpoints/2: damaged checkpoint \(its array files cannot be read"),
     "missing array metadata": (lambda d: _each("state/_METADATA")(d, pathlib.Path.unlink),
-                               r"checkpoints/2: unreadable checkpoint metadata"),
+                               r"checkpoints/2: damaged checkpoint \(its metadata cannot be read"),
     "garbage ocdbt manifest": (lambda d: _each("manifest.ocdbt")(d, _garbage),
-                               r"checkpoints/2: corrupt or unreadable checkpoint"),
+                               r"checkpoints/2: damaged checkpoint \(its array files cannot be read"),
     "every file truncated": (lambda d: _each("*")(d, _truncate),
-                             r"checkpoints: cannot open checkpoint directory .*damaged step directories: 1, 2"),
+                             r"checkpoints: cannot open checkpoint directory \(damaged step directories: 1, 2;"),
     "garbage metrics of step 1": (lambda d: _garbage(d / "checkpoints" / "1" / "metrics" / "metrics"),
-                                  r"checkpoints: cannot open checkpoint directory .*damaged step directories: 1 "),
+                                  r"checkpoints: cannot open checkpoint directory \(damaged step directories: 1;"),
     "checkpoints is a file": (_replace_dir_by_file, r"checkpoints: not a directory"),
 }
 
@@ -325,3 +325,30 @@ def test_launch_predict_reports_a_damaged_checkpoint_in_one_line(damaged_copy, t
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 1
     assert len(err) >= 1 and err[-1].startswith(f"error: {run_dir}/checkpoints/2: damaged checkpoint")
+
+
+def test_launch_predict_reports_damaged_arrays_in_one_line_without_orbax_internals(damaged_copy, tmp_path):
+    """Flipped bytes in the array files of every kept step: one stderr line naming the best step and "damaged";
+    none of orbax's handler registries, tensorstore specs or asyncio task dumps."""
+    import os
+    import subprocess
+    import sys
+
+    def flip_arrays(run_dir):
+        for p in (run_dir / "checkpoints").rglob("d/*"):
+            if p.is_file():
+                p.write_bytes(bytes(b ^ 0xFF for b in p.read_bytes()))
+
+    run_dir, _ = damaged_copy(flip_arrays)
+    audio = tmp_path / "a.wav"
+    sf.write(audio, np.zeros(4 * SR), SR)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pathlib.Path(__file__).parents[1]),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "launch.predict", f"--checkpoint={run_dir}", str(audio)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {run_dir}/checkpoints/2: damaged checkpoint (its array files cannot be read); "
+                      "delete this directory to resume from an earlier checkpoint"], proc.stderr[-3000:]
+    for word in ("orbax", "tensorstore", "Traceback", "never retrieved"):
+        assert word not in proc.stderr, proc.stderr[-3000:]
