@@ -111,7 +111,10 @@ class Trained(NamedTuple):
 def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trained:
     """Restore a run's best checkpoint (or `step`) against an abstract state; the model is in eval mode.
 
-    Raises CheckpointError naming the directory when config.json or the checkpoint is missing or damaged.
+    The best epoch of a finished run is the one its result.json names (the one its test accuracy is of); when
+    that checkpoint was deleted the error says so and what to do, instead of silently using another epoch.
+    Raises CheckpointError naming the directory when config.json, result.json or the checkpoint is missing or
+    damaged, or `step` is not a kept epoch.
     """
     import jax
     from flax import nnx
@@ -133,9 +136,14 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
     except (DataError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{run_dir}: not a training run directory ({rundir.CONFIG}: {e!r})") from e
     with open_checkpoints(run_dir, config, keep_last=cfg.keep_last) as ckpts:
-        step = ckpts.best_step() if step is None else step
+        kept = ckpts.steps()
+        where = run_dir / rundir.CHECKPOINTS
         if step is None:
-            raise CheckpointError(f"{run_dir / rundir.CHECKPOINTS}: no finished checkpoint")
+            step = _best_epoch(run_dir, ckpts)
+        elif step not in kept:
+            raise CheckpointError(f"{where}: no checkpoint of epoch {step} (kept: {', '.join(map(str, kept))})")
+        if step is None:
+            raise CheckpointError(f"{where}: no finished checkpoint")
         tree = ckpts.restore(step, abstract_state_tree(cfg, in_bins))
     abstract_model = nnx.eval_shape(lambda: build_model(cfg.net, cfg.model, rngs=nnx.Rngs(0), in_bins=in_bins))
     graphdef, params = nnx.split(abstract_model)
@@ -144,6 +152,26 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
     model.eval()
     std = Standardizer.from_tree(jax.device_get(tree["standardizer"])) if "standardizer" in tree else None
     return Trained(model, cfg, feature_cfg, std, int(tree["epoch"]), run_dir)
+
+
+def _best_epoch(run_dir: pathlib.Path, ckpts) -> int | None:
+    """The best epoch of a run: result.json's `best_epoch` for a finished run (its checkpoint must be kept: a
+    deleted one is an error, never a silent switch to another epoch), else the best of the kept checkpoints."""
+    from mgc_jax.checkpoint import CheckpointError
+
+    if not (run_dir / rundir.RESULT).exists():  # a run still training: the best epoch so far
+        return ckpts.best_step()
+    kept = ckpts.steps()
+    try:
+        best = int(rundir.read_result(run_dir)["best_epoch"])
+    except (DataError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{run_dir / rundir.RESULT}: unreadable run result ({e!r})") from e
+    if best not in kept:
+        raise CheckpointError(
+            f"{run_dir / rundir.CHECKPOINTS}: the checkpoint of the best epoch {best} ({rundir.RESULT}) is missing "
+            f"(kept: {', '.join(map(str, kept)) or 'none'}); restore it, or run launch.train again with the same "
+            "flags to pick the best kept epoch (rewrites result.json), or load one with load_trained(step=K)")
+    return best
 
 
 def min_samples(cfg) -> int:

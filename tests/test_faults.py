@@ -352,3 +352,21 @@ def test_launch_predict_reports_damaged_arrays_in_one_line_without_orbax_interna
                       "delete this directory to resume from an earlier checkpoint"], proc.stderr[-3000:]
     for word in ("orbax", "tensorstore", "Traceback", "never retrieved"):
         assert word not in proc.stderr, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("path", ["load_trained", "from_checkpoint"])
+def test_a_deleted_best_checkpoint_is_an_error_not_a_silent_switch_to_another_epoch(damaged_copy, path):
+    from mgc_jax import rundir
+    from mgc_jax.train import load_trained
+
+    run_dir, data = damaged_copy(lambda d: None)
+    best = rundir.read_result(run_dir)["best_epoch"]
+    shutil.rmtree(run_dir / "checkpoints" / str(best))
+    other = 3 - best  # the 2-epoch run keeps epochs 1 and 2
+    with pytest.raises(CheckpointError, match=rf"^{run_dir}/checkpoints: the checkpoint of the best epoch {best} "
+                                              rf"\(result.json\) is missing \(kept: {other}\); restore it, or run "
+                                              "launch.train again"):
+        PATHS[path](run_dir, data)
+    assert load_trained(run_dir, step=other).epoch == other  # the explicit way to use a kept epoch
+    with pytest.raises(CheckpointError, match=rf"no checkpoint of epoch {best} \(kept: {other}\)"):
+        load_trained(run_dir, step=best)
