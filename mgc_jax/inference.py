@@ -253,6 +253,8 @@ class Classifier:
             raise ValueError(f"a Classifier takes one or two trained nets, got {len(trained)}")
         if fusion not in FUSIONS:
             raise ValueError(f"fusion={fusion!r}: expected one of {FUSIONS}")
+        if len(trained) == 2:
+            _check_fusable(*trained)
         cfgs = {t.feature_cfg for t in trained}
         if len(cfgs) != 1:
             raise DataError(f"{trained[0].run_dir} and {trained[1].run_dir} were trained on different feature "
@@ -325,6 +327,16 @@ class Classifier:
         x, name = self.load(path_or_array, sample_rate=sample_rate)
         probs = self.clip_probs(x, name=name)
         return decide(probs, self.genres, fusion=self.fusion, duration_s=x.size / self.feature_cfg.sample_rate)
+
+
+def _check_fusable(a: Trained, b: Trained) -> None:
+    """Late fusion combines two different nets (the paper's net_STFT and net_MUSIC): the same run twice, or two
+    runs of one net, would be reported as FUSION2 of two nets while it is one net's view."""
+    if pathlib.Path(a.run_dir).resolve() == pathlib.Path(b.run_dir).resolve():
+        raise DataError(f"{a.run_dir} given twice: fusion needs two runs of different nets (e.g. stft and music)")
+    if a.train_cfg.net == b.train_cfg.net:
+        raise DataError(f"{a.run_dir} and {b.run_dir} are both {a.train_cfg.net} runs: fusion needs two runs of "
+                        "different nets (e.g. stft and music)")
 
 
 def _run_genres(trained) -> tuple[str, ...]:

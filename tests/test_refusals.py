@@ -169,3 +169,49 @@ def test_train_and_evaluate_refuses_one_class_training_tracks(tmp_path):
     with pytest.raises(DataError, match=rf"training tracks of fold 0 are all of one class \({data.genres[0]}\)"):
         train_and_evaluate(tiny_config(epochs=1), tmp_path / "run", one, in_bins=WIDTHS)
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+# ------------------------------------------------------------------------------------------ fusion of runs
+
+
+@pytest.fixture(scope="module")
+def music_run(tmp_path_factory):
+    """A tiny finished net_MUSIC run (real feature widths) and a copy of it in another directory."""
+    import shutil
+
+    from fake_data import make_fold_data, tiny_config
+    from mgc_jax.train import train_and_evaluate
+
+    base = tmp_path_factory.mktemp("fusion")
+    res = train_and_evaluate(tiny_config(epochs=1), base / "music", make_fold_data(("music",)),
+                             in_bins={"music": 8, "stft": 513})
+    shutil.copytree(res.run_dir, base / "music_copy")
+    return res.run_dir, base / "music_copy"
+
+
+def test_the_same_run_twice_or_two_runs_of_one_net_are_not_fused(music_run):
+    from mgc_jax.errors import DataError
+    from mgc_jax.inference import Classifier
+
+    run, copy = music_run
+    with pytest.raises(DataError, match=f"^{run} given twice: fusion needs two runs of different nets"):
+        Classifier.from_checkpoint(run, run)
+    with pytest.raises(DataError, match=f"^{run} and {copy} are both music runs: fusion needs two runs of "
+                                        "different nets"):
+        Classifier.from_checkpoint(run, copy)
+
+
+def test_launch_predict_refuses_the_same_checkpoint_twice(music_run, tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    from launch import predict
+
+    run, copy = music_run
+    audio = tmp_path / "a.wav"
+    sf.write(audio, np.zeros(4 * 22050), 22050)
+    code, out, err = run_command(predict, capsys, f"--checkpoint={run}", f"--checkpoint={run}/", audio)
+    _one_error_line(code, err, 2, f"^error: --checkpoint={run} given twice: fusion needs two runs of different nets")
+    code, out, err = run_command(predict, capsys, f"--checkpoint={run}", f"--checkpoint={copy}", audio)
+    _one_error_line(code, err, 1, f"^error: {run} and {copy} are both music runs")
+    assert out == ""  # no FUSION2 answer
