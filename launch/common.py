@@ -16,7 +16,9 @@ Usage in a command module::
 `common.run` is `absl.app.run` with the expected failures of bad input (an `AudioError`,
 `DataError`, a `ConfigError` (mgc_jax's or dsp's), `app.UsageError`, an `OSError` such as a missing file or a full
 disk) turned into one line on stderr, `error: <message>`, and a non-zero exit status (2 for a
-usage error, 1 otherwise). Anything else is a bug and keeps its traceback.
+usage error, 1 otherwise). A full disk reads "no space left on device writing PATH" (`errors.DiskFullError`;
+nothing half-written is left, so the same command resumes once there is space). Anything else is a bug and
+keeps its traceback.
 
 Several processes (hosts): start the same command once per process with `--coordinator_address=HOST:PORT
 --num_processes=N --process_id=I` (HOST:PORT reachable from every process; process 0 serves it).
@@ -25,13 +27,14 @@ then splits the corpus between the processes, `launch.train` splits every batch 
 """
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable, Sequence
 
 from absl import app, flags
 
-from mgc_jax.errors import AudioError, ConfigError, DataError
+from mgc_jax.errors import AudioError, ConfigError, DataError, DiskFullError
 
 DATA_DIR = flags.DEFINE_string(
     "data_dir", None,
@@ -123,6 +126,8 @@ def one_line_errors(main: Callable[[list[str]], object]) -> Callable[[list[str]]
 
 def _one_line(e: BaseException) -> str:
     text = str(e) or type(e).__name__
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC and not isinstance(e, DiskFullError):
+        text = f"no space left on device writing {e.filename}" if e.filename else "no space left on device"
     return " ".join(text.split())  # messages built from file contents may hold newlines
 
 

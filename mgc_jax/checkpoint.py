@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from orbax.checkpoint.experimental import v1 as ocp
 
-from mgc_jax.errors import DataError
+from mgc_jax.errors import DataError, DiskFullError, is_disk_full
 from mgc_jax.rundir import config_diff, describe_diff  # noqa: F401  (re-exported: the config check's home)
 
 _policies = ocp.training.preservation_policies
@@ -149,7 +149,12 @@ class RunCheckpoints:
         """Save `state` (a pytree of arrays) as `step`, blocking until it is finalized on disk."""
         state = jax.tree.map(jax.numpy.asarray, state)  # orbax V1 saves jax arrays (not numpy scalars)
         meta = {"config": self.config, "digest": tree_digest(jax.device_get(state))}
-        self._ckptr.save(step, state, metrics=dict(metrics), custom_metadata=meta)
+        try:
+            self._ckptr.save(step, state, metrics=dict(metrics), custom_metadata=meta)
+        except Exception as e:  # noqa: BLE001 - orbax: ValueError("RESOURCE_EXHAUSTED: ... No space left on device")
+            if is_disk_full(e):  # its tmp directory is never listed and goes on the next open: the rerun resumes
+                raise DiskFullError(self.step_dir(step)) from e
+            raise
 
     def _read_metadata(self, step: int):
         try:

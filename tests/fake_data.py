@@ -105,6 +105,19 @@ def tiny_config(net: str = "music", **overrides):
     return TrainConfig(**kw)
 
 
+def fake_corpus(root, genres=None, per_genre: int = 10):
+    """An in-memory corpus (no audio): real feature widths, 192-208 frames (2-3 clips) per track."""
+    from dsp.config import FeatureConfig
+    from mgc_jax.corpus import Corpus
+    from mgc_jax.datasets.gtzan import GENRES, Track
+
+    genres = tuple(GENRES if genres is None else genres)
+    tracks = tuple(Track(f"{g}.{i:05d}", g, root / f"{g}.{i:05d}.wav") for g in genres for i in range(per_genre))
+    cache = FakeCache({t.track_id: GENRES.index(t.genre) for t in tracks}, n_frames=192,
+                      widths={"music": 8, "stft": 513}, offset=3.0)
+    return Corpus("fakecorpus", root, tracks, cache, FeatureConfig())
+
+
 def main(argv: list[str]) -> None:
     import json
 

@@ -59,26 +59,13 @@ def test_crossval_checks_every_fold_against_the_split_before_any_work(folds, bad
 # ------------------------------------------------------------------------------------------ training runs
 
 
-def _fake_corpus(root, genres=None, per_genre: int = 10):
-    """An in-memory corpus (no audio): real feature widths, 192-208 frames (2-3 clips) per track."""
-    from dsp.config import FeatureConfig
-    from fake_data import FakeCache
-    from mgc_jax.corpus import Corpus
-    from mgc_jax.datasets.gtzan import GENRES, Track
-
-    genres = tuple(GENRES if genres is None else genres)
-    tracks = tuple(Track(f"{g}.{i:05d}", g, root / f"{g}.{i:05d}.wav") for g in genres for i in range(per_genre))
-    cache = FakeCache({t.track_id: GENRES.index(t.genre) for t in tracks}, n_frames=192,
-                      widths={"music": 8, "stft": 513}, offset=3.0)
-    return Corpus("fakecorpus", root, tracks, cache, FeatureConfig())
-
-
 @pytest.fixture
 def fake_corpus(tmp_path, monkeypatch):
     """launch.train / launch.crossval on `_fake_corpus` (prepare_corpus replaced): (workdir path, corpus)."""
     import mgc_jax.corpus
+    from fake_data import fake_corpus as make
 
-    corpus = _fake_corpus(tmp_path)
+    corpus = make(tmp_path)
     monkeypatch.setattr(mgc_jax.corpus, "prepare_corpus", lambda *a, **k: corpus)
     return tmp_path / "w", corpus
 
