@@ -74,7 +74,7 @@ class Corpus:
 
 
 def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre: int | None = None,
-                   progress: bool = True, batch_size: int = 8) -> Corpus:
+                   progress: bool = True, batch_size: int = 8, verify: bool = False) -> Corpus:
     """Find (or make) a corpus and extract its features, skipping finished tracks.
 
     Args:
@@ -86,6 +86,7 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
         SYNTHETIC_TRACKS_PER_GENRE); an existing corpus of another size is refused.
       progress: show the extraction progress bar.
       batch_size: tracks per vmapped extraction batch.
+      verify: re-hash every cached map and extract again what rotted (`extraction.extract`).
 
     Raises:
       DataError: no usable track, a path that is not a corpus, a bad manifest, fewer than two classes (also
@@ -110,7 +111,8 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
     name, root = found.name, found.root
     _check_two_classes(root, found.tracks)  # before extracting anything; again below on the usable tracks
     cache_dir = workdir.features_dir(name, cfg)
-    report = extraction.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress)
+    report = extraction.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress,
+                                verify=verify)
     cache = cache_lib.FeatureCache(cache_dir)
     entries = cache.entries()
     problems = list(found.skipped) + list(report.failed)

@@ -13,6 +13,7 @@ Already covered elsewhere, not repeated here:
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import shutil
 
@@ -129,6 +130,63 @@ def test_extract_hashes_only_arrays_whose_mtime_changed(extracted, monkeypatch):
     assert hashed == [path.name]
     cache.extract(tracks, directory, CFG, progress=False)
     assert hashed == [path.name]  # its new mtime went into the index
+
+
+def _rot_keeping_mtime(path):
+    """Flip bytes of the array's data (not its header) and put the old mtime back: what a failing disk does."""
+    st = path.stat()
+    raw = bytearray(path.read_bytes())
+    for i in range(len(raw) - 16, len(raw)):
+        raw[i] ^= 0x5A
+    path.write_bytes(bytes(raw))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_rotted_bytes_under_an_unchanged_mtime_pass_until_verify_rebuilds_them(extracted):
+    """The documented trade-off (mgc_jax.cache, "Trust and --verify"): mtime vouches, --verify re-hashes."""
+    tracks, directory = extracted
+    path = _npy(directory, "stft", "blues.00001")
+    good = np.load(path)
+    _rot_keeping_mtime(path)
+    assert cache.extract(tracks, directory, CFG, progress=False).done == []  # trusted: same mtime, same shape
+    report = cache.extract(tracks, directory, CFG, progress=False, verify=True)
+    assert report.verified == 4 and report.done == ["blues.00001"] and report.skipped == ["blues.00000"]
+    assert report.rotted == ((str(path), "content differs from its SHA-256"),)
+    np.testing.assert_array_equal(cache.FeatureCache(directory).load("blues.00001", "stft"), good)
+    again = cache.extract(tracks, directory, CFG, progress=False, verify=True)
+    assert again.done == [] and again.rotted == () and again.verified == 4
+
+
+def test_verify_rebuilds_entries_without_a_recorded_checksum(extracted):
+    tracks, directory = extracted
+    index = json.loads((directory / "index.json").read_text())
+    del index["tracks"]["blues.00000"]["file_sha256"]
+    (directory / "index.json").write_text(json.dumps(index))
+    report = cache.extract(tracks, directory, CFG, progress=False, verify=True)
+    assert report.done == ["blues.00000"]
+    assert {why for _, why in report.rotted} == {"no checksum recorded"} and len(report.rotted) == 2
+
+
+def test_launch_extract_verify_lists_what_rotted(tmp_path, monkeypatch, capsys):
+    from launchers import run_command
+
+    from launch import extract
+
+    monkeypatch.setattr(extraction, "_extract_batch", _fake_extract)
+    for g in ("blues", "rock"):
+        path = tmp_path / "gtzan" / "genres" / g / f"{g}.00000.wav"
+        path.parent.mkdir(parents=True)
+        sf.write(path, 0.1 * np.random.default_rng(len(g)).standard_normal(4 * SR), SR, subtype="PCM_16")
+    args = (f"--data_dir={tmp_path / 'gtzan'}", f"--workdir={tmp_path / 'w'}", "--noprogress")
+    assert run_command(extract, capsys, *args)[0] == 0
+    path = next((tmp_path / "w" / "features").glob("*/rock.00000.music.npy"))
+    _rot_keeping_mtime(path)
+    code, out, err = run_command(extract, capsys, *args, "--verify")
+    assert code == 0, err
+    assert "1 tracks extracted now" in out
+    assert f"verified 4 cached files against their SHA-256: 1 extracted again\n  {path}: content differs" in out
+    code, out, _ = run_command(extract, capsys, *args, "--verify")
+    assert "0 tracks extracted now" in out and "verified 4 cached files against their SHA-256: all intact" in out
 
 
 @pytest.mark.parametrize("content", [b"\x89\xff\xfe\x00 binary garbage", b"", b'{"format": 1, "tracks": {"blues.0',
