@@ -288,7 +288,9 @@ class Classifier:
     def load(self, path_or_array, *, sample_rate: int | None = None) -> tuple[np.ndarray, str]:
         """float32 [n] mono at the feature rate, and a name for messages (the path, or "<array>").
 
-        An array is float [n] or [n, channels] at `sample_rate` (default: the feature rate).
+        An array goes through `mgc_jax.audio.from_array` at `sample_rate` (default: the feature rate): [n],
+        [n, channels] or [channels, n], float or integer PCM (int16 scaled by 2^-15 as soundfile reads a
+        16-bit file, so it predicts like that file), bool/complex refused, the same sample checks as a file.
         """
         from mgc_jax import audio
 
@@ -297,25 +299,16 @@ class Classifier:
             if sample_rate is not None:
                 raise ValueError("sample_rate is for arrays; files carry their own")
             return audio.load(path_or_array, rate), os.fspath(path_or_array)
-        x = np.asarray(path_or_array, np.float64)
-        if x.ndim == 2:
-            x = x.mean(axis=1)  # channels last, as soundfile reads them
-        if x.ndim != 1:
-            raise ValueError(f"expected audio samples [n] or [n, channels], got shape {x.shape}")
-        audio.check_samples(x, "<array>")  # NaN, Inf or beyond ±1e6: the same refusal as for a file
-        if sample_rate is not None and sample_rate != rate:
-            import soxr
-
-            x = soxr.resample(x, sample_rate, rate, quality="VHQ")
-        return x.astype(np.float32), "<array>"
+        rate_in = rate if sample_rate is None else sample_rate
+        return audio.from_array(path_or_array, sample_rate=rate_in, rate=rate, name="<array>"), "<array>"
 
     def clip_probs(self, x: np.ndarray, *, name: str = "<array>") -> list[np.ndarray]:
         """Each net's clip probabilities float32 [n_clips, C] for a signal at the feature rate."""
         need = min_samples(self.feature_cfg)
         rate = self.feature_cfg.sample_rate
-        if x.size < need:
-            raise AudioError(name, f"too short to classify: {x.size / rate:.2f} s, one clip needs "
-                                   f"{CLIP_FRAMES} frames = {need} samples ({need / rate:.3f} s at {rate} Hz)")
+        if x.size < need:  # samples, not rounded seconds: 66,047 and 66,048 samples are both "2.995 s"
+            raise AudioError(name, f"too short to classify: {x.size} samples ({x.size / rate:.3f} s) at {rate} Hz, "
+                                   f"one clip needs {CLIP_FRAMES} frames = {need} samples ({need / rate:.3f} s)")
         clips = cut_clips(feature_maps(x, self.feature_cfg, self.kinds), max_clips=self.max_clips)
         return [t.predict({k: clips[k] for k in t.kinds}) for t in self.trained]
 

@@ -202,3 +202,34 @@ def test_launch_predict_refuses_the_same_checkpoint_twice(music_run, tmp_path, c
     code, out, err = run_command(predict, capsys, f"--checkpoint={run}", f"--checkpoint={copy}", audio)
     _one_error_line(code, err, 1, f"^error: {run} and {copy} are both music runs")
     assert out == ""  # no FUSION2 answer
+
+
+# ------------------------------------------------------------------------------------------ inputs to predict
+
+
+def test_too_short_names_samples_so_the_two_lengths_differ(music_run):
+    from mgc_jax.errors import AudioError
+    from mgc_jax.inference import Classifier
+
+    clf = Classifier.from_checkpoint(music_run[0])
+    with pytest.raises(AudioError) as e:
+        clf.predict(__import__("numpy").zeros(66047, "float32"))  # 2.99533 s: "3.00 s" when rounded to 2 digits
+    assert e.value.cause == ("too short to classify: 66047 samples (2.995 s) at 22050 Hz, one clip needs 128 frames "
+                             "= 66048 samples (2.995 s)")
+
+
+def test_an_int16_array_predicts_like_the_same_16_bit_file(music_run, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from mgc_jax.inference import Classifier
+
+    clf = Classifier.from_checkpoint(music_run[0])
+    t = np.arange(4 * 22050) / 22050
+    pcm = np.round(0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype(np.int16)
+    path = tmp_path / "tone.wav"
+    sf.write(path, pcm, 22050, subtype="PCM_16")
+    from_file, from_array = clf.predict(path), clf.predict(pcm)
+    np.testing.assert_array_equal(from_array.clip_probs, from_file.clip_probs)  # scaled by 2^-15, not raw units
+    stereo_first = clf.predict(np.stack([pcm, pcm]))  # channels-first [2, n]: 2 channels, not n channels
+    np.testing.assert_array_equal(stereo_first.clip_probs, from_file.clip_probs)
