@@ -63,8 +63,7 @@ def main() -> None:
     widths = {"music": 8, "stft": 513}
     runs = []
     for net in ("stft", "music"):
-        data = make_fold_data((net,))
-        data.cache.widths = dict(widths)  # the real map widths (the fake cache's default ones are smaller)
+        data = make_fold_data((net,), widths=widths)  # the real map widths
         runs.append(train_and_evaluate(tiny_config(net, epochs=1), work / net, data, in_bins=widths).run_dir)
     seconds = np.linspace(args.min_s, args.max_s, args.files)
     paths = []

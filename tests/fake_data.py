@@ -80,8 +80,9 @@ class FakeClipDataset:
         return {k: np.stack([self._clip(i, s, k) for s in starts]) for k in self.kinds}
 
 
-def make_fold_data(kinds=("music",), *, per_genre=(3, 1, 1), n_frames: int = 48, offset: float = 1.5):
-    """FoldData with per_genre = (train, valid, test) tracks of each of the 10 genres."""
+def make_fold_data(kinds=("music",), *, per_genre=(3, 1, 1), n_frames: int = 48, offset: float = 1.5,
+                   widths=WIDTHS):
+    """FoldData with per_genre = (train, valid, test) tracks of each of the 10 genres, maps of `widths`."""
     from mgc_jax.train import FoldData
 
     ids, labels = {}, {}
@@ -89,7 +90,7 @@ def make_fold_data(kinds=("music",), *, per_genre=(3, 1, 1), n_frames: int = 48,
         ids[name] = tuple(f"{g}.{name}{j}" for g in GENRES for j in range(n))
         labels[name] = np.array([GENRES.index(t.split(".")[0]) for t in ids[name]], np.int32)
     all_labels = {t: int(y) for name in ids for t, y in zip(ids[name], labels[name])}
-    cache = FakeCache(all_labels, n_frames=n_frames, offset=offset)
+    cache = FakeCache(all_labels, n_frames=n_frames, offset=offset, widths=widths)
     sets = {name: FakeClipDataset(cache, ids[name], labels[name], kinds) for name in ids}
     return FoldData(**sets, ids=ids, labels=labels, cache=cache, genres=GENRES)
 
