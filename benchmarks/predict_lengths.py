@@ -76,12 +76,14 @@ def main() -> None:
     jax_logger = logging.getLogger("jax")
     jax_logger.addHandler(counter)
     jax_logger.setLevel(logging.DEBUG)
+    jax_logger.propagate = False  # counted here, not printed
     jax.config.update("jax_log_compiles", True)
     t0 = time.perf_counter()
     genres = [clf.predict(p).genre for p in paths]
     wall = time.perf_counter() - t0
     jax.config.update("jax_log_compiles", False)
     jax_logger.removeHandler(counter)
+    jax_logger.propagate = True
 
     result = {"files": args.files, "seconds": [round(float(s), 3) for s in seconds], "wall_s": round(wall, 2),
               "compilations": len(counter.names), "compiled": sorted(set(counter.names)),
