@@ -107,7 +107,6 @@ def test_launch_train_reports_a_full_disk_during_a_checkpoint_save_and_the_rerun
     directory; the rerun resumes from the last saved epoch and ends as an uninterrupted run does."""
     import mgc_jax.corpus
     from fake_data import fake_corpus
-    from launch import train
     from mgc_jax import rundir
     from mgc_jax.checkpoint import ocp
 
@@ -123,15 +122,15 @@ def test_launch_train_reports_a_full_disk_during_a_checkpoint_save_and_the_rerun
         return real_save(self, step, *args, **kwargs)
 
     monkeypatch.setattr(ocp.training.Checkpointer, "save", save)
-    code, _, err = run_command(train, capsys, *args, f"--workdir={tmp_path / 'w'}")
+    code, _, err = run_command("train", capsys, *args, f"--workdir={tmp_path / 'w'}")
     run_dir = tmp_path / "w" / "runs" / "fakecorpus" / "stratified" / "music" / "fold0"
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 1 and errors == [f"error: no space left on device writing {run_dir.absolute()}/checkpoints/2"], err
     assert "Traceback" not in err and not rundir.is_finished(run_dir)
     disk["full"] = False
-    code, _, err = run_command(train, capsys, *args, f"--workdir={tmp_path / 'w'}")
+    code, _, err = run_command("train", capsys, *args, f"--workdir={tmp_path / 'w'}")
     assert code == 0, err
-    code, _, err = run_command(train, capsys, *args, f"--workdir={tmp_path / 'clean'}")
+    code, _, err = run_command("train", capsys, *args, f"--workdir={tmp_path / 'clean'}")
     assert code == 0, err
     clean = tmp_path / "clean" / "runs" / "fakecorpus" / "stratified" / "music" / "fold0"
     assert [r["epoch"] for r in rundir.read_metrics(run_dir)] == [1, 2, 3]

@@ -170,22 +170,20 @@ def test_verify_rebuilds_entries_without_a_recorded_checksum(extracted):
 def test_launch_extract_verify_lists_what_rotted(tmp_path, monkeypatch, capsys):
     from launchers import run_command
 
-    from launch import extract
-
     monkeypatch.setattr(extraction, "_extract_batch", _fake_extract)
     for g in ("blues", "rock"):
         path = tmp_path / "gtzan" / "genres" / g / f"{g}.00000.wav"
         path.parent.mkdir(parents=True)
         sf.write(path, 0.1 * np.random.default_rng(len(g)).standard_normal(4 * SR), SR, subtype="PCM_16")
     args = (f"--data_dir={tmp_path / 'gtzan'}", f"--workdir={tmp_path / 'w'}", "--noprogress")
-    assert run_command(extract, capsys, *args)[0] == 0
+    assert run_command("extract", capsys, *args)[0] == 0
     path = next((tmp_path / "w" / "features").glob("*/rock.00000.music.npy"))
     _rot_keeping_mtime(path)
-    code, out, err = run_command(extract, capsys, *args, "--verify")
+    code, out, err = run_command("extract", capsys, *args, "--verify")
     assert code == 0, err
     assert "1 tracks extracted now" in out
     assert f"verified 4 cached files against their SHA-256: 1 extracted again\n  {path}: content differs" in out
-    code, out, _ = run_command(extract, capsys, *args, "--verify")
+    code, out, _ = run_command("extract", capsys, *args, "--verify")
     assert "0 tracks extracted now" in out and "verified 4 cached files against their SHA-256: all intact" in out
 
 

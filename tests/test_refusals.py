@@ -26,11 +26,8 @@ def _one_error_line(code, err, expected_code, pattern):
 @pytest.mark.parametrize("value", [-5, 0])
 @pytest.mark.parametrize("command", ["train", "crossval"])
 def test_tracks_per_genre_below_one_is_a_flag_error_before_any_work(command, value, tmp_path, capsys):
-    import importlib
-
-    module = importlib.import_module(f"launch.{command}")
     args = ["--net=music"] if command == "train" else []
-    code, _, err = run_command(module, capsys, *args, f"--tracks_per_genre={value}", f"--workdir={tmp_path / 'w'}")
+    code, _, err = run_command(command, capsys, *args, f"--tracks_per_genre={value}", f"--workdir={tmp_path / 'w'}")
     _one_error_line(code, err, 2, rf"^error: --tracks_per_genre={value}: must be >= 1")
     assert not (tmp_path / "w").exists()  # 0 did not mean "unset": no default corpus was made
 
@@ -48,9 +45,7 @@ def test_prepare_corpus_refuses_a_synthetic_size_below_one(value, tmp_path):
 
 @pytest.mark.parametrize("folds, bad", [("10", 10), ("0-20", 10), ("3,12", 12)])
 def test_crossval_checks_every_fold_against_the_split_before_any_work(folds, bad, tmp_path, capsys):
-    from launch import crossval
-
-    code, out, err = run_command(crossval, capsys, f"--folds={folds}", f"--workdir={tmp_path / 'w'}")
+    code, out, err = run_command("crossval", capsys, f"--folds={folds}", f"--workdir={tmp_path / 'w'}")
     _one_error_line(code, err, 2, rf"^error: --folds={folds}: fold {bad} out of range: the stratified split "
                                   r"has folds 0\.\.9")
     assert out == "" and not (tmp_path / "w").exists()  # no "run 1/N" line, nothing made
@@ -74,15 +69,13 @@ TRAIN = ("--net=music", "--fold=0", "--k1=8", "--batch_size=20")
 
 
 def test_fewer_epochs_than_a_finished_run_is_refused_and_changes_no_file(fake_corpus, capsys):
-    from launch import train
-
     workdir, _ = fake_corpus
-    code, out, err = run_command(train, capsys, *TRAIN, "--epochs=2", f"--workdir={workdir}")
+    code, out, err = run_command("train", capsys, *TRAIN, "--epochs=2", f"--workdir={workdir}")
     assert code == 0, err
     run_dir = workdir / "runs" / "fakecorpus" / "stratified" / "music" / "fold0"
     before = snapshot(workdir)
     assert '"epochs": 2' in (run_dir / "config.json").read_text()
-    code, out, err = run_command(train, capsys, *TRAIN, "--epochs=1", f"--workdir={workdir}")
+    code, out, err = run_command("train", capsys, *TRAIN, "--epochs=1", f"--workdir={workdir}")
     _one_error_line(code, err, 1, rf"^error: {run_dir} already has 2 epochs; run with epochs >= 2$")
     assert snapshot(workdir) == before  # config.json still says 2 epochs; nothing else touched either
 
@@ -112,12 +105,11 @@ def _one_genre_gtzan(root, genre="blues", n=2, seconds=4):
 
 
 def test_a_one_genre_gtzan_folder_is_refused_before_training(tmp_path, monkeypatch, capsys):
-    from launch import train
     from mgc_jax import extraction
 
     monkeypatch.setattr(extraction, "_extract_batch", _fake_extract_batch)
     root = _one_genre_gtzan(tmp_path / "gtzan")
-    code, _, err = run_command(train, capsys, "--net=music", f"--data_dir={root}", f"--workdir={tmp_path / 'w'}",
+    code, _, err = run_command("train", capsys, "--net=music", f"--data_dir={root}", f"--workdir={tmp_path / 'w'}",
                                "--epochs=1")
     _one_error_line(code, err, 1, rf"^error: {root}: every usable track is of one class \(blues\): training "
                                   r"needs at least 2 classes$")
