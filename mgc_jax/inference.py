@@ -7,7 +7,10 @@ The pipeline is the training one, applied to a whole file:
 
     audio.load (any rate / channel count -> 22,050 Hz mono float32)
     -> crop to the end of the last full key-clarity window (as the feature cache does)
-    -> dsp.music_features / dsp.stft_features over the whole file (whole-track normalisations)
+    -> zero-pad to a bucket of key-window counts (`bucket_length`): one compiled program per bucket, not per
+       file length (20 files of 8-65 s: 9 programs instead of 20)
+    -> dsp.music_features (valid_length: the padding stays out of the whole-track normalisations) /
+       dsp.stft_features over the whole file, cut back to the real frames
     -> 128-frame clips every 64 frames (every window that fits, or `max_clips`)
     -> each net's clip probabilities (the checkpoint's standardisation applied inside `Trained.predict`)
     -> majority vote; with two nets FUSION2 (default) or FUSION1 (FEATURES_SPEC §3.4)
