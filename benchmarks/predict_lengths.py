@@ -75,6 +75,7 @@ def main() -> None:
     counter = _CountCompiles()
     jax_logger = logging.getLogger("jax")
     jax_logger.addHandler(counter)
+    level = jax_logger.level
     jax_logger.setLevel(logging.DEBUG)
     jax_logger.propagate = False  # counted here, not printed
     jax.config.update("jax_log_compiles", True)
@@ -84,6 +85,7 @@ def main() -> None:
     jax.config.update("jax_log_compiles", False)
     jax_logger.removeHandler(counter)
     jax_logger.propagate = True
+    jax_logger.setLevel(level)
 
     result = {"files": args.files, "seconds": [round(float(s), 3) for s in seconds], "wall_s": round(wall, 2),
               "compilations": len(counter.names), "compiled": sorted(set(counter.names)),
