@@ -21,9 +21,20 @@ range above a peak of ~1e16 and is then undefined (0, counted); see dsp/signal.p
 Differentiable (jax.grad / jvp / vjp, under jit and vmap): see `dsp.autodiff`; peak selection and the MinRMS
 trims are discrete and held constant, the gradient flows through the values they keep.
 
+Valid length (`valid_length=`, a traced int allowed). A signal zero-padded past its real end, so that signals of
+many lengths share one compiled program (`mgc_jax.inference.bucket_length`), gets frames and key windows that
+see the padding, and the track-global steps would see them too. With `valid_length` = the real sample count, the
+track-global steps use the real frames and windows only: the MinRMS maxima and the roughness peak picker's
+range (the padding frames take frame 0's spectrum there), the key-clarity range and frame -> window map
+(`dsp.key`), and the counts. The rows of the real frames, dsp.n_frames(valid_length), then equal the unpadded
+signal's maps (to float rounding, ~1e-7 relative); the later rows are meaningless. The other columns are per
+frame (HCDF looks back only), the scale s is the peak (zeros leave it alone), and the STFT map is per frame, so
+it needs no valid length. valid_length must exceed one key window (6 s) unless it is the whole signal: a shorter
+signal is analysed as a single window of its own length.
+
 Public:
-    music_features(x, cfg) -> float32 [T, 8]
-    music_features_with_nan_counts(x, cfg) -> (float32 [T, 8], int32 [8])
+    music_features(x, cfg, *, valid_length=None) -> float32 [T, 8]
+    music_features_with_nan_counts(x, cfg, *, valid_length=None) -> (float32 [T, 8], int32 [8])
     stft_features(x, cfg) -> float32 [T, bins]
     feature_maps(x, cfg) -> ((float32 [T, 8], int32 [8]), float32 [T, bins])   both maps, one STFT
 """
@@ -40,18 +51,21 @@ from dsp.autodiff import differentiable_as
 from dsp.chroma import chroma_plan, frame_extrema
 from dsp.config import FEATURE_NAMES, ConfigError, FeatureConfig, n_frames
 from dsp.framing import frame, magnitude_spectrum, windowed_rfft
-from dsp.key import key_clarity, key_clarity_frames
+from dsp.key import key_clarity, key_clarity_frames, valid_key_windows
 from dsp.roughness import roughness
 from dsp.signal import as_signal, finite_samples, peak_scale
 from dsp.tonal import hcdf, hcdf_from_spectrum
 
 
-def music_features_with_nan_counts(x: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array]:
+def music_features_with_nan_counts(x: jax.Array, cfg: FeatureConfig, *,
+                                   valid_length=None) -> tuple[jax.Array, jax.Array]:
     """The eight MIRToolbox features of one track per frame, with the number of undefined values per feature.
 
     Args:
         x: float [n] one whole track at cfg.sample_rate, n >= cfg.frame_length.
         cfg: static FeatureConfig.
+        valid_length: None, or the int (may be traced) count of real samples of a zero-padded x (module
+            docstring); the counts then cover the real frames only.
 
     Returns:
         (float32 [T, 8], int32 [8]) with T = `dsp.n_frames(n, cfg)`. Columns, in `FEATURE_NAMES` order:
@@ -68,12 +82,20 @@ def music_features_with_nan_counts(x: jax.Array, cfg: FeatureConfig) -> tuple[ja
     Silence, DC and full-scale clipped input give finite maps (and finite gradients). Input and scale rules: the
     module docstring.
     """
-    return _music_with_counts(_one_track(x, "music_features_with_nan_counts"), cfg)
+    x = _one_track(x, "music_features_with_nan_counts")
+    return _music_with_counts(x, cfg) if valid_length is None else _music_valid(x, valid_length, cfg)
 
 
 @functools.partial(jax.jit, static_argnames="cfg")
 def _music_with_counts(x: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array]:
     return _one_track_at_a_time(_music_features, cfg)(x)
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def _music_valid(x: jax.Array, valid_length, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array]:
+    """The music map of a zero-padded track (plain JAX: vmap batches every op, grad is JAX's own)."""
+    x, s, bad = _prepare(x, cfg)
+    return _music_from_frames(x, frame(x, cfg), s, bad, cfg, valid_length=jnp.asarray(valid_length, jnp.int32))
 
 
 def _prepare(x: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -93,13 +115,19 @@ def _music_features(x: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Ar
     return _music_from_frames(x, frame(x, cfg), s, bad, cfg)
 
 
-def _music_from_frames(x: jax.Array, frames: jax.Array, s: jax.Array, bad: jax.Array, cfg: FeatureConfig):
+def _music_from_frames(x: jax.Array, frames: jax.Array, s: jax.Array, bad: jax.Array, cfg: FeatureConfig, *,
+                       valid_length=None):
     """The music map and per-column counts from the track x / s [n], its frames [T, L], the scale s and the
-    frames [T] to mark undefined."""
+    frames [T] to mark undefined; `valid_length` (traced int32 or None): module docstring."""
     t = frames.shape[0]
     complex_spec = windowed_rfft(frames, n_fft=cfg.n_fft)  # [T, bins], one FFT for every frame-level feature
     spec = jnp.abs(complex_spec).astype(jnp.float32)
     fs = cfg.sample_rate
+    real, windows, spec_global = None, None, spec  # spec_global: what the track-global maxima and ranges see
+    if valid_length is not None:
+        real = jnp.arange(t) < 1 + (valid_length - cfg.frame_length) // cfg.hop_length
+        windows = valid_key_windows(valid_length, cfg)
+        spec_global = jnp.where(real[:, None], spec, spec[:1])  # copies of a real frame: the same max and min
 
     trimmed = {
         "brightness": (
@@ -112,21 +140,22 @@ def _music_from_frames(x: jax.Array, frames: jax.Array, s: jax.Array, bad: jax.A
     raw = {
         "rms": spectral.rms(frames) * s,  # the homogeneous features get their scale back (exact: s = 2^k)
         "zcr": spectral.zero_crossing_rate(frames, sample_rate=fs),
-        "roughness": roughness(spec, cfg) * s * s,  # not s * s first: s² alone can overflow
-        "key_clarity": key_clarity_frames(key_clarity(x, cfg), t, cfg),
+        "roughness": roughness(spec_global, cfg) * s * s,  # not s * s first: s² alone can overflow
+        "key_clarity": key_clarity_frames(key_clarity(x, cfg, n_valid_windows=windows), t, cfg,
+                                          n_valid_windows=windows),
         "hcdf": _hcdf(x, frames, complex_spec, cfg),
     }
     columns, counts = [], []
     for name in FEATURE_NAMES:
         if name in trimmed:
             values = trimmed[name][0]
-            undefined = spectral.min_rms_undefined(values, spec, threshold=trimmed[name][1])
+            undefined = spectral.min_rms_undefined(values, spec_global, threshold=trimmed[name][1])
         else:
             values = raw[name]
             undefined = ~jnp.isfinite(values)
         undefined = undefined | bad
         columns.append(jnp.where(undefined, 0, values).astype(jnp.float32))
-        counts.append(jnp.sum(undefined, dtype=jnp.int32))
+        counts.append(jnp.sum(undefined if real is None else undefined & real, dtype=jnp.int32))
     return jnp.stack(columns, axis=-1), jnp.stack(counts)
 
 
@@ -137,17 +166,18 @@ def _hcdf(x: jax.Array, frames: jax.Array, complex_spec: jax.Array, cfg: Feature
     return hcdf_from_spectrum(complex_spec, jnp.min(frames, axis=-1), jnp.max(frames, axis=-1), cfg)
 
 
-def music_features(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
+def music_features(x: jax.Array, cfg: FeatureConfig, *, valid_length=None) -> jax.Array:
     """The paper's music feature map of one track: float32 [T, 8], columns `FEATURE_NAMES`, undefined values 0.
 
-    Same as `music_features_with_nan_counts(x, cfg)[0]`; see there for units and edge cases. Supports jit, vmap
-    and grad.
+    Same as `music_features_with_nan_counts(x, cfg, valid_length=valid_length)[0]`; see there for units and edge
+    cases, and the module docstring for `valid_length` (a zero-padded x). Supports jit, vmap and grad.
 
     Examples:
         >>> music_features(jnp.zeros(22050 * 7), FeatureConfig()).shape
         (300, 8)
     """
-    return _music_with_counts(_one_track(x, "music_features"), cfg)[0]
+    x = _one_track(x, "music_features")
+    return (_music_with_counts(x, cfg) if valid_length is None else _music_valid(x, valid_length, cfg))[0]
 
 
 def stft_features(x: jax.Array, cfg: FeatureConfig) -> jax.Array:

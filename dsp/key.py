@@ -10,10 +10,16 @@ we return 0 (decision D8: NaN -> 0).
 Public:
     GOMEZ_PROFILES: float32 [24, 12], KEY_NAMES: the 24 row names
     key_strengths(chroma) -> float32 [..., 24]
-    clarity_from_strengths(strengths, *, contrast) -> float32 [..., W]
+    clarity_from_strengths(strengths, *, contrast, n_valid=None) -> float32 [..., W]
     key_windows(x, cfg) -> float32 [..., W, Lk]
-    key_clarity(x, cfg) -> float32 [..., W]
-    key_clarity_frames(kc, n_frames, cfg) -> float32 [..., T]
+    key_clarity(x, cfg, *, n_valid_windows=None) -> float32 [..., W]
+    key_clarity_frames(kc, n_frames, cfg, *, n_valid_windows=None) -> float32 [..., T]
+    valid_key_windows(valid_length, cfg) -> int32: the windows of the first valid_length samples (traced)
+
+Valid length. A signal zero-padded past its real end (`mgc_jax.inference` pads to a few bucket lengths so that
+files of many lengths share compiled programs) gets extra windows, the first of them half real. With
+`n_valid_windows` (a traced int) the track-global range and the frame -> window map use only the first
+n_valid_windows windows, so the real windows' clarities and frames equal those of the unpadded signal.
 """
 from __future__ import annotations
 
@@ -86,12 +92,15 @@ def key_windows(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     return frame(x, key_cfg)
 
 
-def key_clarity(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
+def key_clarity(x: jax.Array, cfg: FeatureConfig, *, n_valid_windows=None) -> jax.Array:
     """Key clarity per 6 s window, MIRToolbox `mirkey(x, 'Frame', 6, 's', .5)` second output.
 
     Args:
         x: float [..., n] whole track(s) at cfg.sample_rate (the NaN rule below is track-global).
         cfg: static FeatureConfig (key_window_s, key_hop_s, key_contrast, chroma_scale, sample_rate).
+        n_valid_windows: None, or an int (may be traced) 1..W: only the first n_valid_windows windows are real
+            (the rest zero padding, module docstring); the range is theirs alone, later windows' values are
+            meaningless.
 
     Returns:
         float32 [..., W], W = `dsp.n_key_windows(n, cfg)` (9 for a 30 s track; windows start at 0, 3, 6, ... s):
@@ -107,17 +116,24 @@ def key_clarity(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     Scale-free (x 1e20 gives the same values). Under jit a non-finite sample reads as 0.
     Supports jit (cfg static), vmap over equal-length tracks and grad; traces once per (shape, cfg).
     """
-    return _key_clarity(as_signal(x, name="key_clarity"), cfg)
+    return _key_clarity(as_signal(x, name="key_clarity"), n_valid_windows, cfg)
 
 
 @functools.partial(jax.jit, static_argnames="cfg")
-def _key_clarity(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
+def _key_clarity(x: jax.Array, n_valid_windows, cfg: FeatureConfig) -> jax.Array:
     length = min(int(x.shape[-1]), cfg.key_window_length)  # a short signal is one window of all its samples
     chroma = signal_chromagram(x, cfg, frame_length=length, hop_length=cfg.key_hop_length)  # [..., W, 12]
-    return clarity_from_strengths(key_strengths(chroma), contrast=cfg.key_contrast)
+    return clarity_from_strengths(key_strengths(chroma), contrast=cfg.key_contrast, n_valid=n_valid_windows)
 
 
-def clarity_from_strengths(strengths: jax.Array, *, contrast: float) -> jax.Array:
+def valid_key_windows(valid_length, cfg: FeatureConfig) -> jax.Array:
+    """int32: the key windows that lie inside the first `valid_length` samples (`dsp.n_key_windows` of that
+    length, for a traced length too); 1 for at most one window."""
+    v = jnp.asarray(valid_length, jnp.int32)
+    return jnp.where(v > cfg.key_window_length, 1 + (v - cfg.key_window_length) // cfg.key_hop_length, 1)
+
+
+def clarity_from_strengths(strengths: jax.Array, *, contrast: float, n_valid=None) -> jax.Array:
     """Key clarity of each window from the key strengths of all windows of one track (`mirkey` second output).
 
     mirpeaks('Total', 1, 'Contrast', contrast) normalises the strengths over the whole track to [0, 1] and returns
@@ -128,19 +144,24 @@ def clarity_from_strengths(strengths: jax.Array, *, contrast: float) -> jax.Arra
     Args:
         strengths: float [..., W, 24] key strengths of the W windows of a track (`key_strengths`).
         contrast: mirpeaks 'Contrast' (cfg.key_contrast, 0.1).
+        n_valid: None, or an int (may be traced): the range is over the first n_valid windows only.
 
     Returns:
         float32 [..., W].
     """
     strengths = as_values(strengths, name="clarity_from_strengths")
     clarity = jnp.max(strengths, axis=-1)
-    lo = jnp.min(strengths, axis=(-2, -1))[..., None]
-    span = jnp.max(strengths, axis=(-2, -1))[..., None] - lo
+    ranged = strengths
+    if n_valid is not None:  # padding windows take window 0's strengths: the min and max are the real windows'
+        real = (jnp.arange(strengths.shape[-2]) < n_valid)[:, None]
+        ranged = jnp.where(real, strengths, strengths[..., :1, :])
+    lo = jnp.min(ranged, axis=(-2, -1))[..., None]
+    span = jnp.max(ranged, axis=(-2, -1))[..., None] - lo
     reached = (clarity - lo) / jnp.where(span > 0, span, 1.0) >= contrast
     return jnp.where(reached & (span > 0), clarity, 0.0).astype(jnp.float32)
 
 
-def key_clarity_frames(kc: jax.Array, n_frames: int, cfg: FeatureConfig) -> jax.Array:
+def key_clarity_frames(kc: jax.Array, n_frames: int, cfg: FeatureConfig, *, n_valid_windows=None) -> jax.Array:
     """Spread per-window key clarity onto the 1024/512 analysis frames (decision D6: nearest window centre).
 
     Frame t (centre (tH + L/2) / fs) takes window j = clip(round((centre − Lk/2 / fs) / hop), 0, W − 1), the window
@@ -151,6 +172,8 @@ def key_clarity_frames(kc: jax.Array, n_frames: int, cfg: FeatureConfig) -> jax.
         kc: float [..., W] key clarity per window (`key_clarity`).
         n_frames: T, a Python int (`dsp.n_frames(n, cfg)`).
         cfg: FeatureConfig (frame_length, hop_length, key_window_length, key_hop_length).
+        n_valid_windows: None, or an int (may be traced): frames map to the first n_valid_windows windows only
+            (W − 1 above becomes n_valid_windows − 1), as the frames of the unpadded signal do.
 
     Returns:
         float32 [..., T].
@@ -162,4 +185,7 @@ def key_clarity_frames(kc: jax.Array, n_frames: int, cfg: FeatureConfig) -> jax.
     # Twice the frame centres, relative to the first window centre, in samples: integers, no float rounding.
     twice_offset = 2 * np.arange(int(n_frames)) * cfg.hop_length + cfg.frame_length - cfg.key_window_length
     j = np.floor(twice_offset / (2 * cfg.key_hop_length) + 0.5).astype(np.int64)
-    return kc[..., np.clip(j, 0, n_windows - 1)]
+    j = np.clip(j, 0, n_windows - 1)
+    if n_valid_windows is None:
+        return kc[..., j]
+    return jnp.take(kc, jnp.minimum(jnp.asarray(j, jnp.int32), jnp.asarray(n_valid_windows, jnp.int32) - 1), axis=-1)

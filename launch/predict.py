@@ -1,7 +1,8 @@
 """Genre (class) of audio files: `python -m launch.predict --checkpoint=RUN_DIR [--checkpoint=RUN_DIR2] FILE...`.
 
 Restores the best checkpoint of a training run (`workspace/runs/<corpus>/<split>/<net>/fold<k>`); with two
-runs (net_STFT and net_MUSIC) their clip probabilities are fused (FUSION2 by default, --fusion=fusion1).
+runs of different nets (net_STFT and net_MUSIC) their clip probabilities are fused (FUSION2 by default,
+--fusion=fusion1); the same run twice, or two runs of one net, are refused.
 Any format libsndfile reads, any sample rate, any channel count. Every 128-frame window (hop 64) of the
 whole file is a clip unless --max_clips says otherwise. Prints per file the genre, the top-3 mean clip
 probabilities and the clip votes; --json prints one JSON document instead. A file that cannot be used
@@ -15,6 +16,7 @@ config.json; GTZAN's ten genres for runs that recorded none).
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from absl import app, flags
@@ -41,6 +43,9 @@ def main(argv):
         raise app.UsageError("--checkpoint=RUN_DIR is required (twice to fuse two nets)")
     if len(CHECKPOINT.value) > 2:
         raise app.UsageError(f"--checkpoint given {len(CHECKPOINT.value)} times: one net, or two to fuse")
+    if len(CHECKPOINT.value) == 2 and os.path.realpath(CHECKPOINT.value[0]) == os.path.realpath(CHECKPOINT.value[1]):
+        raise app.UsageError(f"--checkpoint={CHECKPOINT.value[0]} given twice: fusion needs two runs of different "
+                             "nets (e.g. stft and music)")
     if not files:
         raise app.UsageError("no audio file given")
     if MAX_CLIPS.value is not None and MAX_CLIPS.value < 1:

@@ -67,6 +67,9 @@ def train_config(net: str, fold: int) -> TrainConfig:
 
 
 def check_tracks_per_genre() -> None:
-    """--tracks_per_genre sizes the synthetic corpus only."""
-    if TRACKS_PER_GENRE.value is not None and common.DATA_DIR.value is not None:
+    """--tracks_per_genre sizes the synthetic corpus only, and is >= 1 (0 is a value, not "unset")."""
+    n = TRACKS_PER_GENRE.value
+    if n is not None and n < 1:
+        raise app.UsageError(f"--tracks_per_genre={n}: must be >= 1 (leave it out for the default size)")
+    if n is not None and common.DATA_DIR.value is not None:
         raise app.UsageError("--tracks_per_genre only applies to the synthetic corpus (no --data_dir)")

@@ -41,7 +41,8 @@ No row puts a NaN or Inf in a feature map.
                                       predict: "too short to classify: ..."
     < 66,048 samples (one clip)       read and extracted (T < 128 frames); corpus preparation reports
                                       "shorter than one 128-frame clip (T frames)" and does not use it;
-                                      predict: "too short to classify: x s, one clip needs 128 frames = ..."
+                                      predict: "too short to classify: n samples (x s) at 22050 Hz,
+                                      one clip needs 128 frames = 66048 samples (2.995 s)"
     10 minutes (any length)           full-length maps (T = 25,838 for 600 s; the cache crops only past the
                                       last full 6 s key window); predict votes over every 128-frame window
                                       (402 clips) unless --max_clips caps them

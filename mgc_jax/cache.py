@@ -15,6 +15,13 @@ Only plain `.npy` arrays (read with `allow_pickle=False`) and JSON: no pickle. E
 to a temporary name and renamed, and a track enters the index only after both of its arrays are in
 place, so a killed extraction leaves nothing that looks finished and is not.
 
+Trust and --verify. Before reusing a track, extraction checks its entry, the shape and dtype of both arrays and
+the audio (size + mtime, else SHA-256). An array's content is re-hashed only when its mtime changed: hashing
+the whole cache (~1 GB for GTZAN) on every run would cost more than the check saves. So bytes that rot under
+an unchanged mtime (a failing disk, a bad copy that kept times) pass until `launch.extract --verify`
+(`extraction.extract(verify=True)`) re-hashes every .npy, extracts again each track whose file differs from
+its SHA-256 (or has none recorded) and lists them. Run it after moving a cache or when a disk is suspect.
+
 Readers merge index.json and every process shard: per track the record (entry or failure) with the latest
 extraction time wins, ties going to the most recently written file (`mgc_jax.extraction`, "Devices and
 processes").

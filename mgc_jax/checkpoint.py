@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging as py_logging
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -22,24 +23,43 @@ import jax
 import numpy as np
 from orbax.checkpoint.experimental import v1 as ocp
 
-from mgc_jax.errors import DataError
+from mgc_jax.errors import DataError, DiskFullError, is_disk_full
 from mgc_jax.rundir import config_diff, describe_diff  # noqa: F401  (re-exported: the config check's home)
 
 _policies = ocp.training.preservation_policies
 
 
 class _QuietOrbax(py_logging.Filter):
-    """Drops orbax's INFO/DEBUG records (dozens per save) from the absl logger; warnings pass."""
+    """Drops orbax's INFO/DEBUG records (dozens per save) from the absl logger; warnings pass, except the
+    "Failed to get metadata" ones orbax logs per item of a damaged step before raising what `restore` reports."""
 
     def filter(self, record: py_logging.LogRecord) -> bool:
-        return record.levelno >= py_logging.WARNING or f"{os.sep}orbax{os.sep}" not in record.pathname
+        if f"{os.sep}orbax{os.sep}" not in record.pathname:
+            return True
+        if record.levelno < py_logging.WARNING:
+            return False
+        return not (record.levelno == py_logging.WARNING and "Failed to get metadata" in record.getMessage())
+
+
+class _QuietAbandonedReads(py_logging.Filter):
+    """Drops asyncio's "Task/Future exception was never retrieved" records of orbax's tensorstore reads, which a
+    damaged checkpoint aborts (pages of JSON specs); `restore` reports the damage in one line."""
+
+    def filter(self, record: py_logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "exception was never retrieved" not in message:
+            return True
+        if record.exc_info:
+            message += py_logging.Formatter().formatException(record.exc_info)
+        return not ("orbax" in message or "tensorstore" in message)
 
 
 def quiet_orbax() -> None:
-    """Install the orbax INFO filter on the absl logger (idempotent)."""
-    absl_logger = py_logging.getLogger("absl")
-    if not any(isinstance(f, _QuietOrbax) for f in absl_logger.filters):
-        absl_logger.addFilter(_QuietOrbax())
+    """Install the orbax log filters on the absl and asyncio loggers (idempotent)."""
+    for name, kind in (("absl", _QuietOrbax), ("asyncio", _QuietAbandonedReads)):
+        logger = py_logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
 
 
 class CheckpointError(DataError):
@@ -93,9 +113,9 @@ class RunCheckpoints:
                 self.directory, preservation_policy=policy, cleanup_tmp_directories=True)
         except Exception as e:  # noqa: BLE001 - orbax raises many types; all mean "unusable directory"
             damaged = damaged_steps(self.directory)
-            hint = (f"; damaged step directories: {', '.join(damaged)} (delete them to use the others)"
-                    if damaged else "")
-            raise CheckpointError(f"{self.directory}: cannot open checkpoint directory ({_cause(e)}){hint}") from e
+            cause = (f"damaged step directories: {', '.join(damaged)}; delete them to use the others" if damaged
+                     else _cause(e))
+            raise CheckpointError(f"{self.directory}: cannot open checkpoint directory ({cause})") from e
 
     def __enter__(self) -> "RunCheckpoints":
         return self
@@ -129,14 +149,19 @@ class RunCheckpoints:
         """Save `state` (a pytree of arrays) as `step`, blocking until it is finalized on disk."""
         state = jax.tree.map(jax.numpy.asarray, state)  # orbax V1 saves jax arrays (not numpy scalars)
         meta = {"config": self.config, "digest": tree_digest(jax.device_get(state))}
-        self._ckptr.save(step, state, metrics=dict(metrics), custom_metadata=meta)
+        try:
+            self._ckptr.save(step, state, metrics=dict(metrics), custom_metadata=meta)
+        except Exception as e:  # noqa: BLE001 - orbax: ValueError("RESOURCE_EXHAUSTED: ... No space left on device")
+            if is_disk_full(e):  # its tmp directory is never listed and goes on the next open: the rerun resumes
+                raise DiskFullError(self.step_dir(step)) from e
+            raise
 
     def _read_metadata(self, step: int):
         try:
             return self._ckptr.metadata(step)
         except Exception as e:  # noqa: BLE001
-            raise CheckpointError(f"{self.step_dir(step)}: unreadable checkpoint metadata ({_cause(e)}); "
-                                  "delete this directory to resume from an earlier checkpoint") from e
+            raise CheckpointError(f"{self.step_dir(step)}: damaged checkpoint (its metadata cannot be read: "
+                                  f"{_cause(e)}); {_DELETE_HINT}") from e
 
     def check_config(self, step: int) -> None:
         """Raise CheckpointError naming every field where `step`'s saved config differs from this run's."""
@@ -162,13 +187,12 @@ class RunCheckpoints:
         expected = (self._read_metadata(step).custom_metadata or {}).get("digest")
         try:
             state = self._ckptr.load(step, abstract_of(abstract_state))
-        except Exception as e:  # noqa: BLE001
-            raise CheckpointError(f"{self.step_dir(step)}: corrupt or unreadable checkpoint ({_cause(e)}); "
-                                  "delete this directory to resume from an earlier checkpoint") from e
+        except Exception as e:  # noqa: BLE001 - orbax/tensorstore messages span pages; the chain keeps them
+            raise CheckpointError(f"{self.step_dir(step)}: damaged checkpoint (its array files cannot be read); "
+                                  f"{_DELETE_HINT}") from e
         if expected != tree_digest(jax.device_get(state)):
-            raise CheckpointError(f"{self.step_dir(step)}: checkpoint content does not match the digest recorded "
-                                  "when it was saved (damaged files); delete this directory to resume from an "
-                                  "earlier checkpoint")
+            raise CheckpointError(f"{self.step_dir(step)}: damaged checkpoint (its arrays do not match the digest "
+                                  f"recorded when it was saved); {_DELETE_HINT}")
         return state
 
 
@@ -205,7 +229,16 @@ def damaged_steps(directory: str | os.PathLike) -> list[str]:
             if os.path.isdir(os.path.join(directory, n)) and _step_metadata_problem(os.path.join(directory, n))]
 
 
+_DELETE_HINT = "delete this directory to resume from an earlier checkpoint"
+
+
 def _cause(e: BaseException) -> str:
-    """First line of an exception, prefixed by its type (orbax messages can span pages)."""
-    first = (str(e).strip().splitlines() or [""])[0]
-    return f"{type(e).__name__}: {first[:300]}"
+    """A short cause: an OSError's own words, else the exception type and the tensorstore status code if any.
+
+    orbax and tensorstore messages name handler classes, registries and JSON specs over pages; the one line a
+    user reads names the checkpoint and says "damaged", the full text stays in the exception chain.
+    """
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    status = re.match(r"\s*([A-Z][A-Z_]{3,}):", str(e))  # e.g. DATA_LOSS, OUT_OF_RANGE
+    return f"{type(e).__name__} {status.group(1)}" if status else type(e).__name__

@@ -74,7 +74,7 @@ class Corpus:
 
 
 def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre: int | None = None,
-                   progress: bool = True, batch_size: int = 8) -> Corpus:
+                   progress: bool = True, batch_size: int = 8, verify: bool = False) -> Corpus:
     """Find (or make) a corpus and extract its features, skipping finished tracks.
 
     Args:
@@ -86,9 +86,11 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
         SYNTHETIC_TRACKS_PER_GENRE); an existing corpus of another size is refused.
       progress: show the extraction progress bar.
       batch_size: tracks per vmapped extraction batch.
+      verify: re-hash every cached map and extract again what rotted (`extraction.extract`).
 
     Raises:
-      DataError: no usable track, a path that is not a corpus, a bad manifest, fewer than two classes, a
+      DataError: no usable track, a path that is not a corpus, a bad manifest, fewer than two classes (also
+        among the usable tracks of a GTZAN-layout or synthetic corpus), a
         class of a labelled folder or manifest left without a usable track, or a synthetic corpus of
         another size.
     """
@@ -96,6 +98,8 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
         from dsp import FeatureConfig
 
         cfg = FeatureConfig()
+    if tracks_per_genre is not None and not (isinstance(tracks_per_genre, int) and tracks_per_genre >= 1):
+        raise DataError(f"tracks_per_genre={tracks_per_genre!r}: the synthetic corpus needs an int >= 1")
     if data_dir is None:
         root = _synthetic_root(workdir, tracks_per_genre)
         scanned = gtzan.scan(root)
@@ -105,8 +109,10 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
             raise DataError("tracks_per_genre sets the size of the synthetic corpus; it cannot apply to --data_dir")
         found = sources.find(data_dir)
     name, root = found.name, found.root
+    _check_two_classes(root, found.tracks)  # before extracting anything; again below on the usable tracks
     cache_dir = workdir.features_dir(name, cfg)
-    report = extraction.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress)
+    report = extraction.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress,
+                                verify=verify)
     cache = cache_lib.FeatureCache(cache_dir)
     entries = cache.entries()
     problems = list(found.skipped) + list(report.failed)
@@ -130,11 +136,21 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
         raise DataError(f"{root}: no usable track ({len(problems)} files not used)")
     if found.kind in ("folder", "manifest"):
         sources.check_classes_used(root, found.classes, usable)
+    _check_two_classes(root, usable)
     logging.info("corpus %s (%s, %d classes): %d tracks (%d extracted now, %d cached before, %d not used), "
                  "features in %s",
                  name, found.kind, len(found.classes), len(usable), len(report.done), len(report.skipped),
                  len(problems), cache_dir)
     return Corpus(name, root, tuple(usable), cache, cfg, tuple(problems), report, tuple(found.classes), found.kind)
+
+
+def _check_two_classes(root, tracks) -> None:
+    """Refuse tracks of a single class, whatever the corpus kind (e.g. a GTZAN layout or synthetic corpus holding
+    one genre folder): a net trained on them answers that class for everything and scores 1.000 on its test."""
+    present = sorted({t.genre for t in tracks})
+    if len(present) < sources.MIN_CLASSES:
+        raise DataError(f"{root}: every usable track is of one class ({', '.join(present)}): training needs at "
+                        f"least {sources.MIN_CLASSES} classes")
 
 
 def corpus_name(data_dir) -> str:
@@ -156,7 +172,7 @@ def _synthetic_root(workdir, tracks_per_genre: int | None) -> pathlib.Path:
 def _check_or_make_synthetic(workdir, tracks_per_genre: int | None) -> pathlib.Path:
     root = workdir.corpus_dir(synthetic.CORPUS_NAME)
     have = synthetic.read_manifest(root)
-    want = tracks_per_genre or SYNTHETIC_TRACKS_PER_GENRE
+    want = SYNTHETIC_TRACKS_PER_GENRE if tracks_per_genre is None else tracks_per_genre  # 0 is not "unset"
     if have is not None:
         expected = synthetic.manifest(have["tracks_per_genre"], have["seconds"], SYNTHETIC_SEED)
         if have != expected:

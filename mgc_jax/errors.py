@@ -1,6 +1,7 @@
 """The error types of mgc_jax: each names the file (or run) and the cause in one sentence."""
 from __future__ import annotations
 
+import errno
 import os
 
 
@@ -28,3 +29,30 @@ class ConfigError(ValueError):
     A ValueError, so callers that catch bad values keep working; `launch` commands turn a field's error into
     a usage error naming the flag of the same name.
     """
+
+
+class DiskFullError(OSError):
+    """No space left on the device while writing `path` (errno ENOSPC), in one line naming the path.
+
+    Every writer of mgc_jax leaves nothing half-written that looks finished (atomic renames, orbax's tmp
+    directories), so after freeing space the same command resumes where it stopped.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
+        self.path = os.fspath(path)
+
+    def __str__(self) -> str:
+        return f"no space left on device writing {self.path}"
+
+
+def is_disk_full(e: BaseException | None) -> bool:
+    """True when ENOSPC is anywhere in e's cause/context chain, also as text: orbax and tensorstore raise
+    ValueError("RESOURCE_EXHAUSTED: ... No space left on device"), libsndfile its own error."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if (isinstance(e, OSError) and e.errno == errno.ENOSPC) or os.strerror(errno.ENOSPC) in str(e):
+            return True
+        e = e.__cause__ or e.__context__
+    return False

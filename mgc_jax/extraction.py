@@ -51,10 +51,12 @@ class ExtractReport(NamedTuple):
     skipped: list[str]  # track ids already cached and up to date (no work)
     failed: list[tuple[str, str]]  # (audio path, cause) of tracks that could not be extracted
     seconds: float = 0.0  # wall time of this call's extraction (reading, compiling, computing, writing)
+    verified: int = 0  # with verify=True: .npy files re-hashed
+    rotted: tuple[tuple[str, str], ...] = ()  # with verify=True: (file, why) of each one extracted again
 
 
 def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: int = 8,
-            progress: bool = True) -> ExtractReport:
+            progress: bool = True, verify: bool = False) -> ExtractReport:
     """Extract the music and STFT maps of every track not cached yet (resumable, batched, sharded).
 
     Args:
@@ -65,6 +67,9 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
       batch_size: tracks per batch, rounded up to a multiple of the local device count and split over the
         devices (memory ~ 25 MB per 30 s track for the STFT map alone).
       progress: show a tqdm progress bar.
+      verify: re-hash every cached .npy of a cached track against the SHA-256 in its entry (an unchanged
+        mtime is otherwise trusted; `mgc_jax.cache`, "Trust and --verify") and extract again each track with a
+        file whose bytes differ, or whose entry has no checksum to compare with (reported in `rotted`).
 
     Returns:
       ExtractReport(done, skipped, failed) of this process's tracks. A track is skipped when its entry,
@@ -95,15 +100,26 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
     _check_ids(tracks)
     store = _IndexStore(directory, index, tracks)
 
-    skipped, todo = [], []
+    skipped, todo, rotted, verified = [], [], [], 0
     before = repr(index["tracks"])
     for t in store.mine:
-        (skipped if _up_to_date(directory, index["tracks"].get(t.track_id), t, cfg) else todo).append(t)
+        entry = index["tracks"].get(t.track_id)
+        if not _up_to_date(directory, entry, t, cfg):
+            todo.append(t)
+            continue
+        if verify:
+            bad = _rotted(directory, entry)
+            verified += len(entry["files"])
+            if bad:
+                rotted.extend(bad)
+                todo.append(t)
+                continue
+        skipped.append(t)
     if not todo:
         if stale or repr(index["tracks"]) != before or store.must_write():  # refreshed paths, shards to fold
             store.save()
         distributed.barrier(f"mgc_jax.extraction.extract:{directory.name}")
-        return ExtractReport([], [t.track_id for t in skipped], [])
+        return ExtractReport([], [t.track_id for t in skipped], [], verified=verified)
     logging.info("extracting %d tracks into %s (%d already cached%s)", len(todo), directory, len(skipped),
                  store.describe())
 
@@ -123,7 +139,7 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
     logging.info("extracted %d tracks in %.1f s (%.2f tracks/s, compilation included)", len(run.done), seconds,
                  len(run.done) / seconds)
     distributed.barrier(f"mgc_jax.extraction.extract:{directory.name}")
-    return ExtractReport(run.done, [t.track_id for t in skipped], run.failed, seconds)
+    return ExtractReport(run.done, [t.track_id for t in skipped], run.failed, seconds, verified, tuple(rotted))
 
 
 # ------------------------------------------------------------------------------------------ internals
@@ -347,6 +363,21 @@ def _up_to_date(directory: pathlib.Path, entry: dict | None, track, cfg) -> bool
     if not same_stat:
         entry.update(path=str(track.path), audio_mtime_ns=st.st_mtime_ns)
     return True
+
+
+def _rotted(directory: pathlib.Path, entry: dict) -> list[tuple[str, str]]:
+    """(file, why) of each .npy of an up-to-date entry whose bytes differ from the SHA-256 recorded when it was
+    written, or that has no recorded SHA-256 (entries older than checksums): `extract(verify=True)`."""
+    out = []
+    for kind, name in sorted(entry.get("files", {}).items()):
+        expected = entry.get("file_sha256", {}).get(kind)
+        if expected is None:
+            out.append((str(directory / name), "no checksum recorded"))
+        elif _sha256(directory / name) != expected:
+            out.append((str(directory / name), "content differs from its SHA-256"))
+            logging.warning("%s: content differs from its checksum in the index (same mtime): extracting it again",
+                            directory / name)
+    return out
 
 
 def _sha256(path) -> str:

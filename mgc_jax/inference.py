@@ -7,7 +7,10 @@ The pipeline is the training one, applied to a whole file:
 
     audio.load (any rate / channel count -> 22,050 Hz mono float32)
     -> crop to the end of the last full key-clarity window (as the feature cache does)
-    -> dsp.music_features / dsp.stft_features over the whole file (whole-track normalisations)
+    -> zero-pad to a bucket of key-window counts (`bucket_length`): one compiled program per bucket, not per
+       file length (20 files of 8-65 s: 9 programs instead of 20)
+    -> dsp.music_features (valid_length: the padding stays out of the whole-track normalisations) /
+       dsp.stft_features over the whole file, cut back to the real frames
     -> 128-frame clips every 64 frames (every window that fits, or `max_clips`)
     -> each net's clip probabilities (the checkpoint's standardisation applied inside `Trained.predict`)
     -> majority vote; with two nets FUSION2 (default) or FUSION1 (FEATURES_SPEC §3.4)
@@ -115,7 +118,10 @@ class Trained(NamedTuple):
 def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trained:
     """Restore a run's best checkpoint (or `step`) against an abstract state; the model is in eval mode.
 
-    Raises CheckpointError naming the directory when config.json or the checkpoint is missing or damaged.
+    The best epoch of a finished run is the one its result.json names (the one its test accuracy is of); when
+    that checkpoint was deleted the error says so and what to do, instead of silently using another epoch.
+    Raises CheckpointError naming the directory when config.json, result.json or the checkpoint is missing or
+    damaged, or `step` is not a kept epoch.
     """
     import jax
     from flax import nnx
@@ -137,10 +143,14 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
     except (DataError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{run_dir}: not a training run directory ({rundir.CONFIG}: {e!r})") from e
     with open_checkpoints(run_dir, config, keep_last=cfg.keep_last) as ckpts:
+        kept = ckpts.steps()
+        where = run_dir / rundir.CHECKPOINTS
         if step is None:  # the epoch the run tested with (TrainConfig.select)
-            step = ckpts.best_step() if cfg.select == "best_valid" else ckpts.latest_step()
+            step = _tested_epoch(run_dir, ckpts, cfg.select)
+        elif step not in kept:
+            raise CheckpointError(f"{where}: no checkpoint of epoch {step} (kept: {', '.join(map(str, kept))})")
         if step is None:
-            raise CheckpointError(f"{run_dir / rundir.CHECKPOINTS}: no finished checkpoint")
+            raise CheckpointError(f"{where}: no finished checkpoint")
         tree = ckpts.restore(step, abstract_state_tree(cfg, in_bins))
     abstract_model = nnx.eval_shape(lambda: build_model(cfg.net, cfg.model, rngs=nnx.Rngs(0), in_bins=in_bins))
     graphdef, params = nnx.split(abstract_model)
@@ -151,22 +161,67 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
     return Trained(model, cfg, feature_cfg, std, int(tree["epoch"]), run_dir)
 
 
+def _tested_epoch(run_dir: pathlib.Path, ckpts, select: str) -> int | None:
+    """The epoch a run tests and serves: result.json's `best_epoch` for a finished run (its checkpoint must be
+    kept: a deleted one is an error, never a silent switch to another epoch), else, for a run still training,
+    the best kept checkpoint so far (select="best_valid") or the latest (select="last")."""
+    from mgc_jax.checkpoint import CheckpointError
+
+    if not (run_dir / rundir.RESULT).exists():
+        return ckpts.best_step() if select == "best_valid" else ckpts.latest_step()
+    kept = ckpts.steps()
+    try:
+        best = int(rundir.read_result(run_dir)["best_epoch"])
+    except (DataError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{run_dir / rundir.RESULT}: unreadable run result ({e!r})") from e
+    if best not in kept:
+        raise CheckpointError(
+            f"{run_dir / rundir.CHECKPOINTS}: the checkpoint of the best epoch {best} ({rundir.RESULT}) is missing "
+            f"(kept: {', '.join(map(str, kept)) or 'none'}); restore it, or run launch.train again with the same "
+            "flags to pick a kept epoch (rewrites result.json), or load one with load_trained(step=K)")
+    return best
+
+
 def min_samples(cfg) -> int:
     """Samples in one clip: frame_length + (CLIP_FRAMES - 1) * hop_length (66,048 = 2.995 s at 22,050 Hz)."""
     return cfg.frame_length + (CLIP_FRAMES - 1) * cfg.hop_length
 
 
+def _bucket_windows(w: int) -> int:
+    """The smallest of round(sqrt(2)^k) (1, 2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, ...) >= w."""
+    k = 0
+    while round(2 ** (k / 2)) < w:
+        k += 1
+    return round(2 ** (k / 2))
+
+
+def bucket_length(n_kept: int, cfg) -> int:
+    """Samples a cropped signal of `n_kept` samples is zero-padded to before its maps are computed.
+
+    A signal longer than one key window (n_kept = Lk + (W - 1) Hk, `crop_length`) is padded to the
+    `_bucket_windows(W)` windows: a folder of files of many lengths compiles one program per bucket (a few),
+    not one per length, for at most ~41 % more samples. dsp.music_features' `valid_length` keeps the padding
+    out of the track-global steps, so the maps of the real frames do not change. A signal of at most one key
+    window (3-6 s) is its own single window (its chromagram's FFT size follows its length): kept as is.
+    """
+    if n_kept <= cfg.key_window_length:
+        return n_kept
+    w = 1 + (n_kept - cfg.key_window_length) // cfg.key_hop_length
+    return cfg.key_window_length + (_bucket_windows(w) - 1) * cfg.key_hop_length
+
+
 @functools.lru_cache(maxsize=8)
 def _extractor(cfg, kinds: tuple[str, ...]):
-    """One jitted function per (config, kinds) computing the maps a classifier needs (shared framing/FFT)."""
+    """One jitted function per (config, kinds) computing the maps a classifier needs from a zero-padded signal
+    and its real length (a traced int: one program per padded length)."""
     import jax
 
     import dsp
 
-    fns = {"music": dsp.music_features, "stft": dsp.stft_features}
-
-    def maps(x):
-        return {k: fns[k](x, cfg) for k in kinds}
+    def maps(x, valid_length):
+        fns = {"music": lambda: dsp.music_features(x, cfg, valid_length=valid_length),
+               "stft": lambda: dsp.stft_features(x, cfg)}  # per frame: padding past the crop changes no real frame
+        return {k: fns[k]() for k in kinds}
 
     return jax.jit(maps)
 
@@ -175,11 +230,19 @@ def feature_maps(x: np.ndarray, cfg, kinds: Sequence[str]) -> dict[str, np.ndarr
     """kind -> float32 [T, F] of one whole signal x float32 [n] at cfg.sample_rate, cropped like the cache.
 
     Crops to `crop_length` (the end of the last full key-clarity window) so the maps equal what the feature
-    cache holds for the same audio. A new signal length compiles once.
+    cache holds for the same audio (to float rounding: ~1e-7 relative). The cropped signal is zero-padded to
+    `bucket_length` and the maps cut back to its T = dsp.n_frames(n_kept) frames, so each bucket of lengths
+    compiles once.
     """
+    import dsp
+
     x = np.asarray(x, np.float32)
-    x = x[: crop_length(x.size, cfg)]
-    return {k: np.asarray(v) for k, v in _extractor(cfg, tuple(sorted(kinds)))(x).items()}
+    kept = crop_length(x.size, cfg)
+    padded = np.zeros(bucket_length(kept, cfg), np.float32)
+    padded[:kept] = x[:kept]
+    t = dsp.n_frames(kept, cfg)
+    maps = _extractor(cfg, tuple(sorted(kinds)))(padded, np.int32(kept))
+    return {k: np.asarray(v)[:t] for k, v in maps.items()}
 
 
 def cut_clips(maps: Mapping[str, np.ndarray], *, max_clips: int | None = None) -> dict[str, np.ndarray]:
@@ -230,6 +293,8 @@ class Classifier:
             raise ValueError(f"a Classifier takes one or two trained nets, got {len(trained)}")
         if fusion not in FUSIONS:
             raise ValueError(f"fusion={fusion!r}: expected one of {FUSIONS}")
+        if len(trained) == 2:
+            _check_fusable(*trained)
         cfgs = {t.feature_cfg for t in trained}
         if len(cfgs) != 1:
             raise DataError(f"{trained[0].run_dir} and {trained[1].run_dir} were trained on different feature "
@@ -263,7 +328,9 @@ class Classifier:
     def load(self, path_or_array, *, sample_rate: int | None = None) -> tuple[np.ndarray, str]:
         """float32 [n] mono at the feature rate, and a name for messages (the path, or "<array>").
 
-        An array is float [n] or [n, channels] at `sample_rate` (default: the feature rate).
+        An array goes through `mgc_jax.audio.from_array` at `sample_rate` (default: the feature rate): [n],
+        [n, channels] or [channels, n], float or integer PCM (int16 scaled by 2^-15 as soundfile reads a
+        16-bit file, so it predicts like that file), bool/complex refused, the same sample checks as a file.
         """
         from mgc_jax import audio
 
@@ -272,25 +339,16 @@ class Classifier:
             if sample_rate is not None:
                 raise ValueError("sample_rate is for arrays; files carry their own")
             return audio.load(path_or_array, rate), os.fspath(path_or_array)
-        x = np.asarray(path_or_array, np.float64)
-        if x.ndim == 2:
-            x = x.mean(axis=1)  # channels last, as soundfile reads them
-        if x.ndim != 1:
-            raise ValueError(f"expected audio samples [n] or [n, channels], got shape {x.shape}")
-        audio.check_samples(x, "<array>")  # NaN, Inf or beyond ±1e6: the same refusal as for a file
-        if sample_rate is not None and sample_rate != rate:
-            import soxr
-
-            x = soxr.resample(x, sample_rate, rate, quality="VHQ")
-        return x.astype(np.float32), "<array>"
+        rate_in = rate if sample_rate is None else sample_rate
+        return audio.from_array(path_or_array, sample_rate=rate_in, rate=rate, name="<array>"), "<array>"
 
     def clip_probs(self, x: np.ndarray, *, name: str = "<array>") -> list[np.ndarray]:
         """Each net's clip probabilities float32 [n_clips, C] for a signal at the feature rate."""
         need = min_samples(self.feature_cfg)
         rate = self.feature_cfg.sample_rate
-        if x.size < need:
-            raise AudioError(name, f"too short to classify: {x.size / rate:.2f} s, one clip needs "
-                                   f"{CLIP_FRAMES} frames = {need} samples ({need / rate:.3f} s at {rate} Hz)")
+        if x.size < need:  # samples, not rounded seconds: 66,047 and 66,048 samples are both "2.995 s"
+            raise AudioError(name, f"too short to classify: {x.size} samples ({x.size / rate:.3f} s) at {rate} Hz, "
+                                   f"one clip needs {CLIP_FRAMES} frames = {need} samples ({need / rate:.3f} s)")
         clips = cut_clips(feature_maps(x, self.feature_cfg, self.kinds), max_clips=self.max_clips)
         return [t.predict({k: clips[k] for k in t.kinds}) for t in self.trained]
 
@@ -302,6 +360,16 @@ class Classifier:
         x, name = self.load(path_or_array, sample_rate=sample_rate)
         probs = self.clip_probs(x, name=name)
         return decide(probs, self.genres, fusion=self.fusion, duration_s=x.size / self.feature_cfg.sample_rate)
+
+
+def _check_fusable(a: Trained, b: Trained) -> None:
+    """Late fusion combines two different nets (the paper's net_STFT and net_MUSIC): the same run twice, or two
+    runs of one net, would be reported as FUSION2 of two nets while it is one net's view."""
+    if pathlib.Path(a.run_dir).resolve() == pathlib.Path(b.run_dir).resolve():
+        raise DataError(f"{a.run_dir} given twice: fusion needs two runs of different nets (e.g. stft and music)")
+    if a.train_cfg.net == b.train_cfg.net:
+        raise DataError(f"{a.run_dir} and {b.run_dir} are both {a.train_cfg.net} runs: fusion needs two runs of "
+                        "different nets (e.g. stft and music)")
 
 
 def _run_genres(trained) -> tuple[str, ...]:

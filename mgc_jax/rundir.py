@@ -32,7 +32,7 @@ import numpy as np
 
 from mgc_jax.config import N_FOLDS, TrainConfig
 from mgc_jax.datasets.gtzan import GENRES
-from mgc_jax.errors import DataError
+from mgc_jax.errors import DataError, DiskFullError, is_disk_full
 from mgc_jax.workdir import atomic_write
 
 CONFIG = "config.json"
@@ -177,9 +177,16 @@ def write_metrics(run_dir: str | os.PathLike, records: Sequence[Mapping]) -> Non
 
 
 def append_metrics(run_dir: str | os.PathLike, record: Mapping) -> None:
-    """Append one epoch's line (a kill mid-line leaves a line `read_metrics` skips)."""
-    with open(_path(run_dir, METRICS), "a") as f:
-        f.write(json.dumps(record) + "\n")
+    """Append one epoch's line (a kill or a full disk mid-line leaves a line `read_metrics` skips, and resuming
+    rewrites the file from the checkpointed epochs)."""
+    path = _path(run_dir, METRICS)
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as e:
+        if is_disk_full(e):
+            raise DiskFullError(path) from e
+        raise
 
 
 # --------------------------------------------------------------------------------------- test probs

@@ -171,8 +171,8 @@ def open_checkpoints(run_dir: pathlib.Path, config: Mapping, *, keep_last: int =
 
 
 def _check_run_config(run_dir: pathlib.Path, config: Mapping) -> None:
-    """Refuse a run directory made under another config (`rundir.config_mismatch`); write config.json
-    (process 0 only)."""
+    """Refuse a run directory made under another config (`rundir.config_mismatch`). Writes nothing: config.json
+    is written only once every check of the request has passed (a refused command changes no file)."""
     try:
         diff = rundir.saved_config_mismatch(run_dir, config)
     except DataError as e:
@@ -180,8 +180,6 @@ def _check_run_config(run_dir: pathlib.Path, config: Mapping) -> None:
     if diff:
         raise CheckpointError(f"{run_dir} holds a run with a different config ({diff}); "
                               "use another --workdir or delete that run directory")
-    if distributed.is_primary():
-        rundir.write_config(run_dir, config)
 
 
 def split_digest(ids: Mapping[str, Sequence[str]]) -> str:
@@ -250,6 +248,9 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
     for name in ("train", "valid", "test"):
         if len(data.ids[name]) == 0:
             raise ValueError(f"the {name} split of fold {cfg.fold} has no tracks")
+    if len(np.unique(data.labels["train"])) < 2:  # it would learn one answer and score 1.000 on a one-class test
+        raise DataError(f"the training tracks of fold {cfg.fold} are all of one class "
+                        f"({data.genres[int(data.labels['train'][0])]}): a classifier needs at least 2")
     if cfg.model.num_classes != len(data.genres):
         raise ValueError(f"ModelConfig.num_classes={cfg.model.num_classes} but the data has {len(data.genres)} "
                          f"classes ({', '.join(data.genres)}); TrainConfig.for_classes sets it")
@@ -261,9 +262,9 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
     metrics_path = run_dir / rundir.METRICS
     with open_checkpoints(run_dir, config, keep_last=cfg.keep_last) as ckpts:
         latest = ckpts.latest_step()
+        if latest is not None and latest > cfg.epochs:
+            raise CheckpointError(f"{run_dir} already has {latest} epochs; run with epochs >= {latest}")
         if latest is not None:
-            if latest > cfg.epochs:
-                raise CheckpointError(f"{run_dir} already has {latest} epochs; run with epochs >= {latest}")
             tree = ckpts.restore(latest, abstract_state_tree(cfg, in_bins))
             epoch, rng, standardizer = load_state_tree(tree, model, optimizer)
             logging.info("resuming %s from epoch %d", run_dir, epoch)
@@ -274,6 +275,8 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
                                              cfg.kinds) if cfg.standardize else None)
         stats = None if standardizer is None else standardizer.to_tree()
         if distributed.is_primary():  # the only writer of the run's files (module docstring)
+            # Only now, every check and the restore passed: a refused request leaves config.json as it was.
+            rundir.write_config(run_dir, config)
             rundir.write_metrics(run_dir, rundir.read_metrics(run_dir, upto=epoch))
 
         logging.info("%s fold %d (%s split): %d params, %d/%d/%d train/valid/test tracks, %d train clips",

@@ -23,7 +23,7 @@ import pathlib
 import tempfile
 
 from mgc_jax.config import N_FOLDS, split_dir_name
-from mgc_jax.errors import DataError
+from mgc_jax.errors import DataError, DiskFullError, is_disk_full
 
 
 def _name(kind: str, value: str) -> str:
@@ -72,21 +72,32 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
     """Open a temporary file beside `path`; on success fsync it and rename it onto `path`.
 
     A killed process leaves at most a `.<name>.*.tmp` file, never a half-written `path` that looks
-    finished (the rename is atomic on POSIX file systems).
+    finished (the rename is atomic on POSIX file systems). A full disk raises `DiskFullError` naming `path`
+    (the temporary file removed, an older `path` left as it was).
     """
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        _raise_if_disk_full(e, path)
+        raise
     try:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        _raise_if_disk_full(e, path)
         raise
+
+
+def _raise_if_disk_full(e: BaseException, path) -> None:
+    if not isinstance(e, DiskFullError) and is_disk_full(e):
+        raise DiskFullError(path) from e
 
 
 def write_json(path: str | os.PathLike, obj) -> None:

@@ -271,8 +271,10 @@ def test_launch_predict_gives_each_bad_file_its_error_and_classifies_the_rest(co
     files = ["good_a", *CASES]
     code, out, err = run_in_process(predict, capsys, f"--checkpoint={runs['stft']}", f"--checkpoint={runs['music']}",
                                  "--json", *(paths[n] for n in files))
-    too_short = {"short_frame": "too short to classify: 0.05 s, one clip needs 128 frames",
-                 "short_clip": "too short to classify: 2.00 s, one clip needs 128 frames"}
+    too_short = {"short_frame": f"too short to classify: {SHORT_FRAME} samples ({SHORT_FRAME / SR:.3f} s) at {SR} Hz, "
+                                "one clip needs 128 frames",
+                 "short_clip": f"too short to classify: {SHORT_CLIP} samples ({SHORT_CLIP / SR:.3f} s) at {SR} Hz, "
+                               "one clip needs 128 frames"}
     errors = {n: r.cause for n, r in REFUSED.items()} | too_short
     assert code == 1 and err.strip().splitlines()[-1] == f"error: {len(errors)} of {len(files)} files could not be classified"
     results = dict(zip(files, json.loads(out)["files"]))

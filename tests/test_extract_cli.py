@@ -125,10 +125,11 @@ def test_unfinished_synthetic_corpus_is_remade(tmp_path, fast_extract):
 def test_tracks_shorter_than_a_clip_are_not_used(tmp_path, fast_extract):
     import soundfile as sf
 
-    for i, seconds in enumerate((4.0, 2.0)):  # 4 s = 170 frames; 2 s = 84 frames < 128
-        p = tmp_path / "c" / "pop" / f"pop.{i:05d}.wav"
+    # 4 s = 170 frames; 2 s = 84 frames < 128 (a second genre: a one-class corpus is refused)
+    for i, (genre, seconds) in enumerate((("pop", 4.0), ("pop", 2.0), ("rock", 4.0))):
+        p = tmp_path / "c" / genre / f"{genre}.{i:05d}.wav"
         p.parent.mkdir(parents=True, exist_ok=True)
         sf.write(p, 0.1 * np.random.default_rng(i).standard_normal(int(seconds * 22050)), 22050)
     c = corpus.prepare_corpus(str(tmp_path / "c"), Workdir(tmp_path / "w"), progress=False)
-    assert c.name == "c" and [t.track_id for t in c.tracks] == ["pop.00000"]
+    assert c.name == "c" and [t.track_id for t in c.tracks] == ["pop.00000", "rock.00002"]
     assert c.problems[0][1].startswith("shorter than one 128-frame clip")

@@ -147,8 +147,8 @@ def test_two_checkpoints_fuse(runs):
 
 def test_short_and_non_audio_inputs_give_clear_errors(runs, tmp_path):
     clf = Classifier.from_checkpoint(runs["music"])
-    with pytest.raises(AudioError, match=r"too short to classify: 1\.00 s, one clip needs 128 frames = 66048 "
-                                         r"samples \(2\.995 s at 22050 Hz\)"):
+    with pytest.raises(AudioError, match=r"too short to classify: 22050 samples \(1\.000 s\) at 22050 Hz, one clip "
+                                         r"needs 128 frames = 66048 samples \(2\.995 s\)"):
         clf.predict(tone(1.0))
     assert clf.predict(tone(4.0)[:66048]).n_clips == 1  # exactly one clip is enough
     text = tmp_path / "notes.txt"
@@ -193,7 +193,7 @@ def test_launch_predict_classifies_good_files_and_reports_bad_ones(runs, tmp_pat
     assert re.search(r"^  top-3: \w+ 0\.\d{3}, \w+ 0\.\d{3}, \w+ 0\.\d{3}$", out, re.M)
     # 5 s: 214 frames -> clips at 0 and 64
     assert re.search(r"^  clip votes \(2 clips of 3 s, 5\.0 s of audio, fusion2\): \w+ [12]", out, re.M)
-    assert f"{short}: error: too short to classify: 1.00 s" in out
+    assert f"{short}: error: too short to classify: 22050 samples (1.000 s)" in out
     assert f"{text}: error: not an audio file" in out
     for f in real:  # a real GTZAN clip (.au, 22,050 Hz, 30 s): every window, 19 clips
         assert re.search(rf"^{re.escape(str(f))}: {genres}$", out, re.M)
@@ -216,8 +216,8 @@ def test_launch_predict_json_in_process(runs, tmp_path, capsys):
     first, second = doc["files"]
     assert first["file"] == str(good) and first["rule"] == "vote" and len(first["top"]) == 3
     assert sum(first["votes"].values()) == first["n_clips"] == 3  # 7 s cropped to 6 s: 257 frames
-    assert second == {"file": str(short), "error": "too short to classify: 2.00 s, one clip needs 128 frames = "
-                                                   "66048 samples (2.995 s at 22050 Hz)"}
+    assert second == {"file": str(short), "error": "too short to classify: 44100 samples (2.000 s) at 22050 Hz, one "
+                                                   "clip needs 128 frames = 66048 samples (2.995 s)"}
     from launch import predict
 
     code, out, err = run_in_process(predict, capsys, f"--checkpoint={runs['music']}", "--max_clips=2", good)

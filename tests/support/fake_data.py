@@ -84,8 +84,9 @@ class FakeClipDataset:
         return self.transform(x) if self.transform is not None else x
 
 
-def make_fold_data(kinds=("music",), *, per_genre=(3, 1, 1), n_frames: int = 48, offset: float = 1.5):
-    """FoldData with per_genre = (train, valid, test) tracks of each of the 10 genres."""
+def make_fold_data(kinds=("music",), *, per_genre=(3, 1, 1), n_frames: int = 48, offset: float = 1.5,
+                   widths=WIDTHS):
+    """FoldData with per_genre = (train, valid, test) tracks of each of the 10 genres, maps of `widths`."""
     from mgc_jax.train import FoldData
 
     ids, labels = {}, {}
@@ -93,7 +94,7 @@ def make_fold_data(kinds=("music",), *, per_genre=(3, 1, 1), n_frames: int = 48,
         ids[name] = tuple(f"{g}.{name}{j}" for g in GENRES for j in range(n))
         labels[name] = np.array([GENRES.index(t.split(".")[0]) for t in ids[name]], np.int32)
     all_labels = {t: int(y) for name in ids for t, y in zip(ids[name], labels[name])}
-    cache = FakeCache(all_labels, n_frames=n_frames, offset=offset)
+    cache = FakeCache(all_labels, n_frames=n_frames, offset=offset, widths=widths)
     sets = {name: FakeClipDataset(cache, ids[name], labels[name], kinds) for name in ids}
     return FoldData(**sets, ids=ids, labels=labels, cache=cache, genres=GENRES)
 
@@ -107,6 +108,19 @@ def tiny_config(net: str = "music", **overrides):
               model=ModelConfig(k1=8, dense=(16, 12), conv_impl="conv"))
     kw.update(overrides)
     return TrainConfig(**kw)
+
+
+def fake_corpus(root, genres=None, per_genre: int = 10):
+    """An in-memory corpus (no audio): real feature widths, 192-208 frames (2-3 clips) per track."""
+    from dsp.config import FeatureConfig
+    from mgc_jax.corpus import Corpus
+    from mgc_jax.datasets.gtzan import GENRES, Track
+
+    genres = tuple(GENRES if genres is None else genres)
+    tracks = tuple(Track(f"{g}.{i:05d}", g, root / f"{g}.{i:05d}.wav") for g in genres for i in range(per_genre))
+    cache = FakeCache({t.track_id: GENRES.index(t.genre) for t in tracks}, n_frames=192,
+                      widths={"music": 8, "stft": 513}, offset=3.0)
+    return Corpus("fakecorpus", root, tracks, cache, FeatureConfig())
 
 
 def main(argv: list[str]) -> None:

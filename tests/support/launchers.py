@@ -1,6 +1,52 @@
 """Run a launch command's main in the test process (faster than a subprocess; absl flags reset after)."""
 from __future__ import annotations
 
+import contextlib
+import importlib
+import sys
+
+# absl flags are process-global, and two command families define a flag of the same name: launch.extract's
+# --batch_size (tracks per extraction batch) and launch.train_flags' (clips per training step).
+_FAMILIES = {"extract": ("launch.extract",),
+             "train": ("launch.crossval", "launch.train", "launch.train_flags")}
+
+
+def _family(name: str) -> str | None:
+    return "extract" if name == "extract" else "train" if name in ("train", "crossval", "train_flags") else None
+
+
+def _forget(family: str) -> None:
+    """Drop a family's modules and the flags they defined, so the other family can define its own."""
+    from absl import flags
+
+    import launch
+
+    by_module = flags.FLAGS.flags_by_module_dict()
+    for module in _FAMILIES[family]:
+        if module not in sys.modules:
+            continue
+        for flag in list(by_module.get(module, [])):  # a copy: deleting a flag edits absl's list
+            if flag.name in flags.FLAGS:
+                delattr(flags.FLAGS, flag.name)
+        del sys.modules[module]
+        with contextlib.suppress(AttributeError):
+            delattr(launch, module.rsplit(".", 1)[1])
+
+
+@contextlib.contextmanager
+def command(name: str):
+    """`launch.<name>` imported for the `with` block, the clashing family forgotten before and its own after, so
+    tests that import launch.extract and launch.train in one pytest process both work, in any order."""
+    family = _family(name)
+    for other in _FAMILIES:
+        if family is not None and other != family:
+            _forget(other)
+    try:
+        yield importlib.import_module(f"launch.{name}")
+    finally:
+        if family is not None:
+            _forget(family)
+
 
 def run_in_process(module, capsys, *args) -> tuple[object, str, str]:
     """`module.main` with `args` parsed as its flags: (exit status, stdout, stderr) as captured by `capsys`."""
@@ -17,3 +63,38 @@ def run_in_process(module, capsys, *args) -> tuple[object, str, str]:
         flags.FLAGS.unparse_flags()
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+def run_command(module, capsys, *args) -> tuple[object, str, str]:
+    """Like `run_in_process`, through `launch.common.one_line_errors` (what `common.run` adds): a refusal is an
+    exit status with one `error:` line on stderr, as on the command line. `module` may be a command's name
+    ("train"), imported for this call with `command`."""
+    from absl import flags
+
+    from launch import common
+
+    if isinstance(module, str):
+        with command(module) as m:
+            return run_command(m, capsys, *args)
+    try:
+        argv = flags.FLAGS([module.__name__, *map(str, args)])
+        try:
+            common.one_line_errors(module.main)(argv)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    finally:
+        flags.FLAGS.unparse_flags()
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def snapshot(root) -> dict:
+    """path -> (size, mtime_ns, bytes) of every file under `root`: a refused command must leave it equal."""
+    import pathlib
+
+    root = pathlib.Path(root)
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(root.rglob("*")) if p.is_file()}
