@@ -24,12 +24,15 @@ HELP = {
     "optimizer": "adam | sgd (momentum 0.9).",
     "seed": "Seed of model init, batch order and dropout.",
     "standardize": "Standardise each feature with the training fold's mean/std (paper: raw units).",
+    "features": "cached (maps from the feature cache) | online (computed from the audio inside the training step).",
+    "augment": "Comma-separated audio augmentations of --features=online: gain, noise, shift (mgc_jax.augment).",
     "k1": "Filters per conv layer (FEATURES_SPEC decision: 256; 128 the alternative).",
     "align": "Shortcut alignment: center (3+3 zero pad) | start | end | same.",
     "relu_after_add": "ReLU after the residual add.",
     "conv_impl": "conv | matmul (same maths; the default is the faster, see benchmarks).",
 }
-_DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
+_DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string,
+           tuple: lambda name, default, help: flags.DEFINE_list(name, list(default), help)}
 _TRAIN_FIELDS = {f for f in TrainConfig.__dataclass_fields__}
 _FIELDS = train_fields()
 

@@ -58,7 +58,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from mgc_jax import distributed, rundir, sharding
+from mgc_jax import distributed, online, rundir, sharding
 from mgc_jax.checkpoint import CheckpointError, RunCheckpoints
 from mgc_jax.clips import ClipDataset
 from mgc_jax.config import N_FOLDS, OPTIMIZERS, SPLITS, ModelConfig, TrainConfig, feature_widths  # noqa: F401
@@ -198,10 +198,16 @@ def _batches(dataset, cfg: TrainConfig, epoch: int,
     (x, y, w, track, n_real); order from (seed, epoch)."""
     for b in dataset.batches(cfg.batch_size, seed=cfg.seed, epoch=epoch, shuffle=True):
         n = len(b.y)
-        x = {k: sharding.pad_rows(np.asarray(v, np.float32), rows) for k, v in b.x.items()}
+        # Float maps or audio as float32; the online path's start frames and track indices stay integers.
+        x = {k: sharding.pad_rows(_float32(v), rows) for k, v in b.x.items()}
         y = sharding.pad_rows(np.asarray(b.y, np.int32), rows)
         w = sharding.pad_rows(np.ones(n, np.float32), rows)
         yield x, y, w, np.asarray(b.track), n
+
+
+def _float32(v) -> np.ndarray:
+    v = np.asarray(v)
+    return v if np.issubdtype(v.dtype, np.integer) else v.astype(np.float32, copy=False)
 
 
 def _train_epoch(model, optimizer, data: FoldData, cfg: TrainConfig, *, epoch: int, key: jax.Array, stats):
@@ -209,7 +215,8 @@ def _train_epoch(model, optimizer, data: FoldData, cfg: TrainConfig, *, epoch: i
     loss, clip and track accuracy. Step s uses the dropout key fold_in(key, s)."""
     model.train()
     mesh = sharding.data_mesh()
-    step_fn = sharded_train_step(mesh)
+    step_fn = (online.sharded_online_step(mesh, data.train.feature_cfg, cfg.kinds, cfg.augment)
+               if cfg.features == "online" else sharded_train_step(mesh))
     graphdef, state = nnx.split((model, optimizer))
     state, key_data, stats = sharding.replicate((state, jax.random.key_data(key), stats), mesh)
     outs = []
@@ -249,6 +256,9 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
     for name in ("train", "valid", "test"):
         if len(data.ids[name]) == 0:
             raise ValueError(f"the {name} split of fold {cfg.fold} has no tracks")
+    if (cfg.features == "online") != isinstance(data.train, online.OnlineClips):
+        raise ValueError(f"features={cfg.features!r} needs {'an' if cfg.features == 'online' else 'no'} "
+                         "mgc_jax.online.OnlineClips training set")
     config = {"train": cfg.to_dict(), "in_bins": {k: int(in_bins[k]) for k in cfg.kinds}, **(run_info or {})}
     _check_run_config(run_dir, config)
 
@@ -339,6 +349,8 @@ def run(cfg: TrainConfig, workdir, corpus) -> RunResult:
     ids = {"train": tuple(split.train), "valid": tuple(split.valid), "test": tuple(split.test)}
     labels = {k: np.array([GENRES.index(genre_of[t]) for t in v], np.int32) for k, v in ids.items()}
     datasets = {k: ClipDataset(corpus.cache, list(v), labels[k], kinds=cfg.kinds) for k, v in ids.items()}
+    if cfg.features == "online":  # training clips computed from the audio inside the step (mgc_jax.online)
+        datasets["train"] = online.OnlineClips.from_corpus(corpus, ids["train"], labels["train"])
     data = FoldData(**datasets, ids=ids, labels=labels, cache=corpus.cache, genres=tuple(GENRES))
     in_bins = feature_widths(corpus.cfg)
     run_info = {"corpus": corpus.name, "features": corpus.cfg.to_dict(), "split_digest": split_digest(ids)}
