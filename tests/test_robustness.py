@@ -1,0 +1,103 @@
+"""Waveform saliency (mgc_jax.saliency, Classifier.saliency) and adversarial robustness (mgc_jax.robustness,
+launch.robustness) on two tiny runs (net_MUSIC and net_STFT, k1 = 8, one epoch) trained on a 20-track corpus
+of 8 s synthetic tracks (two genres; fold 0 tests on 2 tracks)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from short_corpus import two_genre_corpus
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    from fake_data import tiny_config
+
+    from mgc_jax import train
+    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.workdir import Workdir
+
+    base = tmp_path_factory.mktemp("robustness")
+    wd = Workdir(base / "ws")
+    corpus = prepare_corpus(str(two_genre_corpus(base / "corpus")), wd, progress=False)
+    dirs = {net: train.run(tiny_config(net, epochs=1), wd, corpus).run_dir for net in ("music", "stft")}
+    return wd, corpus, dirs
+
+
+def test_saliency_is_the_gradient_of_the_score(runs):
+    from mgc_jax import audio
+    from mgc_jax.inference import Classifier
+    from mgc_jax.saliency import TrackModel
+
+    wd, corpus, dirs = runs
+    path = corpus.tracks[0].path
+    clf = Classifier.from_checkpoint(dirs["music"])
+    sal = clf.saliency(path)
+    x = audio.load(path, corpus.cfg.sample_rate)
+    assert sal.gradient.shape == x.shape and sal.gradient.dtype == np.float32
+    assert np.isfinite(sal.gradient).all() and np.abs(sal.gradient).max() > 0
+    assert sal.genre == clf.predict(path).genre
+    assert set(sal.attribution) == {"music"} and sal.attribution["music"].shape == (8,)
+    # Central difference along the gradient: (S(x + h u) - S(x - h u)) / 2h = |dS/dx| for u = g / |g|.
+    model = TrackModel(clf.trained, clf.feature_cfg, x.size)
+    g = sal.gradient.astype(np.float64)
+    u = (g / np.linalg.norm(g)).astype(np.float32)
+    h = 1e-3 * np.linalg.norm(x)
+
+    def score(v):
+        return float(model.fused(model.net_log_probs_from_maps(model.states, model.maps(v)))[:, sal.label].mean())
+
+    fd = (score(x + h * u) - score(x - h * u)) / (2 * h)
+    # float32 maps and a kinked net (ReLU, peak selection): a few % agreement, not 1e-6.
+    assert fd == pytest.approx(np.linalg.norm(g), rel=0.1)
+    assert sal.score == pytest.approx(score(x), rel=1e-4, abs=1e-5)
+
+    both = Classifier.from_checkpoint(dirs["stft"], dirs["music"]).saliency(path)
+    assert both.attribution["stft"].shape == (513,) and both.attribution["music"].shape == (8,)
+    assert np.isfinite(both.gradient).all()
+
+
+def test_pgd_respects_the_bound_and_hurts_at_least_as_much_as_noise(runs):
+    from mgc_jax import robustness
+    from mgc_jax.inference import Classifier
+
+    wd, corpus, dirs = runs
+    for run_dirs in ([dirs["music"]], [dirs["stft"]], [dirs["stft"], dirs["music"]]):
+        clf = Classifier.from_checkpoint(*run_dirs)
+        tracks = robustness.run_test_tracks(run_dirs, wd)
+        assert len(tracks) == 2
+        out = robustness.attack_accuracies(clf.trained, clf.feature_cfg, tracks, snr_dbs=[40.0, 10.0], steps=4)
+        assert out["n_tracks"] == 2 and [a["snr_db"] for a in out["attacks"]] == [40.0, 10.0]
+        for a in out["attacks"]:
+            assert a["min_achieved_snr_db"] >= a["snr_db"]
+            assert a["min_achieved_snr_db"] < a["snr_db"] + 0.01  # noise sits on the bound (1e-4 margin)
+        at10 = out["attacks"][1]
+        assert at10["pgd_accuracy"] <= at10["noise_accuracy"]
+
+
+def test_bound_helpers():
+    from mgc_jax import robustness
+
+    x = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+    d = robustness.Attacker.noise(x, snr_db=20.0, rng=np.random.default_rng(1))
+    assert 20.0 <= robustness.achieved_snr_db(x, d) < 20.001
+    assert robustness.achieved_snr_db(x, np.zeros_like(x)) == float("inf")
+    with pytest.raises(RuntimeError, match="below the bound 30"):
+        robustness.check_bound(x, d, 30.0, "pgd at 30 dB, track 0")
+    big = np.asarray(robustness.project_l2(np.ones(1000, np.float32) * 3, 2.0))
+    assert np.linalg.norm(big) == pytest.approx(2.0, rel=1e-6)
+
+
+def test_launch_robustness_json(runs, capsys):
+    from launch import robustness as launcher
+    from launchers import run_in_process
+
+    wd, corpus, dirs = runs
+    code, stdout, _ = run_in_process(launcher, capsys, f"--checkpoint={dirs['music']}", "--snr_db=30", "--steps=2",
+                                     "--max_tracks=1", f"--workdir={wd.root}", "--json")
+    assert code == 0
+    out = json.loads(stdout)
+    assert out["n_tracks"] == 1 and out["attacks"][0]["snr_db"] == 30.0
+    assert out["attacks"][0]["min_achieved_snr_db"] >= 30.0
