@@ -57,20 +57,13 @@ def project_l2(delta: jax.Array, radius) -> jax.Array:
 
 
 class Attacker:
-    """PGD and the noise control for signals of one length through a `TrackModel` (one compilation)."""
+    """PGD and the noise control for signals of one length through a `TrackModel` (compiled once per spec)."""
 
     def __init__(self, model: TrackModel):
+        from mgc_jax.saliency import _compiled
+
         self.model = model
-
-        def loss(states, x, delta, label):
-            return -model.score_from_maps(states, model.maps(x + delta), label)
-
-        grad = jax.grad(loss, argnums=2)
-
-        def step(states, x, delta, label, alpha, radius):
-            return project_l2(delta + alpha * jnp.sign(grad(states, x, delta, label)), radius)
-
-        self._step = jax.jit(step)
+        self._step = _compiled(model.spec).pgd_step
 
     def pgd(self, x: np.ndarray, label: int, *, snr_db: float, steps: int) -> np.ndarray:
         """delta float32 [n], |delta| <= eps(snr_db), after `steps` PGD steps on the loss of `label`."""
@@ -80,7 +73,7 @@ class Attacker:
         alpha = STEP_SCALE * radius / (steps * np.sqrt(x.size))  # a sign step has L2 length alpha sqrt(n)
         xj, delta = jnp.asarray(x, jnp.float32), jnp.zeros(x.shape, jnp.float32)
         for _ in range(steps):
-            delta = self._step(self.model.states, xj, delta, jnp.int32(label), jnp.float32(alpha),
+            delta = self._step(self.model.params, xj, delta, jnp.int32(label), jnp.float32(alpha),
                                jnp.float32(radius))
         return np.asarray(delta)
 

@@ -47,8 +47,12 @@ class TrackModel:
     Args:
       trained: one or two `mgc_jax.inference.Trained` (eval-mode models, their standardisers).
       feature_cfg: the dsp.FeatureConfig they were trained on.
-      n_samples: the signal length (static: one compilation per length).
+      n_samples: the signal length (static: one compilation per length and nets, shared by every instance).
       max_clips: clips per signal at most (None: every window that fits, as `Classifier`).
+
+    The pure functions (`maps`, `net_log_probs_from_maps`, `score`) take the nets' states and standardiser
+    trees as arguments, so jitted callers compile once per `spec` (graph definitions, config, length), not per
+    instance.
     """
 
     def __init__(self, trained: Sequence, feature_cfg, n_samples: int, *, max_clips: int | None = None):
@@ -56,72 +60,121 @@ class TrackModel:
 
         from mgc_jax.inference import crop_length
 
-        self.cfg, self.n_samples = feature_cfg, int(n_samples)
-        self.kept = crop_length(self.n_samples, feature_cfg)
-        self.starts = clip_starts(n_frames(self.kept, feature_cfg), max_clips=max_clips)
-        if self.starts.size == 0:
+        kept = crop_length(int(n_samples), feature_cfg)
+        starts = clip_starts(n_frames(kept, feature_cfg), max_clips=max_clips)
+        if starts.size == 0:
             raise ValueError(f"{n_samples} samples give no {CLIP_FRAMES}-frame clip")
-        self.kinds = tuple(sorted({k for t in trained for k in t.kinds}))
-        self.net_kinds = tuple(t.kinds for t in trained)
         split = [nnx.split(t.model) for t in trained]
-        self.graphdefs = tuple(g for g, _ in split)
-        self.states = [s for _, s in split]
+        self.spec = _Spec(tuple(g for g, _ in split), tuple(t.kinds for t in trained), feature_cfg, kept,
+                          tuple(int(s) for s in starts))
+        self.n_samples = int(n_samples)
+        self.states = [st for _, st in split]
         self.stats = [None if t.standardizer is None else t.standardizer.to_tree() for t in trained]
+
+    @property
+    def params(self):
+        """(states, stats): the arrays the compiled functions take besides the signal."""
+        return self.states, self.stats
 
     # ------------------------------------------------------------------------------------ pure functions
 
     def maps(self, x: jax.Array) -> dict[str, jax.Array]:
         """x float32 [n_samples] -> kind -> float32 [T, F], whole-track maps of the cropped signal."""
-        from dsp.features import feature_maps
+        return _maps(self.spec, x)
 
-        (music, _), stft = feature_maps(x[: self.kept], self.cfg)
-        return {k: {"music": music, "stft": stft}[k] for k in self.kinds}
-
-    def net_log_probs_from_maps(self, states, maps: dict[str, jax.Array]) -> jax.Array:
+    def net_log_probs_from_maps(self, params, maps: dict[str, jax.Array]) -> jax.Array:
         """float32 [nets, n_clips, C] clip log-probabilities of each net from the whole-track maps."""
-        idx = self.starts[:, None] + np.arange(CLIP_FRAMES)[None, :]  # [n_clips, 128]
-        out = []
-        for graphdef, state, stats, kinds in zip(self.graphdefs, states, self.stats, self.net_kinds):
-            clips = apply_stats({k: maps[k][idx] for k in kinds}, stats)
-            out.append(jax.nn.log_softmax(apply_model(nnx.merge(graphdef, state), clips), axis=-1))
-        return jnp.stack(out)
+        return _net_log_probs(self.spec, params, maps)
 
     @staticmethod
     def fused(net_log_probs: jax.Array) -> jax.Array:
         """[nets, n_clips, C] -> [n_clips, C] log of the clip-wise mean probability over the nets."""
-        return jax.nn.logsumexp(net_log_probs, axis=0) - jnp.log(net_log_probs.shape[0])
+        return _fused(net_log_probs)
 
-    def score_from_maps(self, states, maps, label) -> jax.Array:
-        """S_label: mean over clips of the fused log-probability of `label` (int32 [])."""
-        return self.fused(self.net_log_probs_from_maps(states, maps))[:, label].mean()
+    def score(self, params, x: jax.Array, label) -> jax.Array:
+        """S_label(x): mean over clips of the fused log-probability of `label` (int32 [])."""
+        return _score(self.spec, params, _maps(self.spec, x), label)
 
     # ---------------------------------------------------------------------------------- compiled calls
 
-    @functools.cached_property
-    def _log_probs(self):
-        return jax.jit(lambda states, x: self.net_log_probs_from_maps(states, self.maps(x)))
-
     def net_probs(self, x: np.ndarray) -> np.ndarray:
         """float32 [nets, n_clips, C] clip probabilities of each net for x float32 [n_samples]."""
-        return np.exp(np.asarray(self._log_probs(self.states, jnp.asarray(x, jnp.float32))))
-
-    @functools.cached_property
-    def _saliency(self):
-        def run(states, x, label):
-            maps, maps_vjp = jax.vjp(self.maps, x)
-            score, d_maps = jax.value_and_grad(lambda m: self.score_from_maps(states, m, label))(maps)
-            (d_x,) = maps_vjp(d_maps)
-            attribution = {k: (d_maps[k] * maps[k]).sum(axis=0) for k in maps}
-            return score, d_x, attribution, maps
-
-        return jax.jit(run)
+        return np.exp(np.asarray(_compiled(self.spec).log_probs(self.params, jnp.asarray(x, jnp.float32))))
 
     def saliency(self, x: np.ndarray, label: int):
         """(score [], dS/dx float32 [n_samples], attribution kind -> [F], maps kind -> [T, F]) as NumPy."""
-        score, d_x, attribution, maps = self._saliency(self.states, jnp.asarray(x, jnp.float32),
-                                                       jnp.int32(label))
+        score, d_x, attribution, maps = _compiled(self.spec).saliency(self.params, jnp.asarray(x, jnp.float32),
+                                                                       jnp.int32(label))
         return (float(score), np.asarray(d_x), {k: np.asarray(v) for k, v in attribution.items()},
                 {k: np.asarray(v) for k, v in maps.items()})
+
+
+class _Spec(NamedTuple):
+    """What a compiled TrackModel function depends on statically (hashable)."""
+
+    graphdefs: tuple
+    net_kinds: tuple  # the kinds each net reads
+    cfg: object  # dsp.FeatureConfig
+    kept: int  # samples analysed (crop_length)
+    starts: tuple  # clip start frames
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(sorted({k for kinds in self.net_kinds for k in kinds}))
+
+
+def _maps(spec: _Spec, x):
+    from dsp.features import feature_maps
+
+    (music, _), stft = feature_maps(x[: spec.kept], spec.cfg)
+    return {k: {"music": music, "stft": stft}[k] for k in spec.kinds}
+
+
+def _net_log_probs(spec: _Spec, params, maps):
+    states, stats = params
+    idx = np.asarray(spec.starts)[:, None] + np.arange(CLIP_FRAMES)[None, :]  # [n_clips, 128]
+    out = []
+    for graphdef, state, st, kinds in zip(spec.graphdefs, states, stats, spec.net_kinds):
+        clips = apply_stats({k: maps[k][idx] for k in kinds}, st)
+        out.append(jax.nn.log_softmax(apply_model(nnx.merge(graphdef, state), clips), axis=-1))
+    return jnp.stack(out)
+
+
+def _fused(net_log_probs):
+    return jax.nn.logsumexp(net_log_probs, axis=0) - jnp.log(net_log_probs.shape[0])
+
+
+def _score(spec: _Spec, params, maps, label):
+    return _fused(_net_log_probs(spec, params, maps))[:, label].mean()
+
+
+class _Compiled(NamedTuple):
+    log_probs: object  # (params, x) -> [nets, n_clips, C]
+    saliency: object  # (params, x, label) -> (score, dS/dx, attribution, maps)
+    pgd_step: object  # (params, x, delta, label, alpha, radius) -> delta (mgc_jax.robustness)
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(spec: _Spec) -> _Compiled:
+    def log_probs(params, x):
+        return _net_log_probs(spec, params, _maps(spec, x))
+
+    def saliency(params, x, label):
+        maps, maps_vjp = jax.vjp(lambda v: _maps(spec, v), x)
+        score, d_maps = jax.value_and_grad(lambda m: _score(spec, params, m, label))(maps)
+        (d_x,) = maps_vjp(d_maps)
+        attribution = {k: (d_maps[k] * maps[k]).sum(axis=0) for k in maps}
+        return score, d_x, attribution, maps
+
+    loss_grad = jax.grad(lambda params, x, delta, label: -_score(spec, params, _maps(spec, x + delta), label),
+                         argnums=2)
+
+    def pgd_step(params, x, delta, label, alpha, radius):
+        from mgc_jax.robustness import project_l2
+
+        return project_l2(delta + alpha * jnp.sign(loss_grad(params, x, delta, label)), radius)
+
+    return _Compiled(jax.jit(log_probs), jax.jit(saliency), jax.jit(pgd_step))
 
 
 def decision(net_probs: np.ndarray, fusion: str = "fusion2") -> int:
