@@ -6,6 +6,8 @@ Definitions: FEATURES_SPEC.md (MIRToolbox 1.6.2, with the paper's 1024/512 frami
 
 Configuration
     FeatureConfig, FEATURE_NAMES, ConfigError, n_frames, n_key_windows
+Input (signal.py): every entry point converts its samples with as_signal (lists, integer PCM, refusals)
+    as_signal, SignalError
 Framing and spectrum (framing.py)
     frame, hamming_window, stft_magnitude, magnitude_spectrum, windowed_rfft
 Frame and spectral features (spectral.py)
@@ -19,6 +21,7 @@ Feature maps (features.py)
     music_features, music_features_with_nan_counts, stft_features, feature_maps
 """
 from dsp.config import FEATURE_NAMES, ConfigError, FeatureConfig, n_frames, n_key_windows
+from dsp.signal import SignalError, as_signal
 from dsp.framing import frame, hamming_window, magnitude_spectrum, stft_magnitude, windowed_rfft
 from dsp.spectral import brightness, min_rms_trim, rms, spectral_entropy, spectral_flatness, zero_crossing_rate
 from dsp.peaks import spectral_peaks
@@ -29,7 +32,7 @@ from dsp.tonal import harmonic_change, hcdf, hcdf_from_spectrum, tonal_centroid
 from dsp.features import feature_maps, music_features, music_features_with_nan_counts, stft_features
 
 __all__ = [
-    "FEATURE_NAMES", "ConfigError", "FeatureConfig", "n_frames", "n_key_windows",
+    "FEATURE_NAMES", "ConfigError", "FeatureConfig", "n_frames", "n_key_windows", "SignalError", "as_signal",
     "frame", "hamming_window", "stft_magnitude", "magnitude_spectrum", "windowed_rfft",
     "rms", "zero_crossing_rate", "brightness", "spectral_flatness", "spectral_entropy", "min_rms_trim",
     "spectral_peaks", "sethares_dissonance", "roughness",

@@ -42,8 +42,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dsp.autodiff import safe_sqrt
 from dsp.config import ConfigError, FeatureConfig
 from dsp.framing import frame, hamming_window
+from dsp.signal import as_signal, finite_samples, peak_scale
 
 TUNING_HZ = 261.6256  # mirchromagram 'Tuning': centre frequency of chroma 0 (C4)
 MIN_HZ = 100.0  # mirchromagram 'Min' (Gomez 2006)
@@ -161,7 +163,9 @@ def chromagram(frames: jax.Array, cfg: FeatureConfig) -> jax.Array:
         >>> int(jnp.argmax(c))  # A
         9
     """
-    frames = jnp.asarray(frames, jnp.float32)
+    # Scale-free (NormalInput): each frame over the power of two at its peak keeps |X|² in float32's range.
+    frames = finite_samples(as_signal(frames, name="chromagram"))[0]
+    frames = frames / peak_scale(frames, axis=-1)
     length = int(frames.shape[-1])
     plan = chroma_plan(length, cfg.sample_rate, cfg.chroma_scale)
     spectrum = jnp.fft.rfft(frames * hamming_window(length), n=plan.n_fft, axis=-1)
@@ -190,7 +194,10 @@ def signal_chromagram(x: jax.Array, cfg: FeatureConfig, *, frame_length: int, ho
 
     Supports jit (cfg and sizes static) and vmap.
     """
-    x = jnp.asarray(x, jnp.float32)
+    # Scale-free (NormalInput): the signal over the power of two at its peak keeps |X|² in float32's range (a
+    # 6 s window of x 1e20 has |X| ~ 1e25); non-finite samples (possible only under jit) read as 0.
+    x = finite_samples(as_signal(x, name="signal_chromagram"))[0]
+    x = x / peak_scale(x, axis=-1)
     frames = frame(x, dataclasses.replace(cfg, frame_length=frame_length, hop_length=hop_length))
     lo, hi = frame_extrema(x, frame_length=frame_length, hop_length=hop_length, n_frames=int(frames.shape[-2]))
     plan = chroma_plan(frame_length, cfg.sample_rate, cfg.chroma_scale)
@@ -276,6 +283,6 @@ def chromagram_from_spectrum(
         values = 10.0 * jnp.log10(jnp.maximum(10.0 ** (DB_RANGE / 10.0) * ratio, 1.0))
         sums = values @ weights
     else:
-        sums = (jnp.sqrt(chroma_power) @ weights) / jnp.where(span > 0, span, 1.0)
+        sums = (safe_sqrt(chroma_power) @ weights) / jnp.where(span > 0, span, 1.0)
     chroma = sums / (jnp.max(sums, axis=-1, keepdims=True) + NORM_EPS)
     return jnp.where(span > 0, chroma, 0.0).astype(jnp.float32)

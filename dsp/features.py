@@ -11,6 +11,16 @@ program) instead of batching every op: the result is the same as a Python loop, 
 CPU and ~1.5x less wall time for 5 tracks on the 2-core dev box; some kernels, e.g. zcr, ran 5x slower per
 track batched). Other backends batch as usual.
 
+Input (`dsp.as_signal`): lists are converted before tracing, integer PCM is scaled to [-1, 1], bool / complex /
+non-finite concrete input is refused. Under jit a non-finite sample reads as 0 and every 1024-sample frame that
+held one is undefined: 0 in all eight music columns (counted) and an all-zero STFT row. The maps are computed on
+x / s, s the power of two at the track's peak, and rms, roughness and the STFT are scaled back (exact in
+float32): x 1e20 gives the features of x (rms and STFT x 1e20). Roughness, in |FFT|² units, leaves float32's
+range above a peak of ~1e16 and is then undefined (0, counted); see dsp/signal.py.
+
+Differentiable (jax.grad / jvp / vjp, under jit and vmap): see `dsp.autodiff`; peak selection and the MinRMS
+trims are discrete and held constant, the gradient flows through the values they keep.
+
 Public:
     music_features(x, cfg) -> float32 [T, 8]
     music_features_with_nan_counts(x, cfg) -> (float32 [T, 8], int32 [8])
@@ -26,15 +36,16 @@ import jax.numpy as jnp
 from jax import custom_batching
 
 from dsp import spectral
+from dsp.autodiff import differentiable_as
+from dsp.chroma import chroma_plan, frame_extrema
 from dsp.config import FEATURE_NAMES, ConfigError, FeatureConfig, n_frames
-from dsp.chroma import chroma_plan
-from dsp.framing import frame, magnitude_spectrum, stft_magnitude, windowed_rfft
+from dsp.framing import frame, magnitude_spectrum, windowed_rfft
 from dsp.key import key_clarity, key_clarity_frames
 from dsp.roughness import roughness
+from dsp.signal import as_signal, finite_samples, peak_scale
 from dsp.tonal import hcdf, hcdf_from_spectrum
 
 
-@functools.partial(jax.jit, static_argnames="cfg")
 def music_features_with_nan_counts(x: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array]:
     """The eight MIRToolbox features of one track per frame, with the number of undefined values per feature.
 
@@ -47,23 +58,44 @@ def music_features_with_nan_counts(x: jax.Array, cfg: FeatureConfig) -> tuple[ja
         rms (signal units), zcr (Hz), brightness, flatness, entropy (in [0, 1]), roughness (|FFT|² units),
         key_clarity (in [-1, 1], per 6 s window, nearest window centre), hcdf (>= 0, first frame 0).
         Values MIRToolbox leaves undefined (MinRMS-trimmed frames of brightness / flatness / entropy, all-zero
-        spectra, and any non-finite value) are 0 (decision D8); the int32 [8] counts them per column.
+        spectra, and any non-finite value) are 0 (decision D8), as are, under jit, the frames that held a
+        non-finite sample; the int32 [8] counts them per column.
 
     Raises:
-        ConfigError: if n < cfg.frame_length.
+        ConfigError: if n < cfg.frame_length; `dsp.SignalError` for input `dsp.as_signal` refuses.
 
-    Supports jit (cfg static) and vmap over a batch of equal-length tracks [B, n] (which equals the loop).
-    Silence, DC and full-scale clipped input give finite maps.
+    Supports jit (cfg static), vmap over a batch of equal-length tracks [B, n] (which equals the loop) and grad.
+    Silence, DC and full-scale clipped input give finite maps (and finite gradients). Input and scale rules: the
+    module docstring.
     """
-    return _one_track_at_a_time(_music_features, cfg)(_one_track(x, "music_features"))
+    return _music_with_counts(_one_track(x, "music_features_with_nan_counts"), cfg)
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def _music_with_counts(x: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array]:
+    return _one_track_at_a_time(_music_features, cfg)(x)
+
+
+def _prepare(x: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(x / s with non-finite samples at 0, the scale s (float32 [1]), bool [T] frames that held one)."""
+    t = n_frames(int(x.shape[-1]), cfg)
+    if t == 0:
+        frame(x, cfg)  # raises the ConfigError that names both sizes
+    x, ok = finite_samples(x)
+    bad = frame_extrema((~ok).astype(jnp.float32), frame_length=cfg.frame_length, hop_length=cfg.hop_length,
+                        n_frames=t)[1] > 0
+    s = peak_scale(x)
+    return x / s, s, bad
 
 
 def _music_features(x: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array]:
-    return _music_from_frames(x, frame(x, cfg), cfg)
+    x, s, bad = _prepare(x, cfg)
+    return _music_from_frames(x, frame(x, cfg), s, bad, cfg)
 
 
-def _music_from_frames(x: jax.Array, frames: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array]:
-    """The music map from the track [n] and its frames [T, L]; returns it with the per-column counts."""
+def _music_from_frames(x: jax.Array, frames: jax.Array, s: jax.Array, bad: jax.Array, cfg: FeatureConfig):
+    """The music map and per-column counts from the track x / s [n], its frames [T, L], the scale s and the
+    frames [T] to mark undefined."""
     t = frames.shape[0]
     complex_spec = windowed_rfft(frames, n_fft=cfg.n_fft)  # [T, bins], one FFT for every frame-level feature
     spec = jnp.abs(complex_spec).astype(jnp.float32)
@@ -78,21 +110,23 @@ def _music_from_frames(x: jax.Array, frames: jax.Array, cfg: FeatureConfig) -> t
         "entropy": (spectral.spectral_entropy(spec), cfg.min_rms_entropy),
     }
     raw = {
-        "rms": spectral.rms(frames),
+        "rms": spectral.rms(frames) * s,  # the homogeneous features get their scale back (exact: s = 2^k)
         "zcr": spectral.zero_crossing_rate(frames, sample_rate=fs),
-        "roughness": roughness(spec, cfg),
+        "roughness": roughness(spec, cfg) * s * s,  # not s * s first: s² alone can overflow
         "key_clarity": key_clarity_frames(key_clarity(x, cfg), t, cfg),
         "hcdf": _hcdf(x, frames, complex_spec, cfg),
     }
     columns, counts = [], []
     for name in FEATURE_NAMES:
         if name in trimmed:
-            values, count = spectral.min_rms_trim(trimmed[name][0], spec, threshold=trimmed[name][1])
+            values = trimmed[name][0]
+            undefined = spectral.min_rms_undefined(values, spec, threshold=trimmed[name][1])
         else:
-            values, bad = spectral.finite_or_zero(raw[name])
-            count = jnp.sum(bad, dtype=jnp.int32)
-        columns.append(values.astype(jnp.float32))
-        counts.append(count)
+            values = raw[name]
+            undefined = ~jnp.isfinite(values)
+        undefined = undefined | bad
+        columns.append(jnp.where(undefined, 0, values).astype(jnp.float32))
+        counts.append(jnp.sum(undefined, dtype=jnp.int32))
     return jnp.stack(columns, axis=-1), jnp.stack(counts)
 
 
@@ -103,48 +137,67 @@ def _hcdf(x: jax.Array, frames: jax.Array, complex_spec: jax.Array, cfg: Feature
     return hcdf_from_spectrum(complex_spec, jnp.min(frames, axis=-1), jnp.max(frames, axis=-1), cfg)
 
 
-@functools.partial(jax.jit, static_argnames="cfg")
 def music_features(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     """The paper's music feature map of one track: float32 [T, 8], columns `FEATURE_NAMES`, undefined values 0.
 
-    Same as `music_features_with_nan_counts(x, cfg)[0]`; see there for units and edge cases.
+    Same as `music_features_with_nan_counts(x, cfg)[0]`; see there for units and edge cases. Supports jit, vmap
+    and grad.
 
     Examples:
         >>> music_features(jnp.zeros(22050 * 7), FeatureConfig()).shape
         (300, 8)
     """
-    return music_features_with_nan_counts(x, cfg)[0]
+    return _music_with_counts(_one_track(x, "music_features"), cfg)[0]
 
 
-@functools.partial(jax.jit, static_argnames="cfg")
 def stft_features(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     """The paper's STFT map of one track: float32 [T, cfg.n_bins] = `dsp.stft_magnitude(x, cfg)`.
 
     Linear, un-normalised |rfft| of symmetric Hamming frames (FEATURES_SPEC §0; no log compression).
-    Supports jit (cfg static) and vmap (tracks one after another, see the module docstring).
+    Supports jit (cfg static), vmap (tracks one after another, see the module docstring) and grad. Frames that
+    held a non-finite sample (under jit) are all-zero rows.
     """
-    return _one_track_at_a_time(stft_magnitude, cfg)(_one_track(x, "stft_features"))
+    return _stft_map(_one_track(x, "stft_features"), cfg)
 
 
 @functools.partial(jax.jit, static_argnames="cfg")
+def _stft_map(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
+    return _one_track_at_a_time(_stft_features, cfg)(x)
+
+
+def _stft_features(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
+    x, s, bad = _prepare(x, cfg)
+    return _stft_rows(frame(x, cfg), s, bad, cfg)
+
+
+def _stft_rows(frames: jax.Array, s: jax.Array, bad: jax.Array, cfg: FeatureConfig) -> jax.Array:
+    return jnp.where(bad[:, None], 0, magnitude_spectrum(frames, n_fft=cfg.n_fft) * s)
+
+
 def feature_maps(x: jax.Array, cfg: FeatureConfig) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
     """Both maps of one track from one STFT: ((music [T, 8], counts int32 [8]), stft [T, cfg.n_bins]).
 
     Equals `(music_features_with_nan_counts(x, cfg), stft_features(x, cfg))`; use it under `jax.vmap` (as the
     feature cache does), where the two separate functions would each loop over the tracks and compute the
-    framing and FFT twice. Supports jit (cfg static) and vmap.
+    framing and FFT twice. Supports jit (cfg static), vmap and grad.
     """
-    return _one_track_at_a_time(_both_maps, cfg)(_one_track(x, "feature_maps"))
+    return _maps(_one_track(x, "feature_maps"), cfg)
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def _maps(x: jax.Array, cfg: FeatureConfig):
+    return _one_track_at_a_time(_both_maps, cfg)(x)
 
 
 def _both_maps(x: jax.Array, cfg: FeatureConfig):
+    x, s, bad = _prepare(x, cfg)
     frames = frame(x, cfg)
     # Same frames and window as in the music map: XLA computes the FFT once for both (checked in the tests).
-    return _music_from_frames(x, frames, cfg), magnitude_spectrum(frames, n_fft=cfg.n_fft)
+    return _music_from_frames(x, frames, s, bad, cfg), _stft_rows(frames, s, bad, cfg)
 
 
-def _one_track(x: jax.Array, name: str) -> jax.Array:
-    x = jnp.asarray(x, jnp.float32)
+def _one_track(x, name: str) -> jax.Array:
+    x = as_signal(x, name=name)  # before any tracing: a Python list would be traced sample by sample
     if x.ndim != 1:
         raise ConfigError(f"{name} takes one track [n], got shape {x.shape}; use jax.vmap for a batch")
     return x
@@ -155,6 +208,8 @@ def _one_track_at_a_time(fn, cfg: FeatureConfig):
     """x [n] -> fn(x, cfg), whose `jax.vmap` runs the tracks in sequence with `lax.map` on CPU (module docstring).
 
     On other backends (a GPU has the parallelism and memory to batch) the batch is vmapped as usual.
+    Differentiable: `custom_vmap` has no JVP rule, so the tangent is the JVP of `fn` itself (`differentiable_as`);
+    `jax.vmap` of a gradient batches that plain JVP as usual.
     """
     one = functools.partial(fn, cfg=cfg)
     wrapped = custom_batching.custom_vmap(one)
@@ -167,4 +222,4 @@ def _one_track_at_a_time(fn, cfg: FeatureConfig):
         out = jax.lax.map(wrapped, x) if jax.default_backend() == "cpu" else jax.vmap(one)(x)
         return out, jax.tree.map(lambda _: True, out)
 
-    return wrapped
+    return differentiable_as(wrapped, one)

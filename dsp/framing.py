@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dsp.config import ConfigError, FeatureConfig, n_frames
+from dsp.signal import as_signal, finite_samples
 
 
 @functools.lru_cache(maxsize=8)
@@ -66,7 +67,7 @@ def frame(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     stacked: no gather (XLA fuses it into the consumer; a gather was ~2x slower on CPU). Otherwise a gather
     with a static [T, L] index table. Supports jit and vmap.
     """
-    x = jnp.asarray(x, jnp.float32)
+    x = as_signal(x, name="frame")
     n = x.shape[-1]
     length, hop = cfg.frame_length, cfg.hop_length
     t = n_frames(int(n), cfg)
@@ -93,7 +94,7 @@ def magnitude_spectrum(frames: jax.Array, *, n_fft: int) -> jax.Array:
 
     Supports jit, vmap and grad (away from zero bins).
     """
-    return jnp.abs(windowed_rfft(frames, n_fft=n_fft)).astype(jnp.float32)
+    return jnp.abs(windowed_rfft(as_signal(frames, name="magnitude_spectrum"), n_fft=n_fft)).astype(jnp.float32)
 
 
 def windowed_rfft(frames: jax.Array, *, n_fft: int) -> jax.Array:
@@ -107,16 +108,16 @@ def windowed_rfft(frames: jax.Array, *, n_fft: int) -> jax.Array:
         complex64 [..., n_fft // 2 + 1]. The music map shares it between the magnitude features and the HCDF
         chromagram (`dsp.tonal.hcdf_from_spectrum`), which needs the phase.
 
-    Supports jit and vmap.
+    Supports jit, vmap and grad.
     """
+    frames = as_signal(frames, name="windowed_rfft")
     length = frames.shape[-1]
     if length > n_fft:
         raise ConfigError(f"frame of {length} samples is longer than n_fft={n_fft}")
-    windowed = jnp.asarray(frames, jnp.float32) * hamming_window(length)
+    windowed = frames * hamming_window(length)
     return jnp.fft.rfft(windowed, n=n_fft, axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames="cfg")
 def stft_magnitude(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     """Magnitude STFT of a signal: the paper's net_STFT input and the spectrum behind the spectral features.
 
@@ -129,15 +130,20 @@ def stft_magnitude(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
         Hamming-windowed frames, un-normalised (a full-scale 1 kHz sine peaks near 0.54 · L / 2 ≈ 276).
 
     Raises:
-        ConfigError: if n < cfg.frame_length.
+        ConfigError: if n < cfg.frame_length; `dsp.SignalError` for input `dsp.as_signal` refuses.
 
-    Supports jit (cfg static) and vmap.
+    Supports jit (cfg static), vmap and grad. Under jit a non-finite sample reads as 0 (`dsp.as_signal`).
 
     Examples:
         >>> stft_magnitude(jnp.zeros(22050), FeatureConfig()).shape
         (42, 513)
     """
-    return magnitude_spectrum(frame(x, cfg), n_fft=cfg.n_fft)
+    return _stft_magnitude(as_signal(x, name="stft_magnitude"), cfg)
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def _stft_magnitude(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
+    return magnitude_spectrum(frame(finite_samples(x)[0], cfg), n_fft=cfg.n_fft)
 
 
 def _static_int(value, what: str) -> int:

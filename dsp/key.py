@@ -24,9 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dsp.autodiff import safe_sqrt
 from dsp.chroma import signal_chromagram
 from dsp.config import ConfigError, FeatureConfig
 from dsp.framing import frame
+from dsp.signal import as_signal, as_values
 
 # MIRToolbox `gomezprofs.mat` (olivierlar/mirtoolbox, MIRToolbox/gomezprofs.mat, unchanged since 1.6.2): 24x12,
 # rows 0-11 major keys C..B, rows 12-23 minor keys C..B; row k of each half is its C row rotated right by k
@@ -61,9 +63,9 @@ def key_strengths(chroma: jax.Array) -> jax.Array:
 
     Supports jit, vmap and grad (away from constant chromas).
     """
-    chroma = jnp.asarray(chroma, jnp.float32)
+    chroma = as_values(chroma, name="key_strengths")
     centred = chroma - jnp.mean(chroma, axis=-1, keepdims=True)
-    norm = jnp.sqrt(jnp.sum(jnp.square(centred), axis=-1, keepdims=True))
+    norm = safe_sqrt(jnp.sum(jnp.square(centred), axis=-1, keepdims=True))  # 0 for a flat chroma: finite grad
     # A constant chroma leaves only float32 rounding (~1e-7 of its level) after centring: treat it as flat.
     flat = norm <= 1e-6 * jnp.max(jnp.abs(chroma), axis=-1, keepdims=True)
     unit = jnp.where(flat, 0.0, centred / jnp.where(flat, 1.0, norm))  # flat or all-zero chroma: strengths 0
@@ -76,7 +78,7 @@ def key_windows(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     W = `dsp.n_key_windows(n, cfg)`. A signal of at most one window (n <= Lk) is a single window of all its n
     samples (MIRToolbox would return no frame at all): float32 [..., 1, n].
     """
-    x = jnp.asarray(x, jnp.float32)
+    x = as_signal(x, name="key_windows")
     n = int(x.shape[-1])
     if n <= cfg.key_window_length:
         return x[..., None, :]
@@ -84,7 +86,6 @@ def key_windows(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     return frame(x, key_cfg)
 
 
-@functools.partial(jax.jit, static_argnames="cfg")
 def key_clarity(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     """Key clarity per 6 s window, MIRToolbox `mirkey(x, 'Frame', 6, 's', .5)` second output.
 
@@ -100,11 +101,17 @@ def key_clarity(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
         (min to max over all its windows and keys), or that range is empty (silence, DC).
 
     Raises:
-        ConfigError: if the signal is too short to keep any chroma band bin (see `dsp.chroma.chroma_plan`).
+        ConfigError: if the signal is too short to keep any chroma band bin (see `dsp.chroma.chroma_plan`);
+            `dsp.SignalError` for input `dsp.as_signal` refuses.
 
-    Supports jit (cfg static) and vmap over equal-length tracks; traces once per (shape, cfg).
+    Scale-free (x 1e20 gives the same values). Under jit a non-finite sample reads as 0.
+    Supports jit (cfg static), vmap over equal-length tracks and grad; traces once per (shape, cfg).
     """
-    x = jnp.asarray(x, jnp.float32)
+    return _key_clarity(as_signal(x, name="key_clarity"), cfg)
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def _key_clarity(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     length = min(int(x.shape[-1]), cfg.key_window_length)  # a short signal is one window of all its samples
     chroma = signal_chromagram(x, cfg, frame_length=length, hop_length=cfg.key_hop_length)  # [..., W, 12]
     return clarity_from_strengths(key_strengths(chroma), contrast=cfg.key_contrast)
@@ -125,7 +132,7 @@ def clarity_from_strengths(strengths: jax.Array, *, contrast: float) -> jax.Arra
     Returns:
         float32 [..., W].
     """
-    strengths = jnp.asarray(strengths, jnp.float32)
+    strengths = as_values(strengths, name="clarity_from_strengths")
     clarity = jnp.max(strengths, axis=-1)
     lo = jnp.min(strengths, axis=(-2, -1))[..., None]
     span = jnp.max(strengths, axis=(-2, -1))[..., None] - lo
@@ -150,7 +157,7 @@ def key_clarity_frames(kc: jax.Array, n_frames: int, cfg: FeatureConfig) -> jax.
     """
     if not isinstance(n_frames, (int, np.integer)):
         raise ConfigError(f"n_frames must be a concrete Python int, got {type(n_frames).__name__}")
-    kc = jnp.asarray(kc, jnp.float32)
+    kc = as_values(kc, name="key_clarity_frames")
     n_windows = int(kc.shape[-1])
     # Twice the frame centres, relative to the first window centre, in samples: integers, no float rounding.
     twice_offset = 2 * np.arange(int(n_frames)) * cfg.hop_length + cfg.frame_length - cfg.key_window_length

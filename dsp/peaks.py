@@ -35,6 +35,9 @@ import jax
 import jax.numpy as jnp
 from jax import custom_batching
 
+from dsp.autodiff import differentiable_as
+from dsp.signal import as_values
+
 
 def vmap_as_leading_axis(fn, *static):
     """x -> fn(x, *static) for an `fn` that already maps over the leading axes of x; under `jax.vmap` it gets
@@ -43,20 +46,22 @@ def vmap_as_leading_axis(fn, *static):
     The kernels here scan over bins with every frame of every track as one vector, so a batch of tracks is
     just more frames; the default batching of scans and matrix products is slower (~1.3x for roughness)
     and would run `spectral_peaks`' overflow branch for every batch. `static` must be hashable.
+    Differentiable: the JVP is that of `fn` itself (`dsp.autodiff.differentiable_as`).
     """
     return _leading_axis_wrapper(fn, static)
 
 
 @functools.lru_cache(maxsize=64)
 def _leading_axis_wrapper(fn, static):
-    wrapped = custom_batching.custom_vmap(lambda x: fn(x, *static))
+    plain = lambda x: fn(x, *static)  # noqa: E731
+    wrapped = custom_batching.custom_vmap(plain)
 
     @wrapped.def_vmap
     def _rule(axis_size, in_batched, x):  # x has the batch at axis 0
         out = wrapped(x)
         return out, jax.tree.map(lambda _: True, out)
 
-    return wrapped
+    return differentiable_as(wrapped, plain)
 
 
 BLOCK_BINS = 128  # bins per block of the bins-first arrays (4 blocks for 513 bins)
@@ -196,7 +201,10 @@ def _select(spec: jax.Array, contrast, select_first, edges):
     """Forward pass of the picker on float32 [..., T, bins]: (events, last) of `_forward`, e of `_encode`."""
     e, cthr, first = _encode(spec, contrast, select_first, edges)
     first_is_zero = isinstance(select_first, (int, float)) and select_first == 0
-    events, last = _forward(e, cthr, first, first_is_zero=first_is_zero)
+    # Selection is discrete: under differentiation the mask is a constant (as for an argmax) and gradients reach
+    # only the selected values through `e`; stopping them here also keeps the scans out of the JVP.
+    sg = jax.lax.stop_gradient
+    events, last = _forward([sg(b) for b in e], sg(cthr), sg(first), first_is_zero=first_is_zero)
     return events, last, e
 
 
@@ -214,12 +222,14 @@ def peak_magnitude_blocks(
         per block b, float32 [edges[b + 1] - edges[b], F], column f = frame f of `spec.reshape(-1, bins)`: the
         layout the picker's scans work in, handed on as is to bins-first consumers (`dsp.roughness`). Each
         block is its own array, written by its own scan: slicing one [bins, F] array afterwards costs copies.
+
+    Supports jit, vmap and grad: the gradient flows through the magnitudes at the selected peaks; which bins are
+    peaks is a discrete choice, held constant (zero gradient through the selection, as for an argmax).
     """
     events, last, e = _select(spec, contrast, select_first, edges)
     return _fates(events, last, e)  # e = x at a candidate (x >= 0 is not shifted), and peaks are candidates
 
 
-@functools.partial(jax.jit, static_argnames=("contrast", "select_first"))
 def peak_mask(spec: jax.Array, *, contrast: float = 0.01, select_first: float = 0.0) -> jax.Array:
     """Every peak that `mirpeaks(X, 'Contrast', contrast)` selects (Total = Inf), as a bin mask.
 
@@ -233,13 +243,18 @@ def peak_mask(spec: jax.Array, *, contrast: float = 0.01, select_first: float = 
     Returns:
         bool [..., T, bins]. A constant spectrogram (silence) has no peak; two peaks are never adjacent.
 
-    Supports jit and vmap; not differentiable (a selection).
+    Supports jit and vmap; under grad / jvp the bool output has a zero (float0) tangent: a discrete selection.
 
     Examples:
         >>> x = jnp.array([[0.0, 1.0, 0.2, 0.5, 0.4]])
         >>> peak_mask(x).astype(int).tolist()
         [[0, 1, 0, 1, 0]]
     """
+    return _peak_mask_jit(as_values(spec, name="peak_mask"), contrast=contrast, select_first=select_first)
+
+
+@functools.partial(jax.jit, static_argnames=("contrast", "select_first"))
+def _peak_mask_jit(spec: jax.Array, *, contrast, select_first) -> jax.Array:
     return vmap_as_leading_axis(_peak_mask, contrast, select_first)(spec)
 
 
@@ -249,7 +264,6 @@ def _peak_mask(spec: jax.Array, contrast, select_first) -> jax.Array:
     return is_peak.astype(jnp.uint8).T.reshape(spec.shape).astype(bool)
 
 
-@functools.partial(jax.jit, static_argnames=("contrast", "max_peaks", "select_first"))
 def spectral_peaks(
     spec: jax.Array, *, contrast: float = 0.01, max_peaks: int = 128, select_first: float = 0.0
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -270,6 +284,9 @@ def spectral_peaks(
             magnitude are kept (ties: the lower bin), those mirpeaks 'Total', P would keep, still listed in
             bin order.
 
+    Supports jit and vmap; under grad / jvp every output (indices, mask, counts) has a zero (float0) tangent:
+    the selection is discrete. Differentiate through the values `spec[..., idx]` instead.
+
     Examples:
         >>> x = jnp.array([[0.0, 1.0, 0.2, 0.5, 0.4]])
         >>> idx, mask, overflow = spectral_peaks(x, max_peaks=4)
@@ -278,6 +295,12 @@ def spectral_peaks(
     """
     if not isinstance(max_peaks, int) or max_peaks < 1:
         raise ValueError(f"max_peaks={max_peaks!r}: must be a static Python int >= 1")
+    spec = as_values(spec, name="spectral_peaks")
+    return _spectral_peaks_jit(spec, contrast=contrast, max_peaks=max_peaks, select_first=select_first)
+
+
+@functools.partial(jax.jit, static_argnames=("contrast", "max_peaks", "select_first"))
+def _spectral_peaks_jit(spec: jax.Array, *, contrast, max_peaks: int, select_first):
     return vmap_as_leading_axis(_spectral_peaks, contrast, max_peaks, select_first)(spec)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from dsp.config import ConfigError, FeatureConfig
 from dsp.peaks import block_edges, peak_magnitude_blocks, vmap_as_leading_axis
+from dsp.signal import as_values, peak_scale
 
 B1 = 3.51
 B2 = 5.75
@@ -31,7 +32,6 @@ S2 = 18.96
 NEGLIGIBLE = 1e-10  # kernel blocks whose entries are all below this fraction of the kernel's peak are skipped
 
 
-@jax.jit
 def sethares_dissonance(freqs: jax.Array, amps: jax.Array, mask: jax.Array) -> jax.Array:
     """Sethares' dissonance of sets of pure tones, summed over unordered pairs with product weights.
 
@@ -54,6 +54,12 @@ def sethares_dissonance(freqs: jax.Array, amps: jax.Array, mask: jax.Array) -> j
         >>> round(float(r), 4)
         0.1746
     """
+    name = "sethares_dissonance"
+    return _sethares(as_values(freqs, name=name), as_values(amps, name=name), jnp.asarray(mask, bool))
+
+
+@jax.jit
+def _sethares(freqs: jax.Array, amps: jax.Array, mask: jax.Array) -> jax.Array:
     fi, fj = freqs[..., :, None], freqs[..., None, :]
     s = XSTAR / (S1 * jnp.minimum(fi, fj) + S2)
     x = s * jnp.abs(fj - fi)
@@ -80,7 +86,6 @@ def lattice_kernel(sample_rate: int, n_fft: int, n_bins: int) -> np.ndarray:
     return np.triu(k, 1).astype(np.float32)
 
 
-@functools.partial(jax.jit, static_argnames="cfg")
 def roughness(spec: jax.Array, cfg: FeatureConfig) -> jax.Array:
     """Per-frame spectral roughness of one whole track (MIRToolbox `mirroughness`, Sethares).
 
@@ -107,11 +112,22 @@ def roughness(spec: jax.Array, cfg: FeatureConfig) -> jax.Array:
     float32's range (peaks far apart at low frequency, e.g. bins 1 and 311: e^-290) are 0, so a frame whose
     only pairs are such gets 0 where MIRToolbox's float64 gives e.g. 3e-126.
 
-    Supports jit (cfg static) and vmap (a vmapped batch is handled as leading axes: the same code path).
+    Computed on spec / s, s the power of two at the track's peak magnitude, and scaled back by s² (exact), so
+    intermediate products neither overflow nor underflow; the result itself must fit float32 (else inf).
+
+    Supports jit (cfg static), vmap (a vmapped batch is handled as leading axes: the same code path) and grad:
+    the gradient flows through the peak magnitudes, the peak selection is held constant (`dsp.peaks`).
     """
+    spec = as_values(spec, name="roughness")
     if spec.shape[-1] != cfg.n_bins:
         raise ConfigError(f"spectrogram has {spec.shape[-1]} bins, cfg.n_bins is {cfg.n_bins} (n_fft {cfg.n_fft})")
-    return vmap_as_leading_axis(_roughness, cfg)(spec)
+    return _roughness_jit(spec, cfg)
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def _roughness_jit(spec: jax.Array, cfg: FeatureConfig) -> jax.Array:
+    s = peak_scale(spec, axis=(-2, -1))[..., 0]  # [..., 1]
+    return vmap_as_leading_axis(_roughness, cfg)(spec / s[..., None]) * s * s
 
 
 def _roughness(spec: jax.Array, cfg: FeatureConfig) -> jax.Array:

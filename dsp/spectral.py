@@ -12,6 +12,7 @@ Public:
     spectral_flatness(spec) -> [...]
     spectral_entropy(spec) -> [...]
     min_rms_trim(values, spec, *, threshold) -> (values, nan_count)
+    min_rms_undefined(values, spec, *, threshold) -> bool [..., T]   the frames min_rms_trim drops
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dsp.autodiff import safe_sqrt
 from dsp.config import ConfigError
+from dsp.signal import as_signal, as_values, peak_scale
 
 LOG_FLOOR = 1e-20  # floor inside the log of the geometric mean, relative to the frame's largest bin (FEATURES_SPEC §1.4)
 ENTROPY_EPS = 1e-12  # MIRToolbox mirentropy's own epsilon, both in the normalisation and inside the log
@@ -33,12 +36,6 @@ def safe_divide(num: jax.Array, den: jax.Array) -> jax.Array:
     return jnp.where(nonzero, num / jnp.where(nonzero, den, 1), 0)
 
 
-def finite_or_zero(values: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(values with NaN and ±Inf replaced by 0, bool mask of the replaced entries)."""
-    bad = ~jnp.isfinite(values)
-    return jnp.where(bad, 0, values), bad
-
-
 def rms(frames: jax.Array) -> jax.Array:
     """Root mean square of each raw frame, MIRToolbox `mirrms`: sqrt(Σ x² / L).
 
@@ -46,14 +43,17 @@ def rms(frames: jax.Array) -> jax.Array:
         frames: float32 [..., L] un-windowed frames (`dsp.frame`).
 
     Returns:
-        float32 [...] >= 0, in the signal's units (full-scale sine: 1/√2).
+        float32 [...] >= 0, in the signal's units (full-scale sine: 1/√2). Computed on each frame divided by the
+        power of two at its peak and scaled back (exact), so x² never overflows or underflows (x 1e20 works).
 
     Examples:
         >>> round(float(rms(jnp.array([3.0, -4.0, 0.0, 0.0]))), 4)
         2.5
     """
-    frames = jnp.asarray(frames, jnp.float32)
-    return jnp.sqrt(jnp.mean(jnp.square(frames), axis=-1))
+    frames = as_signal(frames, name="rms")
+    s = peak_scale(frames, axis=-1)
+    # A silent frame: safe_sqrt's gradient is 0 there, not NaN.
+    return safe_sqrt(jnp.mean(jnp.square(frames / s), axis=-1)) * s[..., 0]
 
 
 def zero_crossing_rate(frames: jax.Array, *, sample_rate: float) -> jax.Array:
@@ -73,7 +73,7 @@ def zero_crossing_rate(frames: jax.Array, *, sample_rate: float) -> jax.Array:
         >>> float(zero_crossing_rate(jnp.array([1.0, -1.0, 0.0, -1.0]), sample_rate=8.0))
         1.0
     """
-    frames = jnp.asarray(frames, jnp.float32)
+    frames = as_signal(frames, name="zero_crossing_rate")
     a, b = frames[..., 1:], frames[..., :-1]
     # Opposite strict signs, the product rule without forming the product (which underflows for tiny samples).
     crossing = ((a > 0) & (b < 0)) | ((a < 0) & (b > 0))
@@ -97,7 +97,7 @@ def brightness(spec: jax.Array, *, sample_rate: float, n_fft: int, cutoff_hz: fl
     Returns:
         float32 [...] in [0, 1]; 0 for an all-zero spectrum (MIRToolbox: 0/0 = NaN, trimmed anyway).
     """
-    spec = jnp.asarray(spec, jnp.float32)
+    spec = as_values(spec, name="brightness")
     first = _first_bin_above(cutoff_hz, sample_rate=sample_rate, n_fft=n_fft, bins=spec.shape[-1])
     high = jnp.sum(spec[..., first:], axis=-1)
     total = jnp.sum(spec, axis=-1)
@@ -129,7 +129,7 @@ def spectral_flatness(spec: jax.Array) -> jax.Array:
     Matches `librosa.feature.spectral_flatness(S=X, power=1.0, amin=1e-20)` and essentia `Flatness` wherever
     no bin lies below both floors (any frame without exact-zero bins that is louder than ~1e-18).
     """
-    spec = jnp.asarray(spec, jnp.float32)
+    spec = as_values(spec, name="spectral_flatness")
     # Both means are taken of X / max X, so the ratio is scale-free in float32 too, and the logs are of values
     # <= 1 (mean(log X) of loud frames rounded to flatness > 1 on flat spectra). The floor keeps the log finite on
     # exact zeros (digital silence); relative to the peak it lifts nothing else (float32 FFT rounding leaves bins
@@ -154,7 +154,7 @@ def spectral_entropy(spec: jax.Array) -> jax.Array:
 
     Equals essentia `Entropy()(p) · ln 2 / ln K` (essentia works in bits).
     """
-    spec = jnp.asarray(spec, jnp.float32)
+    spec = as_values(spec, name="spectral_entropy")
     k = spec.shape[-1]
     if k < 2:
         raise ConfigError(f"spectral entropy needs >= 2 bins, got {k}")
@@ -182,12 +182,19 @@ def min_rms_trim(values: jax.Array, spec: jax.Array, *, threshold: float) -> tup
     The maximum is track-global (per leading index), so a clip cut from a track can be trimmed differently
     from the same frames of the whole track.
     """
-    spec = jnp.asarray(spec, jnp.float32)
+    values = jnp.asarray(values, jnp.float32)
+    undefined = min_rms_undefined(values, spec, threshold=threshold)
+    return jnp.where(undefined, 0, values), jnp.sum(undefined, axis=-1, dtype=jnp.int32)
+
+
+def min_rms_undefined(values: jax.Array, spec: jax.Array, *, threshold: float) -> jax.Array:
+    """bool [..., T]: the frames `min_rms_trim` sets to 0 (quiet, all-zero spectrum or non-finite value)."""
+    spec = as_values(spec, name="min_rms_trim")
     if spec.shape[:-1] != jnp.shape(values):
         raise ConfigError(f"values {jnp.shape(values)} do not match spectrogram frames {spec.shape[:-1]}")
-    level = jnp.sqrt(jnp.sum(jnp.square(spec), axis=-1))  # [..., T]; MIRToolbox's constant factor cancels
+    # Levels relative to the track's largest magnitude: only their ratios matter, and X² cannot overflow.
+    rel = spec / peak_scale(spec, axis=(-2, -1))
+    level = safe_sqrt(jnp.sum(jnp.square(rel), axis=-1))  # [..., T]; MIRToolbox's constant factor cancels
     loudest = jnp.max(level, axis=-1, keepdims=True)
     quiet = (level < threshold * loudest) | (level == 0)
-    values, not_finite = finite_or_zero(jnp.asarray(values, jnp.float32))
-    undefined = quiet | not_finite
-    return jnp.where(undefined, 0, values), jnp.sum(undefined, axis=-1, dtype=jnp.int32)
+    return quiet | ~jnp.isfinite(jnp.asarray(values, jnp.float32))

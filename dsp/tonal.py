@@ -20,8 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dsp.autodiff import safe_sqrt
 from dsp.chroma import chromagram_from_spectrum, signal_chromagram
 from dsp.config import FeatureConfig
+from dsp.signal import as_signal, as_values
 
 _L = np.arange(12)
 TONAL_CENTROID_MATRIX = np.array([
@@ -44,7 +46,7 @@ def tonal_centroid(chroma: jax.Array) -> jax.Array:
 
     Supports jit, vmap and grad.
     """
-    return (jnp.asarray(chroma, jnp.float32) @ jnp.asarray(TONAL_CENTROID_MATRIX).T).astype(jnp.float32)
+    return (as_values(chroma, name="tonal_centroid") @ jnp.asarray(TONAL_CENTROID_MATRIX).T).astype(jnp.float32)
 
 
 def harmonic_change(chroma: jax.Array) -> jax.Array:
@@ -60,12 +62,12 @@ def harmonic_change(chroma: jax.Array) -> jax.Array:
     Supports jit and vmap.
     """
     zeta = tonal_centroid(chroma)  # [..., T, 6]
-    step = jnp.sqrt(jnp.sum(jnp.square(zeta[..., 1:, :] - zeta[..., :-1, :]), axis=-1))
+    # Equal consecutive centroids (silence, a held chord) give distance 0, where sqrt's derivative is infinite.
+    step = safe_sqrt(jnp.sum(jnp.square(zeta[..., 1:, :] - zeta[..., :-1, :]), axis=-1))
     first = jnp.zeros(step.shape[:-1] + (1,), step.dtype)
     return jnp.concatenate([first, step], axis=-1).astype(jnp.float32)
 
 
-@functools.partial(jax.jit, static_argnames="cfg")
 def hcdf(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     """Harmonic change per frame: Euclidean distance between consecutive tonal centroids (`mirhcdf`).
 
@@ -79,10 +81,16 @@ def hcdf(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
         Constant frames (silence, DC) have a zero chroma, hence ζ = 0.
 
     Raises:
-        ConfigError: if n < cfg.frame_length.
+        ConfigError: if n < cfg.frame_length; `dsp.SignalError` for input `dsp.as_signal` refuses.
 
-    Supports jit (cfg static) and vmap over equal-length signals; traces once per (shape, cfg).
+    Scale-free (x 1e20 gives the same values). Under jit a non-finite sample reads as 0.
+    Supports jit (cfg static), vmap over equal-length signals and grad; traces once per (shape, cfg).
     """
+    return _hcdf(as_signal(x, name="hcdf"), cfg)
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def _hcdf(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     chroma = signal_chromagram(x, cfg, frame_length=cfg.frame_length, hop_length=cfg.hop_length)  # [..., T, 12]
     return harmonic_change(chroma)
 

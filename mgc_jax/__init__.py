@@ -4,7 +4,7 @@ Modules (import them directly; this package init stays light so `import mgc_jax`
   errors        AudioError, DataError, ConfigError: one sentence naming the file (or field) and the cause
   config        TrainConfig, ModelConfig, RunId; split names and folds, net kinds, feature widths (no JAX)
   audio         load any audio file as float32 mono at 22,050 Hz
-  datasets      GTZAN discovery, folds and splits, the built-in synthetic corpus
+  datasets      corpus sources (GTZAN, labelled folders, CSV manifests), folds and splits, the synthetic corpus
   workdir       the workdir layout (corpora, features, splits, runs, results), atomic writes
   rundir        the run-directory files: config.json, metrics.jsonl, test_probs.npz, result.json
   cache         the per-track feature cache: layout and reader (FeatureCache)
@@ -21,6 +21,7 @@ Modules (import them directly; this package init stays light so `import mgc_jax`
   reports       Table 2, Table 1, results.json and confusion figures
   paper         the paper's reported numbers
   figures       the notebooks' figures
+  notebook_setup  the shared first cell of notebooks/: working folder, environment variables, figure output
   inference     load_trained -> Trained; Classifier.from_checkpoint(...).predict(path_or_array)
   sharding      the "data" device mesh, batch-sharded / replicated arrays, per-device batch_map
   distributed   multi-process runs: initialize from flags, barriers, each process's share of a work list

@@ -1,14 +1,25 @@
-"""Shared fixtures: the real GTZAN dev clips and MIRToolbox golden outputs in ../shared (skip if absent)."""
+"""Shared fixtures: the real GTZAN dev clips, their spectra and MIRToolbox golden outputs in ../shared (each
+skips where ../shared is absent).
+
+Layout: `tests/test_*.py` are the suites; `tests/support/` holds the helpers they import by module name
+(fake corpora and runs, bad audio cases, float64 reference implementations, launcher runners), put on
+sys.path here so that `from fake_runs import ...` works from any suite and from subprocesses given
+`SUPPORT` on their path.
+"""
 from __future__ import annotations
 
 import csv
 import os
 import pathlib
+import sys
 
 import numpy as np
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+SUPPORT = pathlib.Path(__file__).resolve().parent / "support"
+if str(SUPPORT) not in sys.path:
+    sys.path.insert(0, str(SUPPORT))
 # ../shared beside the checkout; MGC_SHARED overrides it (e.g. a CI layout with shared/ elsewhere).
 SHARED = pathlib.Path(os.environ.get("MGC_SHARED", REPO.parent / "shared"))
 
@@ -26,6 +37,20 @@ def gtzan_dev_clips(shared_dir) -> list[pathlib.Path]:
     if not clips:
         pytest.skip(f"no GTZAN dev clips under {shared_dir / 'gtzan_dev'}")
     return clips
+
+
+@pytest.fixture(scope="session")
+def dev_spectra(gtzan_dev_clips) -> dict[str, np.ndarray]:
+    """float64 [T, 513] magnitude spectrum (float64 reference STFT) of each real GTZAN dev clip, by clip name."""
+    import soundfile as sf
+    from mirpeaks_oracle import reference_stft
+
+    out = {}
+    for path in gtzan_dev_clips:
+        x, sr = sf.read(path, dtype="float64")
+        assert sr == 22050, f"{path}: {sr} Hz"
+        out[path.stem] = reference_stft(x)
+    return out
 
 
 def read_golden(shared: pathlib.Path, clip: str, feature: str) -> np.ndarray | None:

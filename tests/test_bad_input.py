@@ -1,7 +1,7 @@
 """Bad and unusual audio through every path a user takes: mgc_jax.audio.check / load, the dsp maps, the feature
 cache's extraction, `launch.extract` and `launch.predict`.
 
-Each case of tests/bad_audio.py has one documented result (the table in mgc_jax/audio.py's docstring): refused
+Each case of tests/support/bad_audio.py has one documented result (the table in mgc_jax/audio.py's docstring): refused
 with an AudioError naming the file and the cause, or read with a stated value. Whatever happens, no feature map
 holds a NaN or Inf, no traceback escapes, and the good files next to a bad one are still extracted and classified.
 (tests/test_audio.py covers truncation of each container format, unsupported codecs and the mixdown/resampler
@@ -259,7 +259,7 @@ def test_launch_extract_lists_every_file_not_used(corpus, extracted, capsys):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The tiny trained net_STFT / net_MUSIC pair shared with tests/test_inference.py (tests/fake_runs.py)."""
+    """The tiny trained net_STFT / net_MUSIC pair shared with tests/test_inference.py (tests/support/fake_runs.py)."""
     tiny = tiny_crossval(tmp_path_factory.getbasetemp())
     return {net: tiny.workdir.run_dir("fakecorpus", "stratified", net, 0) for net in ("stft", "music")}
 

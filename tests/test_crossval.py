@@ -123,7 +123,7 @@ def tiny(tmp_path_factory):
 
 
 def test_run_trains_the_missing_runs_once_and_writes_the_reports(tiny):
-    """crossval.run through the real train.run (tests/fake_runs.py: tiny_crossval made the first call)."""
+    """crossval.run through the real train.run (tests/support/fake_runs.py: tiny_crossval made the first call)."""
     wd, corpus, cfg, first = tiny
     assert first.training.trained == [("stft", 0), ("music", 0)] and first.training.reused == []
     out = wd.results_dir("fakecorpus", "stratified")

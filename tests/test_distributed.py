@@ -41,7 +41,7 @@ def run_processes(commands: list[list[str]], *, cwd=REPO, devices: int = 1) -> l
     import tempfile
 
     env = {**os.environ, "JAX_PLATFORMS": "cpu",
-           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests" / "support"), os.environ.get("PYTHONPATH", "")])}
     env.pop("XLA_FLAGS", None)
     if devices > 1:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
@@ -134,7 +134,7 @@ def test_two_process_extraction_fills_one_cache_without_collisions(tmp_path):
 
 
 def train_worker(run_dir: str, port: int, n: int, i: int) -> None:
-    """One process of a two-process tiny training run (data from tests/fake_data.py); prints its result."""
+    """One process of a two-process tiny training run (data from tests/support/fake_data.py); prints its result."""
     from mgc_jax import distributed
 
     distributed.initialize(distributed.ClusterConfig(f"127.0.0.1:{port}", n, i))
@@ -379,7 +379,7 @@ def test_process_failures_reach_every_process_corpus(tmp_path, as_process):
 
 
 if __name__ == "__main__":
-    sys.path[:0] = [str(REPO), str(REPO / "tests")]
+    sys.path[:0] = [str(REPO), str(REPO / "tests" / "support")]
     if sys.argv[1:2] == ["--train-worker"]:
         train_worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     elif sys.argv[1:2] == ["--late-worker"]:

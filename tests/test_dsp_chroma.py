@@ -107,7 +107,7 @@ def test_normal_input_makes_chroma_invariant_to_gain_and_offset(scale):
     np.testing.assert_allclose(moved, base, atol=2e-5)
 
 
-# --- reference: the float64 oracle (tests/chroma_reference.py) ----------------------------------------------
+# --- reference: the float64 oracle (tests/support/chroma_reference.py) ----------------------------------------------
 
 
 def _check_against_oracle(frames: np.ndarray, scale: str):

@@ -13,7 +13,7 @@ import soundfile as sf
 
 from dsp.chroma import chroma_plan
 from dsp.config import FEATURE_NAMES, ConfigError, FeatureConfig, n_frames
-from dsp.features import feature_maps, music_features, music_features_with_nan_counts, stft_features
+from dsp.features import _music_with_counts, feature_maps, music_features, music_features_with_nan_counts, stft_features
 from dsp.framing import frame, stft_magnitude
 from dsp.key import key_clarity, key_clarity_frames
 from dsp.roughness import roughness
@@ -160,7 +160,7 @@ def test_jit_equals_op_by_op_assembly():
     jitted = np.asarray(music_features(x, CFG))
     # The un-jitted body: the assembly runs op by op (the kernels it calls keep their own jit, and have their own
     # jit == eager tests); fully eager is the slow test below.
-    eager = np.asarray(music_features_with_nan_counts.__wrapped__(x, CFG)[0])
+    eager = np.asarray(_music_with_counts.__wrapped__(jnp.asarray(x), CFG)[0])  # the jitted body of the map
     # Separate programs may fuse and round float32 reductions differently: a few ulps of each column's scale.
     scale = np.abs(eager).max(axis=0)
     np.testing.assert_array_less(np.abs(jitted - eager).max(axis=0), 1e-5 * scale + 1e-30)

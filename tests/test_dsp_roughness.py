@@ -79,21 +79,13 @@ def test_wrong_bin_count_is_a_config_error():
 # --- real GTZAN frames -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def dev_spectra(gtzan_dev_clips):
-    """(float64 spectrum, float32 spectrum) of each real GTZAN dev clip, keyed by clip name."""
-    out = {}
-    for path in gtzan_dev_clips:
-        x, sr = sf.read(path, dtype="float64")
-        assert sr == FS
-        spec = reference_stft(x)
-        out[path.stem] = (spec, spec.astype(np.float32))
-    return out
+def _float32(spectra: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {clip: spec.astype(np.float32) for clip, spec in spectra.items()}
 
 
 def test_lattice_form_equals_float64_pair_sum_on_jax_peaks(dev_spectra):
     freqs = np.arange(CFG.n_bins) * BIN_HZ
-    for clip, (_, spec) in dev_spectra.items():
+    for clip, spec in _float32(dev_spectra).items():
         r = np.asarray(roughness(jnp.asarray(spec), CFG))
         idx, mask, _ = (np.asarray(a) for a in spectral_peaks(jnp.asarray(spec)))
         frames = range(0, len(spec), 7)  # every 7th frame keeps the float64 double loop short
@@ -108,7 +100,7 @@ def test_lattice_form_equals_float64_pair_sum_on_jax_peaks(dev_spectra):
 
 @pytest.mark.parametrize("version", ["roughness", "roughness_v162"])
 def test_matches_real_mirtoolbox(dev_spectra, golden, version):
-    for clip, (_, spec) in dev_spectra.items():
+    for clip, spec in _float32(dev_spectra).items():
         want = golden(clip, version)[:, 2]
         got = np.asarray(roughness(jnp.asarray(spec), CFG))
         assert got.shape == want.shape, clip
@@ -124,7 +116,7 @@ def test_matches_real_mirtoolbox(dev_spectra, golden, version):
 
 
 def test_no_real_frame_overflows_the_peak_buffer(dev_spectra):
-    for clip, (_, spec) in dev_spectra.items():
+    for clip, spec in _float32(dev_spectra).items():
         _, mask, overflow = spectral_peaks(jnp.asarray(spec), max_peaks=CFG.max_peaks)
         assert not np.asarray(overflow).any(), clip
         # The busiest real frames carry ~105 peaks (hiphop), well under the 128 of the buffer.

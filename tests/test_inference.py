@@ -35,7 +35,7 @@ def tone(seconds: float, *, freq: float = 440.0, sr: int = SR, seed: int = 0) ->
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory):
     """Tiny trained net_STFT and net_MUSIC run directories (real checkpoints; config.json with the paper's
-    FeatureConfig), shared with tests/test_crossval.py through tests/fake_runs.py."""
+    FeatureConfig), shared with tests/test_crossval.py through tests/support/fake_runs.py."""
     tiny = tiny_crossval(tmp_path_factory.getbasetemp())
     return {net: tiny.workdir.run_dir("fakecorpus", "stratified", net, 0) for net in ("stft", "music")}
 

@@ -72,7 +72,7 @@ def small_workdir(tmp_path_factory):
     """(Workdir, CrossvalResult): the small corpus, its cache, tiny fold-0 runs of both nets and their results."""
     import sys
 
-    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    sys.path.insert(0, str(pathlib.Path(__file__).parent / "support"))
     from fake_data import tiny_config
     from mgc_jax import crossval
     from mgc_jax.corpus import prepare_corpus

@@ -139,7 +139,7 @@ def four_devices(tmp_path_factory):
     out = tmp_path_factory.mktemp("four_devices")
     write_corpus(out / "corpus")
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={N_DEVICES}",
-           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests" / "support"), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, __file__, "--worker", str(out)], env=env, capture_output=True,
                           text=True, timeout=600)
     if proc.returncode != 0:
@@ -253,5 +253,5 @@ def test_padding_and_rows_helpers():
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--worker"]:
-        sys.path[:0] = [str(REPO), str(REPO / "tests")]
+        sys.path[:0] = [str(REPO), str(REPO / "tests" / "support")]
         worker(pathlib.Path(sys.argv[2]))

@@ -1,4 +1,4 @@
-"""mgc_jax.train on tiny in-memory folds (tests/fake_data.py): learning, run files, determinism, resume
+"""mgc_jax.train on tiny in-memory folds (tests/support/fake_data.py): learning, run files, determinism, resume
 (including a SIGKILL mid-run), config checks, standardisation and load_trained."""
 from __future__ import annotations
 
@@ -193,7 +193,7 @@ def test_sigkill_mid_run_resumes_to_the_same_result(tmp_path, reference):
     """Start a run in a subprocess, kill -9 it once its first checkpoint exists, start it again."""
     run_dir, epochs = tmp_path / "killed", REF_EPOCHS
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    cmd = [sys.executable, str(REPO / "tests" / "fake_data.py"), str(run_dir), "--epochs", str(epochs)]
+    cmd = [sys.executable, str(REPO / "tests" / "support" / "fake_data.py"), str(run_dir), "--epochs", str(epochs)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120

@@ -6,7 +6,7 @@ depend on the data modules nor extract audio. Each genre gets a learnable signat
 its own feature column. Run as a script, it trains a tiny config in a run directory (the kill/resume
 test starts it in a subprocess):
 
-    python tests/fake_data.py RUN_DIR [--epochs N]
+    python tests/support/fake_data.py RUN_DIR [--epochs N]
 """
 from __future__ import annotations
 
@@ -118,5 +118,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
     main(sys.argv)
