@@ -1,7 +1,7 @@
 """Online features (mgc_jax.online) and audio augmentation (mgc_jax.augment).
 
-The end-to-end tests train on a 20-track corpus of 8 s synthetic tracks (two genres, stratified fold 0:
-16 training tracks of 4 clips) so each run takes seconds: the cached run, the online run (same epoch-1 loss to
+The end-to-end tests train on `short_corpus.two_genre_corpus` (20 tracks of 8 s, two genres; stratified fold
+0 trains on 16 tracks of 4 clips) so each run takes seconds: the cached run, the online run (same epoch-1 loss to
 1e-3; here it is bit-equal), and the augmented one (other losses, the same on a rerun and after a resume).
 """
 from __future__ import annotations
@@ -14,33 +14,20 @@ import numpy as np
 import pytest
 
 from mgc_jax.config import ConfigError, TrainConfig
-
-SR = 22050
-SECONDS = 8.0
-GENRES2 = ("blues", "rock")  # GTZAN names: the labels are GTZAN genre indices
+from short_corpus import two_genre_corpus
 
 
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory):
-    """A GTZAN-layout folder: two genres x 10 synthetic 8 s tracks (the fewest a 10-fold stratified split takes)."""
-    import soundfile as sf
-
-    from mgc_jax.datasets import synthetic
-
-    d = tmp_path_factory.mktemp("online_corpus")
-    for g in GENRES2:
-        (d / "genres" / g).mkdir(parents=True)
-        for i in range(10):
-            x = synthetic.render_track(g, i, n_samples=int(SECONDS * SR), seed=0)
-            sf.write(d / "genres" / g / f"{g}.{i:05d}.wav", x, SR, subtype="FLOAT")
-    return d
+    return two_genre_corpus(tmp_path_factory.mktemp("online_corpus"))
 
 
 def _run(corpus_dir, workdir, **overrides):
     from mgc_jax import train
     from mgc_jax.corpus import prepare_corpus
+    from fake_data import tiny_config
+
     from mgc_jax.workdir import Workdir
-    from tests.fake_data import tiny_config
 
     wd = Workdir(workdir)
     corpus = prepare_corpus(str(corpus_dir), wd, progress=False)
