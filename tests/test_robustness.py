@@ -62,10 +62,12 @@ def test_saliency_is_the_gradient_of_the_score(runs):
     m2 = TrackModel(stft.trained, stft.feature_cfg, x.size)
     g = s2.gradient.astype(np.float64)
     u = (g / np.linalg.norm(g)).astype(np.float32)
-    h = 1e-3 * np.linalg.norm(x)
+    # h = 3e-5 |x|: at 1e-3 |x| ReLU switches (curvature) moved the difference by 10 %; from 3e-5 down to 1e-5
+    # it sat within 0.02 % of |g| on this corpus, and float32 rounding of S (~1e-7) costs ~1e-5 relative here.
+    h = 3e-5 * np.linalg.norm(x)
     score = jax.jit(lambda v: m2.score(m2.params, v, s2.label))
     fd = (float(score(x + h * u)) - float(score(x - h * u))) / (2 * h)
-    assert fd == pytest.approx(np.linalg.norm(g), rel=0.05)  # float32 maps, a piecewise-linear net
+    assert fd == pytest.approx(np.linalg.norm(g), rel=0.01)
 
     both = Classifier.from_checkpoint(dirs["stft"], dirs["music"]).saliency(x)
     assert set(both.attribution) == {"music", "stft"} and np.isfinite(both.gradient).all()
