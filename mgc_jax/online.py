@@ -11,13 +11,15 @@ Whole-track maps, because roughness and the MinRMS trims normalise by track-glob
 alone would differ from the cached clip. Without augmentation the clips therefore equal the cached ones and a
 run equals the cached run (same batch order, `mgc_jax.clips.clip_order`; same dropout keys).
 
-The one-length rule (static shapes: one compilation per corpus). Every track is cropped to L = the smallest
-`mgc_jax.inference.crop_length` over all the corpus's tracks (the cache's "samples kept"), its first L samples.
-A track whose own crop length is L gets exactly its cached maps; that holds for every track of GTZAN
-(661,500 samples: 30.00-30.13 s tracks all end their last 6 s key window at 30.000 s) and of the synthetic
-corpus. A longer track (a corpus of mixed lengths) is analysed on its first L samples only: its online maps
-then differ from the cache (fewer frames under the track-global normalisations, perhaps fewer clips), and
-`OnlineClips.from_corpus` logs how many tracks that is.
+The one-length rule (static shapes: one compilation per corpus). L = the most common
+`mgc_jax.inference.crop_length` among the corpus's tracks (the cache's "samples kept"; a tie goes to the
+longer). A track whose own crop length is L is exactly its cached track, and its clips are its cached clips:
+for GTZAN, all but its few short tracks (48 of gtzan_mini's 50 keep 661,500 samples, 2 keep 595,350 = 27 s);
+every track of the synthetic corpus. A longer track is cropped to its first L samples; a shorter one is
+zero-padded to L and keeps the clips of its own frames only. Both are approximations of the cache (a cropped
+track's track-global normalisations see fewer frames and it may lose clips; on a padded track the frames near
+its end see the padding through HCDF smoothing and the key-window assignment), and `OnlineClips.from_corpus`
+logs how many tracks that is.
 
 Validation, test and standardisation statistics read the clean maps from the cache, exactly as in a cached
 run (`Standardizer.fit` on the training tracks): only the training step computes features.
@@ -45,19 +47,22 @@ AUG_STREAM = 0x0A06  # fold_in constant that separates the augmentation keys fro
 
 
 def common_length(n_samples_kept: Sequence[int], cfg) -> int:
-    """L: samples every track is cropped to, the smallest cached crop length (see the module docstring).
+    """L: the length every track is cropped or padded to, the most common cached crop length (ties: the longer).
 
     n_samples_kept: `mgc_jax.inference.crop_length` of each track (the cache index's "n_samples_kept").
     Raises DataError when L is shorter than one clip.
     """
+    import collections
+
     from mgc_jax.inference import min_samples
 
     if not len(n_samples_kept):
         raise DataError("online features need at least one track")
-    length = int(min(n_samples_kept))
+    counts = collections.Counter(int(n) for n in n_samples_kept)
+    length = max(counts, key=lambda n: (counts[n], n))
     if length < min_samples(cfg):
-        raise DataError(f"online features: the shortest track keeps {length} samples, less than one "
-                        f"{CLIP_FRAMES}-frame clip ({min_samples(cfg)} samples); every track is cropped to it")
+        raise DataError(f"online features: the common track length is {length} samples, less than one "
+                        f"{CLIP_FRAMES}-frame clip ({min_samples(cfg)} samples)")
     return length
 
 
@@ -65,10 +70,12 @@ class OnlineClips:
     """The training clips of a list of tracks as (whole track audio, start frame): what the online step reads.
 
     Args:
-      audio: float32 [N, L] the tracks, cropped to one length L.
+      audio: float32 [N, L] the tracks, cropped or zero-padded to one length L.
       labels: int [N] class of each track.
       feature_cfg: the dsp.FeatureConfig of the maps.
       track_ids: the N track ids (for messages).
+      lengths: int [N] samples of each track's own audio in its row (default: L for all); a padded track's
+        clips come from its own frames only.
       max_clips: clips per track at most, as `mgc_jax.clips.ClipDataset`.
 
     `batches` yields `ClipBatch`es whose x is {"audio": float32 [b, L], "start": int32 [b] start frame,
@@ -76,7 +83,7 @@ class OnlineClips:
     """
 
     def __init__(self, audio: np.ndarray, labels, feature_cfg, track_ids: Sequence[str] = (),
-                 max_clips: int | None = MAX_CLIPS):
+                 lengths: Sequence[int] | None = None, max_clips: int | None = MAX_CLIPS):
         from dsp import n_frames
 
         self.audio = np.ascontiguousarray(audio, np.float32)
@@ -86,35 +93,39 @@ class OnlineClips:
         if self.audio.ndim != 2 or self.labels.shape != (len(self.audio),):
             raise DataError(f"online clips: audio {self.audio.shape} and labels {self.labels.shape} must be "
                             "[N, L] and [N]")
-        starts = clip_starts(n_frames(self.audio.shape[1], feature_cfg), max_clips=max_clips)
-        if starts.size == 0:
-            raise DataError(f"online clips: {self.audio.shape[1]} samples are shorter than one clip")
-        self.clips_per_track = starts.size
-        self._start = np.tile(starts, len(self.audio)).astype(np.int32)
-        self._track = np.repeat(np.arange(len(self.audio), dtype=np.int32), starts.size)
+        length = self.audio.shape[1]
+        lengths = [length] * len(self.audio) if lengths is None else [min(int(n), length) for n in lengths]
+        starts = [clip_starts(n_frames(n, feature_cfg), max_clips=max_clips) for n in lengths]
+        short = [t for t, s in zip(self.track_ids, starts) if s.size == 0]
+        if short:
+            raise DataError(f"online clips: track {short[0]} is shorter than one clip")
+        self._start = np.concatenate(starts).astype(np.int32)
+        self._track = np.concatenate([np.full(s.size, i, np.int32) for i, s in enumerate(starts)])
 
     @classmethod
     def from_corpus(cls, corpus, track_ids: Sequence[str], labels) -> "OnlineClips":
-        """Load `track_ids` of an mgc_jax.corpus.Corpus (audio.load at the cache's rate), cropped to
-        `common_length` over all the corpus's tracks."""
+        """Load `track_ids` of an mgc_jax.corpus.Corpus (audio.load at the cache's rate), each cropped to its
+        cached crop length, then cropped or zero-padded to `common_length` over all the corpus's tracks."""
         from mgc_jax import audio
 
         cfg, entries = corpus.cfg, corpus.cache.entries()
         kept = {t.track_id: int(entries[t.track_id]["n_samples_kept"]) for t in corpus.tracks}
         length = common_length(list(kept.values()), cfg)
         path = {t.track_id: t.path for t in corpus.tracks}
-        rows = np.empty((len(track_ids), length), np.float32)
+        rows = np.zeros((len(track_ids), length), np.float32)
         for i, tid in enumerate(track_ids):
             x = audio.load(path[tid], cfg.sample_rate)
-            if x.size < length:
+            if x.size < kept[tid]:
                 raise DataError(f"{path[tid]}: {x.size} samples now, {kept[tid]} kept when the cache was made; "
                                 "re-extract the corpus")
-            rows[i] = x[:length]
-        longer = sum(kept[t] > length for t in track_ids)
+            n = min(kept[tid], length)
+            rows[i, :n] = x[:n]
+        longer, shorter = (sum(op(kept[t], length) for t in track_ids) for op in (int.__gt__, int.__lt__))
         logging.info("online features: %d tracks of %d samples (%.2f s) in host memory (%.0f MB)%s", len(rows),
                      length, length / cfg.sample_rate, rows.nbytes / 2**20,
-                     f"; {longer} longer tracks cropped to it: their maps differ from the cache" if longer else "")
-        return cls(rows, labels, cfg, track_ids)
+                     f"; {longer} longer tracks cropped and {shorter} shorter ones zero-padded to it: their maps "
+                     "differ from the cache" if longer or shorter else "")
+        return cls(rows, labels, cfg, track_ids, lengths=[kept[t] for t in track_ids])
 
     @property
     def n_clips(self) -> int:

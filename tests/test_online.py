@@ -93,17 +93,24 @@ def test_augmentations_stay_in_their_ranges_and_are_reproducible():
         augment.augment(x, key, ("pitch",))
 
 
-def test_common_length_is_the_shortest_crop_and_refuses_less_than_a_clip():
-    from dsp import FeatureConfig
+def test_common_length_is_the_most_common_crop_and_short_tracks_keep_their_own_clips():
+    from dsp import FeatureConfig, n_frames
 
+    from mgc_jax.clips import clip_starts
     from mgc_jax.errors import DataError
     from mgc_jax.inference import min_samples
-    from mgc_jax.online import common_length
+    from mgc_jax.online import OnlineClips, common_length
 
     cfg = FeatureConfig()
-    assert common_length([661500, 661500, 700000], cfg) == 661500
+    assert common_length([661500, 661500, 595350], cfg) == 661500  # gtzan_mini: 48 x 661,500, 2 x 595,350
+    assert common_length([595350, 661500], cfg) == 661500  # a tie goes to the longer
     with pytest.raises(DataError, match="less than one 128-frame clip"):
-        common_length([661500, min_samples(cfg) - 1], cfg)
+        common_length([min_samples(cfg) - 1] * 2 + [661500], cfg)
+    n = 8 * 22050
+    clips = OnlineClips(np.zeros((2, n), np.float32), [0, 1], cfg, lengths=[n, 4 * 22050])
+    want = [clip_starts(n_frames(m, cfg)).size for m in (n, 4 * 22050)]
+    assert want[1] < want[0] and clips.n_clips == sum(want)
+    assert max(s for s, t in zip(clips._start, clips._track) if t == 1) == clip_starts(n_frames(4 * 22050, cfg))[-1]
 
 
 # -------------------------------------------------------------------------------------- end to end
