@@ -30,12 +30,15 @@ HELP = {
                    "--nostandardize).",
     "stft_transform": "STFT map before standardisation: log1p | db | none (paper: linear magnitude).",
     "select": "Epoch that is tested and served: last | best_valid (paper: best validation accuracy).",
+    "features": "cached (maps from the feature cache) | online (computed from the audio inside the training step).",
+    "augment": "Comma-separated audio augmentations of --features=online: gain, noise, shift (mgc_jax.augment).",
     "k1": "Filters per conv layer (FEATURES_SPEC decision: 256; 128 the alternative).",
     "align": "Shortcut alignment: center (3+3 zero pad) | start | end | same.",
     "relu_after_add": "ReLU after the residual add.",
     "conv_impl": "conv | matmul (same maths; the default is the faster, see benchmarks).",
 }
-_DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
+_DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string,
+           tuple: lambda name, default, help: flags.DEFINE_list(name, list(default), help)}
 _TRAIN_FIELDS = {f for f in TrainConfig.__dataclass_fields__}
 _FIELDS = train_fields()
 

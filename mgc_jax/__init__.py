@@ -14,6 +14,8 @@ Modules (import them directly; this package init stays light so `import mgc_jax`
   standardize   per-feature mean/std of a training fold
   models        GenreCNN (net_STFT, net_MUSIC), the early-fusion net and their dense ClassHead (Flax NNX)
   steps         loss, optimizer and the compiled train / predict steps (one device, split state, sharded)
+  online        features computed from the audio inside the training step (TrainConfig.features="online")
+  augment       audio augmentations of the online step: random gain, white noise at a random SNR, time shift
   train         the resumable training loop of one run (train.run)
   checkpoint    orbax save / restore (always against an abstract state)
   evaluate      majority vote, FUSION1, FUSION2, confusion matrices, bootstrap CIs
@@ -22,7 +24,9 @@ Modules (import them directly; this package init stays light so `import mgc_jax`
   paper         the paper's reported numbers
   figures       the notebooks' figures
   notebook_setup  the shared first cell of notebooks/: working folder, environment variables, figure output
-  inference     load_trained -> Trained; Classifier.from_checkpoint(...).predict(path_or_array)
+  inference     load_trained -> Trained; Classifier.from_checkpoint(...).predict(path_or_array) / .saliency(...)
+  saliency      the pipeline waveform -> fused clip log-probabilities as one differentiable function; saliency
+  robustness    white-box PGD on the waveform within an SNR bound, against white noise of the same power
   sharding      the "data" device mesh, batch-sharded / replicated arrays, per-device batch_map
   distributed   multi-process runs: initialize from flags, barriers, each process's share of a work list
 """

@@ -46,6 +46,12 @@ def clip_starts(n_frames: int, clip_frames: int = CLIP_FRAMES, hop: int = CLIP_H
     return np.arange(n, dtype=np.int64) * hop
 
 
+def clip_order(n_clips: int, *, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """int64 [n_clips]: the order an epoch visits the clips, `default_rng([seed, epoch]).permutation` (arange
+    without shuffle). One home: the cached (`ClipDataset`) and online (`mgc_jax.online`) paths share it."""
+    return np.random.default_rng([seed, epoch]).permutation(n_clips) if shuffle else np.arange(n_clips)
+
+
 class ClipBatch(NamedTuple):
     x: dict  # kind -> float32 [B, 128, F]
     y: np.ndarray  # int32 [B] genre labels
@@ -121,7 +127,7 @@ class ClipDataset:
         """
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}: must be >= 1")
-        order = np.random.default_rng([seed, epoch]).permutation(self.n_clips) if shuffle else np.arange(self.n_clips)
+        order = clip_order(self.n_clips, seed=seed, epoch=epoch, shuffle=shuffle)
         for a in range(0, self.n_clips, batch_size):
             idx = order[a:a + batch_size]
             track = self._track[idx]

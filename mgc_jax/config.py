@@ -40,6 +40,10 @@ ALIGNS = ("center", "start", "end", "same")
 CONV_IMPLS = ("matmul", "conv")
 INITS = ("keras", "flax")
 DROPOUT_SITES = ("pool", "dense")
+# Where the training clips' feature maps come from: the on-disk cache, or computed from the audio inside the
+# training step (mgc_jax.online). AUGMENTS: audio-domain augmentations of the online step (mgc_jax.augment).
+FEATURE_SOURCES = ("cached", "online")
+AUGMENTS = ("gain", "noise", "shift")
 
 
 def split_folds(split: str, n_folds: int = N_FOLDS) -> tuple[int, ...]:
@@ -223,10 +227,13 @@ class TrainConfig(_DictMixin):
     model: ModelConfig = ModelConfig()
     eval_batch_size: int = 100  # clips per validation/test forward pass (memory only; rounded up to the devices)
     keep_last: int = 2  # latest checkpoints kept besides the best
+    features: str = "cached"  # "cached" (maps from the feature cache) | "online" (computed in the step: mgc_jax.online)
+    augment: tuple[str, ...] = ()  # audio augmentations of the online step, applied in AUGMENTS order (mgc_jax.augment)
 
     def __post_init__(self):
         if isinstance(self.model, Mapping):
             object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
+        object.__setattr__(self, "augment", tuple(self.augment))  # JSON gives a list; keep it hashable
         check_run_id(self, "TrainConfig")
         check(self, [
             ("epochs", self.epochs >= 1, "must be >= 1"),
@@ -238,6 +245,11 @@ class TrainConfig(_DictMixin):
             ("select", self.select in SELECTS, f"expected one of {SELECTS}"),
             ("eval_batch_size", self.eval_batch_size >= 1, "must be >= 1"),
             ("keep_last", self.keep_last >= 1, "must be >= 1"),
+            ("features", self.features in FEATURE_SOURCES, f"expected one of {FEATURE_SOURCES}"),
+            ("augment", set(self.augment) <= set(AUGMENTS), f"entries must be in {AUGMENTS}"),
+            ("augment", len(set(self.augment)) == len(self.augment), "names an augmentation twice"),
+            ("augment", not self.augment or self.features == "online",
+             "augmentation acts on the audio: it needs features='online'"),
         ])
 
     @property

@@ -8,6 +8,7 @@ draws what the reports do not.
 The few numbers behind the pictures that are not already in `mgc_jax.evaluate` / `mgc_jax.crossval`:
 
     feature_attribution   mean |gradient x input| per feature over each genre's clips (net_MUSIC)
+    (waveform saliency itself is `mgc_jax.saliency`; `plot_waveform_saliency` draws it)
     genre_accuracy        per-genre recall (%) of every system of an Evaluation
     disagreement          tracks net_STFT gets right and net_MUSIC wrong (and the reverse), and what a fusion does there
 """
@@ -238,6 +239,45 @@ def plot_genre_feature_weights(weights, genres: Sequence[str], *, names: Sequenc
     ax.set_yticks(range(len(genres)), genres, fontsize=8)
     fig.colorbar(im, ax=ax, label="share")
     ax.set_title(title + " (%, bold: largest)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_waveform_saliency(x, saliency, *, sample_rate: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH,
+                           n_fft: int = N_FFT, names: Sequence[str] = FEATURE_NAMES):
+    """The waveform with its saliency envelope, and the attribution per music feature / STFT bin.
+
+    x: float [n] the signal; saliency: `mgc_jax.saliency.Saliency` of it (gradient [n], attribution kind -> [F]).
+    Top panel: the waveform and the rms of dS/dx per hop (scaled to the waveform's peak). One panel per map
+    below: gradient x input per music feature (bars) and per frequency bin (curve).
+    """
+    x = _array(x, "x", 1)
+    g = _array(saliency.gradient, "saliency.gradient", 1, width=x.size)
+    kinds = [k for k in ("music", "stft") if k in saliency.attribution]
+    fig = _figure(9.0, 2.2 * (1 + len(kinds)))
+    axes = np.atleast_1d(fig.subplots(1 + len(kinds), 1))
+    t = np.arange(x.size) / sample_rate
+    axes[0].plot(t, x, color="0.6", lw=0.4, label="waveform")
+    n_hops = x.size // hop_length
+    env = np.sqrt(np.mean(np.square(g[: n_hops * hop_length].reshape(n_hops, hop_length)), axis=1))
+    scale = np.abs(x).max() / env.max() if env.max() > 0 else 1.0
+    axes[0].plot((np.arange(n_hops) + 0.5) * hop_length / sample_rate, env * scale, color="tab:red", lw=1.0,
+                 label="|dS/dx| (rms per hop, scaled)")
+    axes[0].set_xlabel("time (s)", fontsize=8)
+    axes[0].legend(fontsize=7, loc="upper right")
+    axes[0].set_title(f"saliency of {saliency.genre!r} (score {saliency.score:.3f}: mean clip log-probability)",
+                      fontsize=9)
+    for ax, kind in zip(axes[1:], kinds):
+        a = np.asarray(saliency.attribution[kind], np.float64)
+        if kind == "music":
+            ax.bar(range(a.size), a, color=np.where(a >= 0, "tab:green", "tab:purple"))
+            ax.set_xticks(range(a.size), names[: a.size], rotation=25, ha="right", fontsize=8)
+        else:
+            ax.plot(np.arange(a.size) * sample_rate / n_fft, a, color="tab:blue", lw=0.8)
+            ax.set_xlabel("frequency (Hz)", fontsize=8)
+        ax.axhline(0, color="0.3", lw=0.5)
+        ax.set_ylabel("gradient x input", fontsize=8)
+        ax.set_title(f"{kind} map: attribution per {'feature' if kind == 'music' else 'frequency bin'}", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -361,6 +361,18 @@ class Classifier:
         probs = self.clip_probs(x, name=name)
         return decide(probs, self.genres, fusion=self.fusion, duration_s=x.size / self.feature_cfg.sample_rate)
 
+    def saliency(self, path_or_array, *, sample_rate: int | None = None):
+        """`mgc_jax.saliency.Saliency` of the decided class (as `predict` decides it): d(mean clip
+        log-probability)/d(waveform) float32 [n] for the signal as `load` gives it, plus a gradient x input
+        attribution per map column (net_MUSIC: per feature, net_STFT: per frequency bin). Raises AudioError
+        as `predict` does."""
+        from mgc_jax.saliency import waveform_saliency
+
+        x, name = self.load(path_or_array, sample_rate=sample_rate)
+        label = decide(self.clip_probs(x, name=name), self.genres, fusion=self.fusion).label
+        return waveform_saliency(self.trained, self.feature_cfg, x, self.genres, label=label,
+                                 max_clips=self.max_clips)
+
 
 def _check_fusable(a: Trained, b: Trained) -> None:
     """Late fusion combines two different nets (the paper's net_STFT and net_MUSIC): the same run twice, or two

@@ -23,16 +23,27 @@ from mgc_jax.config import STFT_TRANSFORMS  # noqa: F401  (the names live with t
 DB_AMIN = 1e-5  # magnitude floor of "db": -100 dB, below the quietest non-silent GTZAN bins; silence -> -100
 
 
-def transform_stft(x: np.ndarray, name: str) -> np.ndarray:
-    """One of STFT_TRANSFORMS on a float32 [..., bins] magnitude map (NumPy; returns float32, same shape)."""
+def transform_stft(x, name: str):
+    """One of STFT_TRANSFORMS on a float32 [..., bins] magnitude map: float32, same shape.
+
+    NumPy arrays give NumPy arrays (the cached path); JAX arrays and tracers give JAX arrays, so the online
+    path (`mgc_jax.online`) applies the same transform inside the compiled step.
+    """
     if name == "none":
         return x
-    x = np.asarray(x, np.float32)
+    xp = np if isinstance(x, np.ndarray) or np.isscalar(x) else _jnp()
+    x = xp.asarray(x, xp.float32)
     if name == "log1p":
-        return np.log1p(np.maximum(x, 0.0))  # magnitudes are >= 0; the clamp only guards rounding below 0
+        return xp.log1p(xp.maximum(x, 0.0))  # magnitudes are >= 0; the clamp only guards rounding below 0
     if name == "db":
-        return (20.0 * np.log10(np.maximum(x, DB_AMIN))).astype(np.float32)
+        return (20.0 * xp.log10(xp.maximum(x, DB_AMIN))).astype(xp.float32)
     raise ValueError(f"stft_transform={name!r}: expected one of {STFT_TRANSFORMS}")
+
+
+def _jnp():
+    import jax.numpy as jnp  # only when given JAX arrays: this module stays importable without starting JAX
+
+    return jnp
 
 
 def map_transform(name: str) -> Callable[[Mapping[str, np.ndarray]], dict] | None:

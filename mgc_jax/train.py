@@ -60,7 +60,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from mgc_jax import distributed, rundir, sharding
+from mgc_jax import distributed, online, rundir, sharding
 from mgc_jax.checkpoint import CheckpointError, RunCheckpoints
 from mgc_jax.clips import ClipDataset
 from mgc_jax.config import N_FOLDS, OPTIMIZERS, SPLITS, ModelConfig, TrainConfig, feature_widths  # noqa: F401
@@ -197,10 +197,16 @@ def _batches(dataset, cfg: TrainConfig, epoch: int,
     (x, y, w, track, n_real); order from (seed, epoch)."""
     for b in dataset.batches(cfg.batch_size, seed=cfg.seed, epoch=epoch, shuffle=True):
         n = len(b.y)
-        x = {k: sharding.pad_rows(np.asarray(v, np.float32), rows) for k, v in b.x.items()}
+        # Float maps or audio as float32; the online path's start frames and track indices stay integers.
+        x = {k: sharding.pad_rows(_float32(v), rows) for k, v in b.x.items()}
         y = sharding.pad_rows(np.asarray(b.y, np.int32), rows)
         w = sharding.pad_rows(np.ones(n, np.float32), rows)
         yield x, y, w, np.asarray(b.track), n
+
+
+def _float32(v) -> np.ndarray:
+    v = np.asarray(v)
+    return v if np.issubdtype(v.dtype, np.integer) else v.astype(np.float32, copy=False)
 
 
 def _train_epoch(model, optimizer, data: FoldData, cfg: TrainConfig, *, epoch: int, key: jax.Array, stats):
@@ -208,7 +214,8 @@ def _train_epoch(model, optimizer, data: FoldData, cfg: TrainConfig, *, epoch: i
     loss, clip and track accuracy. Step s uses the dropout key fold_in(key, s)."""
     model.train()
     mesh = sharding.data_mesh()
-    step_fn = sharded_train_step(mesh)
+    step_fn = (online.sharded_online_step(mesh, data.train.feature_cfg, cfg.kinds, cfg.augment, cfg.stft_transform)
+               if cfg.features == "online" else sharded_train_step(mesh))
     graphdef, state = nnx.split((model, optimizer))
     state, key_data, stats = sharding.replicate((state, jax.random.key_data(key), stats), mesh)
     outs = []
@@ -255,6 +262,9 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
         raise ValueError(f"ModelConfig.num_classes={cfg.model.num_classes} but the data has {len(data.genres)} "
                          f"classes ({', '.join(data.genres)}); TrainConfig.for_classes sets it")
     data = with_input_transform(data, cfg)
+    if (cfg.features == "online") != isinstance(data.train, online.OnlineClips):
+        raise ValueError(f"features={cfg.features!r} needs {'an' if cfg.features == 'online' else 'no'} "
+                         "mgc_jax.online.OnlineClips training set")
     config = {"train": cfg.to_dict(), "in_bins": {k: int(in_bins[k]) for k in cfg.kinds}, **(run_info or {})}
     _check_run_config(run_dir, config)
 
@@ -363,6 +373,8 @@ def with_input_transform(data: FoldData, cfg: TrainConfig) -> FoldData:
         return data
 
     def wrap(ds):
+        if isinstance(ds, online.OnlineClips):  # audio batches: the online step applies the transform itself
+            return ds
         if getattr(ds, "transform", None) is not None:
             raise ValueError(f"the fold's datasets already carry a transform; give them in cache units "
                              f"(TrainConfig.stft_transform={cfg.stft_transform!r} is applied here)")
@@ -379,4 +391,6 @@ def fold_data(cfg: TrainConfig, corpus, split) -> FoldData:
     ids = {"train": tuple(split.train), "valid": tuple(split.valid), "test": tuple(split.test)}
     labels = {k: corpus.labels(v) for k, v in ids.items()}
     datasets = {k: ClipDataset(corpus.cache, list(v), labels[k], kinds=cfg.kinds) for k, v in ids.items()}
+    if cfg.features == "online":  # training clips computed from the audio inside the step (mgc_jax.online)
+        datasets["train"] = online.OnlineClips.from_corpus(corpus, ids["train"], labels["train"])
     return FoldData(**datasets, ids=ids, labels=labels, cache=corpus.cache, genres=tuple(corpus.classes))

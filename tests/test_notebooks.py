@@ -114,7 +114,9 @@ def test_02_what_the_nets_learned(small_workdir):
 
     test = read_test_probs(pathlib.Path(runs["music"][0]) / "test_probs.npz")
     assert f"{sum(len(p) for p in test.probs)} clips of {len(test.track_ids)} test tracks" in text
-    for png in ("02_music_filters.png", "02_genre_feature_weights.png", "02_stft_filters.png"):
+    assert f"{test.track_ids[0]} (true genre" in text and "saliency of" in text
+    for png in ("02_music_filters.png", "02_genre_feature_weights.png", "02_stft_filters.png",
+                "02_waveform_saliency.png"):
         assert (wd.root / "figures" / png).stat().st_size > 0
 
 

@@ -1,0 +1,154 @@
+"""Online features (mgc_jax.online) and audio augmentation (mgc_jax.augment).
+
+The end-to-end tests train on `short_corpus.two_genre_corpus` (20 tracks of 8 s, two genres; stratified fold
+0 trains on 16 tracks of 4 clips) so each run takes seconds: the cached run, the online run (same epoch-1 loss to
+1e-3; here it is bit-equal), and the augmented one (other losses, the same on a rerun and after a resume).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mgc_jax.config import ConfigError, TrainConfig
+from short_corpus import two_genre_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory):
+    return two_genre_corpus(tmp_path_factory.mktemp("online_corpus"))
+
+
+def _run(corpus_dir, workdir, **overrides):
+    from mgc_jax import train
+    from mgc_jax.corpus import prepare_corpus
+    from fake_data import tiny_config
+
+    from mgc_jax.workdir import Workdir
+
+    wd = Workdir(workdir)
+    corpus = prepare_corpus(str(corpus_dir), wd, progress=False)
+    cfg = tiny_config("music", **{"epochs": 1, **overrides})
+    result = train.run(cfg, wd, corpus)
+    return [json.loads(line) for line in open(result.metrics_path)], corpus
+
+
+# ------------------------------------------------------------------------------------------ config
+
+
+def test_config_refuses_augmentation_without_online_features_and_unknown_names():
+    with pytest.raises(ConfigError, match=r"TrainConfig.augment=\('gain',\): .*features='online'"):
+        TrainConfig(net="music", fold=0, augment=("gain",))
+    with pytest.raises(ConfigError, match="TrainConfig.augment=.*entries must be in"):
+        TrainConfig(net="music", fold=0, features="online", augment=("pitch",))
+    with pytest.raises(ConfigError, match="TrainConfig.features='disk'"):
+        TrainConfig(net="music", fold=0, features="disk")
+    cfg = TrainConfig(net="music", fold=0, features="online", augment=["gain", "noise"])
+    assert cfg.augment == ("gain", "noise") and TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_launcher_flags_reach_the_config():
+    code = ("import sys; from absl import flags; from launch import train_flags; "
+            "flags.FLAGS(['x', '--features=online', '--augment=gain,shift']); "
+            "c = train_flags.train_config('music', 0); print(c.features, ','.join(c.augment)); "
+            "flags.FLAGS.unparse_flags(); flags.FLAGS(['x', '--augment=noise'])\n"
+            "try: train_flags.train_config('music', 0)\nexcept Exception as e: print(type(e).__name__, e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.strip().splitlines()
+    assert first == "online gain,shift"
+    assert second.startswith("UsageError --augment=('noise',): augmentation acts on the audio")
+
+
+# ------------------------------------------------------------------------------------- augmentation
+
+
+def test_augmentations_stay_in_their_ranges_and_are_reproducible():
+    import jax
+
+    from mgc_jax import augment
+
+    x = np.random.default_rng(0).standard_normal(4096).astype(np.float32) * 0.1
+    key = jax.random.key(3)
+    for k in range(8):
+        kk = jax.random.fold_in(key, k)
+        g = np.asarray(augment.random_gain(x, kk))
+        db = 20 * np.log10(np.abs(g).sum() / np.abs(x).sum())
+        assert -augment.GAIN_DB - 1e-3 <= db <= augment.GAIN_DB + 1e-3
+        n = np.asarray(augment.random_noise(x, kk))
+        snr = 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean((n - x).astype(np.float64) ** 2))
+        # The noise's sample power scatters around sigma² by ~sqrt(2/4096) = 2 % (0.1 dB).
+        assert augment.SNR_DB[0] - 0.3 <= snr <= augment.SNR_DB[1] + 0.3
+        s = np.asarray(augment.random_shift(x, kk))
+        shift = int(np.argmax([np.array_equal(np.roll(x, j), s) for j in range(x.size)]))
+        assert np.array_equal(np.roll(x, shift), s)
+    all3 = jax.jit(lambda v, k: augment.augment(v, k, ("gain", "noise", "shift")))
+    np.testing.assert_array_equal(all3(x, key), all3(x, key))
+    assert not np.allclose(all3(x, key), all3(x, jax.random.key(4)))
+    assert np.all(np.isfinite(augment.augment(np.zeros(64, np.float32), key, ("noise", "gain"))))  # silence
+    with pytest.raises(ValueError, match="unknown augmentations"):
+        augment.augment(x, key, ("pitch",))
+
+
+def test_common_length_is_the_most_common_crop_and_short_tracks_keep_their_own_clips():
+    from dsp import FeatureConfig, n_frames
+
+    from mgc_jax.clips import clip_starts
+    from mgc_jax.errors import DataError
+    from mgc_jax.inference import min_samples
+    from mgc_jax.online import OnlineClips, common_length
+
+    cfg = FeatureConfig()
+    assert common_length([661500, 661500, 595350], cfg) == 661500  # gtzan_mini: 48 x 661,500, 2 x 595,350
+    assert common_length([595350, 661500], cfg) == 661500  # a tie goes to the longer
+    with pytest.raises(DataError, match="less than one 128-frame clip"):
+        common_length([min_samples(cfg) - 1] * 2 + [661500], cfg)
+    n = 8 * 22050
+    clips = OnlineClips(np.zeros((2, n), np.float32), [0, 1], cfg, lengths=[n, 4 * 22050])
+    want = [clip_starts(n_frames(m, cfg)).size for m in (n, 4 * 22050)]
+    assert want[1] < want[0] and clips.n_clips == sum(want)
+    assert max(s for s, t in zip(clips._start, clips._track) if t == 1) == clip_starts(n_frames(4 * 22050, cfg))[-1]
+
+
+# -------------------------------------------------------------------------------------- end to end
+
+
+def test_online_clips_equal_the_cached_clips(corpus_dir, tmp_path):
+    import jax
+
+    from mgc_jax import online
+    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.workdir import Workdir
+
+    corpus = prepare_corpus(str(corpus_dir), Workdir(tmp_path), progress=False)
+    ids = [t.track_id for t in corpus.tracks][:3]
+    clips = online.OnlineClips.from_corpus(corpus, ids, np.zeros(3))
+    batch = next(clips.batches(6, seed=0, epoch=1))
+    fn = jax.jit(jax.vmap(lambda x, s: online.clip_maps(x, s, jax.random.key(0), cfg=corpus.cfg,
+                                                         kinds=("music", "stft"))))
+    got = fn(batch.x["audio"], batch.x["start"])
+    for j, (t, s) in enumerate(zip(batch.track, batch.x["start"])):
+        for kind in ("music", "stft"):
+            want = corpus.cache.load(ids[t], kind)[s:s + 128]
+            np.testing.assert_allclose(np.asarray(got[kind][j]), want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+
+
+def test_online_training_equals_the_cached_run_and_augmentation_is_seeded(corpus_dir, tmp_path):
+    cached, _ = _run(corpus_dir, tmp_path / "cached")
+    on, _ = _run(corpus_dir, tmp_path / "online", features="online")
+    assert abs(on[0]["loss"] - cached[0]["loss"]) <= 1e-3 * abs(cached[0]["loss"])
+    assert on[0]["valid_loss"] == pytest.approx(cached[0]["valid_loss"], rel=1e-3)
+    aug = dict(features="online", augment=("gain", "noise", "shift"))
+    a1, _ = _run(corpus_dir, tmp_path / "aug1", **aug)
+    a2, _ = _run(corpus_dir, tmp_path / "aug2", **aug)
+    assert abs(a1[0]["loss"] - on[0]["loss"]) > 1e-3 * abs(on[0]["loss"])
+    assert a1[0]["loss"] == a2[0]["loss"]
+    other, _ = _run(corpus_dir, tmp_path / "aug3", seed=1, **aug)
+    assert other[0]["loss"] != a1[0]["loss"]
+    # Resumable: one more epoch on aug1 equals a two-epoch run from scratch.
+    resumed, _ = _run(corpus_dir, tmp_path / "aug1", epochs=2, **aug)
+    fresh, _ = _run(corpus_dir, tmp_path / "aug4", epochs=2, **aug)
+    assert [m["loss"] for m in resumed] == [m["loss"] for m in fresh]
