@@ -8,7 +8,7 @@ signal, the spectral features and roughness from a precomputed STFT, key clarity
 its first-call compile time. The references compute their nearest equivalents in the same run, one track at a time as their users
 would: librosa (+ NumPy where librosa has no such feature), essentia (standard mode, per-frame algorithms) and
 librosax (a JAX port of librosa, jitted per track) when importable. Each row says which call stands for which
-feature; they are equivalents, not equal definitions (FEATURES_SPEC.md §2).
+feature; they are equivalents, not equal definitions (docs/features.md §2).
 
 x-real-time = seconds of audio / wall seconds (best of --repeats, with the median beside it: the machine is shared).
 Steady-state figures exclude compilation, which is reported apart.

@@ -2,7 +2,7 @@
 
 Every kernel is a pure function of arrays plus a static `FeatureConfig`; it jits, and
 `jax.vmap` over a batch of equal-length signals gives the same result as a Python loop.
-Definitions: FEATURES_SPEC.md (MIRToolbox 1.6.2, with the paper's 1024/512 framing).
+Definitions: docs/features.md (MIRToolbox 1.6.2, with the paper's 1024/512 framing).
 
 Configuration
     FeatureConfig, FEATURE_NAMES, ConfigError, n_frames, n_key_windows

@@ -1,6 +1,6 @@
 """MIRToolbox chromagram of raw frames (`mirchromagram` with the options `mirkeystrength` uses).
 
-FEATURES_SPEC.md §1.7 (6 s key windows) and §1.8 (1024-sample HCDF frames). Per frame of Lw samples:
+docs/features.md §1.7 (6 s key windows) and §1.8 (1024-sample HCDF frames). Per frame of Lw samples:
 
 1. 'NormalInput': rescale the frame to [0, 1] as (x − min) / (max − min).
 2. Symmetric Hamming window, zero-padded FFT of n_fft = 2^ceil(log2 Lw) points (1024 for 1024-sample

@@ -2,7 +2,7 @@
 
 `FeatureConfig` is passed to jitted kernels as a *static* argument, so every field is a plain
 Python scalar or string and every derived size is a `@property` computed with Python ints
-(never traced). Values follow FEATURES_SPEC.md §0-§1 and the ratified decisions of §6.
+(never traced). Values follow docs/features.md §0-§1 and the ratified decisions of §6.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import json
 import math
 
 FEATURE_NAMES = ("rms", "zcr", "brightness", "flatness", "entropy", "roughness", "key_clarity", "hcdf")
-"""Column order of the [T, 8] music feature map (FEATURES_SPEC §1.9)."""
+"""Column order of the [T, 8] music feature map (docs/features.md §1.9)."""
 
 
 class ConfigError(ValueError):

@@ -1,9 +1,9 @@
 """The two feature maps of the paper: the [T, 8] MIRToolbox music map and the [T, 513] STFT map.
 
-`music_features` assembles the eight frame-level features of FEATURES_SPEC.md §1.9 in the order of
+`music_features` assembles the eight frame-level features of docs/features.md §1.9 in the order of
 `dsp.FEATURE_NAMES`; the STFT is computed once per track and shared by the spectral features and roughness.
 Both maps are whole-track functions: roughness peak picking and the MinRMS trims normalise by track-global
-maxima, so a clip cut from a track can differ from the same frames computed alone (FEATURES_SPEC §6.3).
+maxima, so a clip cut from a track can differ from the same frames computed alone (docs/features.md §6.3).
 
 On a CPU, `jax.vmap` of the maps runs the tracks of the batch one after another (`lax.map` inside the same
 program) instead of batching every op: the result is the same as a Python loop, and a track's working set
@@ -183,7 +183,7 @@ def music_features(x: jax.Array, cfg: FeatureConfig, *, valid_length=None) -> ja
 def stft_features(x: jax.Array, cfg: FeatureConfig) -> jax.Array:
     """The paper's STFT map of one track: float32 [T, cfg.n_bins] = `dsp.stft_magnitude(x, cfg)`.
 
-    Linear, un-normalised |rfft| of symmetric Hamming frames (FEATURES_SPEC §0; no log compression).
+    Linear, un-normalised |rfft| of symmetric Hamming frames (docs/features.md §0; no log compression).
     Supports jit (cfg static), vmap (tracks one after another, see the module docstring) and grad. Frames that
     held a non-finite sample (under jit) are all-zero rows.
     """

@@ -1,4 +1,4 @@
-"""Framing and magnitude spectrum, as MIRToolbox `mirframe` + `mirspectrum` (FEATURES_SPEC.md §0).
+"""Framing and magnitude spectrum, as MIRToolbox `mirframe` + `mirspectrum` (docs/features.md §0).
 
 Frame t covers samples [t H, t H + L) of the signal: no centre padding, T = 1 + (n - L) // H
 (`dsp.n_frames`). The spectrum is |rfft(frame · w, n_fft)| with w the *symmetric* Hamming window

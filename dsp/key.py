@@ -1,4 +1,4 @@
-"""Key strengths and key clarity, MIRToolbox `mirkeystrength` + `mirkey` (FEATURES_SPEC.md §1.7, decision D7).
+"""Key strengths and key clarity, MIRToolbox `mirkeystrength` + `mirkey` (docs/features.md §1.7, decision D7).
 
 Key clarity of a 6 s window (3 s hop) is the largest Pearson correlation between its chromagram
 (`dsp.chroma.chromagram`) and the 24 Gomez key profiles. That is what `mirkey`'s second output

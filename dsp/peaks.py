@@ -1,7 +1,7 @@
 """MIRToolbox `mirpeaks` contrast peak picking on a magnitude spectrogram, in JAX.
 
 The picker behind `mirroughness`: `mirpeaks(X, 'Contrast', cthr)` with SelectFirst 0, Threshold 0,
-Total Inf and track-global normalisation (FEATURES_SPEC.md §1.6, steps 1-3). The selection is sequential
+Total Inf and track-global normalisation (docs/features.md §1.6, steps 1-3). The selection is sequential
 over the bins of a frame, so it is a `jax.lax.scan` over bins whose every step is one vector operation over
 all frames; no Python loop over frames or bins, no host round-trip.
 

@@ -5,7 +5,7 @@ R[t] = Σ_{i<j} v_i v_j [exp(-b1 s |f_j - f_i|) - exp(-b2 s |f_j - f_i|)],  s = 
 over the pairs of peaks of frame t picked by `mirpeaks(X, 'Contrast', .01)` (`dsp.peaks`), with v the raw
 (un-normalised) magnitude at the peak bin and f its bin frequency k fs / n_fft (MIRToolbox reads
 'PeakPosUnit' and 'PeakVal', i.e. not the interpolated positions). A sum with product weights, as the code
-does, though the paper says "average" (FEATURES_SPEC.md §1.6, decision D2). Constants: Sethares' fit of the
+does, though the paper says "average" (docs/features.md §1.6, decision D2). Constants: Sethares' fit of the
 Plomp-Levelt curve as in `mirroughness.m`.
 
 Public:

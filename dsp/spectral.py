@@ -1,6 +1,6 @@
 """Frame and spectral features: MIRToolbox `mirrms`, `mirzerocross`, `mirbrightness`, `mirflatness`, `mirentropy`.
 
-Definitions: FEATURES_SPEC.md §1.1-§1.5 (MIRToolbox 1.6.2 defaults). Every kernel reduces the trailing
+Definitions: docs/features.md §1.1-§1.5 (MIRToolbox 1.6.2 defaults). Every kernel reduces the trailing
 axis (`[..., L] -> [...]` for frames, `[..., bins] -> [...]` for magnitude spectra), so it works on one frame,
 a [T, ...] track or a batch alike; all are float32, finite on finite input (silence included), and support
 jit, vmap and grad. `min_rms_trim` is the 'MinRMS' post-step of brightness, flatness and entropy.
@@ -26,7 +26,7 @@ from dsp.autodiff import safe_sqrt
 from dsp.config import ConfigError
 from dsp.signal import as_signal, as_values, peak_scale
 
-LOG_FLOOR = 1e-20  # floor inside the log of the geometric mean, relative to the frame's largest bin (FEATURES_SPEC §1.4)
+LOG_FLOOR = 1e-20  # floor inside the log of the geometric mean, relative to the frame's largest bin (docs/features.md §1.4)
 ENTROPY_EPS = 1e-12  # MIRToolbox mirentropy's own epsilon, both in the normalisation and inside the log
 
 
@@ -92,7 +92,7 @@ def brightness(spec: jax.Array, *, sample_rate: float, n_fft: int, cutoff_hz: fl
     Args:
         spec: float32 [..., bins] magnitude spectra, bins k = 0..bins-1.
         sample_rate, n_fft: give the bin frequencies (keyword-only).
-        cutoff_hz: f_c (1500 Hz in MIRToolbox; FEATURES_SPEC decision D1).
+        cutoff_hz: f_c (1500 Hz in MIRToolbox; docs/features.md D1).
 
     Returns:
         float32 [...] in [0, 1]; 0 for an all-zero spectrum (MIRToolbox: 0/0 = NaN, trimmed anyway).
@@ -169,7 +169,7 @@ def min_rms_trim(values: jax.Array, spec: jax.Array, *, threshold: float) -> tup
     A frame is *undefined* when its spectral RMS sqrt(Σ_k X_k²) is below `threshold` × the largest one of the
     track (MIRToolbox sets it to NaN), when its spectrum is all zero (MIRToolbox's 0/0 for brightness and
     flatness; a silent track, whose maximum is 0, falls here), or when the value itself is not finite.
-    Undefined frames get 0 (FEATURES_SPEC §1.9, decision D8) and are counted.
+    Undefined frames get 0 (docs/features.md §1.9, decision D8) and are counted.
 
     Args:
         values: float32 [..., T] one feature per frame of one whole track (leading axes are more tracks).

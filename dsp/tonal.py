@@ -1,6 +1,6 @@
 """Tonal centroid and Harmonic Change Detection Function, MIRToolbox `mirtonalcentroid` + `mirhcdf`.
 
-FEATURES_SPEC.md §1.8 (decisions D4, D5). The tonal centroid is ζ = Φ · chroma (Harte, Sandler & Gasser 2006)
+docs/features.md §1.8 (decisions D4, D5). The tonal centroid is ζ = Φ · chroma (Harte, Sandler & Gasser 2006)
 with the max-normalised MIRToolbox chromagram (Harte L1-normalises; MIRToolbox does not) and no smoothing.
 HCDF[t] = ||ζ[t] − ζ[t−1]||₂ on the paper's 1024/512 frames (MIRToolbox's own default is .743 s / .1 hop),
 a backward difference placed at frame t, with HCDF[0] = 0 so that there is one value per frame.

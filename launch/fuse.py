@@ -1,7 +1,7 @@
 """Late fusion of saved runs: `python -m launch.fuse --fold=3` or `--folds=0-9`.
 
 Reads the test_probs.npz of the net_STFT and net_MUSIC runs of the given folds (no net is trained) and
-prints the FUSION1 and FUSION2 rows of Table 2 (FEATURES_SPEC §3.4), beside the paper's for a GTZAN corpus:
+prints the FUSION1 and FUSION2 rows of Table 2 (docs/features.md §3.4), beside the paper's for a GTZAN corpus:
 
     FUSION1           mean of the 2 x clips probability rows of a track, argmax
     FUSION2           clip-wise mean of the two nets, argmax per clip, majority vote

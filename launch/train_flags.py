@@ -32,7 +32,7 @@ HELP = {
     "select": "Epoch that is tested and served: last | best_valid (paper: best validation accuracy).",
     "features": "cached (maps from the feature cache) | online (computed from the audio inside the training step).",
     "augment": "Comma-separated audio augmentations of --features=online: gain, noise, shift (mgc_jax.augment).",
-    "k1": "Filters per conv layer (FEATURES_SPEC decision: 256; 128 the alternative).",
+    "k1": "Filters per conv layer (docs/features.md D10: 256; 128 the alternative).",
     "align": "Shortcut alignment: center (3+3 zero pad) | start | end | same.",
     "relu_after_add": "ReLU after the residual add.",
     "conv_impl": "conv | matmul (same maths; the default is the faster, see benchmarks).",

@@ -3,7 +3,7 @@
 `load(path)` reads wav, flac, ogg, aiff, Sun/NeXT `.au` (GTZAN's format) and mp3 (libsndfile >= 1.1)
 through `soundfile`, mixes down to mono (mean of the channels, so the level stays in [-1, 1]) and
 resamples with soxr (VHQ) when the file's rate differs. No centring, no normalisation: MIRToolbox's
-`miraudio` defaults (FEATURES_SPEC §0).
+`miraudio` defaults (docs/features.md §0).
 
 `check(path)` is the cheap header-level test used while scanning a corpus: it opens the file, reads
 libsndfile's header log for data chunks shorter than declared, and decodes the last few frames, so

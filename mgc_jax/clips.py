@@ -8,7 +8,7 @@ float32, 2.6 GB) is never resident, and the 18 overlapping clips of a track are 
 as copies (benchmarks/clip_memory.py measures the peak RSS).
 
 Clips are 128 frames (~3 s) every 64 frames (~1.5 s), never padded, at most 18 per track: the paper's
-"18 clips that compose" a 30 s track (§4.3; FEATURES_SPEC §1.9: offsets 0, 64, ..., 1088). A 19th
+"18 clips that compose" a 30 s track (§4.3; docs/features.md §1.9: offsets 0, 64, ..., 1088). A 19th
 window would fit in GTZAN's 1290-1291 frames; like the paper we stop at 18. Shorter tracks give as
 many clips as fit. Batch order is a pure function of (seed, epoch), so a resumed run sees the same
 batches.

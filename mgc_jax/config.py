@@ -162,7 +162,7 @@ def check_run_id(run, owner: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig(_DictMixin):
-    """Hyper-parameters of GenreCNN / EarlyFusionCNN (defaults: FEATURES_SPEC §3.3 decisions)."""
+    """Hyper-parameters of GenreCNN / EarlyFusionCNN (defaults: docs/features.md §3.3 decisions)."""
 
     k1: int = 256  # filters in each of conv1..conv3 [UNCONF; 128 is the alternative]; equal so the shortcut adds
     kernel_t: int = 4  # temporal kernel height of all three convs (paper: 4 × n, then 4 × 1)
@@ -200,7 +200,7 @@ class ModelConfig(_DictMixin):
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(_DictMixin):
-    """One training run (FEATURES_SPEC §3.3 defaults: 40 epochs, batch 20, Adam 1e-3).
+    """One training run (docs/features.md §3.3 defaults: 40 epochs, batch 20, Adam 1e-3).
 
     net, fold, split, n_folds are the run's identity (`run_id`); the other fields are its hyper-parameters
     (`hparams`). config.json keeps all of them flat, as `to_dict` gives them.

@@ -1,6 +1,6 @@
 """Cross-validation: train the missing (net, fold) runs, read every run's test probabilities, decide per system.
 
-The systems of Table 2 (FEATURES_SPEC §3.4), and the non-neural baseline beside them:
+The systems of Table 2 (docs/features.md §3.4), and the non-neural baseline beside them:
 
     net_STFT, net_MUSIC, early_fusion   one net per fold, majority vote over its clips
     FUSION1, FUSION2                    net_STFT + net_MUSIC of the same fold (`mgc_jax.evaluate`)

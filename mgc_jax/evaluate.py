@@ -1,9 +1,9 @@
-"""Track decisions from clip probabilities, and the metrics of Table 2 (FEATURES_SPEC §3.4, §4.1).
+"""Track decisions from clip probabilities, and the metrics of Table 2 (docs/features.md §3.4, §4.1).
 
 Decision rules (the paper's §4.3):
 
     majority_vote(p)      argmax per clip, most votes wins; a tie goes to the tied class with the
-                          largest mean probability (FEATURES_SPEC D15), then to the lowest index
+                          largest mean probability (docs/features.md D15), then to the lowest index
     fusion1(p_a, p_b)     mean of the 2 x clips probability rows of two nets, argmax
     fusion2(p_a, p_b)     clip-wise mean of two nets, argmax per clip, majority vote (same tie rule)
     fusion2_track(p_a, p_b, q)  FUSION2 with a third, track-level system (the baseline's q [C]) averaged into
@@ -48,7 +48,7 @@ def clip_votes(clip_probs) -> np.ndarray:
 def majority_vote(clip_probs) -> int:
     """Track label from its clip probabilities float [clips, C]: the class most clips vote for.
 
-    Tie rule (FEATURES_SPEC D15): among the classes with the most votes, the one with the largest mean
+    Tie rule (docs/features.md D15): among the classes with the most votes, the one with the largest mean
     probability over the clips; if that is tied too, the lowest class index.
     """
     p = _clip_probs(clip_probs)
@@ -168,7 +168,7 @@ def fold_summary(correct_by_fold: Mapping[int, Sequence[bool]], *, n_boot: int =
     """Pooled and per-fold accuracy of one system.
 
     correct_by_fold: fold -> bool [N_k], whether each test track of the fold was classified correctly.
-    The pooled interval resamples all sum(N_k) tracks (FEATURES_SPEC §4.1); the fold-mean interval
+    The pooled interval resamples all sum(N_k) tracks (docs/features.md §4.1); the fold-mean interval
     resamples the folds' accuracies (with the same seed).
     """
     if not correct_by_fold:

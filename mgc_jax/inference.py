@@ -13,7 +13,7 @@ The pipeline is the training one, applied to a whole file:
        dsp.stft_features over the whole file, cut back to the real frames
     -> 128-frame clips every 64 frames (every window that fits, or `max_clips`)
     -> each net's clip probabilities (the checkpoint's standardisation applied inside `Trained.predict`)
-    -> majority vote; with two nets FUSION2 (default) or FUSION1 (FEATURES_SPEC §3.4)
+    -> majority vote; with two nets FUSION2 (default) or FUSION1 (docs/features.md §3.4)
 
 The feature config and the standardiser travel with the checkpoint (the run's config.json and its orbax
 state), so a file is always analysed the way the net's training tracks were. A file shorter than one clip

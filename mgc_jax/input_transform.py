@@ -1,6 +1,6 @@
 """Element-wise transforms of the STFT map before the net sees it (`TrainConfig.stft_transform`).
 
-The paper feeds the linear magnitude |rfft| (FEATURES_SPEC §0, `dsp.stft_features`): on real music its
+The paper feeds the linear magnitude |rfft| (docs/features.md §0, `dsp.stft_features`): on real music its
 values span ~1e-4 to ~1e2 per bin, so a few loud low-frequency bins dominate conv1 and standardisation alone
 cannot undo the heavy tails. A log compression is the usual remedy in audio nets:
 

@@ -1,6 +1,6 @@
 """The residual CNNs of Senac et al. 2017 (net_STFT, net_MUSIC) and an early-fusion net, in Flax NNX.
 
-Architecture (FEATURES_SPEC §3.3; every choice the paper leaves open is a `ModelConfig` field):
+Architecture (docs/features.md §3.3; every choice the paper leaves open is a `ModelConfig` field):
 
     x [B, T=128, n]  (n = 513 STFT bins or 8 music features; time × feature, one channel)
     conv1  K1 filters of 4 × n, valid, ReLU          -> [B, 125, K1]   (the 4 × n kernel spans the whole feature axis)

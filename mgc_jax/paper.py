@@ -1,4 +1,4 @@
-"""The reference numbers our tables are printed beside (FEATURES_SPEC §4.2, §4.3).
+"""The reference numbers our tables are printed beside (docs/features.md §4.2, §4.3).
 
 Senac, Pellegrini, Mouchet, Pinquier, "Music feature maps with convolutional neural networks for
 music genre classification", CBMI 2017:
@@ -78,7 +78,7 @@ TABLE1 = types.MappingProxyType({
     ]),
 })
 
-# Fault-filtered GTZAN test set (290 tracks): name -> accuracy % (FEATURES_SPEC §4.3, confirmed entries only).
+# Fault-filtered GTZAN test set (290 tracks): name -> accuracy % (docs/features.md §4.3, confirmed entries only).
 FILTERED_REFERENCES = types.MappingProxyType({
     "Jukebox (JukeMIR), Castellon et al. 2021": 79.7,
     "CLMR, as reported by Castellon et al. 2021": 68.6,

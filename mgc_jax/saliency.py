@@ -3,7 +3,7 @@
 `TrackModel` is the whole inference pipeline of `mgc_jax.inference` for one signal length as one
 differentiable JAX function: crop (`inference.crop_length`) -> whole-track dsp maps -> 128-frame clips every
 64 frames -> the checkpoint's standardisation -> each net (eval mode) -> clip log-probabilities -> with two
-nets the clip-wise average of their probabilities (FUSION2's per-clip rule, FEATURES_SPEC §3.4). The
+nets the clip-wise average of their probabilities (FUSION2's per-clip rule, docs/features.md §3.4). The
 gradients flow through dsp's differentiation rules (dsp/autodiff.py; peak selection is held constant, so
 roughness's gradient flows through the peak values only). `mgc_jax.robustness` attacks the same function.
 

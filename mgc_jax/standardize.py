@@ -1,4 +1,4 @@
-"""Per-feature standardisation fitted on the training fold only (FEATURES_SPEC §6 item 5, `--standardize`).
+"""Per-feature standardisation fitted on the training fold only (docs/features.md §6 item 5, `--standardize`).
 
 The paper feeds raw units; this option maps every feature column to zero mean and unit variance with
 statistics of the training tracks' frames, stored with the checkpoint so inference applies the same map.

@@ -10,7 +10,7 @@ import pytest
 from mgc_jax.clips import CLIP_FRAMES, CLIP_HOP, MAX_CLIPS, ClipBatch, ClipDataset, clip_starts
 from mgc_jax.errors import DataError
 
-CLIPS_PER_30S_TRACK = 18  # FEATURES_SPEC §1.9
+CLIPS_PER_30S_TRACK = 18  # docs/features.md §1.9
 
 
 class NpyCache:
@@ -43,7 +43,7 @@ def dataset(tmp_path):
 
 def test_clip_starts():
     assert (CLIP_FRAMES, CLIP_HOP, MAX_CLIPS) == (128, 64, CLIPS_PER_30S_TRACK)
-    assert clip_starts(1290).tolist() == list(range(0, 1089, 64))  # FEATURES_SPEC §1.9: 0, 64, ..., 1088
+    assert clip_starts(1290).tolist() == list(range(0, 1089, 64))  # docs/features.md §1.9: 0, 64, ..., 1088
     assert len(clip_starts(1291)) == len(clip_starts(1216)) == CLIPS_PER_30S_TRACK
     assert [len(clip_starts(n)) for n in (0, 127, 128, 191, 192, 1215)] == [0, 0, 1, 1, 2, 17]  # as many as fit
     assert len(clip_starts(1290, max_clips=None)) == 19 and len(clip_starts(5000, max_clips=None)) == 77

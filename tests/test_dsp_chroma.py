@@ -28,7 +28,7 @@ def tones(midis, n: int, *, seed: int = 0) -> np.ndarray:
     return (x / len(midis)).astype(np.float32)
 
 
-# --- static plan: the band rules of FEATURES_SPEC §1.7 (iv), §1.8 ------------------------------------------
+# --- static plan: the band rules of docs/features.md §1.7 (iv), §1.8 ------------------------------------------
 
 
 def test_plan_of_1024_sample_frames_raises_min_to_426_hz():
@@ -111,7 +111,7 @@ def test_normal_input_makes_chroma_invariant_to_gain_and_offset(scale):
 def _check_against_oracle(frames: np.ndarray, scale: str):
     got = np.asarray(chromagram(frames, FeatureConfig(chroma_scale=scale)))
     want = np.stack([ref.chromagram(f, FS, scale) for f in frames])
-    # FEATURES_SPEC §1.7 test tolerance for the chroma: float32 FFT and band sums (measured ~1e-6).
+    # docs/features.md §1.7 test tolerance for the chroma: float32 FFT and band sums (measured ~1e-6).
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 

@@ -191,7 +191,7 @@ def _window_frames(n_windows: int, t: int) -> np.ndarray:
     return np.clip(centre, 0, t - 1)
 
 
-# Suffixes of the MIRToolbox outputs each chroma_scale must match (golden README; FEATURES_SPEC §6.9).
+# Suffixes of the MIRToolbox outputs each chroma_scale must match (golden README; docs/features.md §6.9).
 TONAL_GOLDEN = {"db20": ("keyclarity6s_v162", "hcdf_v162"), "linear": ("keyclarity6s", "hcdf")}
 
 
@@ -207,7 +207,7 @@ def test_all_eight_columns_against_mirtoolbox(scale, gtzan_dev_clips, golden):
         got = np.asarray(got, np.float64)
         clip = path.stem
         assert not np.asarray(counts).any(), (clip, counts)  # MIRToolbox has no NaN on these clips either
-        # Issue 2's targets. Simple features: float32 rounding; the rest per FEATURES_SPEC §6.
+        # Issue 2's targets. Simple features: float32 rounding; the rest per docs/features.md §6.
         for name, suffix in [("rms", "rms"), ("zcr", "zerocross"), ("brightness", "brightness"),
                              ("flatness", "flatness"), ("entropy", "entropy")]:
             rel = _rel(got[:, COL[name]], golden(clip, suffix)[:, 2])

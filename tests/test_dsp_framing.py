@@ -101,7 +101,7 @@ def test_stft_equals_scipy_window_and_numpy_rfft(n, length, hop):
     want = np.abs(np.fft.rfft(frames * signal.windows.hamming(length, sym=True), n=cfg.n_fft, axis=-1))
     got = np.asarray(stft_magnitude(x, cfg))
     assert got.shape == want.shape
-    # FEATURES_SPEC §2: 1e-5. float32 FFT error is absolute (~1e-7 of the frame's largest bin), so scale by it.
+    # docs/features.md §2: 1e-5. float32 FFT error is absolute (~1e-7 of the frame's largest bin), so scale by it.
     _assert_within(got, want, 1e-5 * want.max(-1, keepdims=True))
 
 

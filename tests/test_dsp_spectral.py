@@ -160,7 +160,7 @@ def test_min_rms_trim_is_per_track_on_leading_axes():
 
 
 def _noise(seconds=2.0, seed=0):
-    """Dithered noise with no exact zeros (librosa and essentia treat zeros differently, FEATURES_SPEC §1.2)."""
+    """Dithered noise with no exact zeros (librosa and essentia treat zeros differently, docs/features.md §1.2)."""
     x = np.random.default_rng(seed).uniform(-0.9, 0.9, int(seconds * FS)).astype(np.float32)
     x[x == 0] = 1e-3
     return x
@@ -171,7 +171,7 @@ def test_against_librosa():
     x = _noise()
     ours = _all(x)
     spec = np.asarray(stft_magnitude(x, CFG), np.float64)
-    # librosa is [1, T] per feature: take row 0. Arguments from FEATURES_SPEC §2 (no centring, magnitude flatness).
+    # librosa is [1, T] per feature: take row 0. Arguments from docs/features.md §2 (no centring, magnitude flatness).
     want_rms = librosa.feature.rms(y=x.astype(np.float64), frame_length=L, hop_length=H, center=False)[0]
     want_zcr = librosa.feature.zero_crossing_rate(x, frame_length=L, hop_length=H, center=False)[0] * FS / 2
     want_flat = librosa.feature.spectral_flatness(S=spec.T, power=1.0, amin=1e-20)[0]

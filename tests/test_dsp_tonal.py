@@ -43,7 +43,7 @@ def test_equals_librosa_tonnetz_times_l1_over_max():
     chroma /= chroma.max(-1, keepdims=True) + 1e-6  # a max-normalised chromagram, as MIRToolbox's
     # librosa works on [12, T] and L1-normalises each column; MIRToolbox does not normalise.
     want = librosa.feature.tonnetz(chroma=chroma.T.astype(np.float64)).T * chroma.sum(-1, keepdims=True)
-    # FEATURES_SPEC §2: identical given the chroma; float32 products of values <= 1.
+    # docs/features.md §2: identical given the chroma; float32 products of values <= 1.
     np.testing.assert_allclose(np.asarray(tonal_centroid(chroma)), want, atol=1e-6)
 
 
@@ -90,7 +90,7 @@ def test_matches_oracle_on_noisy_chords(scale):
     x = x.astype(np.float32)
     got = np.asarray(hcdf(x, FeatureConfig(chroma_scale=scale)))
     want = ref.hcdf(x, FS, scale)
-    # ζ has norm <= ~3; float32 chroma to ~1e-6 (FEATURES_SPEC §2: 1e-6 scale, here with a margin of 10).
+    # ζ has norm <= ~3; float32 chroma to ~1e-6 (docs/features.md §2: 1e-6 scale, here with a margin of 10).
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 

@@ -29,7 +29,7 @@ def _check_rotation(fs, tracks):
         parts = [set(f.train), set(f.valid), set(f.test)]
         assert sum(map(len, parts)) == len(ids) and set().union(*parts) == ids  # a partition of the corpus
         assert all(list(p) == sorted(p) for p in f)
-        assert f.valid == fs[(k + 1) % len(fs)].test  # FEATURES_SPEC §4.1: valid = block (k + 1) mod n
+        assert f.valid == fs[(k + 1) % len(fs)].test  # docs/features.md §4.1: valid = block (k + 1) mod n
         tested.update(f.test)
     assert set(tested) == ids and set(tested.values()) == {1}  # every track tested exactly once
 

@@ -11,7 +11,7 @@ from flax import nnx
 from mgc_jax.models import (ALIGNS, FEATURE_WIDTHS, NET_KINDS, EarlyFusionCNN, GenreCNN, ModelConfig, apply_model,
                             build_model, count_params, global_pool)
 
-# FEATURES_SPEC §3.3 at K1 = 256: conv1 4*n*256 + 256, conv2 = conv3 = 4*256*256 + 256,
+# docs/features.md §3.3 at K1 = 256: conv1 4*n*256 + 256, conv2 = conv3 = 4*256*256 + 256,
 # dense 512*300 + 300 + 300*150 + 150 + 150*10 + 10 (spec's "~1.25 M" and "~0.73 M").
 STFT_PARAMS = 1_250_928
 MUSIC_PARAMS = 733_808

@@ -20,7 +20,7 @@ def test_table1_rows_sum_to_100_and_diagonals_match_the_papers_check():
     for system, m in paper.TABLE1.items():
         assert m.shape == (10, 10)
         np.testing.assert_array_equal(m.sum(axis=1), 100, err_msg=system)
-    # FEATURES_SPEC §4.2's consistency check: diagonal means STFT 87.7, MUSIC 89.3, FUSION2 91.0 (one decimal)
+    # docs/features.md §4.2's consistency check: diagonal means STFT 87.7, MUSIC 89.3, FUSION2 91.0 (one decimal)
     assert [round(float(np.diag(paper.TABLE1[s]).mean()), 1) for s in ("net_STFT", "net_MUSIC", "FUSION2")] == \
         [87.7, 89.3, 91.0]
     assert paper.GENRES == GTZAN
@@ -30,7 +30,7 @@ def test_paper_numbers_equal_the_specs_yaml(shared_dir):
     yaml = pytest.importorskip("yaml")
     text = (shared_dir / "FEATURES_SPEC.md").read_text()
     block = re.search(r"### 4\.2.*?```yaml\n(.*?)```", text, re.S)
-    assert block, "FEATURES_SPEC.md §4.2 has no yaml block"
+    assert block, "the shared FEATURES_SPEC.md has no yaml block under its heading 4.2"
     spec = yaml.safe_load(block[1])
     assert {k: (v["mean"], v["ci95"]) for k, v in spec["senac2017_table2_accuracy_percent"].items()} == \
         dict(paper.TABLE2)

@@ -17,7 +17,7 @@ from mgc_jax.datasets.gtzan import GENRES
 
 SR, L, H = 22050, 1024, 512
 FREQS = np.arange(L // 2 + 1) * SR / L
-# MIRToolbox gomezprofs C major / C minor rows (FEATURES_SPEC §1.7); rotations give the 24 keys.
+# MIRToolbox gomezprofs C major / C minor rows (docs/features.md §1.7); rotations give the 24 keys.
 _MAJOR = [1.5613, 0.8396, 1.1929, 0.7586, 1.4157, 1.0300, 0.8756, 1.5361, 0.8415, 1.2141, 0.7235, 1.1331]
 _MINOR = [1.6222, 0.8027, 1.1587, 1.3813, 0.9795, 1.0486, 0.8595, 1.5466, 1.0523, 1.0179, 1.1278, 0.9862]
 PROFILES = np.stack([np.roll(p, k) for p in (_MAJOR, _MINOR) for k in range(12)])

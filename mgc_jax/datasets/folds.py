@@ -9,7 +9,7 @@ the workdir so every run is reproducible.
     manifest    manifests with a split column             one (fold 0): the manifest's train/valid/test
     filtered    GTZAN                                     one (fold 0)
 
-Fold rotation (FEATURES_SPEC §4.1), shared by the stratified and the artist folds: the tracks are cut
+Fold rotation (docs/features.md §4.1), shared by the stratified and the artist folds: the tracks are cut
 into `n_folds` disjoint blocks; fold k tests on block k, validates on block (k + 1) mod n_folds and
 trains on the other n_folds - 2 blocks. Every track is tested exactly once over the folds, and with
 10 folds each fold is 80/10/10.

@@ -1,6 +1,6 @@
 """Test oracle: a slow, literal float64 NumPy port of the MIRToolbox chromagram, key clarity and HCDF.
 
-It follows FEATURES_SPEC.md §1.7-§1.8 one frame and one chroma at a time, in the shape of
+It follows docs/features.md §1.7-§1.8 one frame and one chroma at a time, in the shape of
 MIRToolbox's `mirspectrum` (NormalInput, 'OctaveRatio' resolution rule, Min/Max band), `mirchromagram`
 (octave cut, band means over open midpoint intervals, halved end chromas, wrap, max-normalisation),
 `mirkeystrength` (Pearson correlation with the Gomez profiles), `mirkey` (the contrast rule behind

@@ -1,6 +1,6 @@
 """Test oracle: a slow, literal float64 NumPy port of MIRToolbox's mirpeaks contrast selection.
 
-It follows FEATURES_SPEC.md §1.6 step by step, one frame at a time and one candidate at a time,
+It follows docs/features.md §1.6 step by step, one frame at a time and one candidate at a time,
 in the shape of the mirpeaks loop (MIRToolbox `mirpeaks.m`, options used by `mirroughness`:
 'Contrast' cthr, SelectFirst 0, Threshold 0, Total Inf, Normalize 'Global', no NoBegin/NoEnd).
 It is deliberately written for clarity, not speed: the JAX picker in `dsp/peaks.py` must return
@@ -94,7 +94,7 @@ def dissonance_frame(freqs, amps) -> float:
 
 
 def reference_stft(x: np.ndarray, frame_length: int = 1024, hop_length: int = 512) -> np.ndarray:
-    """The spectrum MIRToolbox hands to mirpeaks (FEATURES_SPEC §0), in float64: [T, frame_length // 2 + 1].
+    """The spectrum MIRToolbox hands to mirpeaks (docs/features.md §0), in float64: [T, frame_length // 2 + 1].
 
     No padding, T = 1 + (n - L) // H; symmetric Hamming window; |rfft| un-normalised (n_fft = L here).
     """
