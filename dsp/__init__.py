@@ -4,7 +4,7 @@ Every kernel is a pure function of arrays plus a static `FeatureConfig`; it jits
 `jax.vmap` over a batch of equal-length signals gives the same result as a Python loop.
 Definitions: docs/features.md (MIRToolbox 1.6.2, with the paper's 1024/512 framing).
 
-Configuration
+Configuration (config.py)
     FeatureConfig, FEATURE_NAMES, ConfigError, n_frames, n_key_windows
 Input (signal.py): every entry point converts its samples with as_signal (lists, integer PCM, refusals)
     as_signal, SignalError
@@ -19,6 +19,8 @@ Tonality (chroma.py, key.py, tonal.py)
     clarity_from_strengths, GOMEZ_PROFILES, KEY_NAMES, tonal_centroid, harmonic_change, hcdf, hcdf_from_spectrum
 Feature maps (features.py)
     music_features, music_features_with_nan_counts, stft_features, feature_maps
+Gradients (autodiff.py, internal): the differentiation rule of the fast batched wrappers (jax.grad, jvp and
+    vjp work through every function above, under jit and vmap), safe_sqrt
 """
 from dsp.config import FEATURE_NAMES, ConfigError, FeatureConfig, n_frames, n_key_windows
 from dsp.signal import SignalError, as_signal

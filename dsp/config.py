@@ -92,6 +92,12 @@ def n_frames(n_samples: int, cfg: FeatureConfig) -> int:
     """Frames of a signal of `n_samples` (no centre padding): 1 + (n - L) // H, 0 if shorter than L.
 
     The one home of the framing formula (MIRToolbox mirframe: floor((n - L) / H) + 1).
+
+    Examples:
+        >>> n_frames(661500, FeatureConfig())  # a 30 s GTZAN track
+        1290
+        >>> n_frames(1000, FeatureConfig())  # shorter than one 1024-sample frame
+        0
     """
     if not isinstance(n_samples, int):
         raise ConfigError(f"n_samples must be a concrete Python int, got {type(n_samples).__name__}")
@@ -104,6 +110,10 @@ def n_key_windows(n_samples: int, cfg: FeatureConfig) -> int:
     """Key-clarity windows of a signal: 1 + (n - Lk) // Hk (9 for 30 s); 1 when shorter than one window.
 
     A signal shorter than one 6 s window is analysed as a single window over the whole signal.
+
+    Examples:
+        >>> n_key_windows(661500, FeatureConfig()), n_key_windows(22050, FeatureConfig())
+        (9, 1)
     """
     if not isinstance(n_samples, int):
         raise ConfigError(f"n_samples must be a concrete Python int, got {type(n_samples).__name__}")

@@ -177,6 +177,12 @@ def key_clarity_frames(kc: jax.Array, n_frames: int, cfg: FeatureConfig, *, n_va
 
     Returns:
         float32 [..., T].
+
+    Examples:
+        >>> import numpy as np
+        >>> f = key_clarity_frames(np.array([0.5, 0.75], np.float32), 387, FeatureConfig())  # 9 s: 2 windows
+        >>> float(f[0]), float(f[-1])
+        (0.5, 0.75)
     """
     if not isinstance(n_frames, (int, np.integer)):
         raise ConfigError(f"n_frames must be a concrete Python int, got {type(n_frames).__name__}")

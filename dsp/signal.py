@@ -63,6 +63,13 @@ def as_signal(x, *, name: str) -> jax.Array:
     Raises:
         SignalError: bool, complex or non-PCM integer dtype; ragged or non-numeric lists; and, for concrete
             input, any NaN / ±Inf sample or a float64 value beyond float32's range.
+
+    Examples:
+        >>> import numpy as np
+        >>> as_signal(np.array([0, 16384, -32768], np.int16), name="demo").tolist()
+        [0.0, 0.5, -1.0]
+        >>> as_signal([0.25, -0.5], name="demo").dtype
+        dtype('float32')
     """
     x = _as_array(x, name)
     dtype = np.dtype(x.dtype)

@@ -45,6 +45,12 @@ def tonal_centroid(chroma: jax.Array) -> jax.Array:
         column l of `TONAL_CENTROID_MATRIX`. Equals librosa.feature.tonnetz(chroma=C) · ΣC (librosa L1-normalises).
 
     Supports jit, vmap and grad.
+
+    Examples:
+        >>> import numpy as np
+        >>> c_only = np.eye(12, dtype=np.float32)[0]  # pitch class C alone
+        >>> [round(float(v), 3) for v in tonal_centroid(c_only)]
+        [0.0, 1.0, 0.0, 1.0, 0.0, 0.5]
     """
     return (as_values(chroma, name="tonal_centroid") @ jnp.asarray(TONAL_CENTROID_MATRIX).T).astype(jnp.float32)
 

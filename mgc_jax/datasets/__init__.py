@@ -7,5 +7,6 @@
   manifest   read of CSV manifests path,label[,artist,split,track_id] (missing files reported and skipped)
   folds      Split, stratified_folds, artist_folds, manifest_split, filtered_split, get_split (split files)
   synthetic  make_corpus: the built-in ten-genre synthetic corpus
+  synth_primitives  its wavetable oscillators, envelopes, noise beds and level helpers
   data/      package data: the fault-filtered split lists and Sturm's artist index (see data/SOURCES.md)
 """
