@@ -26,6 +26,7 @@ import json
 from absl import app, flags
 
 from launch import common, eval_flags
+from launch.shared_flags import JSON
 from mgc_jax.config import TrainConfig
 
 flags.adopt_module_key_flags(eval_flags)  # --helpshort lists --folds, --n_boot, --bootstrap_seed too
@@ -34,7 +35,6 @@ SPLIT = flags.DEFINE_string("split", TrainConfig.__dataclass_fields__["split"].d
                             "stratified | artist | manifest | filtered (the split the runs were trained on).")
 N_FOLDS = flags.DEFINE_integer("n_folds", TrainConfig.__dataclass_fields__["n_folds"].default,
                                "Folds of the stratified or artist split the runs were trained on.")
-JSON = flags.DEFINE_bool("json", False, "Print JSON instead of a Markdown table.")
 
 FUSIONS = ("FUSION1", "FUSION2")
 NET_SYSTEMS = ("net_STFT", "net_MUSIC")

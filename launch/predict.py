@@ -22,11 +22,10 @@ import sys
 from absl import app, flags
 
 from launch import common
+from launch.shared_flags import CHECKPOINT, JSON
 
-CHECKPOINT = flags.DEFINE_multi_string("checkpoint", None, "Run directory of a trained net (give two to fuse).")
 FUSION = flags.DEFINE_enum("fusion", "fusion2", ["fusion2", "fusion1"], "Late-fusion rule with two checkpoints.")
 MAX_CLIPS = flags.DEFINE_integer("max_clips", None, "Clips per file at most (default: the whole file).")
-JSON = flags.DEFINE_bool("json", False, "Print one JSON document instead of text.")
 
 
 def _text(path: str, p) -> str:

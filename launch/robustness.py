@@ -17,13 +17,12 @@ import sys
 from absl import app, flags
 
 from launch import common
+from launch.shared_flags import CHECKPOINT, JSON
 
-CHECKPOINT = flags.DEFINE_multi_string("checkpoint", None, "Run directory of a trained net (give two to fuse).")
 SNR_DB = flags.DEFINE_list("snr_db", ["50", "40", "30", "20"], "Signal-to-perturbation ratios to attack at, dB.")
 MAX_TRACKS = flags.DEFINE_integer("max_tracks", None, "Attack the first N test tracks only (default: all).")
 STEPS = flags.DEFINE_integer("steps", 10, "PGD steps per track and SNR.")
-SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise control.")
-JSON = flags.DEFINE_bool("json", False, "Print one JSON document instead of a table.")
+NOISE_SEED = flags.DEFINE_integer("noise_seed", 0, "Seed of the white-noise control.")
 
 
 def _snrs() -> list[float]:
@@ -52,7 +51,7 @@ def main(argv):
     tracks = robustness.run_test_tracks(CHECKPOINT.value, common.workdir(), max_tracks=MAX_TRACKS.value)
     progress = None if JSON.value else lambda i, n: print(f"\rtrack {i}/{n}", end="", file=sys.stderr, flush=True)
     result = robustness.attack_accuracies(clf.trained, clf.feature_cfg, tracks, snr_dbs=snrs, steps=STEPS.value,
-                                          seed=SEED.value, progress=progress)
+                                          seed=NOISE_SEED.value, progress=progress)
     if JSON.value:
         print(json.dumps(result, indent=1))
         return

@@ -1,0 +1,9 @@
+"""Flags that several commands define alike, defined once here so that commands imported into one process
+(tests, notebooks) do not register them twice: --checkpoint (launch.predict, launch.robustness) and --json
+(launch.predict, launch.robustness, launch.fuse)."""
+from __future__ import annotations
+
+from absl import flags
+
+CHECKPOINT = flags.DEFINE_multi_string("checkpoint", None, "Run directory of a trained net (give two to fuse).")
+JSON = flags.DEFINE_bool("json", False, "Print one JSON document instead of text.")
