@@ -12,6 +12,7 @@ Modules (import them directly; this package init stays light so `import mgc_jax`
   corpus        corpus preparation: synthetic on first use, discovery, extraction
   clips         3 s clip windows into memory-mapped feature maps, shuffled batches
   standardize   per-feature mean/std of a training fold
+  input_transform  the STFT map's compression before standardisation (TrainConfig.stft_transform: log1p, db)
   models        GenreCNN (net_STFT, net_MUSIC), the early-fusion net and their dense ClassHead (Flax NNX)
   steps         loss, optimizer and the compiled train / predict steps (one device, split state, sharded)
   online        features computed from the audio inside the training step (TrainConfig.features="online")
@@ -19,6 +20,7 @@ Modules (import them directly; this package init stays light so `import mgc_jax`
   train         the resumable training loop of one run (train.run)
   checkpoint    orbax save / restore (always against an abstract state)
   evaluate      majority vote, FUSION1, FUSION2, confusion matrices, bootstrap CIs
+  baseline      the non-neural system: MFCC + music-feature statistics per track -> RBF SVM (scikit-learn)
   crossval      train the missing runs, evaluate every system of Table 2
   reports       Table 2, Table 1, results.json and confusion figures
   paper         the paper's reported numbers
