@@ -50,36 +50,28 @@ def command(name: str):
 
 def run_in_process(module, capsys, *args) -> tuple[object, str, str]:
     """`module.main` with `args` parsed as its flags: (exit status, stdout, stderr) as captured by `capsys`."""
-    from absl import flags
-
-    try:
-        argv = flags.FLAGS([module.__name__, *map(str, args)])
-        try:
-            module.main(argv)
-            code = 0
-        except SystemExit as e:
-            code = e.code
-    finally:
-        flags.FLAGS.unparse_flags()
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return _run(module.main, module.__name__, capsys, args)
 
 
 def run_command(module, capsys, *args) -> tuple[object, str, str]:
     """Like `run_in_process`, through `launch.common.one_line_errors` (what `common.run` adds): a refusal is an
     exit status with one `error:` line on stderr, as on the command line. `module` may be a command's name
     ("train"), imported for this call with `command`."""
-    from absl import flags
-
     from launch import common
 
     if isinstance(module, str):
         with command(module) as m:
             return run_command(m, capsys, *args)
+    return _run(common.one_line_errors(module.main), module.__name__, capsys, args)
+
+
+def _run(main, name: str, capsys, args) -> tuple[object, str, str]:
+    from absl import flags
+
     try:
-        argv = flags.FLAGS([module.__name__, *map(str, args)])
+        argv = flags.FLAGS([name, *map(str, args)])
         try:
-            common.one_line_errors(module.main)(argv)
+            main(argv)
             code = 0
         except SystemExit as e:
             code = e.code
