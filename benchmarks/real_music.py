@@ -63,6 +63,9 @@ PRESETS = {
     "std_log1p_e20": {"standardize": True, "stft_transform": "log1p", "epochs": 20},
     "std_log1p_e2": {"standardize": True, "stft_transform": "log1p", "epochs": 2},  # synthetic check, busy CPU
     "defaults_drop5": {"model.dropout": 0.5, "model.dropout_at": ("pool", "dense")},  # on today's defaults
+    "defaults_crops": {"crops": "random"},
+    "defaults_mixup": {"mixup": 0.4},
+    "defaults_crops_mixup": {"crops": "random", "mixup": 0.4},
 }
 
 

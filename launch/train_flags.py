@@ -32,6 +32,9 @@ HELP = {
     "select": "Epoch that is tested and served: last | best_valid (paper: best validation accuracy).",
     "features": "cached (maps from the feature cache) | online (computed from the audio inside the training step).",
     "augment": "Comma-separated audio augmentations of --features=online: gain, noise, shift (mgc_jax.augment).",
+    "crops": "Training clip starts: grid (the paper's windows every 64 frames) | random (each window moved by a "
+             "random offset in [0, 64) frames every epoch).",
+    "mixup": "Mixup of training clip pairs with Beta(mixup, mixup) weights (0 = off, the paper).",
     "k1": "Filters per conv layer (docs/features.md D10: 256; 128 the alternative).",
     "align": "Shortcut alignment: center (3+3 zero pad) | start | end | same.",
     "relu_after_add": "ReLU after the residual add.",

@@ -44,6 +44,9 @@ DROPOUT_SITES = ("pool", "dense")
 # training step (mgc_jax.online). AUGMENTS: audio-domain augmentations of the online step (mgc_jax.augment).
 FEATURE_SOURCES = ("cached", "online")
 AUGMENTS = ("gain", "noise", "shift")
+# Where the training clips start (mgc_jax.clips.train_starts): "grid" = the paper's fixed windows every CLIP_HOP
+# frames; "random" = each window moved by a fresh random offset every epoch (same clip count, new crops).
+CROPS = ("grid", "random")
 
 
 def split_folds(split: str, n_folds: int = N_FOLDS) -> tuple[int, ...]:
@@ -229,6 +232,9 @@ class TrainConfig(_DictMixin):
     keep_last: int = 2  # latest checkpoints kept besides the best
     features: str = "cached"  # "cached" (maps from the feature cache) | "online" (computed in the step: mgc_jax.online)
     augment: tuple[str, ...] = ()  # audio augmentations of the online step, applied in AUGMENTS order (mgc_jax.augment)
+    crops: str = "grid"  # training clip starts: "grid" (paper) | "random" (mgc_jax.clips.train_starts)
+    # Beta(mixup, mixup) mixing of training clip pairs and their labels (mgc_jax.steps.mix_batch); 0 = off (paper).
+    mixup: float = 0.0
 
     def __post_init__(self):
         if isinstance(self.model, Mapping):
@@ -250,6 +256,9 @@ class TrainConfig(_DictMixin):
             ("augment", len(set(self.augment)) == len(self.augment), "names an augmentation twice"),
             ("augment", not self.augment or self.features == "online",
              "augmentation acts on the audio: it needs features='online'"),
+            ("crops", self.crops in CROPS, f"expected one of {CROPS}"),
+            ("mixup", isinstance(self.mixup, (int, float)) and 0.0 <= self.mixup <= 10.0,
+             "must be in [0, 10] (0 = off)"),
         ])
 
     @property

@@ -40,7 +40,7 @@ from flax import nnx
 from jax.sharding import PartitionSpec
 
 from mgc_jax import sharding
-from mgc_jax.clips import CLIP_FRAMES, MAX_CLIPS, ClipBatch, clip_order, clip_starts
+from mgc_jax.clips import CLIP_FRAMES, MAX_CLIPS, ClipBatch, clip_order, clip_starts, train_starts
 from mgc_jax.errors import DataError
 
 AUG_STREAM = 0x0A06  # fold_in constant that separates the augmentation keys from the dropout keys
@@ -101,6 +101,8 @@ class OnlineClips:
             raise DataError(f"online clips: track {short[0]} is shorter than one clip")
         self._start = np.concatenate(starts).astype(np.int32)
         self._track = np.concatenate([np.full(s.size, i, np.int32) for i, s in enumerate(starts)])
+        self._last = np.concatenate([np.full(s.size, n_frames(n, feature_cfg) - CLIP_FRAMES, np.int64)
+                                     for n, s in zip(lengths, starts)])
 
     @classmethod
     def from_corpus(cls, corpus, track_ids: Sequence[str], labels) -> "OnlineClips":
@@ -135,15 +137,18 @@ class OnlineClips:
     def n_tracks(self) -> int:
         return len(self.audio)
 
-    def batches(self, batch_size: int, *, seed: int, epoch: int, shuffle: bool = True) -> Iterator[ClipBatch]:
-        """All clips once in batches of `batch_size` (the last one smaller), order `clip_order(seed, epoch)`."""
+    def batches(self, batch_size: int, *, seed: int, epoch: int, shuffle: bool = True,
+                crops: str = "grid") -> Iterator[ClipBatch]:
+        """All clips once in batches of `batch_size` (the last one smaller), order `clip_order(seed, epoch)`,
+        starts `mgc_jax.clips.train_starts` (the same clips a `ClipDataset` of the tracks gives)."""
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}: must be >= 1")
         order = clip_order(self.n_clips, seed=seed, epoch=epoch, shuffle=shuffle)
+        start = train_starts(self._start, self._last, crops=crops, seed=seed, epoch=epoch).astype(np.int32)
         for a in range(0, self.n_clips, batch_size):
             idx = order[a:a + batch_size]
             track = self._track[idx]
-            x = {"audio": self.audio[track], "start": self._start[idx], "track": track}
+            x = {"audio": self.audio[track], "start": start[idx], "track": track}
             yield ClipBatch(x, self.labels[track], track)
 
 
@@ -174,7 +179,7 @@ def augmentation_key(epoch_key: jax.Array, step) -> jax.Array:
 
 @functools.lru_cache(maxsize=8)
 def sharded_online_step(mesh, feature_cfg, kinds: tuple[str, ...], augment: tuple[str, ...] = (),
-                        stft_transform: str = "none"):
+                        stft_transform: str = "none", mixup: float = 0.0):
     """The online training step over `mesh`: the signature of `mgc_jax.steps.sharded_train_step`,
     (graphdef, state, x, y, w, key_data, step, stats) -> (state, loss [], probs float32 [B, C]), with
     x = {"audio": float32 [B, L], "start": int32 [B], "track": int32 [B]} batch-sharded.
@@ -203,7 +208,7 @@ def sharded_online_step(mesh, feature_cfg, kinds: tuple[str, ...], augment: tupl
         aug_key_data = jax.random.key_data(augmentation_key(epoch_key, step))
         clips = clips_of(x["audio"], x["start"], x["track"], aug_key_data)
         model, optimizer = nnx.merge(graphdef, state)
-        loss, probs = _train_step(model, optimizer, clips, y, w, jax.random.fold_in(epoch_key, step), stats)
+        loss, probs = _train_step(model, optimizer, clips, y, w, jax.random.fold_in(epoch_key, step), stats, mixup)
         return nnx.state((model, optimizer)), loss, probs
 
     return jax.jit(step_fn, static_argnums=0, donate_argnums=1,

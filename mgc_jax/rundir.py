@@ -16,7 +16,8 @@ A saved config and the one of a new request are compared by `config_mismatch` al
 and each checkpoint's metadata) and when crossval reuses a finished run. Fields added after runs were first
 saved (`LEGACY`: the classes, the corpus kind, the fold count, the STFT transform, the epoch selection) read,
 where a saved config lacks them, as what those runs were: GTZAN's ten genres, "gtzan" (or "synthetic"), 10
-folds, the linear STFT map, the best epoch on validation, cached features without augmentation; so old runs still resume and serve as they were
+folds, the linear STFT map, the best epoch on validation, cached features without augmentation,
+the paper's grid of training clips without mixup; so old runs still resume and serve as they were
 trained (`train_config`).
 No JAX here.
 """
@@ -82,6 +83,8 @@ LEGACY = {
     "train.select": lambda flat: "best_valid",
     "train.features": lambda flat: "cached",
     "train.augment": lambda flat: [],
+    "train.crops": lambda flat: "grid",
+    "train.mixup": lambda flat: 0.0,
 }
 
 

@@ -130,3 +130,33 @@ def test_bad_inputs_are_refused(tmp_path):
         ClipDataset(cache, ["b"], [0])
     with pytest.raises(DataError, match="labels"):
         ClipDataset(cache, ["a"], [0, 1])
+
+
+def test_random_crops_move_each_clip_within_its_track_and_are_seeded(dataset):
+    from mgc_jax.clips import train_starts
+
+    ds, lengths = dataset
+    grid = {(int(t), int(round((x[0, 0] - t * 1e4) / 10))) for b in ds.batches(50, seed=0, epoch=0)
+            for t, x in zip(b.track, b.x["music"])}
+
+    def starts(**kw):
+        out = []
+        for b in ds.batches(50, shuffle=False, crops="random", **kw):
+            for t, x, s in zip(b.track, b.x["music"], b.x["stft"]):
+                start = int(round((x[0, 0] - t * 1e4) / 10))
+                np.testing.assert_array_equal(s, ds._maps[t]["stft"][start:start + 128])  # a real window
+                out.append((int(t), start))
+        return out
+
+    got = starts(seed=0, epoch=1)
+    assert len(got) == ds.n_clips and got == starts(seed=0, epoch=1)  # a pure function of (seed, epoch)
+    assert got != starts(seed=0, epoch=2) and got != starts(seed=1, epoch=1)
+    ordered = sorted(grid)
+    for (t, s), (t0, s0) in zip(got, ordered):  # clip j of the grid moved forward by < CLIP_HOP frames
+        assert t == t0 and s0 <= s < s0 + CLIP_HOP and s + CLIP_FRAMES <= lengths[t]
+    assert (3, 0) in got  # the 128-frame track has one window: it cannot move
+    assert sum(s != s0 for (_, s), (_, s0) in zip(got, ordered)) > ds.n_clips // 2
+    np.testing.assert_array_equal(train_starts(np.array([0, 64]), np.array([100, 100]), crops="grid", seed=0,
+                                               epoch=0), [0, 64])
+    with pytest.raises(ValueError, match="crops='jitter'"):
+        train_starts(np.array([0]), np.array([0]), crops="jitter", seed=0, epoch=0)

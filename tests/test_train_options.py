@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import types
 
 import numpy as np
@@ -116,3 +117,54 @@ def test_paper_flag_restores_the_papers_settings_and_explicit_flags_win():
                                    "epochs": 40}
     assert settings("--paper", "--epochs=3", "--standardize")["epochs"] == 3
     assert settings("--paper", "--epochs=3", "--standardize")["standardize"] is True
+
+
+def test_mix_batch_mixes_real_rows_with_real_partners():
+    import jax
+
+    from mgc_jax.steps import mix_batch
+
+    n, c = 8, 6
+    x = {"music": np.arange(n, dtype=np.float32)[:, None, None] * np.ones((n, 4, 3), np.float32)}
+    y = np.array([0, 1, 2, 3, 4, 5, 0, 0], np.int32)  # real row i has label i: its partner can be read back
+    w = np.array([1, 1, 1, 1, 1, 1, 0, 0], np.float32)  # two padding rows
+    moved = 0
+    for seed in range(5):
+        mixed, target = mix_batch(x, y, w, jax.random.key(seed), alpha=0.4, num_classes=c)
+        mixed, target = np.asarray(mixed["music"]), np.asarray(target)
+        np.testing.assert_allclose(target.sum(1), 1.0, rtol=1e-6)
+        for i in range(6):
+            assert np.all(mixed[i] == mixed[i, 0, 0])  # one weight per row
+            lam = target[i, i]
+            others = [j for j in range(c) if j != i and target[i, j] > 1e-6]
+            assert len(others) <= 1
+            j = others[0] if others else i  # the partner, a real row (labels 0..5 are rows 0..5 only)
+            np.testing.assert_allclose(mixed[i, 0, 0], lam * i + (1 - lam) * j, rtol=1e-5, atol=1e-5)
+            moved += j != i
+    assert moved > 10
+    again = mix_batch(x, y, w, jax.random.key(4), alpha=0.4, num_classes=c)
+    np.testing.assert_array_equal(np.asarray(again[0]["music"]), mixed)  # a pure function of the key
+
+
+def test_training_with_mixup_and_random_crops(tmp_path):
+    from fake_data import tiny_config
+
+    from mgc_jax.train import TrainConfig, fold_data, train_and_evaluate
+
+    tracks = tuple(Track(f"{g}.{i:05d}", g, "") for g in GENRES for i in range(3))
+    corpus = types.SimpleNamespace(tracks=tracks, cache=_Cache({t.track_id: t.genre for t in tracks}),
+                                   classes=tuple(GENRES),
+                                   labels=lambda ids: np.array([GENRES.index(i.split(".")[0]) for i in ids], np.int32))
+    pick = lambda i: tuple(f"{g}.{i:05d}" for g in GENRES)  # noqa: E731
+    split = Split(pick(0), pick(1), pick(2))
+    losses = {}
+    for name, over in {"plain": {}, "mixup": {"mixup": 0.4}, "crops": {"crops": "random"}}.items():
+        cfg = tiny_config("music", epochs=2, **over)
+        res = train_and_evaluate(cfg, tmp_path / name, fold_data(cfg, corpus, split), in_bins={"music": 8})
+        losses[name] = [json.loads(line)["loss"] for line in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(v).all() for v in losses.values())
+    assert losses["mixup"] != losses["plain"] and losses["crops"] != losses["plain"]
+    with pytest.raises(ValueError, match=r"TrainConfig.crops='jitter'"):
+        TrainConfig(net="music", fold=0, crops="jitter")
+    with pytest.raises(ValueError, match=r"TrainConfig.mixup=-1"):
+        TrainConfig(net="music", fold=0, mixup=-1.0)

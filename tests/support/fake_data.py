@@ -68,7 +68,9 @@ class FakeClipDataset:
     def _clip(self, i: int, s: int, k: str) -> np.ndarray:
         return self.maps[i][k][s : s + self.clip_frames]
 
-    def batches(self, batch_size: int, *, seed: int, epoch: int, shuffle: bool = True):
+    def batches(self, batch_size: int, *, seed: int, epoch: int, shuffle: bool = True, crops: str = "grid"):
+        if crops != "grid":
+            raise NotImplementedError("FakeClipDataset has the grid of clips only")
         order = np.random.default_rng([seed, epoch]).permutation(self.n_clips) if shuffle else np.arange(self.n_clips)
         for a in range(0, self.n_clips, batch_size):
             idx = [self.index[j] for j in order[a : a + batch_size]]
