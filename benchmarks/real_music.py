@@ -66,6 +66,8 @@ PRESETS = {
     "defaults_crops": {"crops": "random"},
     "defaults_mixup": {"mixup": 0.4},
     "defaults_crops_mixup": {"crops": "random", "mixup": 0.4},
+    "defaults_crops_mixup_e40": {"crops": "random", "mixup": 0.4, "epochs": 40},
+    "defaults_crops_mixup1": {"crops": "random", "mixup": 1.0},
 }
 
 
@@ -107,10 +109,12 @@ def read_results(path: pathlib.Path) -> list[dict]:
 
 
 def last_epoch_accuracy(run_dir, data, epochs: int) -> float:
-    """Test-track accuracy of the last epoch's checkpoint (majority vote, as for the best one)."""
-    from mgc_jax.train import load_trained, predict_tracks, track_metrics
+    """Test-track accuracy of the last epoch's checkpoint (majority vote, as for the best one), on the maps in
+    the run's own units (its STFT transform applied, as training applied it)."""
+    from mgc_jax.train import load_trained, predict_tracks, track_metrics, with_input_transform
 
     t = load_trained(run_dir, step=epochs)
+    data = with_input_transform(data, t.train_cfg)
     stats = None if t.standardizer is None else t.standardizer.to_tree()
     probs = predict_tracks(t.model, data.test, stats=stats, batch_size=t.train_cfg.eval_batch_size)
     return track_metrics(probs, data.labels["test"])["track_acc"]
@@ -215,7 +219,9 @@ def table(args, corpus, wd) -> str:
         acc = sum(r["test_acc"] * r["n_test"] for r in rs) / n
         last = (f"{100 * sum(r['last_test_acc'] * r['n_test'] for r in rs) / n:.1f} %"
                 if all("last_test_acc" in r for r in rs) else "-")
-        over = json.dumps(PRESETS.get(preset, {})) if net != "baseline" else "MFCC+music stats, RBF SVM"
+        over = PRESETS.get(preset, {})
+        over = ("MFCC+music stats, RBF SVM" if net == "baseline" else "today's defaults" if over is TODAY
+                else json.dumps(over))
         best = f"{np.mean([r['best_epoch'] for r in rs]):.1f}" if all("best_epoch" in r for r in rs) else "-"
         lines.append(f"| {net} | {preset} | `{over}` | {','.join(str(r['fold']) for r in sorted(rs, key=lambda r: r['fold']))} "
                      f"| {100 * acc:.1f} % ({round(acc * n)}/{n}) | {last} | {100 * np.mean([r['valid_acc'] for r in rs]):.1f} % "
