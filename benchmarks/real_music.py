@@ -38,14 +38,22 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 GTZAN_MINI = REPO.parent / "shared" / "gtzan_mini" / "genres"
 N_FOLDS = 5
 
-# name -> TrainConfig overrides (model.* for ModelConfig fields) on today's defaults.
-# What the presets override: the project's defaults when they were measured (raw units, linear STFT map,
-# 0.9 decay, 40 epochs, best epoch on validation). "defaults" undoes all of it: today's TrainConfig defaults.
+# name -> TrainConfig overrides (model.* for ModelConfig fields). A plain dict overrides the settings the first
+# presets were measured against (BASE: the project's defaults then: raw units, linear STFT map, 0.9 decay, 40
+# epochs, best epoch on validation); an `OnToday` dict overrides today's TrainConfig defaults.
 BASE = {"standardize": False, "stft_transform": "none", "lr_decay": 0.9, "epochs": 40, "select": "best_valid"}
-TODAY = object()  # marks the preset run on today's defaults, whatever they are
+
+
+class OnToday(dict):
+    """Overrides of today's TrainConfig defaults (whatever they are when the preset runs)."""
+
+
+# The first defaults decided on real music (standardised maps, log1p STFT, constant rate, 20 epochs, last epoch),
+# before random crops and mixup joined them.
+REAL1 = {"crops": "grid", "mixup": 0.0}
 
 PRESETS = {
-    "defaults": TODAY,
+    "defaults": OnToday(),
     "default": {},
     "paper": {"lr_decay": 1.0},  # raw units, constant rate
     "std": {"standardize": True},
@@ -62,12 +70,17 @@ PRESETS = {
     "std_log1p_const": {"standardize": True, "stft_transform": "log1p", "lr_decay": 1.0},
     "std_log1p_e20": {"standardize": True, "stft_transform": "log1p", "epochs": 20},
     "std_log1p_e2": {"standardize": True, "stft_transform": "log1p", "epochs": 2},  # synthetic check, busy CPU
-    "defaults_drop5": {"model.dropout": 0.5, "model.dropout_at": ("pool", "dense")},  # on today's defaults
-    "defaults_crops": {"crops": "random"},
-    "defaults_mixup": {"mixup": 0.4},
-    "defaults_crops_mixup": {"crops": "random", "mixup": 0.4},
-    "defaults_crops_mixup_e40": {"crops": "random", "mixup": 0.4, "epochs": 40},
-    "defaults_crops_mixup1": {"crops": "random", "mixup": 1.0},
+    # On today's defaults:
+    "real1": OnToday(REAL1),  # the grid of clips without mixup
+    "real1_drop5": OnToday({**REAL1, "model.dropout": 0.5, "model.dropout_at": ("pool", "dense")}),
+    "real1_crops": OnToday({"mixup": 0.0}),  # random crops alone
+    "real1_mixup": OnToday({"crops": "grid"}),  # mixup alone
+    "real1_crops_k128": OnToday({"mixup": 0.0, "model.k1": 128}),  # random crops, 128 filters
+    "mixup04": OnToday({"mixup": 0.4}),  # mixup 0.4 whatever the net's default
+    "defaults_e40": OnToday({"epochs": 40}),
+    "defaults_mixup1": OnToday({"mixup": 1.0}),
+    "defaults_e5": OnToday({"epochs": 5}),  # synthetic check
+    "real1_e5": OnToday({**REAL1, "epochs": 5}),  # synthetic check
 }
 
 
@@ -76,9 +89,7 @@ def make_config(net: str, fold: int, preset: str):
     from mgc_jax.train import TrainConfig
 
     preset_over = PRESETS[preset]
-    if preset_over is TODAY:
-        return TrainConfig(net=net, fold=fold)
-    over = dict(preset_over) if preset.startswith("defaults") else {**BASE, **preset_over}
+    over = dict(preset_over) if isinstance(preset_over, OnToday) else {**BASE, **preset_over}
     model = {k.split(".", 1)[1]: over.pop(k) for k in list(over) if k.startswith("model.")}
     return TrainConfig(net=net, fold=fold, model=dataclasses.replace(ModelConfig(), **model), **over)
 
@@ -144,7 +155,7 @@ def train_runs(args, corpus, wd) -> None:
                        "best_epoch": res.best_epoch, "last_test_acc": last_epoch_accuracy(run_dir, data, cfg.epochs),
                        "n_test": len(data.ids["test"]), "seconds": round(time.perf_counter() - t0, 1),
                        "run_dir": str(run_dir),
-                       "overrides": {} if PRESETS[preset] is TODAY else PRESETS[preset]}
+                       "overrides": dict(PRESETS[preset]), "on_today": isinstance(PRESETS[preset], OnToday)}
                 print(json.dumps(rec), flush=True)
                 with open(out, "a") as f:
                     f.write(json.dumps(rec) + "\n")
@@ -220,8 +231,8 @@ def table(args, corpus, wd) -> str:
         last = (f"{100 * sum(r['last_test_acc'] * r['n_test'] for r in rs) / n:.1f} %"
                 if all("last_test_acc" in r for r in rs) else "-")
         over = PRESETS.get(preset, {})
-        over = ("MFCC+music stats, RBF SVM" if net == "baseline" else "today's defaults" if over is TODAY
-                else json.dumps(over))
+        over = ("MFCC+music stats, RBF SVM" if net == "baseline"
+                else f"today's defaults + {json.dumps(over)}" if isinstance(over, OnToday) else json.dumps(over))
         best = f"{np.mean([r['best_epoch'] for r in rs]):.1f}" if all("best_epoch" in r for r in rs) else "-"
         lines.append(f"| {net} | {preset} | `{over}` | {','.join(str(r['fold']) for r in sorted(rs, key=lambda r: r['fold']))} "
                      f"| {100 * acc:.1f} % ({round(acc * n)}/{n}) | {last} | {100 * np.mean([r['valid_acc'] for r in rs]):.1f} % "

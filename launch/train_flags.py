@@ -32,9 +32,10 @@ HELP = {
     "select": "Epoch that is tested and served: last | best_valid (paper: best validation accuracy).",
     "features": "cached (maps from the feature cache) | online (computed from the audio inside the training step).",
     "augment": "Comma-separated audio augmentations of --features=online: gain, noise, shift (mgc_jax.augment).",
-    "crops": "Training clip starts: grid (the paper's windows every 64 frames) | random (each window moved by a "
-             "random offset in [0, 64) frames every epoch).",
-    "mixup": "Mixup of training clip pairs with Beta(mixup, mixup) weights (0 = off, the paper).",
+    "crops": "Training clip starts: random (each window moved by a random offset in [0, 64) frames every epoch) | "
+             "grid (the paper's windows every 64 frames). Default: the net's (net_MUSIC random, net_STFT and early grid).",
+    "mixup": "Mixup of training clip pairs with Beta(mixup, mixup) weights (0 = off, the paper). Default: the net's "
+             "value (net_MUSIC 0.4; net_STFT and early 0: measured on real music, benchmarks/real_music.md).",
     "k1": "Filters per conv layer (docs/features.md D10: 256; 128 the alternative).",
     "align": "Shortcut alignment: center (3+3 zero pad) | start | end | same.",
     "relu_after_add": "ReLU after the residual add.",
@@ -46,15 +47,19 @@ _TRAIN_FIELDS = {f for f in TrainConfig.__dataclass_fields__}
 _FIELDS = train_fields()
 
 
+_NONE_TYPES = {"mixup": float, "crops": str}  # fields whose default None means "the net's value"
+
+
 def _define(name: str):
     default = _FIELDS[name].default
-    return _DEFINE[type(default)](name, default, HELP[name])
+    return _DEFINE[_NONE_TYPES[name] if default is None else type(default)](name, default, HELP[name])
 
 
 FLAGS = {name: _define(name) for name in HELP}  # field name -> FlagHolder
 SPLIT = FLAGS["split"]
 PAPER = flags.DEFINE_bool("paper", False, "The paper's settings where the defaults differ: --nostandardize "
-                          "--stft_transform=none --select=best_valid --epochs=40 (a flag given explicitly wins).")
+                          "--stft_transform=none --select=best_valid --epochs=40 --crops=grid --mixup=0 (a flag given explicitly "
+                          "wins).")
 TRACKS_PER_GENRE = flags.DEFINE_integer("tracks_per_genre", None,
                                         "Synthetic corpus only: tracks per genre when it is first made.")
 

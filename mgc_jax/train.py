@@ -195,7 +195,7 @@ def _batches(dataset, cfg: TrainConfig, epoch: int,
              rows: int) -> Iterator[tuple[dict, np.ndarray, np.ndarray, np.ndarray, int]]:
     """Global training batches of cfg.batch_size clips, zero-padded to `rows` (>= batch_size) with weight 0:
     (x, y, w, track, n_real); order from (seed, epoch)."""
-    for b in dataset.batches(cfg.batch_size, seed=cfg.seed, epoch=epoch, shuffle=True, crops=cfg.crops):
+    for b in dataset.batches(cfg.batch_size, seed=cfg.seed, epoch=epoch, shuffle=True, crops=cfg.crop_mode):
         n = len(b.y)
         # Float maps or audio as float32; the online path's start frames and track indices stay integers.
         x = {k: sharding.pad_rows(_float32(v), rows) for k, v in b.x.items()}
@@ -215,8 +215,8 @@ def _train_epoch(model, optimizer, data: FoldData, cfg: TrainConfig, *, epoch: i
     model.train()
     mesh = sharding.data_mesh()
     step_fn = (online.sharded_online_step(mesh, data.train.feature_cfg, cfg.kinds, cfg.augment, cfg.stft_transform,
-                                          float(cfg.mixup))
-               if cfg.features == "online" else sharded_train_step(mesh, float(cfg.mixup)))
+                                          cfg.mixup_alpha)
+               if cfg.features == "online" else sharded_train_step(mesh, cfg.mixup_alpha))
     graphdef, state = nnx.split((model, optimizer))
     state, key_data, stats = sharding.replicate((state, jax.random.key_data(key), stats), mesh)
     outs = []

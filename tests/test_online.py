@@ -152,3 +152,12 @@ def test_online_training_equals_the_cached_run_and_augmentation_is_seeded(corpus
     resumed, _ = _run(corpus_dir, tmp_path / "aug1", epochs=2, **aug)
     fresh, _ = _run(corpus_dir, tmp_path / "aug4", epochs=2, **aug)
     assert [m["loss"] for m in resumed] == [m["loss"] for m in fresh]
+
+
+def test_online_training_with_random_crops_and_mixup_equals_the_cached_run(corpus_dir, tmp_path):
+    reg = dict(crops="random", mixup=0.4)  # the real-music defaults: the same crops and mixing on both paths
+    cached, _ = _run(corpus_dir, tmp_path / "cached", **reg)
+    on, _ = _run(corpus_dir, tmp_path / "online", features="online", **reg)
+    grid, _ = _run(corpus_dir, tmp_path / "grid")
+    assert abs(on[0]["loss"] - cached[0]["loss"]) <= 1e-3 * abs(cached[0]["loss"])
+    assert abs(cached[0]["loss"] - grid[0]["loss"]) > 1e-3 * abs(grid[0]["loss"])

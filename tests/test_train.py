@@ -68,9 +68,13 @@ def test_train_config_defaults_and_round_trip():
     cfg = TrainConfig(net="stft", fold=3)
     # Decided on real music (WORKSPACE.md "Defaults on real music"); the paper's settings are one call away.
     assert (cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.lr_decay, cfg.optimizer, cfg.standardize,
-            cfg.stft_transform, cfg.select) == (20, 20, 1e-3, 1.0, "adam", True, "log1p", "last")
+            cfg.stft_transform, cfg.select, cfg.crops, cfg.mixup) == (20, 20, 1e-3, 1.0, "adam", True, "log1p", "last",
+                                                                 None, None)
+    assert (cfg.crop_mode, cfg.for_run("music", 0).crop_mode, cfg.for_run("early", 0).crop_mode) == ("grid", "random", "grid")
+    assert (cfg.mixup_alpha, cfg.for_run("music", 0).mixup_alpha, cfg.for_run("early", 0).mixup_alpha) == (0.0, 0.4, 0.0)
     paper = paper_config("stft", 3)
-    assert (paper.epochs, paper.standardize, paper.stft_transform, paper.select) == (40, False, "none", "best_valid")
+    assert (paper.epochs, paper.standardize, paper.stft_transform, paper.select, paper.crops, paper.mixup) == (
+        40, False, "none", "best_valid", "grid", 0.0)
     assert cfg.model.k1 == 256
     d = json.loads(json.dumps(cfg.to_dict()))
     assert TrainConfig.from_dict(d) == cfg

@@ -106,15 +106,18 @@ def test_paper_flag_restores_the_papers_settings_and_explicit_flags_win():
 
     code = ("import json, sys; from absl import flags; import launch.train_flags as tf; "
             "flags.FLAGS(sys.argv); c = tf.train_config('music', 0); "
-            "print(json.dumps({k: getattr(c, k) for k in ('standardize', 'stft_transform', 'select', 'epochs')}))")
+            "print(json.dumps({k: getattr(c, k) for k in ('standardize', 'stft_transform', 'select', 'epochs', "
+            "'crops', 'mixup')}))")
 
     def settings(*argv):
         out = subprocess.run([sys.executable, "-c", code, "prog", *argv], capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    assert settings() == {"standardize": True, "stft_transform": "log1p", "select": "last", "epochs": 20}
+    assert settings() == {"standardize": True, "stft_transform": "log1p", "select": "last", "epochs": 20,
+                          "crops": None, "mixup": None}
     assert settings("--paper") == {"standardize": False, "stft_transform": "none", "select": "best_valid",
-                                   "epochs": 40}
+                                   "epochs": 40, "crops": "grid", "mixup": 0.0}
+    assert settings("--paper", "--mixup=0.2")["mixup"] == 0.2
     assert settings("--paper", "--epochs=3", "--standardize")["epochs"] == 3
     assert settings("--paper", "--epochs=3", "--standardize")["standardize"] is True
 
@@ -158,7 +161,8 @@ def test_training_with_mixup_and_random_crops(tmp_path):
     pick = lambda i: tuple(f"{g}.{i:05d}" for g in GENRES)  # noqa: E731
     split = Split(pick(0), pick(1), pick(2))
     losses = {}
-    for name, over in {"plain": {}, "mixup": {"mixup": 0.4}, "crops": {"crops": "random"}}.items():
+    plain = {"crops": "grid", "mixup": 0.0}
+    for name, over in {"plain": plain, "mixup": {**plain, "mixup": 0.4}, "crops": {**plain, "crops": "random"}}.items():
         cfg = tiny_config("music", epochs=2, **over)
         res = train_and_evaluate(cfg, tmp_path / name, fold_data(cfg, corpus, split), in_bins={"music": 8})
         losses[name] = [json.loads(line)["loss"] for line in (res.run_dir / "metrics.jsonl").read_text().splitlines()]

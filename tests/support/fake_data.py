@@ -102,11 +102,12 @@ def make_fold_data(kinds=("music",), *, per_genre=(3, 1, 1), n_frames: int = 48,
 
 
 def tiny_config(net: str = "music", **overrides):
-    """A TrainConfig small enough to train in seconds on CPU."""
+    """A TrainConfig small enough to train in seconds on CPU, on the grid of clips without mixup (the clip
+    datasets here have the grid only; tests of the regularisers set them)."""
     from mgc_jax.models import ModelConfig
     from mgc_jax.train import TrainConfig
 
-    kw = dict(net=net, fold=0, epochs=3, batch_size=8, eval_batch_size=16,
+    kw = dict(net=net, fold=0, epochs=3, batch_size=8, eval_batch_size=16, crops="grid", mixup=0.0,
               model=ModelConfig(k1=8, dense=(16, 12), conv_impl="conv"))
     kw.update(overrides)
     return TrainConfig(**kw)
