@@ -131,12 +131,23 @@ def last_epoch_accuracy(run_dir, data, epochs: int) -> float:
     return track_metrics(probs, data.labels["test"])["track_acc"]
 
 
+def _results(wd, corpus) -> tuple[pathlib.Path, set]:
+    """The results file (its folder made) and the (preset, net, fold) runs it already records."""
+    out = results_path(wd, corpus)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out, {(r["preset"], r["net"], r["fold"]) for r in read_results(out)}
+
+
+def _record(out: pathlib.Path, rec: dict) -> None:
+    print(json.dumps(rec), flush=True)
+    with open(out, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
 def train_runs(args, corpus, wd) -> None:
     from mgc_jax.train import feature_widths, fold_data, split_digest, train_and_evaluate
 
-    out = results_path(wd, corpus)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = {(r["preset"], r["net"], r["fold"]) for r in read_results(out)}
+    out, done = _results(wd, corpus)
     split_of = folds_of(corpus, args.synthetic)
     for preset in args.presets:
         for net in args.nets:
@@ -156,17 +167,13 @@ def train_runs(args, corpus, wd) -> None:
                        "n_test": len(data.ids["test"]), "seconds": round(time.perf_counter() - t0, 1),
                        "run_dir": str(run_dir),
                        "overrides": dict(PRESETS[preset]), "on_today": isinstance(PRESETS[preset], OnToday)}
-                print(json.dumps(rec), flush=True)
-                with open(out, "a") as f:
-                    f.write(json.dumps(rec) + "\n")
+                _record(out, rec)
 
 
 def baseline_runs(args, corpus, wd) -> None:
     from mgc_jax import baseline
 
-    out = results_path(wd, corpus)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = {(r["preset"], r["net"], r["fold"]) for r in read_results(out)}
+    out, done = _results(wd, corpus)
     split_of = folds_of(corpus, args.synthetic)
     for fold in args.folds:
         if ("svm", "baseline", fold) in done:
@@ -177,9 +184,7 @@ def baseline_runs(args, corpus, wd) -> None:
         rec = {"preset": "svm", "net": "baseline", "fold": fold, "test_acc": res.test_accuracy,
                "valid_acc": res.valid_accuracy, "C": res.C, "gamma": res.gamma, "n_test": res.n_test,
                "seconds": round(time.perf_counter() - t0, 1), "run_dir": str(run_dir)}
-        print(json.dumps(rec), flush=True)
-        with open(out, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+        _record(out, rec)
 
 
 def baseline_grid(args, corpus, wd) -> str:

@@ -60,18 +60,23 @@ class _Cache:
         return x.astype(np.float32)
 
 
+def _corpus_and_split():
+    """A 3-tracks-per-genre corpus over _Cache and its split (tracks 0 / 1 / 2 of each genre)."""
+    tracks = tuple(Track(f"{g}.{i:05d}", g, "") for g in GENRES for i in range(3))
+    corpus = types.SimpleNamespace(tracks=tracks, cache=_Cache({t.track_id: t.genre for t in tracks}),
+                                   classes=tuple(GENRES),
+                                   labels=lambda ids: np.array([GENRES.index(i.split(".")[0]) for i in ids], np.int32))
+    pick = lambda i: tuple(f"{g}.{i:05d}" for g in GENRES)  # noqa: E731
+    return corpus, Split(pick(0), pick(1), pick(2))
+
+
 def test_training_fits_the_standardizer_on_transformed_maps_and_inference_applies_both(tmp_path):
     from fake_data import tiny_config
 
     from mgc_jax.crossval import read_test_probs
     from mgc_jax.train import fold_data, load_trained, train_and_evaluate
 
-    tracks = tuple(Track(f"{g}.{i:05d}", g, "") for g in GENRES for i in range(3))
-    corpus = types.SimpleNamespace(tracks=tracks, cache=_Cache({t.track_id: t.genre for t in tracks}),
-                                   classes=tuple(GENRES),
-                                   labels=lambda ids: np.array([GENRES.index(i.split(".")[0]) for i in ids], np.int32))
-    pick = lambda i: tuple(f"{g}.{i:05d}" for g in GENRES)  # noqa: E731
-    split = Split(pick(0), pick(1), pick(2))
+    corpus, split = _corpus_and_split()
     cfg = tiny_config("stft", epochs=1, standardize=True, stft_transform="log1p")
     data = fold_data(cfg, corpus, split)
     res = train_and_evaluate(cfg, tmp_path / "run", data, in_bins={"stft": 12})
@@ -154,12 +159,7 @@ def test_training_with_mixup_and_random_crops(tmp_path):
 
     from mgc_jax.train import TrainConfig, fold_data, train_and_evaluate
 
-    tracks = tuple(Track(f"{g}.{i:05d}", g, "") for g in GENRES for i in range(3))
-    corpus = types.SimpleNamespace(tracks=tracks, cache=_Cache({t.track_id: t.genre for t in tracks}),
-                                   classes=tuple(GENRES),
-                                   labels=lambda ids: np.array([GENRES.index(i.split(".")[0]) for i in ids], np.int32))
-    pick = lambda i: tuple(f"{g}.{i:05d}" for g in GENRES)  # noqa: E731
-    split = Split(pick(0), pick(1), pick(2))
+    corpus, split = _corpus_and_split()
     losses = {}
     plain = {"crops": "grid", "mixup": 0.0}
     for name, over in {"plain": plain, "mixup": {**plain, "mixup": 0.4}, "crops": {**plain, "crops": "random"}}.items():
