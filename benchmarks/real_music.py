@@ -81,6 +81,9 @@ PRESETS = {
     "defaults_mixup1": OnToday({"mixup": 1.0}),
     "defaults_e5": OnToday({"epochs": 5}),  # synthetic check
     "real1_e5": OnToday({**REAL1, "epochs": 5}),  # synthetic check
+    # Today's defaults with other seeds (model init, batch order, crops, mixup draws): the spread of one setting.
+    "seed1": OnToday({"seed": 1}),
+    "seed2": OnToday({"seed": 2}),
 }
 
 
