@@ -84,6 +84,10 @@ PRESETS = {
     # Today's defaults with other seeds (model init, batch order, crops, mixup draws): the spread of one setting.
     "seed1": OnToday({"seed": 1}),
     "seed2": OnToday({"seed": 2}),
+    # net_STFT's map averaged into 96 mel bands before conv1 (ModelConfig.stft_bands)
+    "bands96": OnToday({"model.stft_bands": 96}),
+    "bands96_seed1": OnToday({"model.stft_bands": 96, "seed": 1}),
+    "bands96_seed2": OnToday({"model.stft_bands": 96, "seed": 2}),
 }
 
 

@@ -35,6 +35,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mgc_jax.datasets.gtzan import GENRES
+from mgc_jax.mel import mel_filterbank
 
 N_MELS = 40
 N_MFCC = 20
@@ -78,32 +79,6 @@ class BaselineResult(NamedTuple):
 
 
 # --------------------------------------------------------------------------------------------- MFCC
-
-
-def hz_to_mel(f: np.ndarray) -> np.ndarray:
-    """Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above."""
-    f = np.asarray(f, np.float64)
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
-    return np.where(f < min_log_hz, f / f_sp, min_log_mel + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep)
-
-
-def mel_to_hz(m: np.ndarray) -> np.ndarray:
-    m = np.asarray(m, np.float64)
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
-    return np.where(m < min_log_mel, f_sp * m, min_log_hz * np.exp(logstep * (m - min_log_mel)))
-
-
-def mel_filterbank(n_bins: int, sample_rate: float, n_mels: int) -> np.ndarray:
-    """float64 [n_bins, n_mels]: triangular filters between 0 Hz and Nyquist, each of unit area in Hz
-    (librosa.filters.mel(norm="slaney") transposed, for bins = n_fft // 2 + 1)."""
-    freqs = np.linspace(0.0, sample_rate / 2, n_bins)
-    edges = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2), n_mels + 2))
-    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
-    up = (freqs[:, None] - lower) / (centre - lower)
-    down = (upper - freqs[:, None]) / (upper - centre)
-    return np.maximum(0.0, np.minimum(up, down)) * (2.0 / (upper - lower))
 
 
 def dct_matrix(n_in: int, n_out: int) -> np.ndarray:

@@ -187,6 +187,9 @@ class ModelConfig(_DictMixin):
     # channel: fan_in 4n, fan_out 4n·K1), zero biases, i.e. what the paper's Keras/Theano run most likely
     # used; "flax": lecun-normal on the 1-D view (Flax defaults).
     init: str = "keras"
+    # net_STFT's map averaged into this many mel bands before conv1 (mgc_jax.models); 0 = the paper's 513 bins
+    # straight into conv1. 96 bands: as accurate on gtzan_mini, ~2.5x faster to train (benchmarks/real_music.md).
+    stft_bands: int = 0
     conv_impl: str = "conv"  # "conv" (nnx.Conv; fastest here, see benchmarks/train_speed.py) or "matmul" (patch gather + matmul)
 
     def __post_init__(self):
@@ -203,6 +206,8 @@ class ModelConfig(_DictMixin):
             ("num_classes", self.num_classes >= 2, "must be >= 2"),
             ("init", self.init in INITS, f"expected one of {INITS}"),
             ("conv_impl", self.conv_impl in CONV_IMPLS, f"expected one of {CONV_IMPLS}"),
+            ("stft_bands", isinstance(self.stft_bands, int) and self.stft_bands >= 0,
+             "must be an int >= 0 (0 = no bands)"),
         ])
 
 
@@ -305,10 +310,13 @@ class TrainConfig(_DictMixin):
 # "Defaults on real music"); `--paper` in the launchers, `paper_config` in the library.
 PAPER_HPARAMS = {"standardize": False, "stft_transform": "none", "select": "best_valid", "epochs": 40,
                  "crops": "grid", "mixup": 0.0}
+PAPER_MODEL = {"stft_bands": 0}  # ModelConfig fields likewise: net_STFT's 513 bins straight into conv1
 
 
 def paper_config(net: str, fold: int, **overrides) -> TrainConfig:
-    """TrainConfig with the paper's settings (raw units, linear STFT map, best epoch on validation, 40 epochs)."""
+    """TrainConfig with the paper's settings (raw units, linear STFT map, best epoch on validation, 40 epochs,
+    no mel bands); `model=` in overrides replaces the paper's ModelConfig."""
+    overrides.setdefault("model", ModelConfig(**PAPER_MODEL))
     return TrainConfig(net=net, fold=fold, **{**PAPER_HPARAMS, **overrides})
 
 

@@ -147,8 +147,8 @@ def plot_music_filters(kernel, *, names: Sequence[str] = FEATURE_NAMES, max_filt
 def plot_stft_filters(kernel, *, sample_rate: int = SAMPLE_RATE, max_filters: int = 8, cols: int = 4):
     """net_STFT's first-layer filters as frequency profiles: one line per time offset against Hz.
 
-    kernel: float [kt=4, n_bins, K] (`model.block.conv1.kernel`, n_bins = n_fft / 2 + 1 = 513); bin b is at
-    b * sample_rate / (2 (n_bins - 1)) Hz. Draws min(K, max_filters) axes, largest norm first.
+    kernel: float [kt=4, n_bins, K] (`mgc_jax.models.input_kernel(model.block)`, n_bins = n_fft / 2 + 1 = 513);
+    bin b is at b * sample_rate / (2 (n_bins - 1)) Hz. Draws min(K, max_filters) axes, largest norm first.
     """
     k = _array(kernel, "kernel", 3)
     if k.shape[1] < 2:

@@ -17,7 +17,7 @@ and each checkpoint's metadata) and when crossval reuses a finished run. Fields 
 saved (`LEGACY`: the classes, the corpus kind, the fold count, the STFT transform, the epoch selection) read,
 where a saved config lacks them, as what those runs were: GTZAN's ten genres, "gtzan" (or "synthetic"), 10
 folds, the linear STFT map, the best epoch on validation, cached features without augmentation,
-the paper's grid of training clips without mixup; so old runs still resume and serve as they were
+the paper's grid of training clips without mixup, no mel bands; so old runs still resume and serve as they were
 trained (`train_config`).
 No JAX here.
 """
@@ -85,6 +85,7 @@ LEGACY = {
     "train.augment": lambda flat: [],
     "train.crops": lambda flat: "grid",
     "train.mixup": lambda flat: 0.0,
+    "train.model.stft_bands": lambda flat: 0,
 }
 
 
@@ -92,9 +93,14 @@ def train_config(config: Mapping) -> TrainConfig:
     """The TrainConfig a run's config.json records; `LEGACY` train fields it lacks read as the old runs' values
     (not today's defaults, which may differ)."""
     saved = dict(config["train"])
+    saved["model"] = dict(saved.get("model", {}))
     for key, value in LEGACY.items():
-        if key.startswith("train.") and key[len("train."):] not in saved:
-            saved[key[len("train."):]] = value(saved)
+        if not key.startswith("train."):
+            continue
+        *parents, field = key.split(".")[1:]  # "train.model.stft_bands" -> ["model"], "stft_bands"
+        into = saved if not parents else saved[parents[0]]
+        if field not in into:
+            into[field] = value(saved)
     return TrainConfig.from_dict(saved)
 
 

@@ -67,7 +67,7 @@ def test_training_flags_take_their_defaults_from_the_fields():
             "bad = [n for n, h in train_flags.FLAGS.items() if norm(h.default) != f[n].default]; "
             "print(len(train_flags.FLAGS), bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["19", "[]"]
+    assert out.stdout.split() == ["20", "[]"]
     assert RunId._fields == ("net", "fold", "split", "n_folds")
 
 
@@ -105,3 +105,17 @@ def test_configs_saved_before_n_folds_and_classes_still_match():
     assert rundir.config_mismatch(old, five) == "train.n_folds: 10 (saved) != 5 (now)"
     assert "classes" in rundir.config_mismatch(old, {**now, "classes": ["a", "b"]})
     assert "corpus_kind: 'synthetic' (saved)" in rundir.config_mismatch({**old, "corpus": "synthetic"}, now)
+
+
+def test_stft_runs_saved_before_mel_bands_read_as_the_513_bins():
+    """A run saved before ModelConfig.stft_bands existed was trained on the 513 bins: it reads (and serves) so."""
+    from mgc_jax import rundir
+
+    now = TrainConfig(net="stft", fold=0, model=ModelConfig(stft_bands=96)).to_dict()
+    old_train = {**now, "model": {k: v for k, v in now["model"].items() if k != "stft_bands"}}
+    assert rundir.train_config({"train": old_train}).model.stft_bands == 0
+    assert rundir.train_config({"train": now}).model.stft_bands == 96
+    assert "train.model.stft_bands: 0 (saved) != 96 (now)" in rundir.config_mismatch({"train": old_train},
+                                                                                     {"train": now})
+    with_bands = {**now, "model": {**now["model"], "stft_bands": 0}}
+    assert rundir.config_mismatch({"train": old_train}, {"train": with_bands}) == ""

@@ -2,14 +2,19 @@
 both conv implementations, dropout behaviour and config validation."""
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from mgc_jax.models import (ALIGNS, FEATURE_WIDTHS, NET_KINDS, EarlyFusionCNN, GenreCNN, ModelConfig, apply_model,
-                            build_model, count_params, global_pool)
+from mgc_jax import mel
+from mgc_jax.config import PAPER_MODEL
+from mgc_jax.errors import ConfigError
+from mgc_jax.models import (ALIGNS, BAND_SAMPLE_RATE, FEATURE_WIDTHS, NET_KINDS, EarlyFusionCNN, GenreCNN, ModelConfig,
+                            apply_model, build_model, count_params, global_pool, input_kernel)
 
 # docs/features.md §3.3 at K1 = 256: conv1 4*n*256 + 256, conv2 = conv3 = 4*256*256 + 256,
 # dense 512*300 + 300 + 300*150 + 150 + 150*10 + 10 (spec's "~1.25 M" and "~0.73 M").
@@ -24,11 +29,49 @@ def analytic_params(n_bins: tuple[int, ...], k1: int, dense=(300, 150), classes=
     return convs + sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
+PAPER = ModelConfig(**PAPER_MODEL)  # the paper's architecture: net_STFT's 513 bins straight into conv1
+
+
 @pytest.mark.parametrize("net,expected", [("stft", STFT_PARAMS), ("music", MUSIC_PARAMS), ("early", EARLY_PARAMS)])
 def test_parameter_counts_are_pinned(net, expected):
-    model = nnx.eval_shape(lambda: build_model(net, rngs=nnx.Rngs(0)))
+    model = nnx.eval_shape(lambda: build_model(net, PAPER, rngs=nnx.Rngs(0)))
     assert count_params(model) == expected
     assert expected == analytic_params(tuple(FEATURE_WIDTHS[k] for k in NET_KINDS[net]), 256)
+
+
+@pytest.mark.parametrize("net", ["stft", "music", "early"])
+def test_stft_bands_shrink_conv1_only(net):
+    """stft_bands=96: net_STFT averages its 513 bins into 96 mel bands, conv1 reads 96 inputs, nothing else moves
+    (net_MUSIC has no bands); the default is the paper's architecture."""
+    model = nnx.eval_shape(lambda: build_model(net, ModelConfig(stft_bands=96), rngs=nnx.Rngs(0)))
+    widths = tuple(96 if k == "stft" else FEATURE_WIDTHS[k] for k in NET_KINDS[net])
+    assert count_params(model) == analytic_params(widths, 256)
+    assert ModelConfig() == PAPER
+
+
+def test_stft_bands_are_mel_means_before_conv1():
+    cfg = ModelConfig(k1=8, dense=(16,), stft_bands=24)
+    model = build_model("stft", cfg, rngs=nnx.Rngs(0))
+    model.eval()
+    x = jax.random.normal(jax.random.key(1), (2, 128, 513))
+    w = mel.band_means(513, 24, BAND_SAMPLE_RATE)
+    # The same block without bands, given the banded map and the same parameters, gives the same logits.
+    plain = build_model("stft", dataclasses.replace(cfg, stft_bands=0), rngs=nnx.Rngs(0), in_bins={"stft": 24})
+    nnx.update(plain, nnx.state(model, nnx.Param))
+    plain.eval()
+    np.testing.assert_allclose(model(x), plain(x @ jnp.asarray(w)), rtol=1e-5, atol=1e-6)
+    # input_kernel: conv1 as a filter over the 513 bins, W @ kernel (the plain block's kernel unchanged).
+    k = np.asarray(model.block.conv1.kernel[...])
+    assert k.shape == (4, 24, 8)
+    np.testing.assert_allclose(input_kernel(model.block), np.einsum("fb,tbk->tfk", w, k), rtol=1e-6)
+    np.testing.assert_array_equal(input_kernel(plain.block), np.asarray(plain.block.conv1.kernel[...]))
+
+
+def test_stft_bands_refused_where_they_cannot_be():
+    with pytest.raises(ConfigError, match="stft_bands"):
+        ModelConfig(stft_bands=-1)
+    with pytest.raises(ValueError, match="covers no bin"):  # more bands than a 17-bin map allows
+        build_model("stft", ModelConfig(k1=4, stft_bands=64), rngs=nnx.Rngs(0), in_bins={"stft": 17})
 
 
 def test_parameter_count_follows_config():
@@ -149,8 +192,9 @@ def test_dropout_train_vs_eval():
 
 
 def test_keras_init_of_first_conv():
-    """conv1 as Keras' Conv2D 4 x n on one channel: glorot-uniform limit sqrt(6 / (4n + 4n K1))."""
-    model = build_model("stft", rngs=nnx.Rngs(0))
+    """conv1 as Keras' Conv2D 4 x n on one channel: glorot-uniform limit sqrt(6 / (4n + 4n K1)) (n = 513, the
+    paper's net_STFT; with mel bands n is the band count)."""
+    model = build_model("stft", PAPER, rngs=nnx.Rngs(0))
     k = np.asarray(model.block.conv1.kernel[...])
     limit = np.sqrt(6.0 / (4 * 513 + 4 * 513 * 256))
     assert np.abs(k).max() <= limit

@@ -22,7 +22,7 @@ from mgc_jax import rundir, train
 from mgc_jax.checkpoint import CheckpointError
 from mgc_jax.clips import ClipDataset
 from mgc_jax.datasets.folds import get_split
-from mgc_jax.config import paper_config
+from mgc_jax.config import ModelConfig, paper_config
 from mgc_jax.standardize import Standardizer
 from mgc_jax.evaluate import majority_vote
 from mgc_jax.train import (TEST_PROBS_KEYS, TrainConfig, load_trained, split_train_step, track_metrics,
@@ -75,6 +75,7 @@ def test_train_config_defaults_and_round_trip():
     paper = paper_config("stft", 3)
     assert (paper.epochs, paper.standardize, paper.stft_transform, paper.select, paper.crops, paper.mixup) == (
         40, False, "none", "best_valid", "grid", 0.0)
+    assert (cfg.model.stft_bands, paper.model.stft_bands) == (0, 0)
     assert cfg.model.k1 == 256
     d = json.loads(json.dumps(cfg.to_dict()))
     assert TrainConfig.from_dict(d) == cfg
@@ -273,10 +274,20 @@ def test_standardizer_fit_on_training_tracks_only():
         np.testing.assert_allclose(z.std(0), 1.0, rtol=1e-4)
 
 
-def test_load_trained_is_bit_identical_to_the_run(tmp_path):
-    res, cfg, data = run(tmp_path, net="early", epochs=2, standardize=True)
+def run_banded(tmp_path, net: str, bands: int, **overrides):
+    """`run` on maps with a 64-bin STFT (room for `bands` mel bands; WIDTHS' 12 bins have too few)."""
+    widths = {**WIDTHS, "stft": 64}
+    cfg = tiny_config(net=net, model=ModelConfig(k1=8, dense=(16, 12), stft_bands=bands), **overrides)
+    data = make_fold_data(cfg.kinds, widths=widths)
+    return train_and_evaluate(cfg, tmp_path / "run", data, in_bins=widths), cfg, data
+
+
+@pytest.mark.parametrize("net,bands", [("early", 0), ("stft", 16)])
+def test_load_trained_is_bit_identical_to_the_run(tmp_path, net, bands):
+    res, cfg, data = run_banded(tmp_path, net, bands, epochs=2, standardize=True)
     trained = load_trained(res.run_dir)
     assert trained.train_cfg == cfg and trained.epoch == res.best_epoch
+    assert trained.model.block.bands == bands if net == "stft" else trained.model.branches["stft"].bands == 0
     from mgc_jax.input_transform import TransformedCache
 
     fitted = Standardizer.fit(TransformedCache(data.cache, cfg.stft_transform), data.ids["train"], cfg.kinds)
