@@ -211,7 +211,9 @@ def _float32(v) -> np.ndarray:
 
 def _train_epoch(model, optimizer, data: FoldData, cfg: TrainConfig, *, epoch: int, key: jax.Array, stats):
     """One pass over the shuffled training clips (data-parallel over `sharding.data_mesh()`); returns running
-    loss, clip and track accuracy. Step s uses the dropout key fold_in(key, s)."""
+    loss, clip and track accuracy. Step s uses the dropout key fold_in(key, s). With mixup the running figures
+    are of the mixed clips against each clip's own label (net_MUSIC's default: ~0.6 clip accuracy while the
+    validation clips score 1.0 on the synthetic corpus); validation is the measure."""
     model.train()
     mesh = sharding.data_mesh()
     step_fn = (online.sharded_online_step(mesh, data.train.feature_cfg, cfg.kinds, cfg.augment, cfg.stft_transform,
