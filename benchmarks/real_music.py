@@ -87,7 +87,6 @@ PRESETS = {
     # net_STFT's map averaged into 96 mel bands before conv1 (ModelConfig.stft_bands)
     "bands96": OnToday({"model.stft_bands": 96}),
     "bands96_seed1": OnToday({"model.stft_bands": 96, "seed": 1}),
-    "bands96_seed2": OnToday({"model.stft_bands": 96, "seed": 2}),
 }
 
 
