@@ -47,8 +47,8 @@ AUGMENTS = ("gain", "noise", "shift")
 # Where the training clips start (mgc_jax.clips.train_starts): "grid" = the paper's fixed windows every CLIP_HOP
 # frames; "random" = each window moved by a fresh random offset every epoch (same clip count, new crops).
 CROPS = ("grid", "random")
-# TrainConfig.mixup=None means the net's own value: mixup lifted net_MUSIC on real music (58 -> 74 % on gtzan_mini)
-# but cost net_STFT (64 -> 56 %) (benchmarks/real_music.md), so the default differs by net.
+# TrainConfig.mixup=None means the net's own value: with random crops, mixup lifted net_MUSIC on real music (58 ->
+# 74 % on gtzan_mini, seed 0; 68-74 % over seeds 0-2) but cost net_STFT (64 -> 56 %) (benchmarks/real_music.md).
 NET_MIXUP = {"music": 0.4, "stft": 0.0, "early": 0.0}
 # TrainConfig.crops=None likewise: random crops lifted net_MUSIC (58 -> 68 % alone) but not net_STFT (3 folds).
 NET_CROPS = {"music": "random", "stft": "grid", "early": "grid"}
@@ -188,7 +188,8 @@ class ModelConfig(_DictMixin):
     # used; "flax": lecun-normal on the 1-D view (Flax defaults).
     init: str = "keras"
     # net_STFT's map averaged into this many mel bands before conv1 (mgc_jax.models); 0 = the paper's 513 bins
-    # straight into conv1. 96 bands: as accurate on gtzan_mini, ~2.5x faster to train (benchmarks/real_music.md).
+    # straight into conv1 (also the paper's). 96 bands: as accurate on gtzan_mini, folds 50-70 s vs 96-121 s
+    # (benchmarks/real_music.md).
     stft_bands: int = 0
     conv_impl: str = "conv"  # "conv" (nnx.Conv; fastest here, see benchmarks/train_speed.py) or "matmul" (patch gather + matmul)
 
@@ -310,13 +311,10 @@ class TrainConfig(_DictMixin):
 # "Defaults on real music"); `--paper` in the launchers, `paper_config` in the library.
 PAPER_HPARAMS = {"standardize": False, "stft_transform": "none", "select": "best_valid", "epochs": 40,
                  "crops": "grid", "mixup": 0.0}
-PAPER_MODEL = {"stft_bands": 0}  # ModelConfig fields likewise: net_STFT's 513 bins straight into conv1
 
 
 def paper_config(net: str, fold: int, **overrides) -> TrainConfig:
-    """TrainConfig with the paper's settings (raw units, linear STFT map, best epoch on validation, 40 epochs,
-    no mel bands); `model=` in overrides replaces the paper's ModelConfig."""
-    overrides.setdefault("model", ModelConfig(**PAPER_MODEL))
+    """TrainConfig with the paper's settings (raw units, linear STFT map, best epoch on validation, 40 epochs)."""
     return TrainConfig(net=net, fold=fold, **{**PAPER_HPARAMS, **overrides})
 
 

@@ -17,8 +17,8 @@ input channels, each conv is stored as a 1-D kernel `[4, in, out]` (same paramet
 models return logits; the softmax of the paper's output layer is applied by the loss and by `predict`.
 
 The bands (not in the paper) average the standardised STFT map over mel triangles before conv1: with 96 bands
-net_STFT was as accurate on gtzan_mini (benchmarks/real_music.md), with a 5x smaller conv1 and ~2.5x faster
-training. `input_kernel` maps conv1 back to the bins.
+net_STFT was as accurate on gtzan_mini (benchmarks/real_music.md), with a 5x smaller conv1 and shorter
+training (folds of 50-70 s instead of 96-121 s there). `input_kernel` maps conv1 back to the bins.
 
 Two implementations of the convolutions give the same outputs from the same parameters
 (`ModelConfig.conv_impl`): "conv" uses `nnx.Conv`; "matmul" gathers the 4 consecutive frames into a
