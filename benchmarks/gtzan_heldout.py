@@ -58,8 +58,9 @@ def write_manifest(mini, extra, out: pathlib.Path) -> dict:
         w = csv.writer(f)
         w.writerow(["path", "label", "split", "track_id", "artist"])
         w.writerows((*r, artists.get(r[3], "")) for r in rows)
-    seen = {artists.get(t.track_id, "").lower() for t in mini_tracks} - {""}
-    shared = sum(artists.get(t.track_id, "").lower() in seen for t in test)
+    groups = folds.artist_groups(mini_tracks + test, artists)  # the artist split's own matching of names
+    seen = {groups[t.track_id] for t in mini_tracks}
+    shared = sum(groups[t.track_id] in seen for t in test)
     counts = {s: sum(r[2] == s for r in rows) for s in ("train", "valid", "test")}
     return {**counts, "test_sharing_an_artist": shared}
 
