@@ -70,7 +70,8 @@ def main(argv):
     def prepare():
         from mgc_jax.corpus import prepare_corpus
 
-        return prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=train_flags.TRACKS_PER_GENRE.value)
+        return prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=train_flags.TRACKS_PER_GENRE.value,
+                              split=cfg.split, n_folds=cfg.n_folds)
 
     result = crossval.run(cfg, workdir, crossval.LazyCorpus(name, prepare), nets=net_list, folds=fold_list,
                           n_boot=eval_flags.N_BOOT.value, seed=eval_flags.BOOT_SEED.value, progress=print_progress,

@@ -60,7 +60,8 @@ def fit_baselines(workdir, name: str, fold_list) -> None:
         from mgc_jax.corpus import prepare_corpus
 
         try:
-            return prepare_corpus(common.DATA_DIR.value, workdir, progress=False)
+            return prepare_corpus(common.DATA_DIR.value, workdir, progress=False, split=SPLIT.value,
+                                  n_folds=N_FOLDS.value)
         except DataError as e:
             raise DataError(f"{e} (the baseline is fitted from the corpus's features; --nobaseline fuses the "
                             "saved nets alone)") from e

@@ -43,9 +43,10 @@ def main(argv):
     from mgc_jax.corpus import prepare_corpus
 
     logging.info("devices: %s", jax.devices())
-    logging.info("config: %s", cfg)
     workdir = common.workdir()
-    corpus = prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=train_flags.TRACKS_PER_GENRE.value)
+    corpus = prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=train_flags.TRACKS_PER_GENRE.value,
+                            split=cfg.split, n_folds=cfg.n_folds)
+    logging.info("config: %s", cfg.for_classes(len(corpus.classes)))  # the head train.run builds
     result = train.run(cfg, workdir, corpus)
     print(f"{cfg.net} fold {cfg.fold} ({cfg.split}, corpus {corpus.name}): best epoch {result.best_epoch}/"
           f"{result.epochs}, valid track accuracy {result.valid_accuracy:.3f}, "

@@ -66,14 +66,18 @@ same sample checks as a file.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import re
+import sys
+import tempfile
 from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
 import soxr
+from absl import logging
 
 from mgc_jax.errors import AudioError
 
@@ -123,6 +127,11 @@ def check(path: str | os.PathLike) -> AudioInfo:
     """
     path = _as_path(path)
     _check_file(path)
+    with _decoder_messages(path):
+        return _check_header(path)
+
+
+def _check_header(path: pathlib.Path) -> AudioInfo:
     try:
         f = sf.SoundFile(path)
     except sf.LibsndfileError as e:
@@ -177,7 +186,8 @@ def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     # for 16-bit PCM (k / 32768) and halves the memory of long files.
     dtype = "float64" if resample else "float32"
     try:
-        x, rate = sf.read(path, dtype=dtype, always_2d=True)
+        with _decoder_messages(path):
+            x, rate = sf.read(path, dtype=dtype, always_2d=True)
     except sf.LibsndfileError as e:
         raise AudioError(path, _libsndfile_cause(e)) from e
     except (RuntimeError, OSError) as e:
@@ -262,6 +272,30 @@ def from_array(x, *, sample_rate: int = SAMPLE_RATE, rate: int = SAMPLE_RATE, na
             raise ValueError(f"sample_rate must be a positive int, got {sample_rate!r}")
         x = soxr.resample(x, sample_rate, rate, quality="VHQ")
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+@contextlib.contextmanager
+def _decoder_messages(path: pathlib.Path):
+    """Divert what libsndfile's native decoders print on file descriptor 2 while they read `path` (libmpg123's
+    "Note: Trying to resync..." on a damaged MP3, one screenful per bad file in a corpus scan) into the debug
+    log: the file's problem reaches the user once, as an AudioError naming it."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable descriptor 2 (a daemon): nothing to divert
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace").strip()
+            if text:
+                logging.debug("decoder messages reading %s: %s", path, " | ".join(text.splitlines()))
 
 
 def _as_path(path) -> pathlib.Path:

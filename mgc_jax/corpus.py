@@ -74,7 +74,8 @@ class Corpus:
 
 
 def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre: int | None = None,
-                   progress: bool = True, batch_size: int = 8, verify: bool = False) -> Corpus:
+                   progress: bool = True, batch_size: int = 8, verify: bool = False, split: str | None = None,
+                   n_folds: int = folds.N_FOLDS) -> Corpus:
     """Find (or make) a corpus and extract its features, skipping finished tracks.
 
     Args:
@@ -87,12 +88,15 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
       progress: show the extraction progress bar.
       batch_size: tracks per vmapped extraction batch.
       verify: re-hash every cached map and extract again what rotted (`extraction.extract`).
+      split, n_folds: the split the caller will ask for (`Corpus.split`); given, it is checked on the
+        discovered tracks before any extraction (`folds.check_split`), so a split this corpus cannot have
+        fails in seconds.
 
     Raises:
       DataError: no usable track, a path that is not a corpus, a bad manifest, fewer than two classes (also
         among the usable tracks of a GTZAN-layout or synthetic corpus), a
-        class of a labelled folder or manifest left without a usable track, or a synthetic corpus of
-        another size.
+        class of a labelled folder or manifest left without a usable track, a synthetic corpus of
+        another size, or a `split` that cannot be made from the discovered tracks.
     """
     if cfg is None:
         from dsp import FeatureConfig
@@ -110,6 +114,8 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
         found = sources.find(data_dir)
     name, root = found.name, found.root
     _check_two_classes(root, found.tracks)  # before extracting anything; again below on the usable tracks
+    if split is not None:
+        folds.check_split(name, found.kind, found.tracks, split, classes=found.classes, n_folds=n_folds)
     cache_dir = workdir.features_dir(name, cfg)
     report = extraction.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress,
                                 verify=verify)
@@ -126,7 +132,8 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
         if t.track_id not in entries:
             continue
         if entries[t.track_id]["n_frames"] < CLIP_FRAMES:
-            problems.append((t.path, f"shorter than one {CLIP_FRAMES}-frame clip "
+            where = f"{t.origin}: " if t.origin else ""
+            problems.append((t.path, f"{where}shorter than one {CLIP_FRAMES}-frame clip "
                                      f"({entries[t.track_id]['n_frames']} frames)"))
             continue
         usable.append(t)
@@ -137,6 +144,8 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
     if found.kind in ("folder", "manifest"):
         sources.check_classes_used(root, found.classes, usable)
     _check_two_classes(root, usable)
+    if found.kind == "gtzan":
+        _warn_partial_gtzan(root, usable)
     logging.info("corpus %s (%s, %d classes): %d tracks (%d extracted now, %d cached before, %d not used), "
                  "features in %s",
                  name, found.kind, len(found.classes), len(usable), len(report.done), len(report.skipped),
@@ -151,6 +160,16 @@ def _check_two_classes(root, tracks) -> None:
     if len(present) < sources.MIN_CLASSES:
         raise DataError(f"{root}: every usable track is of one class ({', '.join(present)}): training needs at "
                         f"least {sources.MIN_CLASSES} classes")
+
+
+def _warn_partial_gtzan(root, tracks) -> None:
+    """A GTZAN layout keeps GTZAN's ten classes whatever genres it holds (a label always means the same genre,
+    and results compare with the paper's), so a partial copy trains a ten-output net: say so, and how not to."""
+    absent = [g for g in gtzan.GENRES if g not in {t.genre for t in tracks}]
+    if absent:
+        logging.warning("%s: a GTZAN layout without %s: its classes stay GTZAN's ten (labels are genre indices), so "
+                        "the net has outputs for genres it never trains on; for the present genres alone as the "
+                        "class set, list the files in a CSV manifest (path,label)", root, ", ".join(absent))
 
 
 def corpus_name(data_dir) -> str:

@@ -276,7 +276,9 @@ class _Run:
 
     def _fail(self, track, cause: str) -> None:
         logging.warning("feature extraction skipped %s: %s", track.path, cause)
-        self.failed.append((str(track.path), cause))
+        # The report names the manifest row too; the index keeps the bare cause (rows move when a manifest is edited).
+        origin = getattr(track, "origin", None)
+        self.failed.append((str(track.path), f"{origin}: {cause}" if origin else cause))
         self.index["tracks"].pop(track.track_id, None)
         # A dated record, not just a missing entry: it must outweigh an older entry in another process's shard.
         self.index["failed"][track.track_id] = {"path": str(track.path), "cause": cause, "extracted_ns": time.time_ns()}

@@ -131,7 +131,11 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
     from mgc_jax.standardize import Standardizer
     from mgc_jax.train import abstract_state_tree, open_checkpoints
 
-    run_dir = pathlib.Path(run_dir)
+    run_dir = _run_dir_of(pathlib.Path(run_dir))
+    if not (run_dir / rundir.CONFIG).is_file():
+        what = "no such directory" if not run_dir.exists() else f"no {rundir.CONFIG}"
+        raise CheckpointError(f"{run_dir}: not a training run directory ({what}; give the run directory "
+                              "launch.train printed)")
     try:
         config = rundir.read_config(run_dir)
         cfg = rundir.train_config(config)
@@ -140,7 +144,9 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
 
         feature_cfg = FeatureConfig.from_dict(config["features"]) if "features" in config else None
         in_bins = config["in_bins"]
-    except (DataError, ValueError, KeyError, TypeError, AttributeError) as e:
+    except DataError as e:  # names the file and the cause already
+        raise CheckpointError(f"{e}: not a usable training run directory") from e
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{run_dir}: not a training run directory ({rundir.CONFIG}: {e!r})") from e
     with open_checkpoints(run_dir, config, keep_last=cfg.keep_last) as ckpts:
         kept = ckpts.steps()
@@ -159,6 +165,14 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
     model.eval()
     std = Standardizer.from_tree(jax.device_get(tree["standardizer"])) if "standardizer" in tree else None
     return Trained(model, cfg, feature_cfg, std, int(tree["epoch"]), run_dir)
+
+
+def _run_dir_of(path: pathlib.Path) -> pathlib.Path:
+    """The run directory `path` names: itself, or the run holding it when it is the run's checkpoints folder
+    (the path launch.train prints as "checkpoints:", so it is what users pass)."""
+    if not (path / rundir.CONFIG).exists() and path.name == rundir.CHECKPOINTS and (path.parent / rundir.CONFIG).exists():
+        return path.parent
+    return path
 
 
 def _tested_epoch(run_dir: pathlib.Path, ckpts, select: str) -> int | None:
@@ -388,5 +402,5 @@ def _run_genres(trained) -> tuple[str, ...]:
     """The runs' class names (`rundir.run_classes`: config.json, else test probabilities, else GTZAN's)."""
     found = {rundir.run_classes(t.run_dir) for t in trained}
     if len(found) != 1:
-        raise DataError(f"the runs were trained on different genre lists: {sorted(found)}")
+        raise DataError(f"the runs were trained on different class lists: {sorted(found)}")
     return found.pop()

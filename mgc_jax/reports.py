@@ -24,7 +24,7 @@ import pathlib
 import numpy as np
 
 from mgc_jax import evaluate, paper
-from mgc_jax.config import N_FOLDS, ONE_FOLD_SPLITS
+from mgc_jax.config import N_FOLDS, ONE_FOLD_SPLITS, split_folds
 from mgc_jax.workdir import atomic_write, write_json
 
 RESULTS_FORMAT = 1
@@ -242,7 +242,7 @@ def results_dict(ev) -> dict:
         "corpus": ev.corpus,
         "corpus_kind": ev.kind,
         "split": ev.split,
-        "n_folds": ev.n_folds,
+        "n_folds": len(split_folds(ev.split, ev.n_folds)),  # 1 for a fixed (filtered, manifest) split
         "genres": list(ev.genres),
         "classes": list(ev.genres),
         "folds": list(ev.folds),

@@ -184,6 +184,7 @@ def test_a_folder_trains_and_predict_names_its_classes(tmp_path):
     proc = _launch("launch.train", "--net=music", f"--data_dir={root}", "--n_folds=3", "--epochs=2", "--k1=16",
                    f"--workdir={ws}")
     assert "classes:            Acoustic, Beats, Electric (folder corpus, 15 tracks)" in proc.stdout
+    assert "num_classes=3," in proc.stderr and "num_classes=10" not in proc.stderr  # the logged config is the run's
     from mgc_jax.corpus import corpus_name
 
     run = Workdir(ws).run_dir(corpus_name(root), "stratified", "music", 0, n_folds=3)
@@ -216,6 +217,7 @@ def test_a_manifest_trains_both_nets_and_fuses_with_the_baseline(tmp_path):
     assert sorted(out["nets"]) == ["net_MUSIC", "net_STFT"]
     assert sorted(out["systems"]) == ["FUSION1", "FUSION2", "FUSION2+baseline", "baseline"]
     assert out["classes"] == list(CLASSES) and out["corpus_kind"] == "manifest" and out["n_tracks"] == 3
+    assert out["split"] == "manifest" and out["n_folds"] == 1 and out["folds"] == [0]
     assert all(0 <= s["accuracy"] <= 1 and s["n_tracks"] == 3 for s in out["systems"].values())
     assert out["systems"]["baseline"]["paper"] is None
 

@@ -4,6 +4,7 @@ paths, and sample arrays of any layout and dtype. Each case gives one clear Audi
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -140,3 +141,18 @@ def test_from_array_resamples_to_the_feature_rate():
     x = np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)
     y = audio.from_array(x, sample_rate=44100)
     assert y.dtype == np.float32 and abs(y.size - SR) <= 1
+
+
+@pytest.mark.parametrize("content", [b"hello " * 1000, b"ID3" + bytes(range(256)) * 400], ids=["text", "bad-id3"])
+def test_a_fake_mp3_is_one_error_with_no_decoder_chatter(tmp_path, capfd, content):
+    """libmpg123 prints "Note: Trying to resync..." (and the like) on descriptor 2 for a damaged MP3; a corpus scan
+    shows the file's AudioError alone."""
+    path = tmp_path / "song.mp3"
+    path.write_bytes(content)
+    for read in (audio.check, audio.load):
+        with pytest.raises(AudioError, match="not an audio file"):
+            read(path)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    print("descriptor 2 restored", file=sys.stderr)
+    assert capfd.readouterr().err == "descriptor 2 restored\n"

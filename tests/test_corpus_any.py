@@ -195,7 +195,7 @@ def test_manifest_with_every_optional_column(tmp_path, fast_extract):
         _tone(d / "audio" / f"ROCK_{i}.FLAC".replace(".FLAC", ".WAV"), seed=3 + i)
     m = _manifest(d / "corpus.csv", "\ufeffPath, Label ,artist,split,track_id\n"
                   "audio/jazz 0.wav,jazz,Ann,train,\n"
-                  "./audio/jazz 1.wav,jazz,Ann,train,j1\n"
+                  "./audio/jazz 1.wav,jazz,Al,train,j1\n"
                   "audio/jazz 2.wav,jazz,Bob,test,\n"
                   "\n"
                   "audio/ROCK_0.WAV,rock,Cy,Train,r0\n"
@@ -207,7 +207,8 @@ def test_manifest_with_every_optional_column(tmp_path, fast_extract):
     assert found.classes == ("jazz", "rock") and found.base == str(d)
     by_id = {t.track_id: t for t in found.tracks}
     assert len(by_id) == 7 and {"j1", "r0"} <= set(by_id)
-    assert by_id["j1"].path == str(d / "audio" / "jazz 1.wav") and by_id["j1"].artist == "Ann"
+    assert by_id["j1"].path == str(d / "audio" / "jazz 1.wav") and by_id["j1"].artist == "Al"
+    assert by_id["j1"].origin == "corpus.csv line 3"  # for messages about the row
     assert by_id["r0"].split == "train"  # any case
     derived = path_track_id("audio/jazz 0.wav")
     assert by_id[derived].split == "train" and by_id[derived].genre == "jazz"
@@ -310,3 +311,40 @@ def test_relative_data_dir_manifest_ids_do_not_depend_on_the_cwd(tmp_path, monke
     monkeypatch.chdir(tmp_path / "d")
     assert [t.track_id for t in manifest.read("m.csv").tracks] == a == sorted(map(path_track_id, ["0.wav", "1.wav"]))
     assert sources.corpus_name("m.csv") == sources.corpus_name(os.fspath(tmp_path / "d" / "m.csv"))
+
+
+def test_a_split_the_corpus_cannot_have_is_refused_before_extraction(tmp_path, monkeypatch):
+    root = _my_music(tmp_path)
+    calls = []
+    monkeypatch.setattr(extraction, "extract", lambda *a, **k: calls.append(a) or pytest.fail("extracted"))
+    wd = Workdir(tmp_path / "ws")
+    for split, n_folds, message in [
+        ("stratified", 10, r"class 'Acoustic' has 4 tracks: 10 folds need at least 10 per class \(at most --n_folds=4\)"),
+        ("filtered", 10, "GTZAN's fault-filtered track list"),
+        ("artist", 3, "the artist split needs artists"),
+        ("manifest", 10, "needs a manifest with a split column"),
+    ]:
+        with pytest.raises(DataError, match=message):
+            corpus.prepare_corpus(str(root), wd, progress=False, split=split, n_folds=n_folds)
+    assert not calls
+
+
+def test_a_partial_gtzan_layout_says_it_keeps_ten_classes(tmp_path, fast_extract, caplog):
+    for name in ("pop/pop.00000.wav", "rock/rock.00001.wav"):
+        _tone(tmp_path / "gtzan" / name)
+    with caplog.at_level("WARNING"):
+        c = corpus.prepare_corpus(str(tmp_path / "gtzan"), Workdir(tmp_path / "ws"), progress=False)
+    assert c.classes == gtzan.GENRES
+    [line] = [r.getMessage() for r in caplog.records if "GTZAN layout without" in r.getMessage()]
+    assert "blues, classical, country, disco, hiphop, jazz, metal, reggae:" in line and "CSV manifest" in line
+
+
+def test_a_too_short_manifest_track_is_reported_with_its_row(tmp_path, fast_extract):
+    for i in range(2):
+        _tone(tmp_path / f"{i}.wav", seed=i)
+    _tone(tmp_path / "short.wav", seconds=1.0)
+    m = _manifest(tmp_path / "m.csv", "path,label\n0.wav,x\n1.wav,y\nshort.wav,y\n")
+    c = corpus.prepare_corpus(str(m), Workdir(tmp_path / "ws"), progress=False)
+    assert len(c.tracks) == 2
+    [(path, cause)] = c.problems
+    assert path == str(tmp_path / "short.wav") and cause.startswith("m.csv line 4: shorter than one 128-frame clip")

@@ -259,3 +259,51 @@ def test_get_split_of_any_corpus_kind(tmp_path):
         folds.get_split(wd, "synthetic", _corpus(20), "manifest", 0)
     with pytest.raises(DataError, match="n_folds"):
         folds.get_split(wd, "m", tracks, "stratified", 0, n_folds=2, **kw)
+
+
+def test_artist_folds_refuse_a_class_that_some_fold_cannot_train_on():
+    # All of "b" is one artist: its tracks share a block, so the folds testing or validating on that block
+    # would train a net that never sees "b".
+    artists = {f"a-{i}": f"A{i}" for i in range(6)} | {f"b-{i}": "Solo" for i in range(6)}
+    tracks = _any({"a": 6, "b": 6}, artists=artists)
+    with pytest.raises(DataError, match=r"artist split \(3 folds\): no training track of class 'b' in folds "
+                                        r"\d, \d \(6 tracks by 1 artist group\(s\)\); every class needs tracks by "
+                                        r"at least 3 artists"):
+        folds.artist_folds(tracks, 3, artists=artists, classes=("a", "b"))
+    # Three artists of "b" fill three blocks: every fold trains on it.
+    artists |= {f"b-{i}": f"B{i % 3}" for i in range(6)}
+    for f in folds.artist_folds(tracks, 3, artists=artists, classes=("a", "b")):
+        assert any(t.startswith("b-") for t in f.train) and any(t.startswith("a-") for t in f.train)
+
+
+def test_gtzan_artist_folds_train_on_every_genre():
+    for n in (3, 10):
+        for f in folds.artist_folds(_corpus(100), n):
+            assert {_genre(t) for t in f.train} == set(GENRES)
+
+
+def test_manifest_split_names_a_class_without_valid_or_test_tracks(tmp_path, caplog):
+    splits = {"a-0": "train", "a-1": "valid", "a-2": "test", "b-0": "train", "b-1": "train", "c-0": "train",
+              "c-1": "test"}
+    tracks = _any({"a": 3, "b": 2, "c": 2}, splits=splits)
+    fixed = folds.manifest_split(tracks, ("a", "b", "c"))
+    assert folds.warn_untested_classes(fixed, tracks, ("a", "b", "c")) == [
+        "manifest split: class 'b' has 2 train tracks but no valid and no test track: its accuracy is not measured",
+        "manifest split: class 'c' has 1 train tracks but no valid track: validation ignores it"]
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # get_split says it on every call, not only when it writes the split file
+        for _ in range(2):
+            folds.get_split(Workdir(tmp_path), "m", tracks, "manifest", 0, classes=("a", "b", "c"), kind="manifest")
+    assert sum("class 'b' has 2 train tracks" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_check_split_refuses_what_get_split_would_without_a_file(tmp_path):
+    tracks = _any({"a": 4, "b": 5})
+    folds.check_split("f", "folder", tracks, "stratified", classes=("a", "b"), n_folds=4)
+    with pytest.raises(DataError, match=r"class 'a' has 4 tracks: 5 folds need at least 5 per class \(at most "
+                                        r"--n_folds=4\)"):
+        folds.check_split("f", "folder", tracks, "stratified", classes=("a", "b"), n_folds=5)
+    with pytest.raises(DataError, match="GTZAN's fault-filtered track list"):
+        folds.check_split("f", "folder", tracks, "filtered", classes=("a", "b"))
+    with pytest.raises(DataError, match="unknown split 'random'"):
+        folds.check_split("f", "folder", tracks, "random", classes=("a", "b"))

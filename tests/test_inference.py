@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -161,8 +161,17 @@ def test_short_and_non_audio_inputs_give_clear_errors(runs, tmp_path):
 def test_from_checkpoint_refuses_a_non_run(tmp_path):
     from mgc_jax.checkpoint import CheckpointError
 
-    with pytest.raises(CheckpointError, match="not a training run directory"):
+    with pytest.raises(CheckpointError, match=f"^{tmp_path}: not a training run directory \\(no config.json; "):
         Classifier.from_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match=f"^{tmp_path / 'gone'}: not a training run directory \\(no such dir"):
+        Classifier.from_checkpoint(tmp_path / "gone")
+
+
+def test_the_checkpoints_folder_launch_train_prints_names_its_run(runs):
+    x = tone(4.0)
+    via_folder = Classifier.from_checkpoint(pathlib.Path(runs["music"]) / "checkpoints")
+    direct = Classifier.from_checkpoint(runs["music"])
+    np.testing.assert_array_equal(via_folder.predict(x).clip_probs, direct.predict(x).clip_probs)
 
 
 # --------------------------------------------------------------------------------------------- launcher

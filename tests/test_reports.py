@@ -140,6 +140,8 @@ def test_filtered_split_reports_one_test_set_with_the_right_caveat():
     assert "fold mean" not in md and "Per fold" not in md
     assert "Jukebox (JukeMIR), Castellon et al. 2021: 79.7 %" in md
     assert len(_row(md, "FUSION2")) == 6
+    assert reports.results_dict(ev)["n_folds"] == 1  # a fixed split is one fold, whatever --n_folds said
+    assert reports.results_dict(make_evaluation(n_folds=3))["n_folds"] == 3
 
 
 def _no_paper(ev):

@@ -89,7 +89,10 @@ def stratified_folds(tracks: Sequence[Track], n_folds: int = N_FOLDS, seed: int 
     blocks: list[list[str]] = [[] for _ in range(n_folds)]
     for name, ids in by_class.items():
         if len(ids) < n_folds:
-            raise DataError(f"class {name!r} has {len(ids)} tracks: {n_folds} folds need at least {n_folds} per class")
+            fewest = min(map(len, by_class.values()))
+            fix = f"at most --n_folds={fewest}" if fewest >= 3 else "the folds need at least 3 tracks per class"
+            raise DataError(f"class {name!r} has {len(ids)} tracks: {n_folds} folds need at least {n_folds} per class "
+                            f"({fix})")
         perm = np.random.default_rng([seed, class_key(name)]).permutation(len(ids))
         for block, part in zip(blocks, np.array_split(perm, n_folds)):
             block.extend(ids[i] for i in part)
@@ -121,6 +124,24 @@ def manifest_split(tracks: Sequence[Track], classes: Sequence[str]) -> Split:
         if c not in trained:
             raise DataError(f"manifest split: class {c!r} has no train track")
     return parts
+
+
+def warn_untested_classes(split: Split, tracks: Sequence[Track], classes: Sequence[str]) -> list[str]:
+    """Log one warning per class of a fixed split with no valid or no test track; returns those lines.
+
+    A fixed split is the manifest author's choice, so this is allowed, but said: the test accuracy then says
+    nothing about the class, and model selection on validation ignores it.
+    """
+    class_of = {t.track_id: t.genre for t in tracks}
+    lines = []
+    for c in classes:
+        lacking = [p for p in ("valid", "test") if c not in {class_of[t] for t in getattr(split, p)}]
+        if lacking:
+            n_train = sum(class_of[t] == c for t in split.train)
+            lines.append(f"manifest split: class {c!r} has {n_train} train tracks but no {' and no '.join(lacking)} "
+                         f"track: {'its accuracy is not measured' if 'test' in lacking else 'validation ignores it'}")
+            logging.warning("%s", lines[-1])
+    return lines
 
 
 def filtered_split() -> Split:
@@ -178,7 +199,8 @@ def artist_folds(tracks: Sequence[Track], n_folds: int = N_FOLDS, seed: int = SE
       classes: the corpus's class names (balance is per class).
 
     Raises:
-      DataError: fewer groups than folds, or a block left empty.
+      DataError: fewer groups than folds, a block left empty, or a fold whose training part lacks a class
+        (naming the class, its folds and its number of artist groups).
     """
     _check_n_folds(n_folds)
     by_genre = _by_class(tracks, classes)
@@ -215,7 +237,26 @@ def artist_folds(tracks: Sequence[Track], n_folds: int = N_FOLDS, seed: int = SE
     empty = [b for b, block in enumerate(blocks) if not block]
     if empty:
         raise DataError(f"artist folds: blocks {empty} are empty ({len(groups)} groups, {n_folds} folds)")
-    return _rotate(blocks)
+    folds = _rotate(blocks)
+    _check_every_class_trains(folds, tracks, by_genre, keys, n_folds)
+    return folds
+
+
+def _check_every_class_trains(folds: Sequence[Split], tracks: Sequence[Track], by_class: Mapping[str, list[str]],
+                              keys: Mapping[str, str], n_folds: int) -> None:
+    """Refuse artist folds in which a class has no training track: a net trained there never sees the class,
+    yet is tested on it. It happens when a class's tracks come from too few artists (all of GTZAN-mini's reggae
+    is Bob Marley): its groups fill fewer than three blocks, two of them adjacent."""
+    class_of = {t.track_id: t.genre for t in tracks}
+    trained = [{class_of[t] for t in f.train} for f in folds]
+    bad = {c: [k for k, seen in enumerate(trained) if c not in seen] for c in by_class}
+    bad = {c: ks for c, ks in bad.items() if ks}
+    if bad:
+        what = "; ".join(f"class {c!r} in fold{'s' * (len(ks) > 1)} {', '.join(map(str, ks))} "
+                         f"({len(by_class[c])} tracks by {len({keys[t] for t in by_class[c]})} artist group(s))"
+                         for c, ks in bad.items())
+        raise DataError(f"artist split ({n_folds} folds): no training track of {what}; every class needs tracks "
+                        "by at least 3 artists (add artists, or use --split=stratified)")
 
 
 def get_split(workdir, corpus: str, tracks: Sequence[Track], split: str, fold: int, *,
@@ -279,7 +320,27 @@ def get_split(workdir, corpus: str, tracks: Sequence[Track], split: str, fold: i
         logging.info("wrote %s split of %s (%d folds) to %s", split, corpus, len(folds), path)
     if not (isinstance(fold, (int, np.integer)) and 0 <= fold < len(folds)):
         raise DataError(f"fold {fold!r} out of range: the {split} split has folds 0..{len(folds) - 1}")
+    if split == "manifest":  # on every call, not only when the split file is made
+        warn_untested_classes(folds[int(fold)], tracks, classes)
     return folds[int(fold)]
+
+
+def check_split(corpus: str, kind: str, tracks: Sequence[Track], split: str, *, classes: Sequence[str],
+                n_folds: int = N_FOLDS) -> None:
+    """Raise now the DataError that `get_split` would raise for these tracks, touching no file: the launchers
+    call it on a corpus's discovered tracks, so that a wrong --split or a class too small for the folds is
+    refused before hours of feature extraction rather than after.
+
+    Raises:
+      DataError: as `get_split` (unknown split, a split this corpus kind cannot have, a class too small for the
+        folds, a manifest split without a train track of a class, ...).
+    """
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    _check_split_applies(split, corpus, kind, tracks)
+    if split not in ONE_FOLD_SPLITS:
+        _check_n_folds(n_folds)
+    _make(split, tracks, tuple(classes), n_folds)
 
 
 def _check_split_applies(split: str, corpus: str, kind: str, tracks: Sequence[Track]) -> None:

@@ -104,7 +104,8 @@ def read(manifest: str | os.PathLike) -> Discovery:
         if cause is not None:
             skipped.append((str(path), f"{manifest.name} line {line}: {cause}"))
             continue
-        tracks.append(Track(track_id, row["label"], str(path), row.get("artist") or None, split))
+        tracks.append(Track(track_id, row["label"], str(path), row.get("artist") or None, split,
+                            f"{manifest.name} line {line}"))
     if not rows:
         raise DataError(f"{manifest}: no rows after the header")
     return Discovery(sorted(tracks), sorted(skipped), str(base), tuple(sorted(labels)))

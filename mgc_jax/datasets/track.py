@@ -29,6 +29,7 @@ class Track(NamedTuple):
     path: str  # the audio file
     artist: str | None = None  # manifest `artist` column (None: unknown; GTZAN's come from Sturm's index)
     split: str | None = None  # manifest `split` column: "train", "valid" or "test" (None: no such column)
+    origin: str | None = None  # where it is listed, for messages ("corpus.csv line 7"); None: its path says it
 
 
 class Discovery(NamedTuple):
