@@ -81,6 +81,7 @@ PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-process runs: this 
 
 EXIT_INPUT_ERROR = 1  # bad data, bad file, bad configuration
 EXIT_USAGE_ERROR = 2  # bad command line (the usual convention of argparse and getopt tools)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
 
 
 def workdir():
@@ -146,6 +147,9 @@ def one_line_errors(main: Callable[[list[str]], object]) -> Callable[[list[str]]
             _exit(f"error: {e}", EXIT_USAGE_ERROR)
         except _input_errors() as e:
             _exit(f"error: {_one_line(e)}", EXIT_INPUT_ERROR)
+        except KeyboardInterrupt:  # Ctrl-C: finished epochs and extracted tracks are on disk; say so, no traceback
+            _exit("interrupted: what finished is on disk (epochs, extracted features); the same command resumes "
+                  "from there", EXIT_INTERRUPTED)
 
     return wrapped
 

@@ -140,7 +140,7 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
     for path, cause in problems:
         logging.warning("not used: %s: %s", path, cause)
     if not usable:
-        raise DataError(f"{root}: no usable track ({len(problems)} files not used)")
+        raise DataError(f"{root}: no usable track ({sources.not_used(problems)})")
     if found.kind in ("folder", "manifest"):
         sources.check_classes_used(root, found.classes, usable)
     _check_two_classes(root, usable)

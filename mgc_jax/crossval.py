@@ -109,12 +109,20 @@ def collect(workdir, corpus: str, split: str, nets: Sequence[str], folds: Sequen
     if missing and require_all:
         shown = ", ".join(str(d) for d in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
         raise DataError(f"no {TEST_PROBS} (unfinished or never trained) in {shown}; "
-                        "run launch.crossval with the same --nets/--folds/--split to train them")
+                        f"train them with launch.train or launch.crossval and the same --split/--n_folds/--data_dir"
+                        f"{_other_split_dirs(pathlib.Path(missing[0]).parents[2], pathlib.Path(missing[0]).parents[1])}")
     out: dict = {}
     for (net, fold), d in dirs.items():
         if is_finished(d):
             out.setdefault(net, {})[fold] = read_test_probs(d / TEST_PROBS)
     return out
+
+
+def _other_split_dirs(corpus_runs: pathlib.Path, wanted: pathlib.Path) -> str:
+    """' (this corpus has runs under stratified-5folds, manifest)' when runs of other splits or fold counts exist:
+    the likely mistake is a missing --split or --n_folds."""
+    others = sorted(d.name for d in corpus_runs.glob("*") if d.is_dir() and d != wanted)
+    return f" (this corpus has runs under {', '.join(others)} of {corpus_runs})" if others else ""
 
 
 # ------------------------------------------------------------------------------------------ training

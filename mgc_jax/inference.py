@@ -138,6 +138,12 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
                               "launch.train printed)")
     try:
         config = rundir.read_config(run_dir)
+    except DataError as e:  # names the file and the cause already
+        raise CheckpointError(f"{e}: not a usable training run directory") from e
+    if "baseline" in config and "train" not in config:
+        raise CheckpointError(f"{run_dir}: a run of the MFCC+SVM baseline, not of a net: it has no checkpoint to "
+                              "serve (give a net's run directory: stft, music or early)")
+    try:
         cfg = rundir.train_config(config)
         # ConfigError is a ValueError: a damaged "features" entry is reported with the run's name too.
         from dsp.config import FeatureConfig

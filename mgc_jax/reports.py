@@ -76,6 +76,11 @@ def _split_name(ev) -> str:
     return f"{ev.split} split" + (f" ({ev.n_folds} folds)" if many else "")
 
 
+def _md(text: str) -> str:
+    """A class name as a markdown table cell: a label's own "|" would end the cell."""
+    return str(text).replace("|", "\\|")
+
+
 def paper_confusion(ev, system: str) -> np.ndarray | None:
     """The paper's Table 1 matrix (%) for a system when it has one and the corpus is GTZAN, else None."""
     if system in paper.TABLE1 and _with_paper(ev):
@@ -179,7 +184,7 @@ def table1_markdown(ev) -> str:
     lines = [f"# Table 1 — confusion matrices (% of each true {unit}), corpus `{ev.corpus}`, {_split_name(ev)}", "",
              f"Rows: true {unit}; columns: predicted {unit}. {cells} Ours counts every test track of folds "
              f"{_fold_list(ev.folds)}.", ""]
-    cols = list(ev.genres)
+    cols = [_md(g) for g in ev.genres]
     for name, res in ev.systems.items():
         ours = evaluate.row_percent(res.confusion)
         ref = paper_confusion(ev, name)
@@ -191,7 +196,7 @@ def table1_markdown(ev) -> str:
             for j in range(len(ev.genres)):
                 c = _cell(ours[i, j]) + (f" / {ref[i, j]}" if ref is not None else "")
                 cells.append(f"**{c}**" if i == j else c)
-            lines.append(f"| {g} | " + " | ".join(cells) + f" | {int(res.confusion[i].sum())} |")
+            lines.append(f"| {_md(g)} | " + " | ".join(cells) + f" | {int(res.confusion[i].sum())} |")
         diag = np.nanmean(np.diag(ours))
         line = f"Mean of the diagonal: ours {_pct(diag)}"
         if ref is not None:

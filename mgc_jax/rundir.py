@@ -1,7 +1,7 @@
 """The files of a run directory (`Workdir.run_dir(corpus, split, net, fold)`): the one home of their format.
 
     config.json      {"train": TrainConfig.to_dict(), "in_bins": {kind: F}, "corpus", "corpus_kind", "classes",
-                      "features", "split_digest"}
+                      "features", "split_digest", "audio_sha256"}
     metrics.jsonl    one JSON object per finished epoch (the numbers of the training log line)
     checkpoints/     orbax checkpoints (mgc_jax.checkpoint; their metadata repeats config.json)
     test_probs.npz   the test tracks' clip probabilities (keys TEST_PROBS_KEYS; see `write_test_probs`)
@@ -75,6 +75,10 @@ def _kind_of_old_run(flat: Mapping) -> str:
 
 
 # Dotted field -> its value in a run saved before the field existed (a function of the saved flat config).
+# Recorded since a version whose runs lacked them, with no value to assume for those runs: compared only where the
+# saved config has them (an old run resumes as before, unchecked on that field).
+UNRECORDED_BEFORE = ("audio_sha256",)
+
 LEGACY = {
     "classes": lambda flat: list(GENRES),
     "corpus_kind": _kind_of_old_run,
@@ -108,10 +112,12 @@ def config_diff(saved: Mapping, current: Mapping, *, ignore: Iterable[str] = ())
     """Fields (dotted paths into nested dicts) whose values differ: [(field, saved, current)], sorted.
 
     A field present on one side only is reported with the string "<absent>" on the other, except a `LEGACY`
-    field absent from `saved` (an old run's config), which reads as its legacy value. Tuples and lists
+    field absent from `saved` (an old run's config), which reads as its legacy value, and an `UNRECORDED_BEFORE`
+    field absent from `saved`, which is not compared. Tuples and lists
     compare equal (JSON turns one into the other).
     """
     a, b, skip = _flatten(saved), _flatten(current), set(ignore)
+    skip.update(k for k in UNRECORDED_BEFORE if k not in a)
     for key, value in LEGACY.items():
         if key not in a and key in b:
             a[key] = value(a)

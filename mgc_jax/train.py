@@ -178,7 +178,9 @@ def _check_run_config(run_dir: pathlib.Path, config: Mapping) -> None:
     except DataError as e:
         raise CheckpointError(str(e)) from e
     if diff:
-        raise CheckpointError(f"{run_dir} holds a run with a different config ({diff}); "
+        why = (" (its tracks' audio differs from this run's: another copy of the corpus under the same name and "
+               "track ids?)") if "audio_sha256" in diff else ""
+        raise CheckpointError(f"{run_dir} holds a run with a different config ({diff}){why}; "
                               "use another --workdir or delete that run directory")
 
 
@@ -186,6 +188,14 @@ def split_digest(ids: Mapping[str, Sequence[str]]) -> str:
     """12-hex-digit hash of a fold's train/valid/test track lists (resuming on another split fails)."""
     blob = json.dumps({k: list(v) for k, v in sorted(ids.items())}).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def audio_digest(entries: Mapping[str, Mapping], ids: Mapping[str, Sequence[str]]) -> str:
+    """16-hex-digit hash of the audio (the cache's per-track SHA-256) of a fold's tracks. Track ids alone do not
+    name the audio: two GTZAN copies with one folder name share a corpus name and ids, and resuming a run
+    trained on the one with the other's features must fail, not report a mixture."""
+    rows = sorted((t, entries.get(t, {}).get("audio_sha256")) for part in ids.values() for t in part)
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
 
 # ------------------------------------------------------------------------------------------ the loop
@@ -363,7 +373,8 @@ def run(cfg: TrainConfig, workdir, corpus) -> RunResult:
     split = corpus.split(workdir, cfg.split, cfg.fold, n_folds=cfg.n_folds)
     data = fold_data(cfg, corpus, split)
     run_info = {"corpus": corpus.name, "corpus_kind": corpus.kind, "classes": list(corpus.classes),
-                "features": corpus.cfg.to_dict(), "split_digest": split_digest(data.ids)}
+                "features": corpus.cfg.to_dict(), "split_digest": split_digest(data.ids),
+                "audio_sha256": audio_digest(corpus.cache.entries(), data.ids)}
     run_dir = workdir.run_dir(corpus.name, cfg.split, cfg.net, cfg.fold, n_folds=cfg.n_folds)
     return train_and_evaluate(cfg, run_dir, data, in_bins=feature_widths(corpus.cfg), run_info=run_info)
 

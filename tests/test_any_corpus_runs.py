@@ -153,6 +153,26 @@ def test_small_classes_need_fewer_folds(tmp_path, stand_in_features):
     assert not (wd.root / "runs").exists()
 
 
+def test_a_run_does_not_resume_on_other_audio_under_the_same_names(tmp_path, stand_in_features):
+    """Two copies of a corpus with the same name and track ids (e.g. two GTZAN folders called gtzan) share run
+    directories; the run records its tracks' audio hashes, so it refuses to resume on the other copy's."""
+    from mgc_jax import train
+    from mgc_jax.checkpoint import CheckpointError
+    from mgc_jax.corpus import prepare_corpus
+
+    wd = Workdir(tmp_path / "ws")
+    root = my_music(tmp_path)
+    cfg = _tiny(n_folds=3)
+    first = train.run(cfg, wd, prepare_corpus(str(root), wd, progress=False))
+    saved = rundir.read_config(first.run_dir)["audio_sha256"]
+    again = train.run(cfg, wd, prepare_corpus(str(root), wd, progress=False))  # same audio: reused as before
+    assert again.run_dir == first.run_dir and again.test_accuracy == first.test_accuracy
+    write_track(root / "Beats" / "beat-1.wav", "Electric", 7)  # same path and id, other audio
+    with pytest.raises(CheckpointError, match=f"audio_sha256: '{saved}' \\(saved\\) != '[0-9a-f]{{16}}' \\(now\\).*"
+                                              "audio differs"):
+        train.run(cfg, wd, prepare_corpus(str(root), wd, progress=False))
+
+
 def test_old_runs_without_classes_read_as_gtzan(tmp_path):
     from fake_runs import write_run
     from mgc_jax.datasets.gtzan import GENRES

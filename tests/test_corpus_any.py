@@ -68,6 +68,7 @@ def fast_extract(monkeypatch):
 
 def test_labelled_folder_with_free_names(tmp_path):
     root = _my_music(tmp_path)
+    (root / "Beats" / "loop.M4A").write_bytes(b"\0\0\0\x20ftypM4A ")
     assert sources.kind_of(root) == "folder"
     found = folder.scan(root)
     assert found.classes == CLASSES
@@ -81,7 +82,9 @@ def test_labelled_folder_with_free_names(tmp_path):
     assert len(set(ids)) == len(ids)  # "a_b.wav" and "a b.wav" slug alike, hash apart
     assert path_track_id("Beats/beat-1.wav").startswith("Beats_beat_1_wav-")
     causes = {pathlib.Path(p).relative_to(root).as_posix(): c for p, c in found.skipped}
-    assert set(causes) == {"Acoustic/cover.jpg", "Beats/broken.wav", "Notes/readme.txt", "Notes", "loose.wav"}
+    assert set(causes) == {"Acoustic/cover.jpg", "Beats/broken.wav", "Beats/loop.M4A", "Notes/readme.txt", "Notes",
+                           "loose.wav"}
+    assert causes["Beats/loop.M4A"].startswith("unsupported audio format .m4a (libsndfile cannot decode it")
     assert causes["Beats/broken.wav"].startswith("empty file")
     assert "not an audio file name" in causes["Acoustic/cover.jpg"]
     assert "not a class" in causes["Notes"] and "beside the class folders" in causes["loose.wav"]
@@ -263,11 +266,15 @@ def test_a_changed_label_invalidates_the_split_file(tmp_path, fast_extract):
     ("path,label,track_id\na.wav,x,my/id\n", r"m.csv line 2: track_id 'my/id' cannot name a cache file"),
     ("path,label\na.wav,x,extra\n", r"m.csv line 2: 3 cells, the header has 2"),
     ("path,label\n", r"m.csv: no rows after the header"),
+    ("path,label,track_id\na.wav,x,one\nb.wav,y,\n./a.wav,y,two\n",
+     r"m.csv line 4: ./a.wav is the file of line 2 too \(track one\): one file as two tracks could be trained and tested"),
+    ("path,label,track_id\na.wav,x,one\nb.wav,y,\nlink.wav,y,two\n", r"m.csv line 4: link.wav is the file of line 2"),
     ("", r"m.csv: empty manifest"),
 ])
 def test_bad_manifests_are_one_line_naming_the_row(tmp_path, text, message):
     _tone(tmp_path / "a.wav")
     _tone(tmp_path / "b.wav", seed=1)
+    (tmp_path / "link.wav").symlink_to(tmp_path / "a.wav")
     m = _manifest(tmp_path / "m.csv", text)
     with pytest.raises(DataError, match=message) as err:
         sources.find(m)
@@ -319,7 +326,7 @@ def test_a_split_the_corpus_cannot_have_is_refused_before_extraction(tmp_path, m
     monkeypatch.setattr(extraction, "extract", lambda *a, **k: calls.append(a) or pytest.fail("extracted"))
     wd = Workdir(tmp_path / "ws")
     for split, n_folds, message in [
-        ("stratified", 10, r"class 'Acoustic' has 4 tracks: 10 folds need at least 10 per class \(at most --n_folds=4\)"),
+        ("stratified", 10, r"class 'Acoustic' has 4 tracks: 10 folds need at least 10 per class; use at most --n_folds=4"),
         ("filtered", 10, "GTZAN's fault-filtered track list"),
         ("artist", 3, "the artist split needs artists"),
         ("manifest", 10, "needs a manifest with a split column"),
@@ -348,3 +355,30 @@ def test_a_too_short_manifest_track_is_reported_with_its_row(tmp_path, fast_extr
     assert len(c.tracks) == 2
     [(path, cause)] = c.problems
     assert path == str(tmp_path / "short.wav") and cause.startswith("m.csv line 4: shorter than one 128-frame clip")
+
+
+def test_a_manifest_not_in_utf8_names_its_line(tmp_path):
+    _tone(tmp_path / "a.wav")
+    _tone(tmp_path / "b.wav", seed=1)
+    m = tmp_path / "m.csv"
+    m.write_bytes("path,label\na.wav,Rock\nb.wav,Électro\n".encode("cp1252"))  # a spreadsheet's "CSV"
+    with pytest.raises(DataError, match=r"m.csv line 3: not UTF-8 \(byte 0xc9\); save the manifest as UTF-8 CSV"):
+        manifest.read(m)
+
+
+def test_labels_differing_only_in_case_are_two_classes_with_a_warning(tmp_path, caplog):
+    _tone(tmp_path / "a.wav")
+    _tone(tmp_path / "b.wav", seed=1)
+    with caplog.at_level("WARNING"):
+        found = manifest.read(_manifest(tmp_path / "m.csv", "path,label\na.wav,Rock\nb.wav,ROCK\n"))
+    assert found.classes == ("ROCK", "Rock")
+    assert any("labels 'ROCK' and 'Rock' differ only in case: they are 2 classes" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_corpus_with_no_usable_track_names_the_files_and_why(tmp_path):
+    for i in range(4):
+        _tone(tmp_path / "flat" / f"t{i}.wav", seed=i)
+    with pytest.raises(DataError, match=r"flat: no usable track \(4 files not used: .*t0.wav: a file beside the class "
+                                        r"folders \(expected <class>/<file>\); .*; and 1 more\)$"):
+        sources.find(tmp_path / "flat")

@@ -87,8 +87,15 @@ def test_unfinished_run_is_named(tmp_path):
     wd = Workdir(tmp_path)
     write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1))
     (wd.run_dir("gtzan", "stratified", "music", 1) / "test_probs.npz").unlink()
-    with pytest.raises(DataError, match=r"music/fold1.*launch\.crossval"):
+    with pytest.raises(DataError, match=r"music/fold1.*launch\.crossval and the same --split/--n_folds/--data_dir$"):
         crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1))
+
+
+def test_runs_asked_for_under_another_split_point_at_the_ones_there(tmp_path):
+    wd = Workdir(tmp_path)
+    write_fake_runs(wd, "c", "stratified-5folds", ("stft", "music"), (0,))  # what --n_folds=5 trained
+    with pytest.raises(DataError, match=r"this corpus has runs under stratified-5folds of .*runs/c\)$"):
+        crossval.collect(wd, "c", "stratified", ("stft", "music"), (0,))
 
 
 def test_runs_of_one_fold_must_test_the_same_tracks(tmp_path):

@@ -300,9 +300,16 @@ def test_manifest_split_names_a_class_without_valid_or_test_tracks(tmp_path, cap
 def test_check_split_refuses_what_get_split_would_without_a_file(tmp_path):
     tracks = _any({"a": 4, "b": 5})
     folds.check_split("f", "folder", tracks, "stratified", classes=("a", "b"), n_folds=4)
-    with pytest.raises(DataError, match=r"class 'a' has 4 tracks: 5 folds need at least 5 per class \(at most "
-                                        r"--n_folds=4\)"):
+    with pytest.raises(DataError, match=r"class 'a' has 4 tracks: 5 folds need at least 5 per class; use at most "
+                                        r"--n_folds=4$"):
         folds.check_split("f", "folder", tracks, "stratified", classes=("a", "b"), n_folds=5)
+    # The class named is the one that limits the folds, not the first one too small.
+    uneven = _any({"big": 8, "small": 4, "mid": 6})
+    with pytest.raises(DataError, match=r"class 'small' has 4 tracks: 10 folds .*use at most --n_folds=4$"):
+        folds.stratified_folds(uneven, classes=("big", "small", "mid"))
+    with pytest.raises(DataError, match=r"class 'b' has 2 tracks: 3 folds need at least 3 per class, and any split "
+                                        r"needs 3 \(test, valid, train\)$"):
+        folds.stratified_folds(_any({"a": 4, "b": 2}), n_folds=3, classes=("a", "b"))
     with pytest.raises(DataError, match="GTZAN's fault-filtered track list"):
         folds.check_split("f", "folder", tracks, "filtered", classes=("a", "b"))
     with pytest.raises(DataError, match="unknown split 'random'"):

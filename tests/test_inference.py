@@ -15,7 +15,7 @@ import soundfile as sf
 
 from fake_runs import tiny_crossval
 from launchers import run_in_process
-from mgc_jax import audio, evaluate
+from mgc_jax import audio, evaluate, rundir
 from mgc_jax.clips import CLIP_FRAMES, ClipDataset
 from mgc_jax.errors import AudioError
 from mgc_jax.inference import Classifier, cut_clips, decide, min_samples
@@ -165,6 +165,14 @@ def test_from_checkpoint_refuses_a_non_run(tmp_path):
         Classifier.from_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match=f"^{tmp_path / 'gone'}: not a training run directory \\(no such dir"):
         Classifier.from_checkpoint(tmp_path / "gone")
+
+
+def test_a_baseline_run_is_named_as_such(tmp_path):
+    from mgc_jax.checkpoint import CheckpointError
+
+    rundir.write_config(tmp_path, {"baseline": {"n_mfcc": 20}, "corpus": "c", "classes": ["a", "b"]})
+    with pytest.raises(CheckpointError, match=f"^{tmp_path}: a run of the MFCC\\+SVM baseline, not of a net"):
+        Classifier.from_checkpoint(tmp_path)
 
 
 def test_the_checkpoints_folder_launch_train_prints_names_its_run(runs):

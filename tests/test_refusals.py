@@ -225,3 +225,19 @@ def test_an_int16_array_predicts_like_the_same_16_bit_file(music_run, tmp_path):
     np.testing.assert_array_equal(from_array.clip_probs, from_file.clip_probs)  # scaled by 2^-15, not raw units
     stereo_first = clf.predict(np.stack([pcm, pcm]))  # channels-first [2, n]: 2 channels, not n channels
     np.testing.assert_array_equal(stereo_first.clip_probs, from_file.clip_probs)
+
+
+def test_ctrl_c_is_one_line_saying_the_command_resumes(capsys):
+    from launch import common
+
+    def main(argv):
+        print("epoch 1 done")
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as e:
+        common.one_line_errors(main)([])
+    assert e.value.code == common.EXIT_INTERRUPTED == 130
+    out, err = capsys.readouterr()
+    assert out == "epoch 1 done\n"
+    assert err.splitlines() == ["interrupted: what finished is on disk (epochs, extracted features); the same command "
+                                "resumes from there"]

@@ -86,13 +86,14 @@ def stratified_folds(tracks: Sequence[Track], n_folds: int = N_FOLDS, seed: int 
     """
     _check_n_folds(n_folds)
     by_class = _by_class(tracks, classes)
+    smallest = min(by_class, key=lambda c: len(by_class[c]))  # the class that limits the folds (first of ties)
+    fewest = len(by_class[smallest])
+    if fewest < n_folds:
+        fix = f"; use at most --n_folds={fewest}" if fewest >= 3 else ", and any split needs 3 (test, valid, train)"
+        raise DataError(f"class {smallest!r} has {fewest} tracks: {n_folds} folds need at least {n_folds} per class"
+                        f"{fix}")
     blocks: list[list[str]] = [[] for _ in range(n_folds)]
     for name, ids in by_class.items():
-        if len(ids) < n_folds:
-            fewest = min(map(len, by_class.values()))
-            fix = f"at most --n_folds={fewest}" if fewest >= 3 else "the folds need at least 3 tracks per class"
-            raise DataError(f"class {name!r} has {len(ids)} tracks: {n_folds} folds need at least {n_folds} per class "
-                            f"({fix})")
         perm = np.random.default_rng([seed, class_key(name)]).permutation(len(ids))
         for block, part in zip(blocks, np.array_split(perm, n_folds)):
             block.extend(ids[i] for i in part)

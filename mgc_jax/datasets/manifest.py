@@ -16,7 +16,9 @@ ignored; the file is UTF-8 (a byte-order mark is allowed). A row whose file is m
 `mgc_jax.audio.check` is skipped and reported as (path, "<manifest> line N: cause"). Anything else
 wrong with the manifest is a `DataError` naming the file and line: an unknown, repeated or missing
 column, a row with another number of cells than the header, an empty path or label, a split value
-other than train/valid/test, an unsafe or repeated track id (the same file listed twice, too).
+other than train/valid/test, an unsafe or repeated track id, one file on two rows (also through a symbolic
+link: it would be trained and tested on at once), a file that is not UTF-8. Labels that differ only in case
+are two classes, with a warning.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ import csv
 import io
 import os
 import pathlib
+
+from absl import logging
 
 from mgc_jax import audio
 from mgc_jax.datasets.track import SAFE_ID, Discovery, Track, path_track_id
@@ -48,9 +52,15 @@ def read(manifest: str | os.PathLike) -> Discovery:
     if not manifest.is_file():
         raise DataError(f"{manifest}: no such manifest file")
     try:
-        text = manifest.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
+        raw = manifest.read_bytes()
+    except OSError as e:
         raise DataError(f"{manifest}: unreadable manifest ({e})") from e
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:  # e.g. saved by a spreadsheet as cp1252 or UTF-16
+        line = raw[:e.start].count(b"\n") + 1
+        raise DataError(f"{manifest} line {line}: not UTF-8 (byte {raw[e.start]:#04x}); save the manifest as "
+                        "UTF-8 CSV") from e
     reader = csv.reader(io.StringIO(text, newline=""))
     header, rows = None, []
     try:
@@ -71,6 +81,7 @@ def read(manifest: str | os.PathLike) -> Discovery:
     skipped: list[tuple[str, str]] = []
     labels: set[str] = set()
     line_of: dict[str, int] = {}
+    line_of_file: dict[str, tuple[int, str]] = {}
     for line, cells in rows:
         where = f"{manifest} line {line}"
         if len(cells) != len(header):
@@ -92,6 +103,12 @@ def read(manifest: str | os.PathLike) -> Discovery:
         if track_id in line_of:
             raise DataError(f"{where}: duplicate track id {track_id} (also line {line_of[track_id]})")
         line_of[track_id] = line
+        real = os.path.realpath(path)  # a symbolic link to a listed file is the same file
+        if real in line_of_file:
+            first, first_id = line_of_file[real]
+            raise DataError(f"{where}: {row['path']} is the file of line {first} too (track {first_id}): one "
+                            "file as two tracks could be trained and tested on at once")
+        line_of_file[real] = (line, track_id)
         labels.add(row["label"])
         cause = None
         if not path.exists():
@@ -108,7 +125,19 @@ def read(manifest: str | os.PathLike) -> Discovery:
                             f"{manifest.name} line {line}"))
     if not rows:
         raise DataError(f"{manifest}: no rows after the header")
+    _warn_case_twins(manifest, labels)
     return Discovery(sorted(tracks), sorted(skipped), str(base), tuple(sorted(labels)))
+
+
+def _warn_case_twins(manifest: pathlib.Path, labels: set[str]) -> None:
+    """Labels are exact strings ("Rock" and "ROCK" are two classes); say so where that is likely a typo."""
+    by_fold: dict[str, list[str]] = {}
+    for name in sorted(labels):
+        by_fold.setdefault(name.casefold(), []).append(name)
+    for twins in by_fold.values():
+        if len(twins) > 1:
+            logging.warning("%s: labels %s differ only in case: they are %d classes (use one spelling to merge "
+                            "them)", manifest, " and ".join(map(repr, twins)), len(twins))
 
 
 def _check_header(manifest: pathlib.Path, header: list[str]) -> None:

@@ -86,13 +86,23 @@ def find(data_dir: str | os.PathLike) -> Source:
 def from_discovery(kind: str, name: str, root: pathlib.Path, found: Discovery) -> Source:
     """A Source from a scan's Discovery, refusing a corpus without tracks or with fewer than two classes."""
     if not found.tracks:
-        raise DataError(f"{root}: no usable track ({len(found.skipped)} files not used)")
+        raise DataError(f"{root}: no usable track ({not_used(found.skipped)})")
     classes = tuple(found.classes)
     if len(classes) < MIN_CLASSES:
         where = {"folder": "class folders (<root>/<class>/**/<audio file>)", "manifest": "labels"}.get(kind, "classes")
         raise DataError(f"{root}: only {len(classes)} class ({', '.join(classes)}): a corpus needs at least "
                         f"{MIN_CLASSES} {where}")
     return Source(kind, name, root, classes, list(found.tracks), list(found.skipped))
+
+
+def not_used(skipped, shown: int = 3) -> str:
+    """'N files not used, e.g. <path>: <cause>; ...': what an error about an empty corpus names (the files' own
+    warnings may never have been printed)."""
+    if not skipped:
+        return "no audio file found"
+    head = "; ".join(f"{path}: {cause}" for path, cause in list(skipped)[:shown])
+    more = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return f"{len(skipped)} files not used: {head}{more}"
 
 
 def check_classes_used(source_root, classes: tuple[str, ...], tracks) -> None:
