@@ -266,6 +266,10 @@ def test_a_changed_label_invalidates_the_split_file(tmp_path, fast_extract):
     ("path,label,track_id\na.wav,x,my/id\n", r"m.csv line 2: track_id 'my/id' cannot name a cache file"),
     ("path,label\na.wav,x,extra\n", r"m.csv line 2: 3 cells, the header has 2"),
     ("path,label\n", r"m.csv: no rows after the header"),
+    ("path,label,split\na.wav,x,train\nb.wav,y,\n", r"m.csv line 3: split '' is not one of train, valid, test; with a "
+                                                     r"split column every row needs a value"),
+    ("path,label,track_id\na.wav,x,ac1\nb.wav,y,Ac1\n", r"m.csv line 3: track id Ac1 differs only in case from ac1 "
+                                                        r"\(line 2\)"),
     ("path,label,track_id\na.wav,x,one\nb.wav,y,\n./a.wav,y,two\n",
      r"m.csv line 4: ./a.wav is the file of line 2 too \(track one\): one file as two tracks could be trained and tested"),
     ("path,label,track_id\na.wav,x,one\nb.wav,y,\nlink.wav,y,two\n", r"m.csv line 4: link.wav is the file of line 2"),

@@ -16,9 +16,9 @@ ignored; the file is UTF-8 (a byte-order mark is allowed). A row whose file is m
 `mgc_jax.audio.check` is skipped and reported as (path, "<manifest> line N: cause"). Anything else
 wrong with the manifest is a `DataError` naming the file and line: an unknown, repeated or missing
 column, a row with another number of cells than the header, an empty path or label, a split value
-other than train/valid/test, an unsafe or repeated track id, one file on two rows (also through a symbolic
-link: it would be trained and tested on at once), a file that is not UTF-8. Labels that differ only in case
-are two classes, with a warning.
+other than train/valid/test (an empty one too), an unsafe or repeated track id (also: two that differ
+only in case), one file on two rows (also through a symbolic link: it would be trained and tested on
+at once), a file that is not UTF-8. Labels that differ only in case are two classes, with a warning.
 """
 from __future__ import annotations
 
@@ -81,6 +81,7 @@ def read(manifest: str | os.PathLike) -> Discovery:
     skipped: list[tuple[str, str]] = []
     labels: set[str] = set()
     line_of: dict[str, int] = {}
+    folded: dict[str, str] = {}  # casefolded track id -> the id
     line_of_file: dict[str, tuple[int, str]] = {}
     for line, cells in rows:
         where = f"{manifest} line {line}"
@@ -94,7 +95,9 @@ def read(manifest: str | os.PathLike) -> Discovery:
         if "split" in row:
             split = row["split"].lower()
             if split not in SPLIT_VALUES:
-                raise DataError(f"{where}: split {row['split']!r} is not one of {', '.join(SPLIT_VALUES)}")
+                hint = ("; with a split column every row needs a value (drop the column to use only "
+                        "--split=stratified or artist)") if not split else ""
+                raise DataError(f"{where}: split {row['split']!r} is not one of {', '.join(SPLIT_VALUES)}{hint}")
         path = pathlib.Path(os.path.normpath(base / row["path"]))  # absolute cells stay absolute
         track_id = row.get("track_id") or path_track_id(_id_path(path, base))
         if not SAFE_ID.match(track_id):
@@ -102,7 +105,12 @@ def read(manifest: str | os.PathLike) -> Discovery:
                             "(letters, digits and _ . + - only)")
         if track_id in line_of:
             raise DataError(f"{where}: duplicate track id {track_id} (also line {line_of[track_id]})")
+        twin = folded.get(track_id.casefold())
+        if twin is not None:  # ids name cache files: on macOS and Windows these two would be one file
+            raise DataError(f"{where}: track id {track_id} differs only in case from {twin} (line {line_of[twin]}): "
+                            "their cache files would collide on a case-insensitive file system")
         line_of[track_id] = line
+        folded[track_id.casefold()] = track_id
         real = os.path.realpath(path)  # a symbolic link to a listed file is the same file
         if real in line_of_file:
             first, first_id = line_of_file[real]
