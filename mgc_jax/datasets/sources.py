@@ -96,8 +96,8 @@ def from_discovery(kind: str, name: str, root: pathlib.Path, found: Discovery) -
 
 
 def not_used(skipped, shown: int = 3) -> str:
-    """'N files not used, e.g. <path>: <cause>; ...': what an error about an empty corpus names (the files' own
-    warnings may never have been printed)."""
+    """'N files not used: <path>: <cause>; ... and K more': what an error about an empty corpus names (the files'
+    own warnings may never have been printed)."""
     if not skipped:
         return "no audio file found"
     head = "; ".join(f"{path}: {cause}" for path, cause in list(skipped)[:shown])
