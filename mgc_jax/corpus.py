@@ -146,6 +146,7 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
     _check_two_classes(root, usable)
     if found.kind == "gtzan":
         _warn_partial_gtzan(root, usable)
+    _warn_identical_audio(usable, entries)
     logging.info("corpus %s (%s, %d classes): %d tracks (%d extracted now, %d cached before, %d not used), "
                  "features in %s",
                  name, found.kind, len(found.classes), len(usable), len(report.done), len(report.skipped),
@@ -160,6 +161,22 @@ def _check_two_classes(root, tracks) -> None:
     if len(present) < sources.MIN_CLASSES:
         raise DataError(f"{root}: every usable track is of one class ({', '.join(present)}): training needs at "
                         f"least {sources.MIN_CLASSES} classes")
+
+
+def _warn_identical_audio(tracks, entries) -> list[list[str]]:
+    """Warn of tracks whose files are byte-identical (the cache's audio SHA-256): copies can land on both sides of
+    a split (GTZAN itself holds such repetitions: Sturm 2013). Returns the groups of track ids."""
+    by_hash: dict[str, list[str]] = {}
+    for t in tracks:
+        digest = entries[t.track_id].get("audio_sha256")
+        if digest:
+            by_hash.setdefault(digest, []).append(t.track_id)
+    groups = sorted(sorted(g) for g in by_hash.values() if len(g) > 1)
+    if groups:
+        logging.warning("byte-identical copies: %d track(s) have the audio file of another (e.g. %s); a copy can be "
+                        "trained and tested on at once: remove the copies to measure on distinct recordings",
+                        sum(len(g) - 1 for g in groups), " = ".join(groups[0]))
+    return groups
 
 
 def _warn_partial_gtzan(root, tracks) -> None:

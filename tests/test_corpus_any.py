@@ -386,3 +386,22 @@ def test_a_corpus_with_no_usable_track_names_the_files_and_why(tmp_path):
     with pytest.raises(DataError, match=r"flat: no usable track \(4 files not used: .*t0.wav: a file beside the class "
                                         r"folders \(expected <class>/<file>\); .*; and 1 more\)$"):
         sources.find(tmp_path / "flat")
+
+
+def test_a_symlinked_file_is_one_track_and_copies_are_named(tmp_path, fast_extract, caplog):
+    root = tmp_path / "lib"
+    for i in range(2):
+        _tone(root / "A" / f"a{i}.wav", seed=i)
+        _tone(root / "B" / f"b{i}.wav", seed=5 + i)
+    (root / "B" / "also a0.wav").symlink_to(root / "A" / "a0.wav")  # the same file under another class
+    (root / "B" / "copy of b0.wav").write_bytes((root / "B" / "b0.wav").read_bytes())  # same bytes, own file
+    found = folder.scan(root)
+    assert sorted(pathlib.Path(t.path).name for t in found.tracks) == ["a0.wav", "a1.wav", "b0.wav", "b1.wav",
+                                                                       "copy of b0.wav"]
+    causes = dict(found.skipped)
+    assert causes[str(root / "B" / "also a0.wav")] == (f"the same file as {root / 'A' / 'a0.wav'} (a symbolic link): "
+                                                       "one file, one track")
+    with caplog.at_level("WARNING"):
+        corpus.prepare_corpus(str(root), Workdir(tmp_path / "ws"), progress=False)
+    [line] = [r.getMessage() for r in caplog.records if "byte-identical" in r.getMessage()]
+    assert line.startswith("byte-identical copies: 1 track(s) have the audio file of another (e.g. B_b0_wav-")

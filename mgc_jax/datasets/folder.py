@@ -76,7 +76,23 @@ def scan(root: str | os.PathLike) -> Discovery:
             classes.append(entry.name)
         else:
             skipped.append((str(entry), "no audio file in this class folder (not a class)"))
+    tracks = _one_track_per_file(tracks, skipped)
     return Discovery(sorted(tracks), sorted(skipped), str(root), tuple(sorted(classes)))
+
+
+def _one_track_per_file(tracks: list[Track], skipped: list[tuple[str, str]]) -> list[Track]:
+    """Keep one track of each file reached through symbolic links (the link's target, else the first path):
+    one file as two tracks could sit on both sides of a split. The others join `skipped`, naming the kept one."""
+    by_file: dict[str, list[Track]] = {}
+    for t in tracks:
+        by_file.setdefault(os.path.realpath(t.path), []).append(t)
+    kept = []
+    for group in by_file.values():
+        keep = next((t for t in group if os.path.realpath(t.path) == os.path.abspath(t.path)), group[0])
+        kept.append(keep)
+        skipped.extend((t.path, f"the same file as {keep.path} (a symbolic link): one file, one track")
+                       for t in group if t is not keep)
+    return kept
 
 
 def _files(folder: pathlib.Path):
