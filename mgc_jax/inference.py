@@ -150,8 +150,6 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
 
         feature_cfg = FeatureConfig.from_dict(config["features"]) if "features" in config else None
         in_bins = config["in_bins"]
-    except DataError as e:  # names the file and the cause already
-        raise CheckpointError(f"{e}: not a usable training run directory") from e
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{run_dir}: not a training run directory ({rundir.CONFIG}: {e!r})") from e
     with open_checkpoints(run_dir, config, keep_last=cfg.keep_last) as ckpts:

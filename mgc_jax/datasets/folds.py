@@ -291,13 +291,8 @@ def get_split(workdir, corpus: str, tracks: Sequence[Track], split: str, fold: i
 
     classes = tuple(GENRES if classes is None else classes)
     kind = kind or ("synthetic" if corpus == CORPUS_NAME else "gtzan")
-    if split not in SPLITS:
-        raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    _check_split_applies(split, corpus, kind, tracks)
+    _check_request(split, corpus, kind, tracks, n_folds)
     ids = sorted(t.track_id for t in tracks)
-    several = split not in ONE_FOLD_SPLITS
-    if several:
-        _check_n_folds(n_folds)
     path = workdir.split_file(corpus, split_dir_name(split, n_folds))  # the run directories' rule
     digest = _inputs_digest(tracks)
     if path.exists():
@@ -336,12 +331,18 @@ def check_split(corpus: str, kind: str, tracks: Sequence[Track], split: str, *, 
       DataError: as `get_split` (unknown split, a split this corpus kind cannot have, a class too small for the
         folds, a manifest split without a train track of a class, ...).
     """
+    _check_request(split, corpus, kind, tracks, n_folds)
+    _make(split, tracks, tuple(classes), n_folds)
+
+
+def _check_request(split: str, corpus: str, kind: str, tracks: Sequence[Track], n_folds: int) -> None:
+    """What `get_split` and `check_split` refuse before making folds: an unknown split, one this corpus kind
+    cannot have, a bad fold count for a split that has several folds."""
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     _check_split_applies(split, corpus, kind, tracks)
     if split not in ONE_FOLD_SPLITS:
         _check_n_folds(n_folds)
-    _make(split, tracks, tuple(classes), n_folds)
 
 
 def _check_split_applies(split: str, corpus: str, kind: str, tracks: Sequence[Track]) -> None:
