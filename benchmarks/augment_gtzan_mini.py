@@ -4,7 +4,7 @@
                                             [--workdir /tmp/mgc_aug] [--out FILE]
 
 gtzan_mini has 5 tracks per genre, too few for the 10-fold protocol, so each fold here is one of a 5-fold
-stratified split (mgc_jax.datasets.folds.stratified_folds, n_folds=5: per genre 3 training, 1 validation and
+stratified split (mgc_jax.data.folds.stratified_folds, n_folds=5: per genre 3 training, 1 validation and
 1 test track). Per fold it trains the same net_MUSIC twice with the same seed: features="cached" (which equals
 features="online" without augmentation, tests/test_online.py) and features="online" with --augment, and
 records test track/clip accuracies and losses of the best-validation epoch. Every figure is artist-confounded
@@ -36,11 +36,12 @@ def main() -> None:
 
     import numpy as np
 
-    from mgc_jax import online, train
-    from mgc_jax.clips import ClipDataset
     from mgc_jax.config import TrainConfig, feature_widths
-    from mgc_jax.corpus import prepare_corpus
-    from mgc_jax.datasets.folds import stratified_folds
+    from mgc_jax.data.clips import ClipDataset
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.data.folds import stratified_folds
+    from mgc_jax.train import loop as train
+    from mgc_jax.train import online
     from mgc_jax.workdir import Workdir
 
     wd = Workdir(args.workdir)

@@ -1,4 +1,4 @@
-"""Peak memory of drawing clip batches from a GTZAN-sized STFT cache (mgc_jax.clips over mgc_jax.cache).
+"""Peak memory of drawing clip batches from a GTZAN-sized STFT cache (mgc_jax.data.clips over mgc_jax.data.cache).
 
     python benchmarks/clip_memory.py [--tracks 1000] [--frames 1291] [--epochs 1] [--batch_size 20]
 
@@ -26,8 +26,8 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mgc_jax.cache import INDEX, INDEX_FORMAT, FeatureCache  # noqa: E402
-from mgc_jax.clips import CLIP_FRAMES, ClipDataset, clip_starts  # noqa: E402
+from mgc_jax.data.cache import INDEX, INDEX_FORMAT, FeatureCache  # noqa: E402
+from mgc_jax.data.clips import CLIP_FRAMES, ClipDataset, clip_starts  # noqa: E402
 
 BINS = 513
 

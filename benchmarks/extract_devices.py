@@ -1,7 +1,7 @@
 """Extraction throughput over devices: x-real-time of both feature maps on 1 vs N (simulated) devices, and on GPUs.
 
 CPU mode (default): for each device count in --devices, a subprocess started with
-`XLA_FLAGS=--xla_force_host_platform_device_count=N` runs the program `mgc_jax.cache.extract` runs on a batch:
+`XLA_FLAGS=--xla_force_host_platform_device_count=N` runs the program `mgc_jax.data.extraction.extract` runs on a batch:
 `mgc_jax.sharding.batch_map(dsp.features.feature_maps)` over a mesh of its N CPU devices, each device mapping its
 own tracks. A call includes the host-to-device split (`shard_rows`) and fetching both maps back to NumPy, as in
 the cache. The input is the GTZAN dev clips of ../shared/gtzan_dev cropped to a common length (repeated to fill

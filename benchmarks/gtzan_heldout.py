@@ -32,7 +32,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from mgc_jax.datasets import folds, gtzan  # noqa: E402
+from mgc_jax.data import folds, gtzan  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 GTZAN_MINI = REPO.parent / "shared" / "gtzan_mini" / "genres"
@@ -50,7 +50,7 @@ def write_manifest(mini, extra, out: pathlib.Path) -> dict:
     test = [t for t in gtzan.discover(extra) if t.track_id not in mini_ids]
     if not test:
         raise SystemExit(f"{extra}: every GTZAN track there is one of gtzan_mini's; nothing to test on")
-    artists = folds.sturm_artists()
+    artists = gtzan.sturm_artists()
     rows = [(t.path, t.genre, "train" if _number(t.track_id) < 4 else "valid", t.track_id) for t in mini_tracks]
     rows += [(t.path, t.genre, "test", t.track_id) for t in test]
     out.parent.mkdir(parents=True, exist_ok=True)

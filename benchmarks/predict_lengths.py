@@ -56,8 +56,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from fake_data import make_fold_data, tiny_config
-    from mgc_jax.inference import Classifier
-    from mgc_jax.train import train_and_evaluate
+
+    from mgc_jax.serve.inference import Classifier
+    from mgc_jax.train.loop import train_and_evaluate
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="predict_lengths-"))
     widths = {"music": 8, "stft": 513}

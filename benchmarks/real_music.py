@@ -1,8 +1,8 @@
 """Training options measured on real music: the 50 GTZAN tracks of ../shared/gtzan_mini, 5-fold stratified CV.
 
 Every fold tests on 10 tracks (one per genre), validates on the next block's 10 and trains on the other 30,
-through the library API (`mgc_jax.corpus.prepare_corpus`, `mgc_jax.datasets.folds.stratified_folds(n_folds=5)`,
-`mgc_jax.train.fold_data` / `train_and_evaluate`, `mgc_jax.baseline.fit_and_evaluate`). Each option set
+through the library API (`mgc_jax.data.corpus.prepare_corpus`, `mgc_jax.data.folds.stratified_folds(n_folds=5)`,
+`mgc_jax.train.loop.fold_data` / `train_and_evaluate`, `mgc_jax.eval.baseline.fit_and_evaluate`). Each option set
 (`PRESETS`) is a few `TrainConfig` overrides on the settings the presets were first measured against
 (`BASE`: the paper's raw units with the synthetic-corpus schedule, the project's defaults before this
 benchmark); "defaults" is today's TrainConfig defaults, decided from these figures. For every run it records the test-track
@@ -91,8 +91,7 @@ PRESETS = {
 
 
 def make_config(net: str, fold: int, preset: str):
-    from mgc_jax.models import ModelConfig
-    from mgc_jax.train import TrainConfig
+    from mgc_jax.config import ModelConfig, TrainConfig
 
     preset_over = PRESETS[preset]
     over = dict(preset_over) if isinstance(preset_over, OnToday) else {**BASE, **preset_over}
@@ -101,7 +100,7 @@ def make_config(net: str, fold: int, preset: str):
 
 
 def load_corpus(args):
-    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.data.corpus import prepare_corpus
     from mgc_jax.workdir import Workdir
 
     wd = Workdir(args.workdir)
@@ -109,7 +108,7 @@ def load_corpus(args):
 
 
 def folds_of(corpus, synthetic: bool):
-    from mgc_jax.datasets.folds import get_split, stratified_folds
+    from mgc_jax.data.folds import get_split, stratified_folds
 
     if synthetic:  # the project's own 10 stratified folds, as launch.train uses them
         return lambda k, wd: get_split(wd, corpus.name, corpus.tracks, "stratified", k)
@@ -128,7 +127,9 @@ def read_results(path: pathlib.Path) -> list[dict]:
 def last_epoch_accuracy(run_dir, data, epochs: int) -> float:
     """Test-track accuracy of the last epoch's checkpoint (majority vote, as for the best one), on the maps in
     the run's own units (its STFT transform applied, as training applied it)."""
-    from mgc_jax.train import load_trained, predict_tracks, track_metrics, with_input_transform
+    from mgc_jax.serve.inference import load_trained
+    from mgc_jax.train.loop import with_input_transform
+    from mgc_jax.train.steps import predict_tracks, track_metrics
 
     t = load_trained(run_dir, step=epochs)
     data = with_input_transform(data, t.train_cfg)
@@ -151,7 +152,8 @@ def _record(out: pathlib.Path, rec: dict) -> None:
 
 
 def train_runs(args, corpus, wd) -> None:
-    from mgc_jax.train import feature_widths, fold_data, split_digest, train_and_evaluate
+    from mgc_jax.config import feature_widths
+    from mgc_jax.train.loop import fold_data, split_digest, train_and_evaluate
 
     out, done = _results(wd, corpus)
     split_of = folds_of(corpus, args.synthetic)
@@ -177,7 +179,7 @@ def train_runs(args, corpus, wd) -> None:
 
 
 def baseline_runs(args, corpus, wd) -> None:
-    from mgc_jax import baseline
+    from mgc_jax.eval import baseline
 
     out, done = _results(wd, corpus)
     split_of = folds_of(corpus, args.synthetic)
@@ -195,7 +197,7 @@ def baseline_runs(args, corpus, wd) -> None:
 
 def baseline_grid(args, corpus, wd) -> str:
     """Pooled test accuracy of the baseline at each fixed (C, gamma) of a small grid, on the same folds."""
-    from mgc_jax import baseline
+    from mgc_jax.eval import baseline
 
     split_of = folds_of(corpus, args.synthetic)
     lines = ["| C | gamma | test acc (pooled) |", "|---|---|---|"]
@@ -211,7 +213,8 @@ def baseline_grid(args, corpus, wd) -> str:
 
 def fusion2_accuracy(rows: list[dict], stft: str, music: str) -> tuple[float, int] | None:
     """Pooled FUSION2 test-track accuracy of presets (stft, music) over the folds both have, and the fold count."""
-    from mgc_jax.crossval import fold_decisions, read_test_probs
+    from mgc_jax.eval.crossval import fold_decisions
+    from mgc_jax.train.rundir import read_test_probs
 
     dirs = {(r["preset"], r["net"], r["fold"]): r["run_dir"] for r in rows}
     correct, n, folds = 0, 0, 0
@@ -269,7 +272,7 @@ def main(argv=None) -> None:
     p.add_argument("--table", action="store_true", help="print the markdown table of the recorded runs")
     p.add_argument("--fuse", default=[], action="append", help="stft:PRESET,music:PRESET pair for FUSION2")
     args = p.parse_args(argv)
-    from mgc_jax.crossval import parse_folds
+    from mgc_jax.eval.crossval import parse_folds
 
     args.folds = parse_folds(args.folds)
     for preset in args.presets:

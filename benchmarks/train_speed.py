@@ -1,6 +1,6 @@
 """Training-step speed of net_STFT and net_MUSIC (and early fusion) against this machine's f32 matmul peak.
 
-For each net and each `ModelConfig.conv_impl` it times the training loop's step, `mgc_jax.steps.split_train_step`
+For each net and each `ModelConfig.conv_impl` it times the training loop's step, `mgc_jax.train.steps.split_train_step`
 (Adam, batch 20 by default, 128-frame clips; the nnx.jit `train_step` too, for reference), and reports
 steps/s and achieved GFLOP/s. FLOPs of a step are
 counted analytically (multiply-add = 2): forward, plus weight gradients of every layer, plus input
@@ -28,12 +28,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-
-from mgc_jax.config import CONV_IMPLS, FEATURE_WIDTHS, ModelConfig, TrainConfig  # noqa: E402
 from flax import nnx  # noqa: E402
 
-from mgc_jax.steps import split_train_step, train_step  # noqa: E402
-from mgc_jax.train import fresh_state  # noqa: E402
+from mgc_jax.config import CONV_IMPLS, FEATURE_WIDTHS, ModelConfig, TrainConfig  # noqa: E402
+from mgc_jax.train.checkpoint import fresh_state
+from mgc_jax.train.steps import split_train_step, train_step  # noqa: E402
 
 CLIP_FRAMES = 128
 

@@ -22,7 +22,7 @@ Differentiable (jax.grad / jvp / vjp, under jit and vmap): see `dsp.autodiff`; p
 trims are discrete and held constant, the gradient flows through the values they keep.
 
 Valid length (`valid_length=`, a traced int allowed). A signal zero-padded past its real end, so that signals of
-many lengths share one compiled program (`mgc_jax.inference.bucket_length`), gets frames and key windows that
+many lengths share one compiled program (`mgc_jax.data.maps.bucket_length`), gets frames and key windows that
 see the padding, and the track-global steps would see them too. With `valid_length` = the real sample count, the
 track-global steps use the real frames and windows only: the MinRMS maxima and the roughness peak picker's
 range (the padding frames take frame 0's spectrum there), the key-clarity range and frame -> window map

@@ -16,7 +16,7 @@ Public:
     key_clarity_frames(kc, n_frames, cfg, *, n_valid_windows=None) -> float32 [..., T]
     valid_key_windows(valid_length, cfg) -> int32: the windows of the first valid_length samples (traced)
 
-Valid length. A signal zero-padded past its real end (`mgc_jax.inference` pads to a few bucket lengths so that
+Valid length. A signal zero-padded past its real end (`mgc_jax.serve.inference` pads to a few bucket lengths so that
 files of many lengths share compiled programs) gets extra windows, the first of them half real. With
 `n_valid_windows` (a traced int) the track-global range and the frame -> window map use only the first
 n_valid_windows windows, so the real windows' clarities and frames equal those of the unpadded signal.

@@ -4,7 +4,7 @@
 a Python list given to a jitted function would otherwise be traced as thousands of scalar arguments (3,000
 floats compiled for 3 minutes). `as_values` does the same for spectra and key strengths, without PCM scaling.
 
-Input rules (the same as `mgc_jax.audio.load` where they overlap):
+Input rules (the same as `mgc_jax.data.audio.load` where they overlap):
 - Python lists / tuples / NumPy / JAX arrays of real numbers are converted to float32 (a list of Python ints
   is read as numbers, not PCM).
 - Integer PCM is scaled to [-1, 1] as soundfile reads it: int8 / 128, int16 / 32768, int32 / 2^31, uint8

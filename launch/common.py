@@ -21,7 +21,7 @@ nothing half-written is left, so the same command resumes once there is space). 
 keeps its traceback.
 
 What each kind of bad request gives (tests/test_refusals.py, test_disk_full.py, test_faults.py check each row;
-"refused" = one `error:` line, a non-zero exit status, and no file changed; audio inputs: `mgc_jax.audio`):
+"refused" = one `error:` line, a non-zero exit status, and no file changed; audio inputs: `mgc_jax.data.audio`):
 
     request                           result
     --------------------------------  -----------------------------------------------------------------------

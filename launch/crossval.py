@@ -1,6 +1,6 @@
 """Cross-validate and write the paper's tables: `python -m launch.crossval --nets=stft,music --folds=0-9`.
 
-Trains every (net, fold) run that has no test_probs.npz yet (`mgc_jax.train.run`; an interrupted run resumes
+Trains every (net, fold) run that has no test_probs.npz yet (`mgc_jax.train.loop.run`; an interrupted run resumes
 from its last checkpoint, a finished one is reused, so running the command again trains nothing), then
 writes into `<workdir>/results/<corpus>/<split>/`:
 
@@ -19,7 +19,7 @@ writes into `<workdir>/results/<corpus>/<split>/`:
     python -m launch.crossval --data_dir=corpus.csv --split=manifest             # the manifest's own split
 
 With --split=filtered or --split=manifest there are no folds: the single train/valid/test split is "fold 0".
-The baseline (`mgc_jax.baseline`) is fitted on exactly the nets' folds, in runs/<corpus>/<split>/baseline/.
+The baseline (`mgc_jax.eval.baseline`) is fitted on exactly the nets' folds, in runs/<corpus>/<split>/baseline/.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ NETS = flags.DEFINE_string("nets", "stft,music", "Comma list of nets: stft, musi
 
 
 def nets() -> tuple[str, ...]:
-    from mgc_jax.crossval import parse_nets
+    from mgc_jax.eval.crossval import parse_nets
 
     try:
         return parse_nets(NETS.value)
@@ -62,13 +62,14 @@ def main(argv):
     eval_flags.check_n_boot()
     cfg = train_flags.train_config(net_list[0], 0)  # net and fold are set per run
     train_flags.check_tracks_per_genre()
-    from mgc_jax import crossval
+    from mgc_jax.data import sources
+    from mgc_jax.eval import crossval
 
     workdir = common.workdir()
-    name = crossval.corpus_name(common.DATA_DIR.value)
+    name = sources.corpus_name(common.DATA_DIR.value)
 
     def prepare():
-        from mgc_jax.corpus import prepare_corpus
+        from mgc_jax.data.corpus import prepare_corpus
 
         return prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=train_flags.TRACKS_PER_GENRE.value,
                               split=cfg.split, n_folds=cfg.n_folds)

@@ -12,7 +12,7 @@ from mgc_jax.config import N_FOLDS, ONE_FOLD_SPLITS, SPLITS, check_folds, split_
 
 FOLDS = flags.DEFINE_string("folds", None, "Folds: N, N-M or a comma list (default: every fold of the split, "
                                            "0..n_folds-1; the filtered and manifest splits have only fold 0).")
-BASELINE = flags.DEFINE_bool("baseline", True, "Also fit the MFCC+SVM baseline (mgc_jax.baseline, seconds per "
+BASELINE = flags.DEFINE_bool("baseline", True, "Also fit the MFCC+SVM baseline (mgc_jax.eval.baseline, seconds per "
                                                "fold) on the same folds and report it beside the nets.")
 N_BOOT = flags.DEFINE_integer("n_boot", 1000, "Bootstrap resamples for the 95 % intervals.")
 BOOT_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap resampling.")
@@ -21,7 +21,7 @@ BOOT_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap res
 def folds(split: str, spec: str | None = None, *, flag: str = "folds", n_folds: int = N_FOLDS) -> tuple[int, ...]:
     """The folds named by `spec` (default --folds; none: every fold of `split`), checked against the split;
     a bad value is a usage error naming `--<flag>`."""
-    from mgc_jax.crossval import parse_folds
+    from mgc_jax.eval.crossval import parse_folds
 
     if split not in SPLITS:
         raise app.UsageError(f"--split={split!r}: expected one of {', '.join(SPLITS)}")

@@ -6,7 +6,7 @@
 Prints where the features went, what was extracted or already there, and every file not used with its
 cause. Exits 0 when at least one track is cached; a second run finds everything done and does no work.
 With --verify every cached .npy is re-hashed against its recorded SHA-256 and what rotted is extracted again
-and listed (`mgc_jax.cache`, "Trust and --verify"):
+and listed (`mgc_jax.data.cache`, "Trust and --verify"):
 
     python -m launch.extract --data_dir=DIR --verify
 
@@ -35,7 +35,7 @@ VERIFY = flags.DEFINE_boolean("verify", False, "Re-hash every cached .npy agains
 
 def main(argv):
     common.no_extra_args(argv)
-    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.data.corpus import prepare_corpus
 
     corpus = prepare_corpus(common.DATA_DIR.value, common.workdir(), progress=PROGRESS.value,
                             batch_size=BATCH_SIZE.value, verify=VERIFY.value)

@@ -5,7 +5,7 @@ prints the FUSION1 and FUSION2 rows of Table 2 (docs/features.md §3.4), beside 
 
     FUSION1           mean of the 2 x clips probability rows of a track, argmax
     FUSION2           clip-wise mean of the two nets, argmax per clip, majority vote
-    baseline          the MFCC+SVM baseline (`mgc_jax.baseline`) on the same folds: fitted here (seconds,
+    baseline          the MFCC+SVM baseline (`mgc_jax.eval.baseline`) on the same folds: fitted here (seconds,
                       from the cached features) where runs/<corpus>/<split>/baseline/fold<k> is missing
     FUSION2+baseline  FUSION2 with the baseline's track probabilities as a third, equal voice
 
@@ -53,11 +53,11 @@ def folds() -> tuple[int, ...]:
 
 def fit_baselines(workdir, name: str, fold_list) -> None:
     """Fit the baseline on the folds that lack it; the corpus is prepared only then (features cached)."""
-    from mgc_jax import crossval
     from mgc_jax.errors import DataError
+    from mgc_jax.eval import crossval
 
     def prepare():
-        from mgc_jax.corpus import prepare_corpus
+        from mgc_jax.data.corpus import prepare_corpus
 
         try:
             return prepare_corpus(common.DATA_DIR.value, workdir, progress=False, split=SPLIT.value,
@@ -74,10 +74,11 @@ def main(argv):
     common.no_extra_args(argv)
     fold_list = folds()
     eval_flags.check_n_boot()
-    from mgc_jax import crossval, reports
+    from mgc_jax.data import sources
+    from mgc_jax.eval import crossval, reports
 
     workdir = common.workdir()
-    name = crossval.corpus_name(common.DATA_DIR.value)
+    name = sources.corpus_name(common.DATA_DIR.value)
     baseline = eval_flags.BASELINE.value
     crossval.collect(workdir, name, SPLIT.value, ("stft", "music"), fold_list, n_folds=N_FOLDS.value)  # nets first
     if baseline:

@@ -50,7 +50,7 @@ def main(argv):
     if MAX_CLIPS.value is not None and MAX_CLIPS.value < 1:
         raise app.UsageError(f"--max_clips={MAX_CLIPS.value}: must be >= 1")
     from mgc_jax.errors import AudioError
-    from mgc_jax.inference import Classifier
+    from mgc_jax.serve.inference import Classifier
 
     clf = Classifier.from_checkpoint(*CHECKPOINT.value, fusion=FUSION.value, max_clips=MAX_CLIPS.value)
     results, failed = [], 0

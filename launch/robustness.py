@@ -3,7 +3,7 @@
 Evaluates the run's own test tracks (its test_probs.npz; audio found through the feature cache of --workdir):
 clean track accuracy, then for each --snr_db white-box PGD on the waveform (through the dsp features and the
 net(s); FUSION2 of two nets) bounded per track by that SNR, and white Gaussian noise at exactly that SNR as a
-control (mgc_jax.robustness). --json prints {"clean_accuracy", "n_tracks", "attacks": [{"snr_db",
+control (mgc_jax.eval.robustness). --json prints {"clean_accuracy", "n_tracks", "attacks": [{"snr_db",
 "pgd_accuracy", "noise_accuracy", "min_achieved_snr_db"}, ...]}.
 
     python -m launch.robustness --checkpoint=workspace/runs/synthetic/stratified/music/fold0 --snr_db=40,10
@@ -44,8 +44,8 @@ def main(argv):
     if STEPS.value < 1:
         raise app.UsageError(f"--steps={STEPS.value}: must be >= 1")
     snrs = _snrs()
-    from mgc_jax import robustness
-    from mgc_jax.inference import Classifier
+    from mgc_jax.eval import robustness
+    from mgc_jax.serve.inference import Classifier
 
     clf = Classifier.from_checkpoint(*CHECKPOINT.value)
     tracks = robustness.run_test_tracks(CHECKPOINT.value, common.workdir(), max_tracks=MAX_TRACKS.value)

@@ -1,7 +1,7 @@
 """Train one net on one fold: `python -m launch.train --net=music|stft|early --fold=K [...]`.
 
-Kept thin on purpose: flags are mapped onto `mgc_jax.train.TrainConfig` and the work is one call,
-`mgc_jax.train.run(cfg, workdir, corpus)`. Without --data_dir the built-in synthetic corpus is used
+Kept thin on purpose: flags are mapped onto `mgc_jax.train.loop.TrainConfig` and the work is one call,
+`mgc_jax.train.loop.run(cfg, workdir, corpus)`. Without --data_dir the built-in synthetic corpus is used
 (generated and extracted under --workdir on first use). Running the same command again resumes from the
 last finished epoch (or, for a finished run, only re-classifies the test tracks). Prints where the
 checkpoints, metrics and test probabilities are.
@@ -39,8 +39,8 @@ def main(argv):
     train_flags.check_tracks_per_genre()
     import jax
 
-    from mgc_jax import train
-    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.train import loop as train
 
     logging.info("devices: %s", jax.devices())
     workdir = common.workdir()

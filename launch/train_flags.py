@@ -31,7 +31,7 @@ HELP = {
     "stft_transform": "STFT map before standardisation: log1p | db | none (paper: linear magnitude).",
     "select": "Epoch that is tested and served: last | best_valid (paper: best validation accuracy).",
     "features": "cached (maps from the feature cache) | online (computed from the audio inside the training step).",
-    "augment": "Comma-separated audio augmentations of --features=online: gain, noise, shift (mgc_jax.augment).",
+    "augment": "Comma-separated audio augmentations of --features=online: gain, noise, shift (mgc_jax.data.augment).",
     "crops": "Training clip starts: random (each window moved by a random offset in [0, 64) frames every epoch) | "
              "grid (the paper's windows every 64 frames). Default: the net's (net_MUSIC random, net_STFT and early grid).",
     "mixup": "Mixup of training clip pairs with Beta(mixup, mixup) weights (0 = off, the paper). Default: the net's "

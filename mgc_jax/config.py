@@ -2,12 +2,12 @@
 checked against (split names, fold count, net kinds, feature widths).
 
     RunId(net, fold, split, n_folds)  which run: the identity that names its directory (`Workdir.run_dir`)
-    ModelConfig                  the nets' hyper-parameters (`mgc_jax.models`)
+    ModelConfig                  the nets' hyper-parameters (`mgc_jax.nets.models`)
     TrainConfig                  one run: its identity fields (net, fold, split) and the training hyper-parameters
 
 Every check raises `mgc_jax.errors.ConfigError` "<Class>.<field>=<value>: <why>"; the field names are the
 `launch` flag names (launch/train_flags.py makes the flags from these fields, so each default lives here).
-`to_dict` / `from_dict` are the JSON round trip of config.json (`mgc_jax.rundir`).
+`to_dict` / `from_dict` are the JSON round trip of config.json (`mgc_jax.train.rundir`).
 
 Importing this module imports neither JAX nor Flax, so flag parsing, crossval's reading of saved runs and
 fusion stay light.
@@ -23,7 +23,7 @@ from mgc_jax.errors import ConfigError
 # "filtered": the fault-filtered GTZAN split; "manifest": a manifest's own split column. Each is one fixed split.
 SPLITS = ("stratified", "filtered", "artist", "manifest")
 ONE_FOLD_SPLITS = ("filtered", "manifest")
-STFT_TRANSFORMS = ("none", "log1p", "db")  # TrainConfig.stft_transform (mgc_jax/input_transform.py)
+STFT_TRANSFORMS = ("none", "log1p", "db")  # TrainConfig.stft_transform (mgc_jax/nets/input_transform.py)
 SELECTS = ("last", "best_valid")  # TrainConfig.select: the epoch that is tested and served
 N_FOLDS = 10  # default folds of the stratified and artist splits (`n_folds` changes it, e.g. for small corpora)
 
@@ -41,10 +41,10 @@ CONV_IMPLS = ("matmul", "conv")
 INITS = ("keras", "flax")
 DROPOUT_SITES = ("pool", "dense")
 # Where the training clips' feature maps come from: the on-disk cache, or computed from the audio inside the
-# training step (mgc_jax.online). AUGMENTS: audio-domain augmentations of the online step (mgc_jax.augment).
+# training step (mgc_jax.train.online). AUGMENTS: audio-domain augmentations of the online step (mgc_jax.data.augment).
 FEATURE_SOURCES = ("cached", "online")
 AUGMENTS = ("gain", "noise", "shift")
-# Where the training clips start (mgc_jax.clips.train_starts): "grid" = the paper's fixed windows every CLIP_HOP
+# Where the training clips start (mgc_jax.data.clips.train_starts): "grid" = the paper's fixed windows every CLIP_HOP
 # frames; "random" = each window moved by a fresh random offset every epoch (same clip count, new crops).
 CROPS = ("grid", "random")
 # TrainConfig.mixup=None means the net's own value: with random crops, mixup lifted net_MUSIC on real music (58 ->
@@ -182,12 +182,12 @@ class ModelConfig(_DictMixin):
     dropout: float = 0.2  # dropout rate (paper)
     dropout_at: tuple[str, ...] = ("dense",)  # "dense": after each hidden dense layer (decision); "pool": after pooling
     dense: tuple[int, ...] = (300, 150)  # hidden dense sizes (paper)
-    num_classes: int = 10  # the corpus's class count: `mgc_jax.train.run` sets it from `Corpus.classes`
+    num_classes: int = 10  # the corpus's class count: `mgc_jax.train.loop.run` sets it from `Corpus.classes`
     # "keras": glorot-uniform kernels as Keras' Conv2D/Dense compute them (conv1 as a 4 × n kernel on one
     # channel: fan_in 4n, fan_out 4n·K1), zero biases, i.e. what the paper's Keras/Theano run most likely
     # used; "flax": lecun-normal on the 1-D view (Flax defaults).
     init: str = "keras"
-    # net_STFT's map averaged into this many mel bands before conv1 (mgc_jax.models); 0 = the paper's 513 bins
+    # net_STFT's map averaged into this many mel bands before conv1 (mgc_jax.nets.models); 0 = the paper's 513 bins
     # straight into conv1 (also the paper's). 96 bands: as accurate on gtzan_mini, folds 50-70 s vs 96-121 s
     # (benchmarks/real_music.md).
     stft_bands: int = 0
@@ -225,7 +225,7 @@ class TrainConfig(_DictMixin):
     split: str = "stratified"  # "stratified" | "filtered" | "artist" | "manifest"
     n_folds: int = N_FOLDS  # folds of a stratified / artist split (3..; N_FOLDS for the one-split splits)
     epochs: int = 20  # paper: 40; on real music the nets fit their training tracks within ~10 (real_music.md)
-    batch_size: int = 20  # clips per training step over all devices (paper: 20; see mgc_jax.train "Devices")
+    batch_size: int = 20  # clips per training step over all devices (paper: 20; see mgc_jax.train.loop "Devices")
     learning_rate: float = 1e-3  # of epoch 1; epoch e trains at learning_rate * lr_decay ** (e - 1)
     # Per-epoch factor (1.0 = constant, as Keras' Adam of 2017 ran; the paper names no schedule). Constant scored
     # as well or better on real music (benchmarks/real_music.md); 0.9 was chosen on the synthetic corpus.
@@ -241,12 +241,12 @@ class TrainConfig(_DictMixin):
     model: ModelConfig = ModelConfig()
     eval_batch_size: int = 100  # clips per validation/test forward pass (memory only; rounded up to the devices)
     keep_last: int = 2  # latest checkpoints kept besides the best
-    features: str = "cached"  # "cached" (maps from the feature cache) | "online" (computed in the step: mgc_jax.online)
-    augment: tuple[str, ...] = ()  # audio augmentations of the online step, applied in AUGMENTS order (mgc_jax.augment)
+    features: str = "cached"  # "cached" (maps from the feature cache) | "online" (computed in the step: mgc_jax.train.online)
+    augment: tuple[str, ...] = ()  # audio augmentations of the online step, applied in AUGMENTS order (mgc_jax.data.augment)
     # Regularisers decided on real music (benchmarks/real_music.md: net_MUSIC 58 -> 74 % on gtzan_mini with both):
-    # Training clip starts: "random" (mgc_jax.clips.train_starts) | "grid" (paper) | None = NET_CROPS[net].
+    # Training clip starts: "random" (mgc_jax.data.clips.train_starts) | "grid" (paper) | None = NET_CROPS[net].
     crops: str | None = None
-    # Beta(mixup, mixup) mixing of training clip pairs and labels (mgc_jax.steps.mix_batch); 0 = off (paper);
+    # Beta(mixup, mixup) mixing of training clip pairs and labels (mgc_jax.train.steps.mix_batch); 0 = off (paper);
     # None = the net's value, NET_MIXUP (`mixup_alpha` resolves it; None is kept so `for_run` stays per net).
     mixup: float | None = None
 

@@ -5,9 +5,9 @@ A multi-host run starts the same command once per process with the three `launch
 `initialize` before anything touches a device. After that `jax.devices()` lists every process's devices,
 `jax.local_devices()` this process's, and:
 
-- extraction (`mgc_jax.extraction.extract`) gives each process `share(tracks)` and runs it on its local devices;
+- extraction (`mgc_jax.data.extraction.extract`) gives each process `share(tracks)` and runs it on its local devices;
   processes meet at a `barrier` when they are done, so every process then reads a complete cache;
-- training (`mgc_jax.train`) runs one program over all devices: each process feeds its rows of every global
+- training (`mgc_jax.train.loop`) runs one program over all devices: each process feeds its rows of every global
   batch, the compiler reduces gradients across processes, and only `is_primary()` writes run files (orbax
   coordinates the checkpoints itself).
 
@@ -98,7 +98,9 @@ def barrier(name: str, *, timeout_s: float = BARRIER_TIMEOUT_S) -> None:
     """
     if jax.process_count() == 1:
         return
-    from jax._src import distributed as jax_distributed  # the client has no public handle in jax 0.10
+    from jax._src import (
+        distributed as jax_distributed,  # the client has no public handle in jax 0.10
+    )
 
     jax_distributed.global_state.client.wait_at_barrier(f"mgc_jax:{next(_barriers)}:{name}",
                                                         timeout_in_ms=int(timeout_s * 1000))

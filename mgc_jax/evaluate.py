@@ -13,7 +13,7 @@ Metrics: `accuracy`, `confusion_matrix` (counts; `row_percent` normalises rows t
 (percentile bootstrap over tracks with a fixed seed, D14) and `fold_summary` (per-fold accuracies,
 their mean ± std, and the pooled accuracy with its bootstrap interval).
 
-Everything here takes NumPy arrays and is pure; reading run directories lives in `mgc_jax.crossval`.
+Everything here takes NumPy arrays and is pure; reading run directories lives in `mgc_jax.eval.crossval`.
 """
 from __future__ import annotations
 
@@ -93,6 +93,21 @@ def fusion2_track(p_a, p_b, q) -> int:
     if not np.isfinite(q).all():
         raise ValueError("fusion2_track: non-finite track probabilities")
     return majority_vote((a + b + q[None, :]) / 3)
+
+
+RULES = ("vote", "fusion2", "fusion1")
+
+
+def decide(net_probs, rule: str = "fusion2") -> int:
+    """The track's class from one or two nets' clip probabilities (each float [n_clips, C]): the majority vote
+    of one net; FUSION2 (default) or FUSION1 of two (the paper's §4.3)."""
+    if len(net_probs) == 1:
+        return majority_vote(net_probs[0])
+    if len(net_probs) != 2:
+        raise ValueError(f"decide takes one or two nets' probabilities, got {len(net_probs)}")
+    if rule not in ("fusion2", "fusion1"):
+        raise ValueError(f"rule={rule!r}: two nets fuse by 'fusion2' or 'fusion1'")
+    return (fusion2 if rule == "fusion2" else fusion1)(net_probs[0], net_probs[1])
 
 
 def accuracy(y_true, y_pred) -> float:

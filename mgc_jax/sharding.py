@@ -1,6 +1,6 @@
 """Data parallelism over devices: a 1-D mesh with the axis "data", and batches sharded along it.
 
-One home for the SPMD plumbing of extraction (`mgc_jax.extraction`), training (`mgc_jax.steps`, `mgc_jax.train`)
+One home for the SPMD plumbing of extraction (`mgc_jax.data.extraction`), training (`mgc_jax.train.steps`, `mgc_jax.train.loop`)
 and notebooks.
 Every function works unchanged on one device (a 1-device mesh), several local devices (GPUs, or CPU devices
 simulated with `XLA_FLAGS=--xla_force_host_platform_device_count=4`) and several processes started with

@@ -4,7 +4,7 @@
     features/<corpus>-<config hash>/             one .npy per track and map, index.json
     splits/<corpus>-<split>.json                 the exact track lists of every fold
     runs/<corpus>/<split>/<net>/fold<k>/         config.json, metrics.jsonl, checkpoints/, test_probs.npz
-    runs/<corpus>/<split>/baseline/fold<k>/      the MFCC+SVM baseline (mgc_jax.baseline) on the same fold
+    runs/<corpus>/<split>/baseline/fold<k>/      the MFCC+SVM baseline (mgc_jax.eval.baseline) on the same fold
     results/<corpus>/<split>/                    tables, results.json, confusion matrices
 
 <split> is the split's name, or "<split>-<n>folds" for a stratified or artist split of n != 10 folds

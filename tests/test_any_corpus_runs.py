@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mgc_jax import crossval, extraction, rundir
-from mgc_jax.datasets import synthetic
+from mgc_jax.data import extraction, synthetic
+from mgc_jax.eval import crossval
+from mgc_jax.train import rundir
 from mgc_jax.workdir import Workdir
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -70,8 +71,8 @@ def _tiny(**kw):
 
 
 def test_crossval_on_a_labelled_folder_names_its_classes(tmp_path, stand_in_features):
-    from mgc_jax.checkpoint import CheckpointError, RunCheckpoints
-    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.train.checkpoint import CheckpointError, RunCheckpoints
 
     root = my_music(tmp_path)
     wd = Workdir(tmp_path / "ws")
@@ -118,7 +119,7 @@ def test_fusions_with_the_baseline():
     """FUSION2+baseline: the baseline's track probabilities are a third voice in every clip; the baseline's
     one row per track does not trip the nets' clip-count check, other test tracks do."""
     from mgc_jax import evaluate
-    from mgc_jax.rundir import FoldProbs
+    from mgc_jax.train.rundir import FoldProbs
 
     ids, labels = ("a", "b"), np.array([0, 1], np.int32)
     stft = (np.array([[0.5, 0.4, 0.1]] * 3, np.float32), np.array([[0.4, 0.5, 0.1]] * 2, np.float32))
@@ -140,9 +141,9 @@ def test_fusions_with_the_baseline():
 
 
 def test_small_classes_need_fewer_folds(tmp_path, stand_in_features):
-    from mgc_jax import train
-    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.data.corpus import prepare_corpus
     from mgc_jax.errors import DataError
+    from mgc_jax.train import loop as train
 
     wd = Workdir(tmp_path / "ws")
     corpus = prepare_corpus(str(my_music(tmp_path)), wd, progress=False)
@@ -156,9 +157,9 @@ def test_small_classes_need_fewer_folds(tmp_path, stand_in_features):
 def test_a_run_does_not_resume_on_other_audio_under_the_same_names(tmp_path, stand_in_features):
     """Two copies of a corpus with the same name and track ids (e.g. two GTZAN folders called gtzan) share run
     directories; the run records its tracks' audio hashes, so it refuses to resume on the other copy's."""
-    from mgc_jax import train
-    from mgc_jax.checkpoint import CheckpointError
-    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.train import loop as train
+    from mgc_jax.train.checkpoint import CheckpointError
 
     wd = Workdir(tmp_path / "ws")
     root = my_music(tmp_path)
@@ -175,7 +176,8 @@ def test_a_run_does_not_resume_on_other_audio_under_the_same_names(tmp_path, sta
 
 def test_old_runs_without_classes_read_as_gtzan(tmp_path):
     from fake_runs import write_run
-    from mgc_jax.datasets.gtzan import GENRES
+
+    from mgc_jax.data.gtzan import GENRES
 
     d = tmp_path / "run"
     write_run(d, ["blues.00000"], np.array([0]), [np.full((2, 10), 0.1, np.float32)], GENRES)
@@ -205,7 +207,7 @@ def test_a_folder_trains_and_predict_names_its_classes(tmp_path):
                    f"--workdir={ws}")
     assert "classes:            Acoustic, Beats, Electric (folder corpus, 15 tracks)" in proc.stdout
     assert "num_classes=3," in proc.stderr and "num_classes=10" not in proc.stderr  # the logged config is the run's
-    from mgc_jax.corpus import corpus_name
+    from mgc_jax.data.sources import corpus_name
 
     run = Workdir(ws).run_dir(corpus_name(root), "stratified", "music", 0, n_folds=3)
     files = [str(root / "Acoustic" / "live sets" / "take 1 (final).wav"), str(root / "Beats" / "beat-1.wav")]

@@ -1,11 +1,11 @@
-"""mgc_jax.audio: reading, mono mixdown, resampling, and one AudioError cause per kind of bad file."""
+"""mgc_jax.data.audio: reading, mono mixdown, resampling, and one AudioError cause per kind of bad file."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from mgc_jax import audio
+from mgc_jax.data import audio
 from mgc_jax.errors import AudioError
 
 SR = 22050

@@ -1,6 +1,6 @@
 """Hostile audio input, round two (issue 15): cut Ogg streams, streamed WAV headers, symbolic link loops, empty
 paths, and sample arrays of any layout and dtype. Each case gives one clear AudioError or a documented result
-(the table in mgc_jax/audio.py's docstring)."""
+(the table in mgc_jax/data/audio.py's docstring)."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mgc_jax import audio
+from mgc_jax.data import audio
 from mgc_jax.errors import AudioError
 
 SR = audio.SAMPLE_RATE

@@ -1,7 +1,7 @@
-"""Bad and unusual audio through every path a user takes: mgc_jax.audio.check / load, the dsp maps, the feature
+"""Bad and unusual audio through every path a user takes: mgc_jax.data.audio.check / load, the dsp maps, the feature
 cache's extraction, `launch.extract` and `launch.predict`.
 
-Each case of tests/support/bad_audio.py has one documented result (the table in mgc_jax/audio.py's docstring): refused
+Each case of tests/support/bad_audio.py has one documented result (the table in mgc_jax/data/audio.py's docstring): refused
 with an AudioError naming the file and the cause, or read with a stated value. Whatever happens, no feature map
 holds a NaN or Inf, no traceback escapes, and the good files next to a bad one are still extracted and classified.
 (tests/test_audio.py covers truncation of each container format, unsupported codecs and the mixdown/resampler
@@ -12,17 +12,18 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
+import bad_audio
 import numpy as np
 import pytest
 import soundfile as sf
-
-import bad_audio
-import dsp
-from bad_audio import CASES, DC_LEVEL, N, SHORT_CLIP, SHORT_FRAME, SR, TEN_MINUTES, tone
+from bad_audio import CASES, DC_LEVEL, SHORT_CLIP, SHORT_FRAME, SR, TEN_MINUTES, N, tone
 from fake_runs import tiny_crossval
 from launchers import run_in_process
-from mgc_jax import audio, cache
-from mgc_jax.datasets.gtzan import Track, scan
+
+import dsp
+from mgc_jax.data import audio, cache, extraction, maps
+from mgc_jax.data.gtzan import scan
+from mgc_jax.data.track import Track
 from mgc_jax.errors import AudioError
 
 CFG = dsp.FeatureConfig()
@@ -65,7 +66,7 @@ def corpus(tmp_path_factory):
 
 
 def _loaded_as_documented(name: str, x: np.ndarray) -> None:
-    """The value `audio.load` documents for a case that loads (see mgc_jax/audio.py)."""
+    """The value `audio.load` documents for a case that loads (see mgc_jax/data/audio.py)."""
     assert x.dtype == np.float32 and x.shape == (LENGTH.get(name, N),) and np.isfinite(x).all(), name
     src = tone(N)
     if name == "zeros":
@@ -179,14 +180,14 @@ def test_feature_maps_of_what_loads(name, corpus):
 
 @pytest.fixture(scope="module")
 def extracted(corpus, tmp_path_factory):
-    """cache.extract over every file of the corpus, bad ones included (no discovery filter): (report, cache, workdir)."""
+    """extraction.extract over every file of the corpus, bad ones included (no discovery filter): (report, cache, workdir)."""
     from mgc_jax.workdir import Workdir
 
     root, paths = corpus
     wd = Workdir(tmp_path_factory.mktemp("work"))
     tracks = [Track(bad_audio.GOOD.get(n) or bad_audio.TRACK_IDS[n], p.parent.name, str(p)) for n, p in paths.items()]
     directory = wd.features_dir(root.resolve().name, CFG)  # where launch.extract looks for this corpus
-    report = cache.extract(tracks, directory, CFG, batch_size=2, progress=False)
+    report = extraction.extract(tracks, directory, CFG, batch_size=2, progress=False)
     return report, cache.FeatureCache(directory), wd
 
 
@@ -217,8 +218,8 @@ def test_extracted_maps_are_finite_and_cropped_like_the_cache_says(name, extract
     _, fc, _ = extracted
     entry = fc.entries()[_track_id(name)]
     n = LENGTH.get(name, N)
-    assert entry["n_samples"] == n and entry["n_samples_kept"] == cache.crop_length(n, CFG)
-    t = dsp.n_frames(cache.crop_length(n, CFG), CFG)
+    assert entry["n_samples"] == n and entry["n_samples_kept"] == maps.crop_length(n, CFG)
+    t = dsp.n_frames(maps.crop_length(n, CFG), CFG)
     music, stft = fc.load(_track_id(name), "music"), fc.load(_track_id(name), "stft")
     assert music.shape == (t, 8) and stft.shape == (t, 513) and entry["n_frames"] == t
     assert np.isfinite(music).all() and np.isfinite(stft).all()
@@ -293,7 +294,7 @@ def test_launch_predict_gives_each_bad_file_its_error_and_classifies_the_rest(co
 
 
 def test_predict_caps_the_clips_of_a_long_file_and_refuses_bad_arrays(corpus, runs):
-    from mgc_jax.inference import Classifier
+    from mgc_jax.serve.inference import Classifier
 
     clf = Classifier.from_checkpoint(runs["stft"], runs["music"], max_clips=18)
     long = clf.predict(corpus[1]["ten_minutes"])  # maps of this length compiled by the launch test above

@@ -1,4 +1,4 @@
-"""The MFCC + music-feature RBF-SVM baseline (mgc_jax.baseline) on a small synthetic corpus (no audio)."""
+"""The MFCC + music-feature RBF-SVM baseline (mgc_jax.eval.baseline) on a small synthetic corpus (no audio)."""
 from __future__ import annotations
 
 import hashlib
@@ -8,11 +8,12 @@ import types
 import numpy as np
 import pytest
 
-from mgc_jax import baseline
-from mgc_jax.crossval import read_test_probs
-from mgc_jax.datasets.folds import Split
-from mgc_jax.datasets.gtzan import GENRES, Track
+from mgc_jax.data.folds import Split
+from mgc_jax.data.gtzan import GENRES
+from mgc_jax.data.track import Track
+from mgc_jax.eval import baseline
 from mgc_jax.evaluate import majority_vote
+from mgc_jax.train.rundir import read_test_probs
 from mgc_jax.workdir import Workdir
 
 SR = 22050
@@ -44,8 +45,8 @@ def make_corpus(per_genre: int = 10, name: str = "fake", strength: float = 1.0):
     tracks = tuple(Track(f"{g}.{i:05d}", g, f"/nowhere/{g}.{i:05d}.wav") for g in GENRES for i in range(per_genre))
     cache = SignatureCache({t.track_id: t.genre for t in tracks}, strength=strength)
 
-    def split(workdir, split_name, fold, *, n_folds=10):  # what mgc_jax.corpus.Corpus.split does for GTZAN
-        from mgc_jax.datasets.folds import get_split
+    def split(workdir, split_name, fold, *, n_folds=10):  # what mgc_jax.data.corpus.Corpus.split does for GTZAN
+        from mgc_jax.data.folds import get_split
 
         return get_split(workdir, name, tracks, split_name, fold, n_folds=n_folds)
 
@@ -160,6 +161,6 @@ def test_run_uses_the_nets_split_file_and_run_dir(tmp_path):
     res = baseline.run(corpus, wd, fold=3)
     assert res.run_dir == wd.run_dir("fake", "stratified", "baseline", 3)
     assert pathlib.Path(res.test_probs_path).is_file() and wd.split_file("fake", "stratified").is_file()
-    from mgc_jax.datasets.folds import get_split
+    from mgc_jax.data.folds import get_split
 
     assert res.track_ids == get_split(wd, "fake", corpus.tracks, "stratified", 3).test

@@ -1,4 +1,4 @@
-"""mgc_jax.cache (and the Workdir layout it lives in): crop rule, batching, resumability, bad files.
+"""mgc_jax.data.cache (and the Workdir layout it lives in): crop rule, batching, resumability, bad files.
 
 Most tests swap the jitted dsp extractor for a NumPy stand-in with the same shapes, so they test the
 cache's bookkeeping in milliseconds; `test_real_dsp_features_are_cached` runs the real kernels once.
@@ -14,8 +14,8 @@ import pytest
 import soundfile as sf
 
 import dsp
-from mgc_jax import cache, extraction
-from mgc_jax.datasets.gtzan import Track
+from mgc_jax.data import cache, extraction, maps
+from mgc_jax.data.track import Track
 from mgc_jax.errors import DataError
 from mgc_jax.workdir import Workdir
 
@@ -71,10 +71,10 @@ def test_workdir_layout(tmp_path):
 
 
 def test_crop_keeps_every_frame_window_and_key_window():
-    assert cache.crop_length(661794, CFG) == 661500  # GTZAN's usual 30.013 s -> 30.000 s
+    assert maps.crop_length(661794, CFG) == 661500  # GTZAN's usual 30.013 s -> 30.000 s
     assert dsp.n_frames(661500, CFG) == 1290
     for n in [1024, 50_000, 132_300, 132_301, 200_000, 661_500, 664_180, 1_000_000]:
-        kept = cache.crop_length(n, CFG)
+        kept = maps.crop_length(n, CFG)
         assert kept <= n
         if n <= CFG.key_window_length:
             assert kept == n  # one key window over the whole signal: nothing may go
@@ -88,14 +88,14 @@ def test_crop_keeps_every_frame_window_and_key_window():
 def test_extract_writes_arrays_and_index(tmp_path, fake):
     tracks = _corpus(tmp_path / "audio")
     out = tmp_path / "features"
-    report = cache.extract(tracks, out, CFG, batch_size=2, progress=False)
+    report = extraction.extract(tracks, out, CFG, batch_size=2, progress=False)
     assert sorted(report.done) == sorted(t.track_id for t in tracks) and not report.failed and not report.skipped
     fc = cache.FeatureCache(out)
     assert fc.config == CFG
     entry = fc.entries()["blues.00003"]
     n = int(9.5 * SR)
-    assert entry["n_samples"] == n and entry["n_samples_kept"] == cache.crop_length(n, CFG)
-    assert entry["n_frames"] == dsp.n_frames(cache.crop_length(n, CFG), CFG)
+    assert entry["n_samples"] == n and entry["n_samples_kept"] == maps.crop_length(n, CFG)
+    assert entry["n_frames"] == dsp.n_frames(maps.crop_length(n, CFG), CFG)
     assert entry["nan_counts"] == dict(zip(dsp.FEATURE_NAMES, range(8)))
     assert len(entry["audio_sha256"]) == 64 and entry["duration_s"] == pytest.approx(9.5)
     music = fc.load("blues.00003", "music")
@@ -103,27 +103,27 @@ def test_extract_writes_arrays_and_index(tmp_path, fake):
     assert fc.load("blues.00003", "stft", mmap=False).shape == (entry["n_frames"], 513)
     assert json.loads((out / "index.json").read_text())["config_hash"] == CFG.hash()
     # batches hold equal-length tracks and always batch_size of them (a short one is padded)
-    assert sorted(fake.shapes) == sorted([(2, 132300), (2, 132300), (2, cache.crop_length(n, CFG))])
+    assert sorted(fake.shapes) == sorted([(2, 132300), (2, 132300), (2, maps.crop_length(n, CFG))])
 
 
 def test_second_run_does_no_work(tmp_path, fake):
     tracks = _corpus(tmp_path / "audio")
-    cache.extract(tracks, tmp_path / "f", CFG, progress=False)
+    extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
     calls = len(fake.shapes)
-    report = cache.extract(tracks, tmp_path / "f", CFG, progress=False)
+    report = extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
     assert len(fake.shapes) == calls and report.done == [] and len(report.skipped) == len(tracks)
 
 
 def test_damaged_or_stale_entries_are_rebuilt(tmp_path, fake):
     tracks = _corpus(tmp_path / "audio")
     out = tmp_path / "f"
-    cache.extract(tracks, out, CFG, progress=False)
+    extraction.extract(tracks, out, CFG, progress=False)
     npy = out / "blues.00000.music.npy"
     npy.write_bytes(npy.read_bytes()[:-100])  # truncated array
     (out / "blues.00001.stft.npy").unlink()  # missing array
     _write(pathlib.Path(tracks[2].path), 7.0, seed=99)  # new audio, same size
     os.utime(tracks[3].path, ns=(1, 1))  # touched only: same bytes
-    report = cache.extract(tracks, out, CFG, progress=False)
+    report = extraction.extract(tracks, out, CFG, progress=False)
     assert sorted(report.done) == ["blues.00000", "blues.00001", "blues.00002"]
     assert report.skipped == ["blues.00003"]
     assert cache.FeatureCache(out).load("blues.00000", "music").shape[0] == 1 + (132300 - 1024) // 512
@@ -131,10 +131,10 @@ def test_damaged_or_stale_entries_are_rebuilt(tmp_path, fake):
 
 def test_moved_corpus_with_same_bytes_is_not_reextracted(tmp_path, fake):
     tracks = _corpus(tmp_path / "a")
-    cache.extract(tracks, tmp_path / "f", CFG, progress=False)
+    extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
     (tmp_path / "a").rename(tmp_path / "b")
     moved = [t._replace(path=t.path.replace(str(tmp_path / "a"), str(tmp_path / "b"))) for t in tracks]
-    report = cache.extract(moved, tmp_path / "f", CFG, progress=False)
+    report = extraction.extract(moved, tmp_path / "f", CFG, progress=False)
     assert report.done == [] and cache.FeatureCache(tmp_path / "f").entries()["blues.00000"]["path"] == moved[0].path
 
 
@@ -145,7 +145,7 @@ def test_bad_files_are_reported_and_extraction_goes_on(tmp_path, fake):
     empty.write_bytes(b"")
     short = _write(tmp_path / "audio" / "rock" / "rock.00001.wav", 0.01)  # 220 samples < one frame
     bad = [Track("rock.00000", "rock", str(empty)), short]
-    report = cache.extract(tracks + bad, tmp_path / "f", CFG, progress=False)
+    report = extraction.extract(tracks + bad, tmp_path / "f", CFG, progress=False)
     assert sorted(report.done) == ["blues.00000", "blues.00001"]
     causes = dict(report.failed)
     assert causes[str(empty)].startswith("empty file") and causes[short.path].startswith("too short")
@@ -153,9 +153,9 @@ def test_bad_files_are_reported_and_extraction_goes_on(tmp_path, fake):
 
 def test_a_cached_track_whose_audio_went_bad_leaves_the_index(tmp_path, fake):
     tracks = _corpus(tmp_path / "audio", lengths=(7.0, 7.0))
-    cache.extract(tracks, tmp_path / "f", CFG, progress=False)
+    extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
     pathlib.Path(tracks[1].path).write_bytes(b"")
-    report = cache.extract(tracks, tmp_path / "f", CFG, progress=False)
+    report = extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
     assert report.skipped == ["blues.00000"] and report.failed[0][1].startswith("empty file")
     assert sorted(cache.FeatureCache(tmp_path / "f").entries()) == ["blues.00000"]
 
@@ -164,7 +164,7 @@ def test_resampled_and_stereo_audio_is_cached_at_22050(tmp_path, fake):
     path = tmp_path / "pop" / "pop.00000.wav"
     path.parent.mkdir()
     sf.write(path, 0.1 * np.ones((44100 * 7, 2)) * [1, -0.5], 44100)
-    cache.extract([Track("pop.00000", "pop", str(path))], tmp_path / "f", CFG, progress=False)
+    extraction.extract([Track("pop.00000", "pop", str(path))], tmp_path / "f", CFG, progress=False)
     assert cache.FeatureCache(tmp_path / "f").entries()["pop.00000"]["n_samples"] == 7 * SR
 
 
@@ -183,33 +183,33 @@ def test_a_kill_while_writing_leaves_no_finished_looking_file(tmp_path, fake, mo
     dying_save.calls = 0
     monkeypatch.setattr(cache.np, "save", dying_save)
     with pytest.raises(KeyboardInterrupt):
-        cache.extract(tracks, out, CFG, batch_size=8, progress=False)
+        extraction.extract(tracks, out, CFG, batch_size=8, progress=False)
     monkeypatch.setattr(cache.np, "save", real_save)
     assert not list(out.glob(".*.tmp"))  # the temporary file went with the failed write
     assert not (out / "blues.00001.stft.npy").exists()
     assert not (out / "index.json").exists()  # the batch never finished: nothing claims to be done
-    report = cache.extract(tracks, out, CFG, progress=False)
+    report = extraction.extract(tracks, out, CFG, progress=False)
     assert sorted(report.done) == [t.track_id for t in tracks]
 
 
 def test_other_dsp_code_rebuilds_everything(tmp_path, fake, monkeypatch):
     tracks = _corpus(tmp_path / "audio", lengths=(7.0, 7.0))
-    cache.extract(tracks, tmp_path / "f", CFG, progress=False)
-    assert cache.FeatureCache(tmp_path / "f")._index["dsp_code"] == cache.dsp_code_hash()
+    extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
+    assert cache.FeatureCache(tmp_path / "f")._index["dsp_code"] == extraction.dsp_code_hash()
     monkeypatch.setattr(extraction, "dsp_code_hash", lambda: "edited-dsp")
-    assert len(cache.extract(tracks, tmp_path / "f", CFG, progress=False).done) == 2
+    assert len(extraction.extract(tracks, tmp_path / "f", CFG, progress=False).done) == 2
 
 
 def test_a_cache_of_another_config_is_refused(tmp_path, fake):
     tracks = _corpus(tmp_path / "audio", lengths=(7.0,))
-    cache.extract(tracks, tmp_path / "f", CFG, progress=False)
+    extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
     with pytest.raises(DataError, match="another configuration"):
-        cache.extract(tracks, tmp_path / "f", dsp.FeatureConfig(chroma_scale="linear"), progress=False)
+        extraction.extract(tracks, tmp_path / "f", dsp.FeatureConfig(chroma_scale="linear"), progress=False)
 
 
 def test_load_errors_name_the_problem(tmp_path, fake):
     tracks = _corpus(tmp_path / "audio", lengths=(7.0,))
-    cache.extract(tracks, tmp_path / "f", CFG, progress=False)
+    extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
     fc = cache.FeatureCache(tmp_path / "f")
     with pytest.raises(DataError, match="not in the feature cache"):
         fc.load("jazz.00054", "music")
@@ -222,11 +222,11 @@ def test_load_errors_name_the_problem(tmp_path, fake):
 
 def test_real_dsp_features_are_cached(tmp_path):
     track = _write(tmp_path / "jazz" / "jazz.00000.wav", 7.0)
-    cache.extract([track], tmp_path / "f", CFG, batch_size=1, progress=False)
+    extraction.extract([track], tmp_path / "f", CFG, batch_size=1, progress=False)
     fc = cache.FeatureCache(tmp_path / "f")
-    from mgc_jax import audio
+    from mgc_jax.data import audio
 
-    x = audio.load(track.path)[: cache.crop_length(7 * SR, CFG)]
+    x = audio.load(track.path)[: maps.crop_length(7 * SR, CFG)]
     music, nans = dsp.music_features_with_nan_counts(x, CFG)
     # vmap over a batch of one vs a direct call: same XLA ops up to fusion order (float32 rounding).
     np.testing.assert_allclose(fc.load(track.track_id, "music"), music, rtol=1e-5, atol=1e-6)

@@ -1,4 +1,4 @@
-"""mgc_jax.checkpoint: exact round trips, retention (last two + best), config checks, interrupted saves and
+"""mgc_jax.train.checkpoint: exact round trips, retention (last two + best), config checks, interrupted saves and
 damaged checkpoints."""
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import optax
 import pytest
 from flax import nnx
 
-from mgc_jax.checkpoint import CheckpointError, RunCheckpoints, config_diff, describe_diff, tree_digest
-from mgc_jax.models import ModelConfig, build_model
+from mgc_jax.config import ModelConfig
+from mgc_jax.nets.models import build_model
+from mgc_jax.train.checkpoint import CheckpointError, RunCheckpoints, tree_digest
+from mgc_jax.train.rundir import config_diff, describe_diff
 
 CONFIG = {"train": {"net": "music", "epochs": 3, "model": {"k1": 8}}, "corpus": "fake"}
 

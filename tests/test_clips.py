@@ -1,4 +1,4 @@
-"""mgc_jax.clips: clip positions, seeded batches that visit every clip once, windows into memory maps."""
+"""mgc_jax.data.clips: clip positions, seeded batches that visit every clip once, windows into memory maps."""
 from __future__ import annotations
 
 import collections
@@ -7,7 +7,14 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from mgc_jax.clips import CLIP_FRAMES, CLIP_HOP, MAX_CLIPS, ClipBatch, ClipDataset, clip_starts
+from mgc_jax.data.clips import (
+    CLIP_FRAMES,
+    CLIP_HOP,
+    MAX_CLIPS,
+    ClipBatch,
+    ClipDataset,
+    clip_starts,
+)
 from mgc_jax.errors import DataError
 
 CLIPS_PER_30S_TRACK = 18  # docs/features.md §1.9
@@ -133,7 +140,7 @@ def test_bad_inputs_are_refused(tmp_path):
 
 
 def test_random_crops_move_each_clip_within_its_track_and_are_seeded(dataset):
-    from mgc_jax.clips import train_starts
+    from mgc_jax.data.clips import train_starts
 
     ds, lengths = dataset
     grid = {(int(t), int(round((x[0, 0] - t * 1e4) / 10))) for b in ds.batches(50, seed=0, epoch=0)

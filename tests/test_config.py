@@ -9,12 +9,12 @@ import pytest
 
 from mgc_jax import config
 from mgc_jax.config import ModelConfig, RunId, TrainConfig
-from mgc_jax.datasets.gtzan import GENRES as GTZAN
+from mgc_jax.data.gtzan import GENRES as GTZAN
 from mgc_jax.errors import ConfigError
 
 
 def test_config_rundir_and_crossval_import_without_jax():
-    code = ("import sys, mgc_jax.config, mgc_jax.rundir, mgc_jax.crossval, launch.train_flags, launch.eval_flags; "
+    code = ("import sys, mgc_jax.config, mgc_jax.train.rundir, mgc_jax.eval.crossval, launch.train_flags, launch.eval_flags; "
             "print(sorted(m for m in ('jax', 'flax', 'optax', 'orbax') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -95,7 +95,7 @@ def test_n_folds_is_part_of_the_identity_and_names_dirs_only_when_not_10():
 
 
 def test_configs_saved_before_n_folds_and_classes_still_match():
-    from mgc_jax import rundir
+    from mgc_jax.train import rundir
 
     now = {"train": TrainConfig(net="music", fold=0).to_dict(), "corpus": "gtzan", "corpus_kind": "gtzan",
            "classes": list(GTZAN)}
@@ -109,7 +109,7 @@ def test_configs_saved_before_n_folds_and_classes_still_match():
 
 def test_stft_runs_saved_before_mel_bands_read_as_the_513_bins():
     """A run saved before ModelConfig.stft_bands existed was trained on the 513 bins: it reads (and serves) so."""
-    from mgc_jax import rundir
+    from mgc_jax.train import rundir
 
     now = TrainConfig(net="stft", fold=0, model=ModelConfig(stft_bands=96)).to_dict()
     old_train = {**now, "model": {k: v for k, v in now["model"].items() if k != "stft_bands"}}

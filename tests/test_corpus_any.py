@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mgc_jax import corpus, extraction
-from mgc_jax.datasets import folder, gtzan, manifest, sources
-from mgc_jax.datasets.track import SAFE_ID, path_track_id
+from mgc_jax.data import corpus, extraction, folder, gtzan, manifest, sources
+from mgc_jax.data.track import SAFE_ID, path_track_id
 from mgc_jax.errors import DataError
 from mgc_jax.workdir import Workdir
 
@@ -104,7 +103,7 @@ def test_prepare_a_labelled_folder(tmp_path, fast_extract):
     wd = Workdir(tmp_path / "ws")
     c = corpus.prepare_corpus(str(root), wd, progress=False)
     assert c.kind == "folder" and c.classes == CLASSES and len(c.tracks) == 12
-    assert c.name == corpus.corpus_name(root) and c.name.startswith("my_music-") and SAFE_ID.match(c.name)
+    assert c.name == sources.corpus_name(root) and c.name.startswith("my_music-") and SAFE_ID.match(c.name)
     assert c.cache.directory == wd.features_dir(c.name, c.cfg)
     ids = [t.track_id for t in c.tracks]
     assert list(c.labels(ids)) == [CLASSES.index(t.genre) for t in c.tracks]

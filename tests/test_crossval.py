@@ -1,4 +1,4 @@
-"""mgc_jax.crossval and the launch.crossval / launch.fuse commands: saved runs -> systems -> reports, resumability."""
+"""mgc_jax.eval.crossval and the launch.crossval / launch.fuse commands: saved runs -> systems -> reports, resumability."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,10 +10,12 @@ import sys
 
 import numpy as np
 import pytest
-
 from fake_runs import fold_tracks, tiny_crossval, write_fake_runs, write_run
-from mgc_jax import crossval, evaluate
+
+from mgc_jax import evaluate
 from mgc_jax.errors import DataError
+from mgc_jax.eval import crossval
+from mgc_jax.train import rundir
 from mgc_jax.workdir import Workdir
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -42,11 +44,9 @@ def test_parse_nets():
 
 
 def test_names_agree_with_the_training_side():
-    from mgc_jax.models import NET_KINDS
-    from mgc_jax.train import TEST_PROBS_KEYS
+    from mgc_jax.config import NET_KINDS
 
     assert set(crossval.NETS) == set(NET_KINDS)
-    assert crossval.TEST_PROBS_KEYS == TEST_PROBS_KEYS
 
 
 # ----------------------------------------------------------------------------------- saved runs
@@ -114,11 +114,11 @@ def test_bad_test_probs_file_is_named(tmp_path):
     bad = tmp_path / "test_probs.npz"
     bad.write_text("not a zip")
     with pytest.raises(DataError, match=str(bad)):
-        crossval.read_test_probs(bad)
+        rundir.read_test_probs(bad)
     ids, y = fold_tracks(0)
     np.savez(bad, track_ids=np.array(ids), labels=y)
     with pytest.raises(DataError, match="missing probs, n_clips, genres"):
-        crossval.read_test_probs(bad)
+        rundir.read_test_probs(bad)
 
 
 # -------------------------------------------------------------------------- training through train.run
@@ -171,7 +171,7 @@ def _launch(module, *args, timeout=300):
 
 
 def _paper_defaults(net, fold, **kw):
-    from mgc_jax.train import TrainConfig
+    from mgc_jax.config import TrainConfig
 
     return TrainConfig(net=net, fold=fold, **kw).to_dict()
 

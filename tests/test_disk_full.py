@@ -11,8 +11,8 @@ import os
 
 import numpy as np
 import pytest
-
 from launchers import run_command
+
 from mgc_jax.errors import DiskFullError
 
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -49,7 +49,7 @@ def test_atomic_write_names_the_path_and_keeps_the_old_file(tmp_path, monkeypatc
 def test_metrics_append_names_the_file(tmp_path, monkeypatch):
     import builtins
 
-    from mgc_jax import rundir
+    from mgc_jax.train import rundir
 
     real_open = builtins.open
 
@@ -76,8 +76,8 @@ def test_cache_write_names_the_file_and_the_rerun_keeps_what_was_done(tmp_path, 
     import soundfile as sf
 
     import dsp
-    from mgc_jax import extraction
-    from mgc_jax.datasets.gtzan import Track
+    from mgc_jax.data import extraction
+    from mgc_jax.data.track import Track
 
     def fake_batch(x, cfg):
         t = dsp.n_frames(x.shape[1], cfg)
@@ -105,13 +105,14 @@ def test_launch_train_reports_a_full_disk_during_a_checkpoint_save_and_the_rerun
                                                                                          capsys):
     """orbax's ValueError(RESOURCE_EXHAUSTED ... No space left on device) becomes one line naming the step
     directory; the rerun resumes from the last saved epoch and ends as an uninterrupted run does."""
-    import mgc_jax.corpus
     from fake_data import fake_corpus
-    from mgc_jax import rundir
-    from mgc_jax.checkpoint import ocp
+
+    import mgc_jax.data.corpus
+    from mgc_jax.train import rundir
+    from mgc_jax.train.checkpoint import ocp
 
     corpus = fake_corpus(tmp_path)
-    monkeypatch.setattr(mgc_jax.corpus, "prepare_corpus", lambda *a, **k: corpus)
+    monkeypatch.setattr(mgc_jax.data.corpus, "prepare_corpus", lambda *a, **k: corpus)
     args = ("--net=music", "--fold=0", "--k1=8", "--batch_size=20", "--epochs=3")
     real_save, disk = ocp.training.Checkpointer.save, {"full": True}
 

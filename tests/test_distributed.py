@@ -91,8 +91,9 @@ def write_corpus(root: pathlib.Path, n: int = 5, seconds: float = 7.0) -> pathli
 
 def test_two_process_extraction_fills_one_cache_without_collisions(tmp_path):
     import dsp
-    from mgc_jax.cache import FeatureCache, extract
-    from mgc_jax.datasets import gtzan
+    from mgc_jax.data import gtzan
+    from mgc_jax.data.cache import FeatureCache
+    from mgc_jax.data.extraction import extract
     from mgc_jax.workdir import Workdir
 
     data = write_corpus(tmp_path / "mini")
@@ -139,7 +140,8 @@ def train_worker(run_dir: str, port: int, n: int, i: int) -> None:
 
     distributed.initialize(distributed.ClusterConfig(f"127.0.0.1:{port}", n, i))
     from fake_data import WIDTHS, make_fold_data, tiny_config
-    from mgc_jax.train import train_and_evaluate
+
+    from mgc_jax.train.loop import train_and_evaluate
 
     cfg = tiny_config(epochs=2)
     res = train_and_evaluate(cfg, run_dir, make_fold_data(cfg.kinds), in_bins=WIDTHS)
@@ -150,7 +152,8 @@ def train_worker(run_dir: str, port: int, n: int, i: int) -> None:
 
 def test_two_process_training_equals_one_process(tmp_path):
     from fake_data import WIDTHS, make_fold_data, tiny_config
-    from mgc_jax.train import train_and_evaluate
+
+    from mgc_jax.train.loop import train_and_evaluate
 
     port = free_port()
     run_dir = tmp_path / "run2"
@@ -202,7 +205,7 @@ def test_two_process_launch_train_resumes_and_equals_one_process_on_two_devices(
     [one] = run_processes([cmd + ["--epochs=2"]], cwd=tmp_path, devices=2)
     assert one.returncode == 0, one.stderr[-3000:]
     # The same 2-device program whether the devices sit in one process or two: the same bits. (Another device
-    # count adds gradients in another order, which training amplifies: see mgc_jax/train.py.)
+    # count adds gradients in another order, which training amplifies: see mgc_jax/train/loop.py.)
     assert [r["epoch"] for r in two_processes] == [1, 2] and read() == two_processes
     a, b = np.load(run_dir / "test_probs.npz"), np.load(tmp_path / "two_processes" / "test_probs.npz")
     np.testing.assert_array_equal(a["probs"], b["probs"])
@@ -290,8 +293,8 @@ class FakeExtractor:
 @pytest.fixture
 def as_process(monkeypatch):
     """as_process(i, n): make mgc_jax.distributed report process i of n (barriers stay no-ops: one real process)."""
-    from mgc_jax import distributed, extraction
-
+    from mgc_jax import distributed
+    from mgc_jax.data import extraction
     monkeypatch.setattr(extraction, "_extract_batch", FakeExtractor())
 
     def set_(i: int, n: int):
@@ -302,27 +305,27 @@ def as_process(monkeypatch):
 
 
 def _tracks(root: pathlib.Path, n: int = 5):
-    from mgc_jax.datasets import gtzan
+    from mgc_jax.data import gtzan
 
     return gtzan.discover(write_corpus(root, n, seconds=1.0))
 
 
 def test_each_process_writes_only_its_shard_and_readers_merge(tmp_path, as_process):
     import dsp
-    from mgc_jax import cache
+    from mgc_jax.data import cache, extraction
 
     cfg, tracks, out = dsp.FeatureConfig(), _tracks(tmp_path / "a"), tmp_path / "f"
     reports = []
     for i in range(2):
         as_process(i, 2)
-        reports.append(cache.extract(tracks, out, cfg, progress=False))
+        reports.append(extraction.extract(tracks, out, cfg, progress=False))
     assert [len(r.done) for r in reports] == [3, 2]
     assert sorted(p.name for p in out.glob("index*.json")) == ["index.process0.json", "index.process1.json"]
     fc = cache.FeatureCache(out)
     assert sorted(fc.entries()) == sorted(t.track_id for t in tracks) and fc.config == cfg
     # Back to one process: nothing to extract, the shards are folded into index.json and removed.
     as_process(0, 1)
-    again = cache.extract(tracks, out, cfg, progress=False)
+    again = extraction.extract(tracks, out, cfg, progress=False)
     assert again.done == [] and len(again.skipped) == 5
     assert [p.name for p in out.glob("index*.json")] == ["index.json"]
     assert cache.FeatureCache(out).entries() == fc.entries()
@@ -331,12 +334,12 @@ def test_each_process_writes_only_its_shard_and_readers_merge(tmp_path, as_proce
 def test_newer_records_win_over_stale_shards(tmp_path, as_process):
     """Shards left by an earlier 4-process run must not hide what a later 2-process run found."""
     import dsp
-    from mgc_jax import cache
+    from mgc_jax.data import cache, extraction
 
     cfg, tracks, out = dsp.FeatureConfig(), _tracks(tmp_path / "a"), tmp_path / "f"
     for i in range(4):  # shares: [0, 4], [1], [2], [3]
         as_process(i, 4)
-        cache.extract(tracks, out, cfg, progress=False)
+        extraction.extract(tracks, out, cfg, progress=False)
     old = cache.FeatureCache(out).entries()
     # Now 2 processes (shares [0, 2, 4] and [1, 3]): processes 2 and 3 do not exist to rewrite their shards,
     # which keep the old entries of tracks 2 and 3. Track 3 gets new audio, track 2 becomes unreadable.
@@ -346,7 +349,7 @@ def test_newer_records_win_over_stale_shards(tmp_path, as_process):
     done = {}
     for i in range(2):
         as_process(i, 2)
-        r = cache.extract(tracks, out, cfg, progress=False)
+        r = extraction.extract(tracks, out, cfg, progress=False)
         done[i] = (r.done, [p for p, _ in r.failed])
     assert done == {0: ([], [broken.path]), 1: ([changed.track_id], [])}
     for i, t in ((2, broken), (3, changed)):  # the stale copies are still there...
@@ -361,7 +364,7 @@ def test_newer_records_win_over_stale_shards(tmp_path, as_process):
 
 def test_process_failures_reach_every_process_corpus(tmp_path, as_process):
     """prepare_corpus lists a file another process failed on (from that process's shard)."""
-    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.data.corpus import prepare_corpus
     from mgc_jax.workdir import Workdir
 
     data = write_corpus(tmp_path / "mini", 5, seconds=7.0)

@@ -178,7 +178,7 @@ def test_numbering_the_code_relies_on(anchors):
 
 def test_the_papers_numbers_in_the_document_equal_mgc_jax_paper():
     yaml = pytest.importorskip("yaml")
-    from mgc_jax import paper
+    from mgc_jax.eval import paper
 
     block = re.search(r"### 4\.2.*?```yaml\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
     assert block, "docs/features.md §4.2 has no yaml block"

@@ -1,13 +1,19 @@
 """dsp.chroma: the MIRToolbox chromagram against closed-form cases, the float64 oracle and its invariants."""
 from __future__ import annotations
 
+import chroma_reference as ref
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import soundfile as sf
 
-import chroma_reference as ref
-from dsp.chroma import chroma_plan, chromagram, chromagram_from_spectrum, frame_extrema, signal_chromagram
+from dsp.chroma import (
+    chroma_plan,
+    chromagram,
+    chromagram_from_spectrum,
+    frame_extrema,
+    signal_chromagram,
+)
 from dsp.config import ConfigError, FeatureConfig
 from dsp.framing import frame, hamming_window
 

@@ -12,11 +12,24 @@ import soundfile as sf
 
 from dsp.chroma import chroma_plan
 from dsp.config import FEATURE_NAMES, ConfigError, FeatureConfig, n_frames
-from dsp.features import _music_with_counts, feature_maps, music_features, music_features_with_nan_counts, stft_features
+from dsp.features import (
+    _music_with_counts,
+    feature_maps,
+    music_features,
+    music_features_with_nan_counts,
+    stft_features,
+)
 from dsp.framing import frame, stft_magnitude
 from dsp.key import key_clarity, key_clarity_frames
 from dsp.roughness import roughness
-from dsp.spectral import brightness, min_rms_trim, rms, spectral_entropy, spectral_flatness, zero_crossing_rate
+from dsp.spectral import (
+    brightness,
+    min_rms_trim,
+    rms,
+    spectral_entropy,
+    spectral_flatness,
+    zero_crossing_rate,
+)
 from dsp.tonal import hcdf
 
 CFG = FeatureConfig()

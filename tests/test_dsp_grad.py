@@ -10,11 +10,10 @@ What is checked, and why it can fail:
 """
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 import jax
 import jax.numpy as jnp
+import numpy as np
+import pytest
 from jax.test_util import check_grads
 
 import dsp

@@ -6,11 +6,10 @@ reads as 0 and the music map marks its frames undefined; a signal x 1e20 or x 1e
 """
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 import jax
 import jax.numpy as jnp
+import numpy as np
+import pytest
 
 import dsp
 

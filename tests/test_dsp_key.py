@@ -2,16 +2,23 @@
 and the real MIRToolbox outputs (1.6.2 for chroma_scale='db20', HEAD for 'linear')."""
 from __future__ import annotations
 
+import chroma_reference as ref
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import soundfile as sf
 
-import chroma_reference as ref
 from dsp.chroma import chromagram
 from dsp.config import FeatureConfig, n_frames, n_key_windows
-from dsp.key import (GOMEZ_PROFILES, KEY_NAMES, clarity_from_strengths, key_clarity, key_clarity_frames,
-                     key_strengths, key_windows)
+from dsp.key import (
+    GOMEZ_PROFILES,
+    KEY_NAMES,
+    clarity_from_strengths,
+    key_clarity,
+    key_clarity_frames,
+    key_strengths,
+    key_windows,
+)
 
 FS = 22050
 SCALES = ("db20", "linear")

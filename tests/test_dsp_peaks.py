@@ -5,9 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from mirpeaks_oracle import contrast_peaks, reference_stft, two_tones
 
 from dsp.peaks import peak_magnitude_blocks, peak_mask, spectral_peaks
-from mirpeaks_oracle import contrast_peaks, reference_stft, two_tones
 
 FS = 22050
 

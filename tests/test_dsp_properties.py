@@ -5,7 +5,7 @@ draw and to shrink. Lengths are fixed (one frame; 21 frames; 3 s, which is not a
 each jitted kernel bundle compiles three times in all, not once per example.
 
 Properties: finite outputs with the documented shapes and ranges over the whole amplitude range the audio reader
-accepts (up to `mgc_jax.audio.MAX_ABS_SAMPLE`); scale laws (rms and the STFT are linear in |a|, roughness
+accepts (up to `mgc_jax.data.audio.MAX_ABS_SAMPLE`); scale laws (rms and the STFT are linear in |a|, roughness
 quadratic, every other kernel scale-free), exact for power-of-two gains and within float32 rounding for others;
 invariance under a sign flip; silent frames give zeros.
 

@@ -5,11 +5,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from mirpeaks_oracle import dissonance_frame, plomp_pair, reference_stft, two_tones
 
 from dsp.config import ConfigError, FeatureConfig
 from dsp.peaks import spectral_peaks
 from dsp.roughness import roughness, sethares_dissonance
-from mirpeaks_oracle import dissonance_frame, plomp_pair, reference_stft, two_tones
 
 CFG = FeatureConfig()
 FS, N_FFT = CFG.sample_rate, CFG.n_fft

@@ -12,8 +12,15 @@ import soundfile as sf
 
 from dsp.config import FeatureConfig
 from dsp.framing import frame, stft_magnitude
-from dsp.spectral import (brightness, min_rms_trim, rms, safe_divide, spectral_entropy, spectral_flatness,
-                          zero_crossing_rate)
+from dsp.spectral import (
+    brightness,
+    min_rms_trim,
+    rms,
+    safe_divide,
+    spectral_entropy,
+    spectral_flatness,
+    zero_crossing_rate,
+)
 
 CFG = FeatureConfig()
 FS, L, H, N_FFT, BINS = CFG.sample_rate, CFG.frame_length, CFG.hop_length, CFG.n_fft, CFG.n_bins

@@ -2,16 +2,22 @@
 MIRToolbox outputs (1.6.2 for chroma_scale='db20', HEAD for 'linear')."""
 from __future__ import annotations
 
+import chroma_reference as ref
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import soundfile as sf
 
-import chroma_reference as ref
 from dsp.chroma import chromagram
 from dsp.config import ConfigError, FeatureConfig, n_frames
 from dsp.framing import frame, hamming_window
-from dsp.tonal import TONAL_CENTROID_MATRIX, harmonic_change, hcdf, hcdf_from_spectrum, tonal_centroid
+from dsp.tonal import (
+    TONAL_CENTROID_MATRIX,
+    harmonic_change,
+    hcdf,
+    hcdf_from_spectrum,
+    tonal_centroid,
+)
 
 FS = 22050
 SCALES = ("db20", "linear")

@@ -4,9 +4,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mgc_jax.evaluate import (accuracy, bootstrap_ci, clip_votes, confusion_matrix, fold_summary, fusion1, fusion2,
-                              majority_vote, row_percent)
-
+from mgc_jax.evaluate import (
+    accuracy,
+    bootstrap_ci,
+    clip_votes,
+    confusion_matrix,
+    fold_summary,
+    fusion1,
+    fusion2,
+    majority_vote,
+    row_percent,
+)
 
 # ------------------------------------------------------------------------------------------ voting
 

@@ -1,4 +1,4 @@
-"""`python -m launch.extract` and mgc_jax.corpus.prepare_corpus: the Done-means run on a messy folder,
+"""`python -m launch.extract` and mgc_jax.data.corpus.prepare_corpus: the Done-means run on a messy folder,
 resuming with no work, the synthetic default, and one-line errors."""
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ import re
 import subprocess
 import sys
 
+import messy_corpus
 import numpy as np
 import pytest
 
-import messy_corpus
-from mgc_jax import cache, corpus, extraction
-from mgc_jax.datasets import synthetic
+from mgc_jax.data import cache, corpus, extraction, synthetic
 from mgc_jax.errors import DataError
 from mgc_jax.workdir import Workdir
 
@@ -105,8 +104,9 @@ def test_synthetic_corpus_is_made_on_first_use(tmp_path, fast_extract):
 
 
 def test_default_synthetic_size_gives_four_test_tracks_per_genre_per_fold():
-    from mgc_jax.datasets import folds
-    from mgc_jax.datasets.gtzan import GENRES, Track
+    from mgc_jax.data import folds
+    from mgc_jax.data.gtzan import GENRES
+    from mgc_jax.data.track import Track
 
     n = corpus.SYNTHETIC_TRACKS_PER_GENRE
     tracks = [Track(f"{g}.{i:05d}", g, "") for g in GENRES for i in range(n)]

@@ -2,7 +2,7 @@
 file or directory; never a silent wrong result, never a traceback out of a launch command.
 
 Already covered elsewhere, not repeated here:
-- tests/test_cache.py: a truncated or missing .npy is rebuilt by `cache.extract`; an object (pickle) array is
+- tests/test_cache.py: a truncated or missing .npy is rebuilt by `extraction.extract`; an object (pickle) array is
   refused by `FeatureCache.load`; a cache of another FeatureConfig is refused; a kill while writing leaves no
   finished-looking file; other dsp code rebuilds every map.
 - tests/test_checkpoint.py: flipped, truncated or deleted orbax array files fail the restore (digest); an
@@ -20,13 +20,13 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
+from fake_data import WIDTHS, make_fold_data, tiny_config
 
 import dsp
-from fake_data import WIDTHS, make_fold_data, tiny_config
-from mgc_jax import cache, extraction
-from mgc_jax.checkpoint import CheckpointError
-from mgc_jax.datasets.gtzan import Track
+from mgc_jax.data import cache, extraction
+from mgc_jax.data.track import Track
 from mgc_jax.errors import DataError
+from mgc_jax.train.checkpoint import CheckpointError
 
 CFG = dsp.FeatureConfig()
 SR = 22050
@@ -54,7 +54,7 @@ def extracted(tmp_path, monkeypatch):
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, 0.1 * np.random.default_rng(i).standard_normal(7 * SR), SR, subtype="PCM_16")
         tracks.append(Track(path.stem, "blues", str(path)))
-    cache.extract(tracks, tmp_path / "f", CFG, progress=False)
+    extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
     return tracks, tmp_path / "f"
 
 
@@ -91,7 +91,7 @@ def test_extract_rebuilds_an_array_of_the_wrong_shape_or_type(extracted, damage)
         path.write_bytes(b"\x00\xffnot an array" * 10)
     else:
         np.save(path, bad)
-    report = cache.extract(tracks, directory, CFG, progress=False)
+    report = extraction.extract(tracks, directory, CFG, progress=False)
     assert report.done == ["blues.00000"] and report.skipped == ["blues.00001"]
     np.testing.assert_array_equal(cache.FeatureCache(directory).load("blues.00000", "music"), good)
 
@@ -112,7 +112,7 @@ def test_extract_rebuilds_an_array_whose_content_changed(extracted):
     damaged = np.load(path)
     damaged[3, 2] = np.nan
     np.save(path, damaged)
-    report = cache.extract(tracks, directory, CFG, progress=False)
+    report = extraction.extract(tracks, directory, CFG, progress=False)
     assert report.done == ["blues.00000"]
     assert np.isfinite(cache.FeatureCache(directory).load("blues.00000", "music")).all()
 
@@ -122,13 +122,13 @@ def test_extract_hashes_only_arrays_whose_mtime_changed(extracted, monkeypatch):
     hashed = []
     real_sha256 = extraction._sha256
     monkeypatch.setattr(extraction, "_sha256", lambda path: hashed.append(pathlib.Path(path).name) or real_sha256(path))
-    assert cache.extract(tracks, directory, CFG, progress=False).done == []
+    assert extraction.extract(tracks, directory, CFG, progress=False).done == []
     assert hashed == []  # untouched cache: no array is read again
     path = _npy(directory)
     np.save(path, np.load(path))  # same bytes, new mtime
-    assert cache.extract(tracks, directory, CFG, progress=False).done == []
+    assert extraction.extract(tracks, directory, CFG, progress=False).done == []
     assert hashed == [path.name]
-    cache.extract(tracks, directory, CFG, progress=False)
+    extraction.extract(tracks, directory, CFG, progress=False)
     assert hashed == [path.name]  # its new mtime went into the index
 
 
@@ -143,17 +143,17 @@ def _rot_keeping_mtime(path):
 
 
 def test_rotted_bytes_under_an_unchanged_mtime_pass_until_verify_rebuilds_them(extracted):
-    """The documented trade-off (mgc_jax.cache, "Trust and --verify"): mtime vouches, --verify re-hashes."""
+    """The documented trade-off (mgc_jax.data.cache, "Trust and --verify"): mtime vouches, --verify re-hashes."""
     tracks, directory = extracted
     path = _npy(directory, "stft", "blues.00001")
     good = np.load(path)
     _rot_keeping_mtime(path)
-    assert cache.extract(tracks, directory, CFG, progress=False).done == []  # trusted: same mtime, same shape
-    report = cache.extract(tracks, directory, CFG, progress=False, verify=True)
+    assert extraction.extract(tracks, directory, CFG, progress=False).done == []  # trusted: same mtime, same shape
+    report = extraction.extract(tracks, directory, CFG, progress=False, verify=True)
     assert report.verified == 4 and report.done == ["blues.00001"] and report.skipped == ["blues.00000"]
     assert report.rotted == ((str(path), "content differs from its SHA-256"),)
     np.testing.assert_array_equal(cache.FeatureCache(directory).load("blues.00001", "stft"), good)
-    again = cache.extract(tracks, directory, CFG, progress=False, verify=True)
+    again = extraction.extract(tracks, directory, CFG, progress=False, verify=True)
     assert again.done == [] and again.rotted == () and again.verified == 4
 
 
@@ -162,7 +162,7 @@ def test_verify_rebuilds_entries_without_a_recorded_checksum(extracted):
     index = json.loads((directory / "index.json").read_text())
     del index["tracks"]["blues.00000"]["file_sha256"]
     (directory / "index.json").write_text(json.dumps(index))
-    report = cache.extract(tracks, directory, CFG, progress=False, verify=True)
+    report = extraction.extract(tracks, directory, CFG, progress=False, verify=True)
     assert report.done == ["blues.00000"]
     assert {why for _, why in report.rotted} == {"no checksum recorded"} and len(report.rotted) == 2
 
@@ -197,7 +197,7 @@ def test_garbage_index_is_refused_by_load_and_extract_naming_it(extracted, conte
     with pytest.raises(DataError, match=f"^{index}: (not valid JSON|not a feature index of this version)"):
         cache.FeatureCache(directory)
     with pytest.raises(DataError, match=f"^{index}: "):
-        cache.extract(tracks, directory, CFG, progress=False)
+        extraction.extract(tracks, directory, CFG, progress=False)
 
 
 @pytest.mark.parametrize("entry", ["a string", {"files": "x"}, "missing files"], ids=["string", "files not a dict",
@@ -212,7 +212,7 @@ def test_a_damaged_index_entry_is_rebuilt_by_extract_and_refused_by_load(extract
     (directory / "index.json").write_text(json.dumps(index))
     with pytest.raises(DataError, match="blues.00000"):
         cache.FeatureCache(directory).load("blues.00000", "music")
-    report = cache.extract(tracks, directory, CFG, progress=False)
+    report = extraction.extract(tracks, directory, CFG, progress=False)
     assert report.done == ["blues.00000"]
 
 
@@ -222,7 +222,7 @@ def test_a_damaged_index_entry_is_rebuilt_by_extract_and_refused_by_load(extract
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """A tiny finished run (2 epochs, checkpoints 1 and 2) and its fold data; copy it before damaging it."""
-    from mgc_jax.train import train_and_evaluate
+    from mgc_jax.train.loop import train_and_evaluate
 
     cfg = tiny_config(epochs=2)
     data = make_fold_data(cfg.kinds)
@@ -231,19 +231,19 @@ def trained_run(tmp_path_factory):
 
 
 def _load_trained(run_dir, data):
-    from mgc_jax.train import load_trained
+    from mgc_jax.serve.inference import load_trained
 
     return load_trained(run_dir)
 
 
 def _resume(run_dir, data):
-    from mgc_jax.train import train_and_evaluate
+    from mgc_jax.train.loop import train_and_evaluate
 
     return train_and_evaluate(tiny_config(epochs=3), run_dir, data, in_bins=WIDTHS)
 
 
 def _from_checkpoint(run_dir, data):
-    from mgc_jax.inference import Classifier
+    from mgc_jax.serve.inference import Classifier
 
     return Classifier.from_checkpoint(run_dir)
 
@@ -416,8 +416,8 @@ def test_launch_predict_reports_damaged_arrays_in_one_line_without_orbax_interna
 
 @pytest.mark.parametrize("path", ["load_trained", "from_checkpoint"])
 def test_a_deleted_best_checkpoint_is_an_error_not_a_silent_switch_to_another_epoch(damaged_copy, path):
-    from mgc_jax import rundir
-    from mgc_jax.train import load_trained
+    from mgc_jax.serve.inference import load_trained
+    from mgc_jax.train import rundir
 
     run_dir, data = damaged_copy(lambda d: None)
     best = rundir.read_result(run_dir)["best_epoch"]

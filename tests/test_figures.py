@@ -1,4 +1,4 @@
-"""mgc_jax.figures: what each picture draws is its input, the numbers behind them, bad shapes refused."""
+"""mgc_jax.eval.figures: what each picture draws is its input, the numbers behind them, bad shapes refused."""
 from types import SimpleNamespace
 
 import jax.numpy as jnp
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from dsp.config import FEATURE_NAMES
-from mgc_jax import figures
-from mgc_jax.clips import clip_starts
+from mgc_jax.data.clips import clip_starts
+from mgc_jax.eval import figures
 
 GENRES = ("blues", "classical", "country")
 

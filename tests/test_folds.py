@@ -1,4 +1,4 @@
-"""mgc_jax.datasets.folds: stratified rotation, the fault-filtered split, artist-grouped folds, split files."""
+"""mgc_jax.data.folds: stratified rotation, the fault-filtered split, artist-grouped folds, split files."""
 from __future__ import annotations
 
 import collections
@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from mgc_jax.datasets import folds
-from mgc_jax.datasets.gtzan import GENRES, Track
+from mgc_jax.data import folds, gtzan
+from mgc_jax.data.gtzan import GENRES
+from mgc_jax.data.track import Track
 from mgc_jax.errors import DataError
 from mgc_jax.workdir import Workdir
 
@@ -82,7 +83,7 @@ def test_filtered_split_has_the_published_sizes():
 
 
 def test_sturm_index_covers_gtzan():
-    artists = folds.sturm_artists()
+    artists = gtzan.sturm_artists()
     assert len(artists) == 1000
     assert artists["blues.00000"] == "John Lee Hooker"
     assert sum(a == "Bob Marley" for a in artists.values()) == 35
@@ -97,7 +98,7 @@ def test_artist_folds_never_split_an_artist():
         train, valid, test = ({groups[t] for t in part} for part in f)
         assert not (train & valid) and not (train & test) and not (valid & test)
     # a credited collaboration joins its artists' group
-    by_name = {t: a for t, a in folds.sturm_artists().items()}
+    by_name = {t: a for t, a in gtzan.sturm_artists().items()}
     lauryn = next(t for t, a in by_name.items() if a == "Lauryn Hill and Bob Marley")
     marley = next(t for t, a in by_name.items() if a == "Bob Marley")
     assert groups[lauryn] == groups[marley]

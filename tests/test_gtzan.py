@@ -1,14 +1,14 @@
-"""mgc_jax.datasets.gtzan: the three layouts, track ids, bad files reported with causes, clear refusals."""
+"""mgc_jax.data.gtzan: the three layouts, track ids, bad files reported with causes, clear refusals."""
 from __future__ import annotations
 
 import pathlib
 
+import messy_corpus
 import numpy as np
 import pytest
 import soundfile as sf
 
-import messy_corpus
-from mgc_jax.datasets import gtzan
+from mgc_jax.data import gtzan
 from mgc_jax.errors import DataError
 
 

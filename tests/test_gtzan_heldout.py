@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mgc_jax.datasets import manifest
+from mgc_jax.data import manifest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

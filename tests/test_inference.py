@@ -1,4 +1,4 @@
-"""mgc_jax.inference and launch.predict: checkpoints restored, any audio in, the training features and clips, votes
+"""mgc_jax.serve.inference and launch.predict: checkpoints restored, any audio in, the training features and clips, votes
 and fusion out; short and non-audio files give per-file errors."""
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-
 from fake_runs import tiny_crossval
 from launchers import run_in_process
-from mgc_jax import audio, evaluate, rundir
-from mgc_jax.clips import CLIP_FRAMES, ClipDataset
+
+from mgc_jax import evaluate
+from mgc_jax.data import audio
+from mgc_jax.data.clips import CLIP_FRAMES, ClipDataset
+from mgc_jax.data.maps import cut_clips, min_samples
 from mgc_jax.errors import AudioError
-from mgc_jax.inference import Classifier, cut_clips, decide, min_samples
+from mgc_jax.serve.inference import Classifier, decide
+from mgc_jax.train import rundir
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SR = 22050
@@ -109,9 +112,10 @@ def test_classifier_sees_the_training_features(runs, tmp_path):
     """Inference on a file gives the clip probabilities of the feature cache's clips (what training and the test
     pass see): same crop, same maps, same clip windows."""
     from dsp.config import FeatureConfig
-    from mgc_jax.cache import FeatureCache, extract
-    from mgc_jax.datasets.gtzan import Track
-    from mgc_jax.train import load_trained
+    from mgc_jax.data.cache import FeatureCache
+    from mgc_jax.data.extraction import extract
+    from mgc_jax.data.track import Track
+    from mgc_jax.serve.inference import load_trained
 
     paths = []
     for i, secs in enumerate((8.0, 8.5)):  # both cropped to one 6 s key window: one compiled length
@@ -159,7 +163,7 @@ def test_short_and_non_audio_inputs_give_clear_errors(runs, tmp_path):
 
 
 def test_from_checkpoint_refuses_a_non_run(tmp_path):
-    from mgc_jax.checkpoint import CheckpointError
+    from mgc_jax.train.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match=f"^{tmp_path}: not a training run directory \\(no config.json; "):
         Classifier.from_checkpoint(tmp_path)
@@ -168,7 +172,7 @@ def test_from_checkpoint_refuses_a_non_run(tmp_path):
 
 
 def test_a_baseline_run_is_named_as_such(tmp_path):
-    from mgc_jax.checkpoint import CheckpointError
+    from mgc_jax.train.checkpoint import CheckpointError
 
     rundir.write_config(tmp_path, {"baseline": {"n_mfcc": 20}, "corpus": "c", "classes": ["a", "b"]})
     with pytest.raises(CheckpointError, match=f"^{tmp_path}: a run of the MFCC\\+SVM baseline, not of a net"):

@@ -1,11 +1,11 @@
-"""mgc_jax.mel: Slaney's mel scale, its unit-area triangles (the MFCC baseline) and the band means of the nets'
+"""mgc_jax.data.mel: Slaney's mel scale, its unit-area triangles (the MFCC baseline) and the band means of the nets'
 front end (ModelConfig.stft_bands)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mgc_jax import mel
+from mgc_jax.data import mel
 
 BINS, SR = 513, 22050
 

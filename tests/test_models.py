@@ -10,10 +10,19 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from mgc_jax import mel
+from mgc_jax.config import ALIGNS, FEATURE_WIDTHS, NET_KINDS, ModelConfig
+from mgc_jax.data import mel
 from mgc_jax.errors import ConfigError
-from mgc_jax.models import (ALIGNS, BAND_SAMPLE_RATE, FEATURE_WIDTHS, NET_KINDS, EarlyFusionCNN, GenreCNN, ModelConfig,
-                            apply_model, build_model, count_params, global_pool, input_kernel)
+from mgc_jax.nets.models import (
+    BAND_SAMPLE_RATE,
+    EarlyFusionCNN,
+    GenreCNN,
+    apply_model,
+    build_model,
+    count_params,
+    global_pool,
+    input_kernel,
+)
 
 # docs/features.md §3.3 at K1 = 256: conv1 4*n*256 + 256, conv2 = conv3 = 4*256*256 + 256,
 # dense 512*300 + 300 + 300*150 + 150 + 150*10 + 10 (spec's "~1.25 M" and "~0.73 M").

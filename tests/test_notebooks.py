@@ -12,11 +12,10 @@ import os
 import pathlib
 import shutil
 
-import pytest
-
 # Hard imports: the `test` extra installs them, and a notebook suite that skips on a fresh clone proves nothing.
 import nbclient  # noqa: E402
 import nbformat  # noqa: E402
+import pytest
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = ("01_batch_feature_extraction", "02_what_the_nets_learned", "03_results")
@@ -58,8 +57,8 @@ def _text(nb) -> str:
 
 
 def _small_corpus(root: pathlib.Path):
-    from mgc_jax.corpus import SYNTHETIC_SEED
-    from mgc_jax.datasets import synthetic
+    from mgc_jax.data import synthetic
+    from mgc_jax.data.corpus import SYNTHETIC_SEED
     from mgc_jax.workdir import Workdir
 
     wd = Workdir(root)
@@ -74,8 +73,9 @@ def small_workdir(tmp_path_factory):
 
     sys.path.insert(0, str(pathlib.Path(__file__).parent / "support"))
     from fake_data import tiny_config
-    from mgc_jax import crossval
-    from mgc_jax.corpus import prepare_corpus
+
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.eval import crossval
 
     wd = _small_corpus(tmp_path_factory.mktemp("notebooks") / "ws")
     corpus = prepare_corpus(None, wd, progress=False)
@@ -110,7 +110,7 @@ def test_02_what_the_nets_learned(small_workdir):
                   MGC_STFT_RUN=runs["stft"][0])
     text = _text(nb)
     assert "conv1 kernel (4, 8, 8)" in text and "conv1 kernel (4, 513, 8)" in text
-    from mgc_jax.crossval import read_test_probs
+    from mgc_jax.train.rundir import read_test_probs
 
     test = read_test_probs(pathlib.Path(runs["music"][0]) / "test_probs.npz")
     assert f"{sum(len(p) for p in test.probs)} clips of {len(test.track_ids)} test tracks" in text

@@ -1,4 +1,4 @@
-"""Online features (mgc_jax.online) and audio augmentation (mgc_jax.augment).
+"""Online features (mgc_jax.train.online) and audio augmentation (mgc_jax.data.augment).
 
 The end-to-end tests train on `short_corpus.two_genre_corpus` (20 tracks of 8 s, two genres; stratified fold
 0 trains on 16 tracks of 4 clips) so each run takes seconds: the cached run, the online run (same epoch-1 loss to
@@ -12,9 +12,9 @@ import sys
 
 import numpy as np
 import pytest
+from short_corpus import two_genre_corpus
 
 from mgc_jax.config import ConfigError, TrainConfig
-from short_corpus import two_genre_corpus
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +23,10 @@ def corpus_dir(tmp_path_factory):
 
 
 def _run(corpus_dir, workdir, **overrides):
-    from mgc_jax import train
-    from mgc_jax.corpus import prepare_corpus
     from fake_data import tiny_config
 
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.train import loop as train
     from mgc_jax.workdir import Workdir
 
     wd = Workdir(workdir)
@@ -69,7 +69,7 @@ def test_launcher_flags_reach_the_config():
 def test_augmentations_stay_in_their_ranges_and_are_reproducible():
     import jax
 
-    from mgc_jax import augment
+    from mgc_jax.data import augment
 
     x = np.random.default_rng(0).standard_normal(4096).astype(np.float32) * 0.1
     key = jax.random.key(3)
@@ -95,11 +95,10 @@ def test_augmentations_stay_in_their_ranges_and_are_reproducible():
 
 def test_common_length_is_the_most_common_crop_and_short_tracks_keep_their_own_clips():
     from dsp import FeatureConfig, n_frames
-
-    from mgc_jax.clips import clip_starts
+    from mgc_jax.data.clips import clip_starts
+    from mgc_jax.data.maps import min_samples
     from mgc_jax.errors import DataError
-    from mgc_jax.inference import min_samples
-    from mgc_jax.online import OnlineClips, common_length
+    from mgc_jax.train.online import OnlineClips, common_length
 
     cfg = FeatureConfig()
     assert common_length([661500, 661500, 595350], cfg) == 661500  # gtzan_mini: 48 x 661,500, 2 x 595,350
@@ -119,8 +118,8 @@ def test_common_length_is_the_most_common_crop_and_short_tracks_keep_their_own_c
 def test_online_clips_equal_the_cached_clips(corpus_dir, tmp_path):
     import jax
 
-    from mgc_jax import online
-    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.train import online
     from mgc_jax.workdir import Workdir
 
     corpus = prepare_corpus(str(corpus_dir), Workdir(tmp_path), progress=False)

@@ -1,4 +1,4 @@
-"""Length buckets of `mgc_jax.inference.feature_maps` (issue 15): a cropped signal is zero-padded to a bucket of
+"""Length buckets of `mgc_jax.data.maps.track_maps` (issue 15): a cropped signal is zero-padded to a bucket of
 key-window counts, so files of many lengths compile a few programs, and `dsp.music_features(valid_length=)` keeps
 the padding out of the track-global steps: the maps of the real frames equal those of the unpadded signal.
 """
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import dsp
-from mgc_jax import inference
+from mgc_jax.data import maps
 
 CFG = dsp.FeatureConfig()
 SR = CFG.sample_rate
@@ -38,16 +38,17 @@ def _assert_close(got, want, tol=1e-5):
 
 
 def test_bucket_windows_and_lengths():
-    assert [inference._bucket_windows(w) for w in (1, 2, 3, 4, 5, 7, 9, 12, 17, 20, 33, 100)] == \
+    assert [maps._bucket_windows(w) for w in (1, 2, 3, 4, 5, 7, 9, 12, 17, 20, 33, 100)] == \
         [1, 2, 3, 4, 6, 8, 11, 16, 23, 23, 45, 128]
-    assert inference.bucket_length(LK, CFG) == LK and inference.bucket_length(LK - 5, CFG) == LK - 5  # one window
-    assert inference.bucket_length(_kept(5), CFG) == _kept(6)
-    assert inference.bucket_length(_kept(6), CFG) == _kept(6)
+    assert maps.bucket_length(LK, CFG) == LK and maps.bucket_length(LK - 5, CFG) == LK - 5  # one window
+    assert maps.bucket_length(_kept(5), CFG) == _kept(6)
+    assert maps.bucket_length(_kept(6), CFG) == _kept(6)
 
 
 def _real_clip():
     from conftest import SHARED
-    from mgc_jax import audio
+
+    from mgc_jax.data import audio
 
     paths = sorted((SHARED / "gtzan_dev").glob("*/*.au")) if SHARED.is_dir() else []
     return audio.load(paths[0])[: _kept(5)] if paths else None
@@ -80,12 +81,12 @@ def test_valid_length_equal_to_the_length_changes_nothing():
 def test_feature_maps_compile_once_per_bucket_and_equal_the_unpadded_maps():
     """Three files whose crops have 5, 6 and 6 key windows (15, 18 and 18 s): one bucket (6 windows), one program."""
     kinds = ("music", "stft")
-    inference._extractor.cache_clear()
+    maps._extractor.cache_clear()
     signals = [_chords_with_a_loud_end(n, i) for i, n in enumerate((_kept(5) + 1000, _kept(6), _kept(6) + HK - 1))]
     for x in signals:
-        got = inference.feature_maps(x, CFG, kinds)
-        kept = inference.crop_length(x.size, CFG)
+        got = maps.track_maps(x, CFG, kinds)
+        kept = maps.crop_length(x.size, CFG)
         np.testing.assert_allclose(got["stft"], np.asarray(dsp.stft_features(x[:kept], CFG)), rtol=1e-6, atol=0)
         want = np.asarray(dsp.music_features(x[:kept], CFG))
         _assert_close(got["music"], want)
-    assert inference._extractor(CFG, kinds)._cache_size() == 1
+    assert maps._extractor(CFG, kinds)._cache_size() == 1

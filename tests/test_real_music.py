@@ -16,8 +16,8 @@ def mini(shared_dir, tmp_path_factory):
     root = shared_dir / "gtzan_mini" / "genres"
     if not root.is_dir():
         pytest.skip(f"{root} is absent")
-    from mgc_jax.corpus import prepare_corpus
-    from mgc_jax.datasets.folds import stratified_folds
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.data.folds import stratified_folds
     from mgc_jax.workdir import Workdir
 
     wd = Workdir(tmp_path_factory.mktemp("work"))
@@ -36,8 +36,10 @@ def test_extraction_of_the_fifty_tracks(mini):
 
 
 def test_net_stft_log1p_standardised_trains_and_inference_matches_its_test_pass(mini, tmp_path):
-    from mgc_jax.crossval import read_test_probs
-    from mgc_jax.train import TrainConfig, feature_widths, fold_data, load_trained, train_and_evaluate
+    from mgc_jax.config import TrainConfig, feature_widths
+    from mgc_jax.serve.inference import load_trained
+    from mgc_jax.train.loop import fold_data, train_and_evaluate
+    from mgc_jax.train.rundir import read_test_probs
 
     corpus, _, split = mini
     cfg = TrainConfig(net="stft", fold=0, epochs=2, standardize=True, stft_transform="log1p")
@@ -61,8 +63,8 @@ def test_net_stft_log1p_standardised_trains_and_inference_matches_its_test_pass(
 
 
 def test_baseline_on_the_same_fold(mini, tmp_path):
-    from mgc_jax import baseline
-    from mgc_jax.crossval import read_test_probs
+    from mgc_jax.eval import baseline
+    from mgc_jax.train.rundir import read_test_probs
 
     corpus, _, split = mini
     res = baseline.fit_and_evaluate(corpus, split, run_dir=tmp_path / "svm")

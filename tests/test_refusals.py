@@ -7,7 +7,6 @@ Launch commands run in the test process through `launch.common.one_line_errors` 
 from __future__ import annotations
 
 import pytest
-
 from launchers import run_command, snapshot
 
 
@@ -34,7 +33,7 @@ def test_tracks_per_genre_below_one_is_a_flag_error_before_any_work(command, val
 
 @pytest.mark.parametrize("value", [-5, 0])
 def test_prepare_corpus_refuses_a_synthetic_size_below_one(value, tmp_path):
-    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.data.corpus import prepare_corpus
     from mgc_jax.errors import DataError
     from mgc_jax.workdir import Workdir
 
@@ -57,11 +56,12 @@ def test_crossval_checks_every_fold_against_the_split_before_any_work(folds, bad
 @pytest.fixture
 def fake_corpus(tmp_path, monkeypatch):
     """launch.train / launch.crossval on `_fake_corpus` (prepare_corpus replaced): (workdir path, corpus)."""
-    import mgc_jax.corpus
     from fake_data import fake_corpus as make
 
+    import mgc_jax.data.corpus
+
     corpus = make(tmp_path)
-    monkeypatch.setattr(mgc_jax.corpus, "prepare_corpus", lambda *a, **k: corpus)
+    monkeypatch.setattr(mgc_jax.data.corpus, "prepare_corpus", lambda *a, **k: corpus)
     return tmp_path / "w", corpus
 
 
@@ -105,7 +105,7 @@ def _one_genre_gtzan(root, genre="blues", n=2, seconds=4):
 
 
 def test_a_one_genre_gtzan_folder_is_refused_before_training(tmp_path, monkeypatch, capsys):
-    from mgc_jax import extraction
+    from mgc_jax.data import extraction
 
     monkeypatch.setattr(extraction, "_extract_batch", _fake_extract_batch)
     root = _one_genre_gtzan(tmp_path / "gtzan")
@@ -119,8 +119,8 @@ def test_a_one_genre_gtzan_folder_is_refused_before_training(tmp_path, monkeypat
 def test_a_synthetic_corpus_left_with_one_genre_is_refused(tmp_path, monkeypatch):
     import shutil
 
-    from mgc_jax import extraction
-    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.data import extraction
+    from mgc_jax.data.corpus import prepare_corpus
     from mgc_jax.errors import DataError
     from mgc_jax.workdir import Workdir
 
@@ -138,10 +138,10 @@ def test_train_and_evaluate_refuses_one_class_training_tracks(tmp_path):
     import dataclasses
 
     import numpy as np
-
     from fake_data import WIDTHS, make_fold_data, tiny_config
+
     from mgc_jax.errors import DataError
-    from mgc_jax.train import train_and_evaluate
+    from mgc_jax.train.loop import train_and_evaluate
 
     data = make_fold_data(("music",))
     one = dataclasses.replace(data, labels={**data.labels, "train": np.zeros_like(data.labels["train"])})
@@ -159,7 +159,8 @@ def music_run(tmp_path_factory):
     import shutil
 
     from fake_data import make_fold_data, tiny_config
-    from mgc_jax.train import train_and_evaluate
+
+    from mgc_jax.train.loop import train_and_evaluate
 
     base = tmp_path_factory.mktemp("fusion")
     res = train_and_evaluate(tiny_config(epochs=1), base / "music", make_fold_data(("music",)),
@@ -170,7 +171,7 @@ def music_run(tmp_path_factory):
 
 def test_the_same_run_twice_or_two_runs_of_one_net_are_not_fused(music_run):
     from mgc_jax.errors import DataError
-    from mgc_jax.inference import Classifier
+    from mgc_jax.serve.inference import Classifier
 
     run, copy = music_run
     with pytest.raises(DataError, match=f"^{run} given twice: fusion needs two runs of different nets"):
@@ -201,7 +202,7 @@ def test_launch_predict_refuses_the_same_checkpoint_twice(music_run, tmp_path, c
 
 def test_too_short_names_samples_so_the_two_lengths_differ(music_run):
     from mgc_jax.errors import AudioError
-    from mgc_jax.inference import Classifier
+    from mgc_jax.serve.inference import Classifier
 
     clf = Classifier.from_checkpoint(music_run[0])
     with pytest.raises(AudioError) as e:
@@ -214,7 +215,7 @@ def test_an_int16_array_predicts_like_the_same_16_bit_file(music_run, tmp_path):
     import numpy as np
     import soundfile as sf
 
-    from mgc_jax.inference import Classifier
+    from mgc_jax.serve.inference import Classifier
 
     clf = Classifier.from_checkpoint(music_run[0])
     t = np.arange(4 * 22050) / 22050

@@ -1,4 +1,4 @@
-"""mgc_jax.paper (the paper's numbers) and mgc_jax.reports (Table 2, Table 1, results.json, confusion PNGs)."""
+"""mgc_jax.eval.paper (the paper's numbers) and mgc_jax.eval.reports (Table 2, Table 1, results.json, confusion PNGs)."""
 from __future__ import annotations
 
 import json
@@ -7,11 +7,12 @@ import struct
 
 import numpy as np
 import pytest
-
 from fake_runs import GTZAN, fake_clip_probs, fold_tracks
-from mgc_jax import paper, reports
-from mgc_jax.crossval import FoldProbs, evaluate_probs
+
+from mgc_jax.eval import paper, reports
+from mgc_jax.eval.crossval import evaluate_probs
 from mgc_jax.evaluate import row_percent
+from mgc_jax.train.rundir import FoldProbs
 
 # ------------------------------------------------------------------------------------------- paper.py
 

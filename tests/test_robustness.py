@@ -1,4 +1,4 @@
-"""Waveform saliency (mgc_jax.saliency, Classifier.saliency) and adversarial robustness (mgc_jax.robustness,
+"""Waveform saliency (mgc_jax.serve.saliency, Classifier.saliency) and adversarial robustness (mgc_jax.eval.robustness,
 launch.robustness) on two tiny runs (net_MUSIC and net_STFT, k1 = 8, one epoch) trained on a 20-track corpus
 of 8 s synthetic tracks (two genres; fold 0 tests on 2 tracks)."""
 from __future__ import annotations
@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-
 from short_corpus import two_genre_corpus
 
 
@@ -15,8 +14,8 @@ from short_corpus import two_genre_corpus
 def runs(tmp_path_factory):
     from fake_data import tiny_config
 
-    from mgc_jax import train
-    from mgc_jax.corpus import prepare_corpus
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.train import loop as train
     from mgc_jax.workdir import Workdir
 
     base = tmp_path_factory.mktemp("robustness")
@@ -30,9 +29,9 @@ def runs(tmp_path_factory):
 def test_saliency_is_the_gradient_of_the_score(runs):
     import jax
 
-    from mgc_jax import audio
-    from mgc_jax.inference import Classifier
-    from mgc_jax.saliency import TrackModel
+    from mgc_jax.data import audio
+    from mgc_jax.serve.inference import Classifier
+    from mgc_jax.serve.saliency import TrackModel
 
     wd, corpus, dirs = runs
     path = corpus.tracks[0].path
@@ -74,8 +73,8 @@ def test_saliency_is_the_gradient_of_the_score(runs):
 
 
 def test_pgd_respects_the_bound_and_hurts_at_least_as_much_as_noise(runs):
-    from mgc_jax import robustness
-    from mgc_jax.inference import Classifier
+    from mgc_jax.eval import robustness
+    from mgc_jax.serve.inference import Classifier
 
     wd, corpus, dirs = runs
     for run_dirs in ([dirs["music"]], [dirs["stft"]], [dirs["stft"], dirs["music"]]):
@@ -92,7 +91,7 @@ def test_pgd_respects_the_bound_and_hurts_at_least_as_much_as_noise(runs):
 
 
 def test_bound_helpers():
-    from mgc_jax import robustness
+    from mgc_jax.eval import robustness
 
     x = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
     d = robustness.Attacker.noise(x, snr_db=20.0, rng=np.random.default_rng(1))
@@ -105,8 +104,9 @@ def test_bound_helpers():
 
 
 def test_launch_robustness_json(runs, capsys):
-    from launch import robustness as launcher
     from launchers import run_in_process
+
+    from launch import robustness as launcher
 
     wd, corpus, dirs = runs
     code, stdout, _ = run_in_process(launcher, capsys, f"--checkpoint={dirs['music']}", "--snr_db=30", "--steps=2",

@@ -2,7 +2,7 @@
 
 The 4-device half runs in a subprocess (XLA_FLAGS=--xla_force_host_platform_device_count=4 must be set before
 JAX starts): this file run as a script (`python tests/test_sharding.py --worker DIR`) extracts a tiny corpus
-with `mgc_jax.cache.extract`, inspects the compiled sharded program, runs training steps on a 4-device and a
+with `mgc_jax.data.extraction.extract`, inspects the compiled sharded program, runs training steps on a 4-device and a
 1-device mesh, and trains a tiny run; it writes what it saw to DIR. The tests compare that with the same work
 done here, on this process's single device.
 """
@@ -30,7 +30,7 @@ def write_corpus(root: pathlib.Path) -> list:
     """Six short tracks (a chord over noise) in a GTZAN layout; returns their gtzan.Track list."""
     import soundfile as sf
 
-    from mgc_jax.datasets import gtzan
+    from mgc_jax.data import gtzan
 
     rng = np.random.default_rng(7)
     for i, seconds in enumerate(TRACK_SECONDS):
@@ -59,11 +59,12 @@ def _max_rel(a, b) -> float:
 def _steps(mesh, cfg, batches):
     """STEPS data-parallel steps on `mesh` from fresh state: (losses, probs per step, final params)."""
     import jax
+    from fake_data import WIDTHS
     from flax import nnx
 
-    from fake_data import WIDTHS
     from mgc_jax import sharding
-    from mgc_jax.train import fresh_state, sharded_train_step
+    from mgc_jax.train.checkpoint import fresh_state
+    from mgc_jax.train.steps import sharded_train_step
 
     model, optimizer = fresh_state(cfg, WIDTHS)
     model.train()
@@ -86,12 +87,12 @@ def _steps(mesh, cfg, batches):
 
 def worker(out: pathlib.Path) -> None:
     import jax
-
     from fake_data import WIDTHS, make_fold_data, tiny_config
-    from mgc_jax import sharding
-    from mgc_jax.cache import extract
-    from mgc_jax.datasets import gtzan
+
     import dsp
+    from mgc_jax import sharding
+    from mgc_jax.data import gtzan
+    from mgc_jax.data.extraction import extract
 
     assert jax.device_count() == N_DEVICES, jax.devices()
     report = {"devices": jax.device_count()}
@@ -123,7 +124,7 @@ def worker(out: pathlib.Path) -> None:
                                      "params": _max_rel(w4, w1), "losses": l1.tolist()}
 
     # A whole tiny run (training loop, validation, checkpoints, test pass) on 4 devices.
-    from mgc_jax.train import train_and_evaluate
+    from mgc_jax.train.loop import train_and_evaluate
 
     cfg = tiny_config(epochs=RUN_EPOCHS)
     train_and_evaluate(cfg, out / "run4", make_fold_data(cfg.kinds), in_bins=WIDTHS)
@@ -149,7 +150,8 @@ def four_devices(tmp_path_factory):
 
 def test_sharded_extraction_equals_single_device(four_devices, tmp_path):
     import dsp
-    from mgc_jax.cache import FeatureCache, extract
+    from mgc_jax.data.cache import FeatureCache
+    from mgc_jax.data.extraction import extract
 
     out, report = four_devices
     assert report["devices"] == N_DEVICES
@@ -189,7 +191,8 @@ def test_data_parallel_steps_equal_single_device_steps(four_devices, batch):
 
 def test_data_parallel_run_matches_single_device_run(four_devices, tmp_path):
     from fake_data import WIDTHS, make_fold_data, tiny_config
-    from mgc_jax.train import train_and_evaluate
+
+    from mgc_jax.train.loop import train_and_evaluate
 
     out, _ = four_devices
     cfg = tiny_config(epochs=RUN_EPOCHS)
@@ -213,11 +216,12 @@ def test_data_parallel_run_matches_single_device_run(four_devices, tmp_path):
 def test_one_device_sharded_step_is_the_split_step():
     """On one device the data-parallel step is the plain jitted step, bit for bit."""
     import jax
+    from fake_data import WIDTHS, make_fold_data, tiny_config
     from flax import nnx
 
-    from fake_data import WIDTHS, make_fold_data, tiny_config
     from mgc_jax import sharding
-    from mgc_jax.train import fresh_state, sharded_train_step, split_train_step
+    from mgc_jax.train.checkpoint import fresh_state
+    from mgc_jax.train.steps import sharded_train_step, split_train_step
 
     cfg = tiny_config()
     b = next(make_fold_data(cfg.kinds).train.batches(8, seed=0, epoch=1))

@@ -1,4 +1,4 @@
-"""mgc_jax.datasets.synthetic: determinism, GTZAN layout, and genres that differ as designed.
+"""mgc_jax.data.synthetic: determinism, GTZAN layout, and genres that differ as designed.
 
 The genre tests compute simple NumPy versions of seven of the eight music features (roughness needs
 the peak picker, so it is left to dsp's own tests) on 10 s tracks: a track-mean table per genre.
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mgc_jax.datasets import gtzan, synthetic
-from mgc_jax.datasets.gtzan import GENRES
+from mgc_jax.data import gtzan, synthetic
+from mgc_jax.data.gtzan import GENRES
 
 SR, L, H = 22050, 1024, 512
 FREQS = np.arange(L // 2 + 1) * SR / L

@@ -1,4 +1,4 @@
-"""mgc_jax.train on tiny in-memory folds (tests/support/fake_data.py): learning, run files, determinism, resume
+"""mgc_jax.train.loop on tiny in-memory folds (tests/support/fake_data.py): learning, run files, determinism, resume
 (including a SIGKILL mid-run), config checks, standardisation and load_trained."""
 from __future__ import annotations
 
@@ -15,18 +15,21 @@ import time
 import jax
 import numpy as np
 import pytest
+from fake_data import GENRES, WIDTHS, make_fold_data, tiny_config
 from flax import nnx
 
-from fake_data import GENRES, WIDTHS, make_fold_data, tiny_config
-from mgc_jax import rundir, train
-from mgc_jax.checkpoint import CheckpointError
-from mgc_jax.clips import ClipDataset
-from mgc_jax.datasets.folds import get_split
-from mgc_jax.config import ModelConfig, paper_config
-from mgc_jax.standardize import Standardizer
+from mgc_jax.config import ModelConfig, TrainConfig, paper_config
+from mgc_jax.data.clips import ClipDataset
+from mgc_jax.data.folds import get_split
 from mgc_jax.evaluate import majority_vote
-from mgc_jax.train import (TEST_PROBS_KEYS, TrainConfig, load_trained, split_train_step, track_metrics,
-                           train_and_evaluate, train_step)
+from mgc_jax.nets.standardize import Standardizer
+from mgc_jax.serve.inference import load_trained
+from mgc_jax.train import loop as train
+from mgc_jax.train import rundir
+from mgc_jax.train.checkpoint import CheckpointError
+from mgc_jax.train.loop import train_and_evaluate
+from mgc_jax.train.rundir import TEST_PROBS_KEYS
+from mgc_jax.train.steps import split_train_step, track_metrics, train_step
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TIMING_KEYS = ("clips_per_s", "epoch_s", "eta_s")  # wall-clock fields: the only ones allowed to differ
@@ -166,7 +169,7 @@ def test_learning_rate_decays_per_epoch_and_reaches_the_jitted_step(tmp_path, re
         pytest.approx([1e-3, 9e-4, 8.1e-4], rel=1e-12)
     assert train.epoch_learning_rate(tiny_config(lr_decay=1.0), 30) == 1e-3  # 1.0: a constant rate
     # The rate lives in the optimizer state: 0 freezes the weights, a larger rate moves them further.
-    from mgc_jax.train import fresh_state
+    from mgc_jax.train.checkpoint import fresh_state
 
     batch = next(data.train.batches(8, seed=0, epoch=1))
     args = (batch.x, batch.y, np.ones(len(batch.y), np.float32), jax.random.key(0), None)
@@ -184,7 +187,7 @@ def test_learning_rate_decays_per_epoch_and_reaches_the_jitted_step(tmp_path, re
 
 def test_split_step_equals_nnx_jit_step():
     cfg = tiny_config()
-    from mgc_jax.train import fresh_state
+    from mgc_jax.train.checkpoint import fresh_state
 
     data = make_fold_data(cfg.kinds)
     batch = next(data.train.batches(8, seed=0, epoch=1))
@@ -288,7 +291,7 @@ def test_load_trained_is_bit_identical_to_the_run(tmp_path, net, bands):
     trained = load_trained(res.run_dir)
     assert trained.train_cfg == cfg and trained.epoch == res.best_epoch
     assert trained.model.block.bands == bands if net == "stft" else trained.model.branches["stft"].bands == 0
-    from mgc_jax.input_transform import TransformedCache
+    from mgc_jax.nets.input_transform import TransformedCache
 
     fitted = Standardizer.fit(TransformedCache(data.cache, cfg.stft_transform), data.ids["train"], cfg.kinds)
     for kind in cfg.kinds:
@@ -347,11 +350,12 @@ def test_launcher_bad_flags_give_one_line(tmp_path, args, message):
 
 def test_run_wires_workdir_split_and_clip_dataset(tmp_path):
     """train.run with the real Workdir, get_split and ClipDataset over an in-memory cache (no audio)."""
-    from dsp.config import FeatureConfig
     from fake_data import FakeCache
-    from mgc_jax.corpus import Corpus
-    from mgc_jax.datasets.gtzan import GENRES as GTZAN_GENRES
-    from mgc_jax.datasets.gtzan import Track
+
+    from dsp.config import FeatureConfig
+    from mgc_jax.data.corpus import Corpus
+    from mgc_jax.data.gtzan import GENRES as GTZAN_GENRES
+    from mgc_jax.data.track import Track
     from mgc_jax.workdir import Workdir
 
     tracks = tuple(Track(f"{g}.{i:05d}", g, tmp_path / f"{g}.{i:05d}.wav") for g in GTZAN_GENRES for i in range(10))

@@ -1,5 +1,5 @@
 """Training options measured on real music (benchmarks/real_music.md): TrainConfig.stft_transform
-(mgc_jax.input_transform: values, hooks in fold_data / training / inference) and TrainConfig.select."""
+(mgc_jax.nets.input_transform: values, hooks in fold_data / training / inference) and TrainConfig.select."""
 from __future__ import annotations
 
 import hashlib
@@ -9,9 +9,10 @@ import types
 import numpy as np
 import pytest
 
-from mgc_jax import input_transform as it
-from mgc_jax.datasets.folds import Split
-from mgc_jax.datasets.gtzan import GENRES, Track
+from mgc_jax.data.folds import Split
+from mgc_jax.data.gtzan import GENRES
+from mgc_jax.data.track import Track
+from mgc_jax.nets import input_transform as it
 
 
 def test_transform_values():
@@ -37,7 +38,7 @@ def test_map_transform_touches_the_stft_map_only():
 
 
 def test_train_config_refuses_an_unknown_transform():
-    from mgc_jax.train import TrainConfig
+    from mgc_jax.config import TrainConfig
 
     with pytest.raises(ValueError, match=r"TrainConfig.stft_transform='log2'"):
         TrainConfig(net="stft", fold=0, stft_transform="log2")
@@ -73,8 +74,9 @@ def _corpus_and_split():
 def test_training_fits_the_standardizer_on_transformed_maps_and_inference_applies_both(tmp_path):
     from fake_data import tiny_config
 
-    from mgc_jax.crossval import read_test_probs
-    from mgc_jax.train import fold_data, load_trained, train_and_evaluate
+    from mgc_jax.serve.inference import load_trained
+    from mgc_jax.train.loop import fold_data, train_and_evaluate
+    from mgc_jax.train.rundir import read_test_probs
 
     corpus, split = _corpus_and_split()
     cfg = tiny_config("stft", epochs=1, standardize=True, stft_transform="log1p")
@@ -94,7 +96,9 @@ def test_training_fits_the_standardizer_on_transformed_maps_and_inference_applie
 def test_select_last_tests_and_serves_the_last_epoch(tmp_path):
     from fake_data import WIDTHS, make_fold_data, tiny_config
 
-    from mgc_jax.train import TrainConfig, load_trained, train_and_evaluate
+    from mgc_jax.config import TrainConfig
+    from mgc_jax.serve.inference import load_trained
+    from mgc_jax.train.loop import train_and_evaluate
 
     cfg = tiny_config(epochs=3, select="last", learning_rate=1e-2)
     res = train_and_evaluate(cfg, tmp_path / "run", make_fold_data(cfg.kinds), in_bins=WIDTHS)
@@ -131,7 +135,7 @@ def test_paper_flag_restores_the_papers_settings_and_explicit_flags_win():
 def test_mix_batch_mixes_real_rows_with_real_partners():
     import jax
 
-    from mgc_jax.steps import mix_batch
+    from mgc_jax.train.steps import mix_batch
 
     n, c = 8, 6
     x = {"music": np.arange(n, dtype=np.float32)[:, None, None] * np.ones((n, 4, 3), np.float32)}
@@ -158,7 +162,8 @@ def test_mix_batch_mixes_real_rows_with_real_partners():
 def test_training_with_mixup_and_random_crops(tmp_path):
     from fake_data import tiny_config
 
-    from mgc_jax.train import TrainConfig, fold_data, train_and_evaluate
+    from mgc_jax.config import TrainConfig
+    from mgc_jax.train.loop import fold_data, train_and_evaluate
 
     corpus, split = _corpus_and_split()
     losses = {}

@@ -1,6 +1,6 @@
 """Tiny in-memory stand-ins for the data side (feature cache, clip datasets) used by the training tests.
 
-They follow the contract of mgc_jax.cache.FeatureCache.load and mgc_jax.clips.ClipDataset (batches whose
+They follow the contract of mgc_jax.data.cache.FeatureCache.load and mgc_jax.data.clips.ClipDataset (batches whose
 order is a pure function of (seed, epoch), track_clips) at toy sizes, so model/training tests neither
 depend on the data modules nor extract audio. Each genre gets a learnable signature: a mean shift on
 its own feature column. Run as a script, it trains a tiny config in a run directory (the kill/resume
@@ -93,7 +93,7 @@ class FakeClipDataset:
 def make_fold_data(kinds=("music",), *, per_genre=(3, 1, 1), n_frames: int = 48, offset: float = 1.5,
                    widths=WIDTHS):
     """FoldData with per_genre = (train, valid, test) tracks of each of the 10 genres, maps of `widths`."""
-    from mgc_jax.train import FoldData
+    from mgc_jax.train.loop import FoldData
 
     ids, labels = {}, {}
     for name, n in zip(("train", "valid", "test"), per_genre):
@@ -108,8 +108,7 @@ def make_fold_data(kinds=("music",), *, per_genre=(3, 1, 1), n_frames: int = 48,
 def tiny_config(net: str = "music", **overrides):
     """A TrainConfig small enough to train in seconds on CPU, on the grid of clips without mixup (the clip
     datasets here have the grid only; tests of the regularisers set them)."""
-    from mgc_jax.models import ModelConfig
-    from mgc_jax.train import TrainConfig
+    from mgc_jax.config import ModelConfig, TrainConfig
 
     kw = dict(net=net, fold=0, epochs=3, batch_size=8, eval_batch_size=16, crops="grid", mixup=0.0,
               model=ModelConfig(k1=8, dense=(16, 12), conv_impl="conv"))
@@ -120,8 +119,9 @@ def tiny_config(net: str = "music", **overrides):
 def fake_corpus(root, genres=None, per_genre: int = 10):
     """An in-memory corpus (no audio): real feature widths, 192-208 frames (2-3 clips) per track."""
     from dsp.config import FeatureConfig
-    from mgc_jax.corpus import Corpus
-    from mgc_jax.datasets.gtzan import GENRES, Track
+    from mgc_jax.data.corpus import Corpus
+    from mgc_jax.data.gtzan import GENRES
+    from mgc_jax.data.track import Track
 
     genres = tuple(GENRES if genres is None else genres)
     tracks = tuple(Track(f"{g}.{i:05d}", g, root / f"{g}.{i:05d}.wav") for g in genres for i in range(per_genre))
@@ -133,7 +133,7 @@ def fake_corpus(root, genres=None, per_genre: int = 10):
 def main(argv: list[str]) -> None:
     import json
 
-    from mgc_jax.train import train_and_evaluate
+    from mgc_jax.train.loop import train_and_evaluate
 
     run_dir = argv[1]
     epochs = int(argv[argv.index("--epochs") + 1]) if "--epochs" in argv else 3

@@ -2,7 +2,7 @@
 
 `fake_fold(...)` draws clip probabilities for one fold's test tracks (a seeded Dirichlet with extra weight
 on the true genre, so a net is mostly right and the nets disagree on some tracks); `write_run` stores them
-in a run directory with `mgc_jax.rundir`'s writers (the format training writes), plus a config.json.
+in a run directory with `mgc_jax.train.rundir`'s writers (the format training writes), plus a config.json.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mgc_jax import rundir
+from mgc_jax.train import rundir
 
 GTZAN = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 
@@ -62,7 +62,7 @@ def write_fake_runs(workdir, corpus: str, split: str, nets, folds, *, per_genre:
 
 class TinyCrossval(NamedTuple):
     workdir: object  # mgc_jax.workdir.Workdir
-    corpus: object  # mgc_jax.corpus.Corpus over an in-memory cache
+    corpus: object  # mgc_jax.data.corpus.Corpus over an in-memory cache
     cfg: object  # the TrainConfig every run used
     first: object  # crossval.CrossvalResult of the call that trained the runs
 
@@ -77,11 +77,13 @@ def tiny_crossval(base: pathlib.Path) -> TinyCrossval:
     """
     key = str(base)
     if key not in _TINY:
-        from dsp.config import FeatureConfig
         from fake_data import FakeCache, tiny_config
-        from mgc_jax import crossval
-        from mgc_jax.corpus import Corpus
-        from mgc_jax.datasets.gtzan import GENRES, Track
+
+        from dsp.config import FeatureConfig
+        from mgc_jax.data.corpus import Corpus
+        from mgc_jax.data.gtzan import GENRES
+        from mgc_jax.data.track import Track
+        from mgc_jax.eval import crossval
         from mgc_jax.workdir import Workdir
 
         root = pathlib.Path(base) / "tiny_crossval"

@@ -12,7 +12,7 @@ import pathlib
 import numpy as np
 import soundfile as sf
 
-from mgc_jax.datasets import synthetic
+from mgc_jax.data import synthetic
 
 GOOD = ("blues.00000", "classical.00000", "country.00003")
 BAD = {  # track file -> expected start of its cause

@@ -14,7 +14,7 @@ def two_genre_corpus(root) -> pathlib.Path:
     """Write `<root>/genres/<g>/<g>.NNNNN.wav` (float WAV at 22,050 Hz) once; returns root."""
     import soundfile as sf
 
-    from mgc_jax.datasets import synthetic
+    from mgc_jax.data import synthetic
 
     root = pathlib.Path(root)
     for g in GENRES:

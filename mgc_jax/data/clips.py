@@ -1,0 +1,199 @@
+"""3 s clips of cached feature maps: index windows into memory-mapped per-track arrays, shuffled batches.
+
+A clip is a pair (track, start frame) into a track's [T, F] map, which stays a read-only memory map
+of its `.npy` file (`FeatureCache.load(..., mmap=True)`). Only the clips of the batch being built are
+copied, into one [B, 128, F] array, after which their pages are unmapped from the process again
+(`madvise(MADV_DONTNEED)`; they stay in the page cache): a GTZAN-sized STFT cache (1000 x 1291 x 513
+float32, 2.6 GB) is never resident, and the 18 overlapping clips of a track are never materialised
+as copies (benchmarks/clip_memory.py measures the peak RSS).
+
+Clips are 128 frames (~3 s) every 64 frames (~1.5 s), never padded, at most 18 per track: the paper's
+"18 clips that compose" a 30 s track (§4.3; docs/features.md §1.9: offsets 0, 64, ..., 1088). A 19th
+window would fit in GTZAN's 1290-1291 frames; like the paper we stop at 18. Shorter tracks give as
+many clips as fit. Batch order is a pure function of (seed, epoch), so a resumed run sees the same
+batches.
+"""
+from __future__ import annotations
+
+import mmap
+from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from mgc_jax.errors import DataError
+
+CLIP_FRAMES = 128  # frames per clip (128 x 512 / 22050 = 2.97 s)
+CLIP_HOP = 64  # frames between clip starts (1.49 s)
+MAX_CLIPS = 18  # clips per track in the paper (a 30 s track)
+
+
+def clip_starts(n_frames: int, clip_frames: int = CLIP_FRAMES, hop: int = CLIP_HOP,
+                max_clips: int | None = MAX_CLIPS) -> np.ndarray:
+    """Start frames of the clips of a track: int64 [n_clips] = 0, hop, 2 hop, ...
+
+    n_clips = min(max_clips, 1 + (n_frames - clip_frames) // hop) (18 for GTZAN's T = 1290-1291),
+    0 when the track is shorter than one clip; max_clips=None takes every window that fits (e.g. to
+    classify a whole song).
+    """
+    if clip_frames < 1 or hop < 1:
+        raise ValueError(f"clip_frames={clip_frames}, hop={hop}: both must be >= 1")
+    if n_frames < clip_frames:
+        return np.zeros(0, np.int64)
+    n = 1 + (n_frames - clip_frames) // hop
+    if max_clips is not None:
+        n = min(n, max_clips)
+    return np.arange(n, dtype=np.int64) * hop
+
+
+def clip_order(n_clips: int, *, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """int64 [n_clips]: the order an epoch visits the clips, `default_rng([seed, epoch]).permutation` (arange
+    without shuffle). One home: the cached (`ClipDataset`) and online (`mgc_jax.train.online`) paths share it."""
+    return np.random.default_rng([seed, epoch]).permutation(n_clips) if shuffle else np.arange(n_clips)
+
+
+def train_starts(start: np.ndarray, last: np.ndarray, *, crops: str, seed: int, epoch: int) -> np.ndarray:
+    """Start frames of the training clips of one epoch: int64 [n_clips].
+
+    start: int [n_clips] the grid starts (`clip_starts`); last: int [n_clips] the last start that fits in each
+    clip's track (n_frames - CLIP_FRAMES). crops="grid" returns `start`; "random" moves every clip by an offset
+    drawn uniformly from [0, CLIP_HOP) frames, a pure function of (seed, epoch), clamped to `last`. Why: the
+    grid shows the net the same 18 crops of a track every epoch; random offsets show it a new crop of the same
+    region each time, at no cost in steps (on 30-40 real training tracks the nets fit their clips within ~10
+    epochs, benchmarks/real_music.md). Evaluation always uses the grid.
+    """
+    start = np.asarray(start, np.int64)
+    if crops == "grid":
+        return start
+    if crops != "random":
+        raise ValueError(f"crops={crops!r}: expected 'grid' or 'random'")
+    offset = np.random.default_rng([seed, epoch, 1]).integers(0, CLIP_HOP, start.size)
+    return np.minimum(start + offset, np.asarray(last, np.int64))
+
+
+class ClipBatch(NamedTuple):
+    x: dict  # kind -> float32 [B, 128, F]
+    y: np.ndarray  # int32 [B] genre labels
+    track: np.ndarray  # int32 [B] index of each clip's track in the dataset's track list
+
+
+class ClipDataset:
+    """The clips of a list of tracks, for training (`batches`) and per-track evaluation (`track_clips`).
+
+    Args:
+      cache: a `FeatureCache` (anything with `.load(track_id, kind, mmap=True) -> [T, F]`).
+      track_ids: the tracks, in the order that `ClipBatch.track` and `track_clips(i)` index.
+      labels: int [n_tracks] genre label of each track.
+      kinds: feature maps per clip ("music" [T, 8], "stft" [T, 513]); all of a track's maps must have
+        the same T.
+      transform: optional `f(x: dict kind -> float32 [B, 128, F]) -> dict`, applied to every batch and
+        every `track_clips` result (e.g. standardisation).
+      max_clips: clips per track at most (`clip_starts`); None for every window that fits.
+
+    Raises:
+      DataError: a track shorter than one clip, maps of one track with different lengths, or a
+        labels/tracks length mismatch.
+    """
+
+    def __init__(self, cache, track_ids: Sequence[str], labels, kinds: Sequence[str] = ("music",),
+                 transform: Callable[[dict], dict] | None = None, max_clips: int | None = MAX_CLIPS):
+        self.track_ids = tuple(track_ids)
+        self.labels = np.asarray(labels, np.int32)
+        self.kinds = tuple(kinds)
+        self.transform = transform
+        if self.labels.shape != (len(self.track_ids),):
+            raise DataError(f"{len(self.track_ids)} tracks but labels of shape {self.labels.shape}")
+        if not self.kinds:
+            raise DataError("no feature kind given")
+        self._maps: list[dict[str, np.ndarray]] = []
+        starts, owners, lasts = [], [], []
+        for i, tid in enumerate(self.track_ids):
+            maps = {k: cache.load(tid, k, mmap=True) for k in self.kinds}
+            for arr in maps.values():
+                _advise_random(arr)
+            lengths = {k: a.shape[0] for k, a in maps.items()}
+            if len(set(lengths.values())) != 1:
+                raise DataError(f"track {tid}: feature maps of different lengths {lengths}")
+            s = clip_starts(next(iter(lengths.values())), max_clips=max_clips)
+            if s.size == 0:
+                raise DataError(f"track {tid}: {next(iter(lengths.values()))} frames, shorter than one "
+                                f"{CLIP_FRAMES}-frame clip")
+            self._maps.append(maps)
+            starts.append(s)
+            owners.append(np.full(s.size, i, np.int32))
+            lasts.append(np.full(s.size, next(iter(lengths.values())) - CLIP_FRAMES, np.int64))
+        self._start = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+        self._last = np.concatenate(lasts) if lasts else np.zeros(0, np.int64)
+        self._track = np.concatenate(owners) if owners else np.zeros(0, np.int32)
+        self._first = np.concatenate([[0], np.cumsum([s.size for s in starts])]).astype(np.int64)
+        self.widths = {k: self._maps[0][k].shape[1] for k in self.kinds} if self._maps else {}
+
+    @property
+    def n_clips(self) -> int:
+        return int(self._start.size)
+
+    @property
+    def n_tracks(self) -> int:
+        return len(self.track_ids)
+
+    def clips_per_track(self) -> np.ndarray:
+        """int64 [n_tracks]: number of clips of each track."""
+        return np.diff(self._first)
+
+    def batches(self, batch_size: int, *, seed: int, epoch: int, shuffle: bool = True,
+                crops: str = "grid") -> Iterator[ClipBatch]:
+        """All clips once, in batches of `batch_size` (the last one smaller when it does not divide).
+
+        The order is `np.random.default_rng([seed, epoch]).permutation(n_clips)` (clip order when
+        shuffle=False): a pure function of (seed, epoch). crops: where the clips start (`train_starts`).
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}: must be >= 1")
+        order = clip_order(self.n_clips, seed=seed, epoch=epoch, shuffle=shuffle)
+        start = train_starts(self._start, self._last, crops=crops, seed=seed, epoch=epoch)
+        for a in range(0, self.n_clips, batch_size):
+            idx = order[a:a + batch_size]
+            track = self._track[idx]
+            yield ClipBatch(self._gather(track, start[idx]), self.labels[track], track)
+
+    def track_clips(self, i: int) -> dict[str, np.ndarray]:
+        """kind -> float32 [n_clips_i, 128, F]: the clips of track i, in time order."""
+        a, b = self._first[i], self._first[i + 1]
+        return self._gather(np.full(b - a, i, np.int32), self._start[a:b])
+
+    def _gather(self, track: np.ndarray, start: np.ndarray) -> dict[str, np.ndarray]:
+        x = {}
+        for k in self.kinds:
+            out = np.empty((track.size, CLIP_FRAMES, self.widths[k]), np.float32)
+            for j, (i, s) in enumerate(zip(track.tolist(), start.tolist())):
+                arr = self._maps[i][k]
+                out[j] = arr[s:s + CLIP_FRAMES]  # the only copy: into the batch
+                _release(arr)
+            x[k] = out
+        return self.transform(x) if self.transform is not None else x
+
+
+def _mmap_of(arr: np.ndarray) -> mmap.mmap | None:
+    m = getattr(arr, "_mmap", None)
+    return m if isinstance(m, mmap.mmap) and hasattr(m, "madvise") else None
+
+
+def _advise_random(arr: np.ndarray) -> None:
+    """Tell the kernel a memory map is read at random (no read-ahead of pages no clip needs)."""
+    m = _mmap_of(arr)
+    if m is not None and hasattr(mmap, "MADV_RANDOM"):
+        m.madvise(mmap.MADV_RANDOM)
+
+
+def _release(arr: np.ndarray) -> None:
+    """Unmap the pages of a read-only memory map from this process after a clip was copied out.
+
+    The pages stay in the kernel's page cache (a later read is a cheap minor fault), but they stop
+    counting in the process's resident set: without this, drawing every clip of an epoch leaves the
+    whole cache resident (file-backed) in the process. The whole track map is released, not just the
+    clip's rows, because the kernel maps neighbouring cached pages on each fault ("fault-around").
+    No-op for arrays that are not memory maps.
+    """
+    m = _mmap_of(arr)
+    if m is not None and hasattr(mmap, "MADV_DONTNEED"):
+        m.madvise(mmap.MADV_DONTNEED)

@@ -1,0 +1,104 @@
+"""Labelled folders: `<root>/<class>/**/<any name>.<audio extension>`, the class being the top folder's name.
+
+    my music/Acoustic/live sets/take 1 (final).wav    class Acoustic
+    my music/Beats/beat-1.wav                          class Beats
+    my music/Electric/Track_1.WAV                      class Electric
+
+Files may sit at any depth below their class folder and have any name (spaces, parentheses, accents,
+upper-case extensions). The classes are the class folders holding at least one audio file, sorted
+(Python string order, so upper case before lower case); a label is the index of its class there.
+A track's id is `track.path_track_id` of its path relative to `root` (slug + short hash: unique, stable
+while the files keep their places below the root, safe as a cache file name).
+
+Skipped and reported, like GTZAN discovery: hidden files and folders (a leading "."; silently), files
+beside the class folders, files whose extension is not an audio format libsndfile reads
+(`AUDIO_EXTENSIONS`), audio files that fail `mgc_jax.data.audio.check` (empty, truncated, not audio...), and
+class folders without any audio file (not a class). Symbolic links to folders are not followed.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+
+from mgc_jax.data import audio
+from mgc_jax.data.track import Discovery, Track, path_track_id
+from mgc_jax.errors import AudioError, DataError
+
+AUDIO_EXTENSIONS = frozenset({
+    "wav", "wave", "flac", "au", "snd", "aif", "aiff", "aifc", "ogg", "oga", "opus", "mp3", "caf", "w64", "rf64"})
+"""File extensions (compared in lower case) taken for audio; `mgc_jax.data.audio.load` reads each through libsndfile."""
+UNDECODABLE_AUDIO = frozenset({"m4a", "aac", "mp4", "wma", "ape", "alac", "ac3", "dts", "amr", "webm", "mka"})
+"""Audio formats libsndfile cannot decode: reported as unsupported audio (convert them), not as "not audio"."""
+
+
+def scan(root: str | os.PathLike) -> Discovery:
+    """All tracks of a labelled folder, with every file or folder not used and why.
+
+    Args:
+      root: the folder holding one folder per class (module docstring).
+
+    Returns:
+      Discovery(tracks sorted by track id, skipped [(path, cause)] sorted by path, str(root), classes).
+
+    Raises:
+      DataError: `root` is missing or not a folder.
+    """
+    root = pathlib.Path(root)
+    if not root.exists():
+        raise DataError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder (expected a folder of class folders, or a .csv manifest)")
+    tracks: list[Track] = []
+    skipped: list[tuple[str, str]] = []
+    classes: list[str] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            skipped.append((str(entry), "a file beside the class folders (expected <class>/<file>)"))
+            continue
+        n_audio = 0
+        for path in _files(entry):
+            if path.suffix.lower().lstrip(".") not in AUDIO_EXTENSIONS:
+                ext = path.suffix.lower().lstrip(".")
+                cause = (f"unsupported audio format .{ext} (libsndfile cannot decode it; convert it to FLAC or WAV)"
+                         if ext in UNDECODABLE_AUDIO else f"not an audio file name (extension {path.suffix or 'none'!r})")
+                skipped.append((str(path), cause))
+                continue
+            n_audio += 1
+            try:
+                audio.check(path)
+            except AudioError as e:
+                skipped.append((str(path), e.cause))
+                continue
+            tracks.append(Track(path_track_id(path.relative_to(root).as_posix()), entry.name, str(path)))
+        if n_audio:
+            classes.append(entry.name)
+        else:
+            skipped.append((str(entry), "no audio file in this class folder (not a class)"))
+    tracks = _one_track_per_file(tracks, skipped)
+    return Discovery(sorted(tracks), sorted(skipped), str(root), tuple(sorted(classes)))
+
+
+def _one_track_per_file(tracks: list[Track], skipped: list[tuple[str, str]]) -> list[Track]:
+    """Keep one track of each file reached through symbolic links (the link's target, else the first path):
+    one file as two tracks could sit on both sides of a split. The others join `skipped`, naming the kept one."""
+    by_file: dict[str, list[Track]] = {}
+    for t in tracks:
+        by_file.setdefault(os.path.realpath(t.path), []).append(t)
+    kept = []
+    for group in by_file.values():
+        keep = next((t for t in group if os.path.realpath(t.path) == os.path.abspath(t.path)), group[0])
+        kept.append(keep)
+        skipped.extend((t.path, f"the same file as {keep.path} (a symbolic link): one file, one track")
+                       for t in group if t is not keep)
+    return kept
+
+
+def _files(folder: pathlib.Path):
+    """Non-hidden files below `folder`, depth first in name order (no hidden folders, no folder links)."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield pathlib.Path(dirpath) / name

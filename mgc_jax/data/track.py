@@ -1,0 +1,61 @@
+"""A track of any corpus, and track ids derived from file paths.
+
+Every corpus kind (GTZAN-layout folder, labelled folder, CSV manifest, the synthetic corpus) yields
+`Track`s; a track's integer label is the index of its class name in the corpus's `classes`
+(`mgc_jax.data.corpus.Corpus.labels`), never a property of the track alone.
+
+A track id names the track's cache files (`<track_id>.music.npy`), split files and run outputs, so it
+must be unique in its corpus, stable across runs and machines, and a safe file name (`SAFE_ID`).
+GTZAN ids are the file names (`blues.00012`); elsewhere `path_track_id` derives one from the file's
+path relative to the corpus: a readable ASCII slug plus 8 hex digits of the path's SHA-1, so two paths
+that slug alike ("a b.wav", "a_b.wav") or differ only in case still get different ids (also on
+case-insensitive file systems).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from typing import NamedTuple
+
+SAFE_ID = re.compile(r"^[\w.+-]+$")
+"""What a track id may hold: it names cache files (mgc_jax.data.cache refuses others)."""
+SLUG_CHARS = 60  # readable part of a derived id; the hash keeps it unique
+
+
+class Track(NamedTuple):
+    track_id: str  # unique in its corpus, matches SAFE_ID ("blues.00012", "Beats_beat_1_wav-1c2d3e4f")
+    genre: str  # the class name (a GTZAN genre for GTZAN); the label is its index in the corpus's classes
+    path: str  # the audio file
+    artist: str | None = None  # manifest `artist` column (None: unknown; GTZAN's come from Sturm's index)
+    split: str | None = None  # manifest `split` column: "train", "valid" or "test" (None: no such column)
+    origin: str | None = None  # where it is listed, for messages ("corpus.csv line 7"); None: its path says it
+
+
+class Discovery(NamedTuple):
+    """What a scan of a corpus found (`gtzan.scan`, `folder.scan`, `manifest.read`)."""
+
+    tracks: list[Track]  # good tracks (header-level audio check passed), sorted by track id
+    skipped: list[tuple[str, str]]  # (path, cause) of every file or folder not used, sorted by path
+    base: str  # the folder holding the class folders (GTZAN, labelled folder) or the manifest's folder
+    classes: tuple[str, ...] = ()  # the corpus's class names in label order
+
+
+def slug(text: str, max_chars: int = SLUG_CHARS) -> str:
+    """ASCII letters and digits of `text` (accents folded: "Été" -> "Ete"), other runs as "_", trimmed."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^A-Za-z0-9]+", "_", ascii_text).strip("_")[:max_chars].rstrip("_")
+
+
+def short_hash(text: str) -> str:
+    """8 hex digits of the SHA-1 of `text` in Unicode NFC (macOS may list names decomposed: same hash)."""
+    return hashlib.sha1(unicodedata.normalize("NFC", text).encode("utf-8")).hexdigest()[:8]
+
+
+def path_track_id(relative_path: str) -> str:
+    """Track id of a file from its '/'-separated path relative to the corpus (extension included).
+
+    >>> path_track_id("Acoustic/live sets/take 1 (final).wav")
+    'Acoustic_live_sets_take_1_final_wav-faf93d71'
+    """
+    return f"{slug(relative_path) or 'track'}-{short_hash(relative_path)}"

@@ -1,0 +1,1 @@
+"""Trained nets applied to audio: classification of files and arrays, and waveform saliency."""

@@ -1,0 +1,299 @@
+"""The files of a run directory (`Workdir.run_dir(corpus, split, net, fold)`): the one home of their format.
+
+    config.json      {"train": TrainConfig.to_dict(), "in_bins": {kind: F}, "corpus", "corpus_kind", "classes",
+                      "features", "split_digest", "audio_sha256"}
+    metrics.jsonl    one JSON object per finished epoch (the numbers of the training log line)
+    checkpoints/     orbax checkpoints (mgc_jax.train.checkpoint; their metadata repeats config.json)
+    test_probs.npz   the test tracks' clip probabilities (keys TEST_PROBS_KEYS; see `write_test_probs`)
+    result.json      best epoch, validation and test accuracies
+
+`mgc_jax.train.loop` writes them (process 0 only), `mgc_jax.eval.crossval` and `mgc_jax.serve.inference` read them, tests and
+notebooks use the same functions. Whole files are written atomically with fsync (`workdir.atomic_write`):
+a killed process never leaves half a file that looks finished. test_probs.npz is written last, so its
+presence marks a finished run (`is_finished`).
+
+A saved config and the one of a new request are compared by `config_mismatch` alone: on resume (config.json
+and each checkpoint's metadata) and when crossval reuses a finished run. Fields added after runs were first
+saved (`LEGACY`: the classes, the corpus kind, the fold count, the STFT transform, the epoch selection) read,
+where a saved config lacks them, as what those runs were: GTZAN's ten genres, "gtzan" (or "synthetic"), 10
+folds, the linear STFT map, the best epoch on validation, cached features without augmentation,
+the paper's grid of training clips without mixup, no mel bands; so old runs still resume and serve as they were
+trained (`train_config`).
+No JAX here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from mgc_jax.config import N_FOLDS, TrainConfig
+from mgc_jax.data.gtzan import GENRES
+from mgc_jax.errors import DataError, DiskFullError, is_disk_full
+from mgc_jax.workdir import atomic_write
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+CHECKPOINTS = "checkpoints"
+TEST_PROBS = "test_probs.npz"
+RESULT = "result.json"
+TEST_PROBS_KEYS = ("track_ids", "labels", "probs", "n_clips", "genres")
+# Config fields that may change when a run is resumed: training longer (or up to a later epoch) keeps every
+# finished epoch valid because batch order and dropout keys depend only on (seed, epoch).
+RESUMABLE_FIELDS = ("train.epochs",)
+
+
+def _path(run_dir, name: str) -> pathlib.Path:
+    return pathlib.Path(run_dir) / name
+
+
+def is_finished(run_dir: str | os.PathLike) -> bool:
+    """A run is finished when its test_probs.npz exists (written last, atomically)."""
+    return _path(run_dir, TEST_PROBS).is_file()
+
+
+# ------------------------------------------------------------------------------------------- config
+
+
+def _flatten(d: Mapping, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _kind_of_old_run(flat: Mapping) -> str:
+    return "synthetic" if flat.get("corpus") == "synthetic" else "gtzan"
+
+
+# Dotted field -> its value in a run saved before the field existed (a function of the saved flat config).
+# Recorded since a version whose runs lacked them, with no value to assume for those runs: compared only where the
+# saved config has them (an old run resumes as before, unchecked on that field).
+UNRECORDED_BEFORE = ("audio_sha256",)
+
+LEGACY = {
+    "classes": lambda flat: list(GENRES),
+    "corpus_kind": _kind_of_old_run,
+    "train.n_folds": lambda flat: N_FOLDS,
+    "train.stft_transform": lambda flat: "none",
+    "train.select": lambda flat: "best_valid",
+    "train.features": lambda flat: "cached",
+    "train.augment": lambda flat: [],
+    "train.crops": lambda flat: "grid",
+    "train.mixup": lambda flat: 0.0,
+    "train.model.stft_bands": lambda flat: 0,
+}
+
+
+def train_config(config: Mapping) -> TrainConfig:
+    """The TrainConfig a run's config.json records; `LEGACY` train fields it lacks read as the old runs' values
+    (not today's defaults, which may differ)."""
+    saved = dict(config["train"])
+    saved["model"] = dict(saved.get("model", {}))
+    for key, value in LEGACY.items():
+        if not key.startswith("train."):
+            continue
+        *parents, field = key.split(".")[1:]  # "train.model.stft_bands" -> ["model"], "stft_bands"
+        into = saved if not parents else saved[parents[0]]
+        if field not in into:
+            into[field] = value(saved)
+    return TrainConfig.from_dict(saved)
+
+
+def config_diff(saved: Mapping, current: Mapping, *, ignore: Iterable[str] = ()) -> list[tuple[str, Any, Any]]:
+    """Fields (dotted paths into nested dicts) whose values differ: [(field, saved, current)], sorted.
+
+    A field present on one side only is reported with the string "<absent>" on the other, except a `LEGACY`
+    field absent from `saved` (an old run's config), which reads as its legacy value, and an `UNRECORDED_BEFORE`
+    field absent from `saved`, which is not compared. Tuples and lists
+    compare equal (JSON turns one into the other).
+    """
+    a, b, skip = _flatten(saved), _flatten(current), set(ignore)
+    skip.update(k for k in UNRECORDED_BEFORE if k not in a)
+    for key, value in LEGACY.items():
+        if key not in a and key in b:
+            a[key] = value(a)
+    norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
+    return [(k, a.get(k, "<absent>"), b.get(k, "<absent>")) for k in sorted(set(a) | set(b))
+            if k not in skip and norm(a.get(k, "<absent>")) != norm(b.get(k, "<absent>"))]
+
+
+def describe_diff(diff: list[tuple[str, Any, Any]]) -> str:
+    """One line: 'model.k1: 128 (saved) != 256 (now); ...'."""
+    return "; ".join(f"{k}: {s!r} (saved) != {c!r} (now)" for k, s, c in diff)
+
+
+def config_mismatch(saved: Mapping, current: Mapping, *, ignore: Iterable[str] = RESUMABLE_FIELDS) -> str:
+    """'' when two run configs agree (fields in `ignore` may differ), else `describe_diff`'s line."""
+    return describe_diff(config_diff(saved, current, ignore=ignore))
+
+
+def read_config(run_dir: str | os.PathLike) -> dict:
+    """config.json as a dict; DataError naming the file when it is missing, not JSON or not an object."""
+    path = _path(run_dir, CONFIG)
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: unreadable run config ({e})") from e
+    if not isinstance(saved, dict):
+        raise DataError(f"{path}: unreadable run config (not a JSON object)")
+    return saved
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Indented, key-sorted JSON, atomically with fsync (config.json and result.json)."""
+    with atomic_write(path, "w") as f:
+        f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_config(run_dir: str | os.PathLike, config: Mapping) -> None:
+    write_json(_path(run_dir, CONFIG), config)
+
+
+def saved_config_mismatch(run_dir: str | os.PathLike, config: Mapping) -> str | None:
+    """None when the run directory has no config.json yet, else `config_mismatch(saved, config)`.
+
+    Raises DataError (from `read_config`) when the saved config is unreadable.
+    """
+    if not _path(run_dir, CONFIG).exists():
+        return None
+    return config_mismatch(read_config(run_dir), config)
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+
+def read_metrics(run_dir: str | os.PathLike, *, upto: int | None = None) -> list[dict]:
+    """metrics.jsonl's records (of epochs <= upto when given); lines cut by a kill are skipped."""
+    path = _path(run_dir, METRICS)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:  # a line cut by a kill
+            continue
+        if upto is None or rec.get("epoch", upto + 1) <= upto:
+            records.append(rec)
+    return records
+
+
+def write_metrics(run_dir: str | os.PathLike, records: Sequence[Mapping]) -> None:
+    """Replace metrics.jsonl by `records` (on resume: the epochs that have a checkpoint), atomically."""
+    with atomic_write(_path(run_dir, METRICS), "w") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
+
+
+def append_metrics(run_dir: str | os.PathLike, record: Mapping) -> None:
+    """Append one epoch's line (a kill or a full disk mid-line leaves a line `read_metrics` skips, and resuming
+    rewrites the file from the checkpointed epochs)."""
+    path = _path(run_dir, METRICS)
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as e:
+        if is_disk_full(e):
+            raise DiskFullError(path) from e
+        raise
+
+
+# --------------------------------------------------------------------------------------- test probs
+
+
+class FoldProbs(NamedTuple):
+    """The test tracks of one run: ids str [N], labels int32 [N], probs: N arrays float32 [n_clips_i, C], genres [C]."""
+
+    track_ids: tuple[str, ...]
+    labels: np.ndarray
+    probs: tuple[np.ndarray, ...]
+    genres: tuple[str, ...]
+
+
+def write_test_probs(path: str | os.PathLike, track_ids: Sequence[str], labels: np.ndarray,
+                     track_probs: Sequence[np.ndarray], genres: Sequence[str]) -> None:
+    """test_probs.npz at `path` (a run directory's TEST_PROBS): track_ids str [N], labels int32 [N],
+    probs float32 [N, C_max, C] (NaN past a track's clip count), n_clips int32 [N], genres str [C].
+    Written atomically with fsync."""
+    n_clips = np.array([len(p) for p in track_probs], np.int32)
+    probs = np.full((len(track_probs), int(n_clips.max(initial=0)), len(genres)), np.nan, np.float32)
+    for i, p in enumerate(track_probs):
+        probs[i, : len(p)] = p
+    with atomic_write(path) as f:
+        np.savez(f, track_ids=np.asarray(track_ids, dtype=str), labels=np.asarray(labels, np.int32), probs=probs,
+                 n_clips=n_clips, genres=np.asarray(genres, dtype=str))
+
+
+def read_test_probs(path: str | os.PathLike) -> FoldProbs:
+    """Read a test_probs.npz file or the one of a run directory (rows past a track's n_clips are dropped).
+
+    Raises DataError naming the file when it is unreadable or inconsistent.
+    """
+    path = pathlib.Path(path)
+    if path.is_dir():
+        path = path / TEST_PROBS
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in TEST_PROBS_KEYS if k not in z.files]
+            if missing:
+                raise DataError(f"{path}: not a test_probs file (missing {', '.join(missing)})")
+            ids, labels, probs, n_clips, genres = (z[k] for k in TEST_PROBS_KEYS)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: unreadable test probabilities ({e})") from e
+    n = len(ids)
+    if labels.shape != (n,) or n_clips.shape != (n,) or probs.ndim != 3 or probs.shape[0] != n \
+            or probs.shape[2] != len(genres) or (n_clips > probs.shape[1]).any() or (n_clips < 1).any():
+        raise DataError(f"{path}: inconsistent shapes (track_ids {ids.shape}, labels {labels.shape}, "
+                        f"probs {probs.shape}, n_clips {n_clips.shape}, genres {genres.shape})")
+    rows = tuple(probs[i, : n_clips[i]] for i in range(n))
+    if not all(np.isfinite(r).all() for r in rows):
+        raise DataError(f"{path}: non-finite clip probabilities")
+    return FoldProbs(tuple(str(t) for t in ids), labels.astype(np.int32), rows, tuple(str(g) for g in genres))
+
+
+def read_genres(run_dir: str | os.PathLike) -> tuple[str, ...] | None:
+    """The genre names saved with a run's test probabilities, None when the run has none."""
+    path = _path(run_dir, TEST_PROBS)
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        return tuple(str(g) for g in z["genres"])
+
+
+def run_classes(run_dir: str | os.PathLike) -> tuple[str, ...]:
+    """A run's class names in label order: config.json's "classes", else its test probabilities' genres,
+    else (an old run that recorded neither) GTZAN's ten GENRES."""
+    if _path(run_dir, CONFIG).is_file():
+        classes = read_config(run_dir).get("classes")
+        if classes is not None:
+            return tuple(str(c) for c in classes)
+    return read_genres(run_dir) or tuple(GENRES)
+
+
+def run_corpus_kind(config: Mapping) -> str:
+    """The corpus kind ("gtzan", "folder", "manifest", "synthetic") a run's config.json records (`LEGACY`
+    for runs saved before it was recorded)."""
+    return str(config.get("corpus_kind") or _kind_of_old_run(config))
+
+
+# ------------------------------------------------------------------------------------------- result
+
+
+def write_result(run_dir: str | os.PathLike, result: Mapping) -> None:
+    write_json(_path(run_dir, RESULT), result)
+
+
+def read_result(run_dir: str | os.PathLike) -> dict:
+    path = _path(run_dir, RESULT)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: unreadable run result ({e})") from e
