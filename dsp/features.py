@@ -36,7 +36,7 @@ Public:
     music_features(x, cfg, *, valid_length=None) -> float32 [T, 8]
     music_features_with_nan_counts(x, cfg, *, valid_length=None) -> (float32 [T, 8], int32 [8])
     stft_features(x, cfg) -> float32 [T, bins]
-    feature_maps(x, cfg) -> ((float32 [T, 8], int32 [8]), float32 [T, bins])   both maps, one STFT
+    feature_maps(x, cfg) -> {"music": [T, 8], "stft": [T, bins], "music_nan_counts": int32 [8]}   one STFT
 """
 from __future__ import annotations
 
@@ -204,10 +204,11 @@ def _stft_rows(frames: jax.Array, s: jax.Array, bad: jax.Array, cfg: FeatureConf
     return jnp.where(bad[:, None], 0, magnitude_spectrum(frames, n_fft=cfg.n_fft) * s)
 
 
-def feature_maps(x: jax.Array, cfg: FeatureConfig) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
-    """Both maps of one track from one STFT: ((music [T, 8], counts int32 [8]), stft [T, cfg.n_bins]).
+def feature_maps(x: jax.Array, cfg: FeatureConfig) -> dict[str, jax.Array]:
+    """Both maps of one track from one STFT, keyed by map kind: {"music": float32 [T, 8], "stft": float32
+    [T, cfg.n_bins], "music_nan_counts": int32 [8]}.
 
-    Equals `(music_features_with_nan_counts(x, cfg), stft_features(x, cfg))`; use it under `jax.vmap` (as the
+    Equals `music_features_with_nan_counts(x, cfg)` and `stft_features(x, cfg)`; use it under `jax.vmap` (as the
     feature cache does), where the two separate functions would each loop over the tracks and compute the
     framing and FFT twice. Supports jit (cfg static), vmap and grad.
     """
@@ -223,7 +224,8 @@ def _both_maps(x: jax.Array, cfg: FeatureConfig):
     x, s, bad = _prepare(x, cfg)
     frames = frame(x, cfg)
     # Same frames and window as in the music map: XLA computes the FFT once for both (checked in the tests).
-    return _music_from_frames(x, frames, s, bad, cfg), _stft_rows(frames, s, bad, cfg)
+    music, nan_counts = _music_from_frames(x, frames, s, bad, cfg)
+    return {"music": music, "stft": _stft_rows(frames, s, bad, cfg), "music_nan_counts": nan_counts}
 
 
 def _one_track(x, name: str) -> jax.Array:

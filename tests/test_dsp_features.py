@@ -153,7 +153,8 @@ def test_vmap_over_8_tracks_equals_the_loop():
 def test_feature_maps_equal_the_two_maps_and_share_one_fft():
     xs = np.stack([_music(seed=s) for s in (1, 2)])
     both = jax.jit(jax.vmap(feature_maps, in_axes=(0, None)), static_argnums=1)
-    (music, counts), stft = both(xs, CFG)
+    maps = both(xs, CFG)
+    music, counts, stft = maps["music"], maps["music_nan_counts"], maps["stft"]
     for i, x in enumerate(xs):
         m, c = music_features_with_nan_counts(x, CFG)
         # Separate programs: XLA may fuse float32 reductions differently, a few ulps.

@@ -317,8 +317,8 @@ def _extract_batch(x: np.ndarray, cfg):
     B must be a multiple of the local device count; each device computes B / n_devices tracks.
     """
     mesh = sharding.local_mesh()
-    (music, nans), stft = _batched(cfg, mesh)(sharding.shard_rows(x, mesh))
-    return np.asarray(music), np.asarray(nans), np.asarray(stft)
+    maps = _batched(cfg, mesh)(sharding.shard_rows(x, mesh))
+    return np.asarray(maps["music"]), np.asarray(maps["music_nan_counts"]), np.asarray(maps["stft"])
 
 
 @functools.lru_cache(maxsize=4)

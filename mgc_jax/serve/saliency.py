@@ -124,8 +124,8 @@ class _Spec(NamedTuple):
 
 
 def _maps(spec: _Spec, x):
-    (music, _), stft = feature_maps(x[: spec.kept], spec.cfg)
-    return {k: {"music": music, "stft": stft}[k] for k in spec.kinds}
+    maps = feature_maps(x[: spec.kept], spec.cfg)
+    return {k: maps[k] for k in spec.kinds}
 
 
 def spec_score(spec: _Spec, params, x, label):

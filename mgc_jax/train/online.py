@@ -170,8 +170,8 @@ def clip_maps(x: jax.Array, start: jax.Array, key: jax.Array, *, cfg, kinds: Seq
     if augment:
         x = apply_augment(x, key, augment)
 
-    (music, _), stft = feature_maps(x, cfg)
-    maps = {"music": music, "stft": transform_stft(stft, stft_transform)}  # as the cached path's clips
+    maps = feature_maps(x, cfg)
+    maps = {"music": maps["music"], "stft": transform_stft(maps["stft"], stft_transform)}  # as the cached clips
     return {k: jax.lax.dynamic_slice_in_dim(maps[k], start, CLIP_FRAMES, axis=0) for k in kinds}
 
 
