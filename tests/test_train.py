@@ -286,7 +286,7 @@ def run_banded(tmp_path, net: str, bands: int, **overrides):
 
 
 @pytest.mark.parametrize("net,bands", [("early", 0), ("stft", 16)])
-def test_load_trained_is_bit_identical_to_the_run(tmp_path, net, bands):
+def test_load_trained_classifies_like_the_run(tmp_path, net, bands):
     res, cfg, data = run_banded(tmp_path, net, bands, epochs=2, standardize=True)
     trained = load_trained(res.run_dir)
     assert trained.train_cfg == cfg and trained.epoch == res.best_epoch
@@ -302,7 +302,9 @@ def test_load_trained_is_bit_identical_to_the_run(tmp_path, net, bands):
     raw.transform = None  # clips in cache units, as inference reads them
     for i in range(len(data.ids["test"])):
         p = trained.predict(raw.track_clips(i))  # applies the run's STFT transform and standardisation
-        np.testing.assert_array_equal(p, z["probs"][i, : z["n_clips"][i]])
+        # One ulp apart at most: XLA's CPU thread pool may split the early net's matmuls differently between the
+        # training process's test pass and this call (seen under load: 7e-9 on one of 50 values).
+        np.testing.assert_allclose(p, z["probs"][i, : z["n_clips"][i]], rtol=1e-6, atol=1e-8)
     with pytest.raises(CheckpointError, match="not a training run directory"):
         load_trained(tmp_path / "nowhere")
 
