@@ -14,7 +14,7 @@ from mgc_jax.config import ALIGNS, FEATURE_WIDTHS, NET_KINDS, ModelConfig
 from mgc_jax.data import mel
 from mgc_jax.errors import ConfigError
 from mgc_jax.nets.models import (
-    BAND_SAMPLE_RATE,
+    DEFAULT_RATE,
     EarlyFusionCNN,
     GenreCNN,
     apply_model,
@@ -57,12 +57,21 @@ def test_stft_bands_shrink_conv1_only(net):
     assert ModelConfig() == PAPER
 
 
+def test_stft_bands_sit_on_the_bins_of_the_feature_sample_rate():
+    cfg = ModelConfig(k1=8, dense=(16,), stft_bands=24)
+    at = {rate: build_model("stft", cfg, rngs=nnx.Rngs(0), sample_rate=rate) for rate in (16000, DEFAULT_RATE)}
+    np.testing.assert_allclose(input_kernel(at[16000].block),
+                               np.einsum("fb,tbk->tfk", mel.band_means(513, 24, 16000),
+                                         np.asarray(at[16000].block.conv1.kernel[...])), rtol=1e-6)
+    assert not np.allclose(mel.band_means(513, 24, 16000), mel.band_means(513, 24, DEFAULT_RATE))
+
+
 def test_stft_bands_are_mel_means_before_conv1():
     cfg = ModelConfig(k1=8, dense=(16,), stft_bands=24)
     model = build_model("stft", cfg, rngs=nnx.Rngs(0))
     model.eval()
     x = jax.random.normal(jax.random.key(1), (2, 128, 513))
-    w = mel.band_means(513, 24, BAND_SAMPLE_RATE)
+    w = mel.band_means(513, 24, DEFAULT_RATE)
     # The same block without bands, given the banded map and the same parameters, gives the same logits.
     plain = build_model("stft", dataclasses.replace(cfg, stft_bands=0), rngs=nnx.Rngs(0), in_bins={"stft": 24})
     nnx.update(plain, nnx.state(model, nnx.Param))

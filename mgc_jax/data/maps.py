@@ -25,7 +25,11 @@ def crop_length(n_samples: int, cfg) -> int:
     """
     if n_samples <= cfg.key_window_length:
         return n_samples
-    w = 1 + (n_samples - cfg.key_window_length) // cfg.key_hop_length  # dsp.n_key_windows for n > Lk
+    return _windows_length(dsp.n_key_windows(int(n_samples), cfg), cfg)
+
+
+def _windows_length(w: int, cfg) -> int:
+    """Samples spanned by w key-clarity windows: Lk + (w - 1) Hk."""
     return cfg.key_window_length + (w - 1) * cfg.key_hop_length
 
 
@@ -53,8 +57,7 @@ def bucket_length(n_kept: int, cfg) -> int:
     """
     if n_kept <= cfg.key_window_length:
         return n_kept
-    w = 1 + (n_kept - cfg.key_window_length) // cfg.key_hop_length
-    return cfg.key_window_length + (_bucket_windows(w) - 1) * cfg.key_hop_length
+    return _windows_length(_bucket_windows(dsp.n_key_windows(int(n_kept), cfg)), cfg)
 
 
 @functools.lru_cache(maxsize=8)

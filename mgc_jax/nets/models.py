@@ -36,10 +36,10 @@ import numpy as np
 from flax import nnx
 
 from mgc_jax.config import FEATURE_WIDTHS, NET_KINDS, ModelConfig
+from dsp.config import FeatureConfig
 from mgc_jax.data.mel import band_means
 
-BAND_SAMPLE_RATE = 22050  # Hz of the STFT bins the mel bands are laid on (dsp.FeatureConfig's rate)
-
+DEFAULT_RATE = FeatureConfig().sample_rate  # runs saved without a feature config were made at this rate
 
 def _kernel_init(cfg: ModelConfig, *, receptive: int | None = None):
     """Initializer for a `[kt, in, out]` conv kernel or `[in, out]` dense kernel.
@@ -96,11 +96,13 @@ class ResidualBlock(nnx.Module):
     `[B, T, n] -> [B, T - kt + 1, K1]` (no ReLU after the add unless cfg.relu_after_add).
     """
 
-    def __init__(self, in_bins: int, cfg: ModelConfig, *, rngs: nnx.Rngs, bands: int = 0):
-        # bands > 0: x is first averaged into that many mel bands (a constant matrix, rebuilt when traced).
-        self.in_bins, self.bands = in_bins, bands
+    def __init__(self, in_bins: int, cfg: ModelConfig, *, rngs: nnx.Rngs, bands: int = 0,
+                 sample_rate: int = DEFAULT_RATE):
+        # bands > 0: x is first averaged into that many mel bands (a constant matrix, rebuilt when traced) laid on
+        # the STFT bins of audio at sample_rate (the run's dsp.FeatureConfig.sample_rate).
+        self.in_bins, self.bands, self.sample_rate = in_bins, bands, sample_rate
         if bands:
-            band_means(in_bins, bands, BAND_SAMPLE_RATE)  # refuses, at build time, more bands than the bins allow
+            band_means(in_bins, bands, sample_rate)  # refuses, at build time, more bands than the bins allow
             in_bins = bands
         self.align = cfg.align
         self.kernel_t = cfg.kernel_t
@@ -117,7 +119,7 @@ class ResidualBlock(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         if self.bands:
-            x = x @ jnp.asarray(band_means(self.in_bins, self.bands, BAND_SAMPLE_RATE))
+            x = x @ jnp.asarray(band_means(self.in_bins, self.bands, self.sample_rate))
         h1 = jax.nn.relu(self.conv1(x))
         if self.align == "same":
             h3 = jax.nn.relu(self.conv3(self._same_pad(jax.nn.relu(self.conv2(self._same_pad(h1))))))
@@ -136,7 +138,7 @@ def input_kernel(block: ResidualBlock) -> np.ndarray:
     kernel = np.asarray(block.conv1.kernel[...])
     if not block.bands:
         return kernel
-    return np.einsum("fb,tbk->tfk", band_means(block.in_bins, block.bands, BAND_SAMPLE_RATE), kernel)
+    return np.einsum("fb,tbk->tfk", band_means(block.in_bins, block.bands, block.sample_rate), kernel)
 
 
 def global_pool(h: jax.Array) -> jax.Array:
@@ -177,8 +179,9 @@ class ClassHead(nnx.Module):
 class GenreCNN(nnx.Module):
     """net_STFT (in_bins = 513) or net_MUSIC (in_bins = 8): float32 [B, 128, in_bins] -> logits [B, C]."""
 
-    def __init__(self, in_bins: int, cfg: ModelConfig = ModelConfig(), *, rngs: nnx.Rngs, bands: int = 0):
-        self.block = ResidualBlock(in_bins, cfg, rngs=rngs, bands=bands)
+    def __init__(self, in_bins: int, cfg: ModelConfig = ModelConfig(), *, rngs: nnx.Rngs, bands: int = 0,
+                 sample_rate: int = DEFAULT_RATE):
+        self.block = ResidualBlock(in_bins, cfg, rngs=rngs, bands=bands, sample_rate=sample_rate)
         self.head = ClassHead(2 * cfg.k1, cfg, rngs=rngs)
 
     def __call__(self, x: jax.Array, *, rngs: jax.Array | None = None) -> jax.Array:
@@ -193,10 +196,11 @@ class EarlyFusionCNN(nnx.Module):
     vectors are concatenated in NET_KINDS["early"] order (stft, then music): [B, 4 K1].
     """
 
-    def __init__(self, cfg: ModelConfig = ModelConfig(), *, rngs: nnx.Rngs, in_bins: Mapping[str, int] | None = None):
+    def __init__(self, cfg: ModelConfig = ModelConfig(), *, rngs: nnx.Rngs, in_bins: Mapping[str, int] | None = None,
+                 sample_rate: int = DEFAULT_RATE):
         widths = dict(FEATURE_WIDTHS, **(in_bins or {}))
         self.kinds = NET_KINDS["early"]
-        self.branches = nnx.Dict({k: ResidualBlock(widths[k], cfg, rngs=rngs, bands=_bands(k, cfg))
+        self.branches = nnx.Dict({k: ResidualBlock(widths[k], cfg, rngs=rngs, bands=_bands(k, cfg), sample_rate=sample_rate)
                                   for k in self.kinds})
         self.head = ClassHead(2 * cfg.k1 * len(self.kinds), cfg, rngs=rngs)
 
@@ -206,14 +210,15 @@ class EarlyFusionCNN(nnx.Module):
 
 
 def build_model(net: str, cfg: ModelConfig = ModelConfig(), *, rngs: nnx.Rngs,
-                in_bins: Mapping[str, int] | None = None) -> nnx.Module:
-    """The model for `net` in NET_KINDS ("stft", "music" or "early"); in_bins overrides FEATURE_WIDTHS."""
+                in_bins: Mapping[str, int] | None = None, sample_rate: int = DEFAULT_RATE) -> nnx.Module:
+    """The model for `net` in NET_KINDS ("stft", "music" or "early"); in_bins overrides FEATURE_WIDTHS;
+    sample_rate is the rate of the audio the STFT map was made from (where mel bands sit on its bins)."""
     if net not in NET_KINDS:
         raise ValueError(f"net={net!r}: expected one of {sorted(NET_KINDS)}")
     widths = dict(FEATURE_WIDTHS, **(in_bins or {}))
     if net == "early":
-        return EarlyFusionCNN(cfg, rngs=rngs, in_bins=widths)
-    return GenreCNN(widths[net], cfg, rngs=rngs, bands=_bands(net, cfg))
+        return EarlyFusionCNN(cfg, rngs=rngs, in_bins=widths, sample_rate=sample_rate)
+    return GenreCNN(widths[net], cfg, rngs=rngs, bands=_bands(net, cfg), sample_rate=sample_rate)
 
 
 def _bands(kind: str, cfg: ModelConfig) -> int:

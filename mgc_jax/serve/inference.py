@@ -48,6 +48,7 @@ from mgc_jax.train.checkpoint import (
     abstract_state_tree,
     model_from_tree,
     open_checkpoints,
+    sample_rate_of,
 )
 from mgc_jax.train.steps import predict_clips
 
@@ -148,8 +149,9 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
             raise CheckpointError(f"{where}: no checkpoint of epoch {step} (kept: {', '.join(map(str, kept))})")
         if step is None:
             raise CheckpointError(f"{where}: no finished checkpoint")
-        tree = ckpts.restore(step, abstract_state_tree(cfg, in_bins))
-    model, std = model_from_tree(cfg, in_bins, tree)
+        rate = sample_rate_of(config)
+        tree = ckpts.restore(step, abstract_state_tree(cfg, in_bins, rate))
+    model, std = model_from_tree(cfg, in_bins, tree, rate)
     return Trained(model, cfg, feature_cfg, std, int(tree["epoch"]), run_dir)
 
 

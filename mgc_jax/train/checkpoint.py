@@ -28,7 +28,7 @@ from orbax.checkpoint.experimental import v1 as ocp
 
 from mgc_jax.config import TrainConfig
 from mgc_jax.errors import DataError, DiskFullError, is_disk_full
-from mgc_jax.nets.models import build_model
+from mgc_jax.nets.models import DEFAULT_RATE, build_model
 from mgc_jax.nets.standardize import Standardizer
 from mgc_jax.train import rundir
 from mgc_jax.train.steps import make_optimizer
@@ -254,9 +254,15 @@ def _cause(e: BaseException) -> str:
 # ------------------------------------------------------------------------ the checkpointed state tree
 
 
-def fresh_state(cfg: TrainConfig, in_bins: Mapping[str, int]) -> tuple[nnx.Module, nnx.Optimizer]:
+def sample_rate_of(config: Mapping) -> int:
+    """The audio rate of a run's maps, from its config.json dict (its "features" entry; older runs: the default)."""
+    return int(config.get("features", {}).get("sample_rate", DEFAULT_RATE))
+
+
+def fresh_state(cfg: TrainConfig, in_bins: Mapping[str, int], sample_rate: int = DEFAULT_RATE
+                ) -> tuple[nnx.Module, nnx.Optimizer]:
     """Model (initialised from cfg.seed) and its optimizer."""
-    model = build_model(cfg.net, cfg.model, rngs=nnx.Rngs(params=cfg.seed), in_bins=in_bins)
+    model = build_model(cfg.net, cfg.model, rngs=nnx.Rngs(params=cfg.seed), in_bins=in_bins, sample_rate=sample_rate)
     return model, nnx.Optimizer(model, make_optimizer(cfg), wrt=nnx.Param)
 
 
@@ -271,9 +277,9 @@ def state_tree(model, optimizer, *, epoch, rng: jax.Array, standardizer: Standar
     return tree
 
 
-def abstract_state_tree(cfg: TrainConfig, in_bins: Mapping[str, int]) -> dict:
+def abstract_state_tree(cfg: TrainConfig, in_bins: Mapping[str, int], sample_rate: int = DEFAULT_RATE) -> dict:
     """`state_tree`'s structure with ShapeDtypeStruct leaves, built with nnx.eval_shape (no allocation)."""
-    model, optimizer = nnx.eval_shape(lambda: fresh_state(cfg, in_bins))
+    model, optimizer = nnx.eval_shape(lambda: fresh_state(cfg, in_bins, sample_rate))
     tree = {"model": nnx.to_pure_dict(nnx.state(model, nnx.Param)),
             "optimizer": nnx.to_pure_dict(nnx.state(optimizer)),
             "epoch": jax.ShapeDtypeStruct((), jnp.int32),
@@ -296,10 +302,10 @@ def load_state_tree(tree: Mapping, model, optimizer=None):
     return int(tree["epoch"]), jax.random.wrap_key_data(tree["rng"]), std
 
 
-def model_from_tree(cfg: TrainConfig, in_bins: Mapping[str, int], tree: Mapping):
+def model_from_tree(cfg: TrainConfig, in_bins: Mapping[str, int], tree: Mapping, sample_rate: int = DEFAULT_RATE):
     """(eval-mode model, standardizer or None) from a restored tree, built without a first initialisation."""
     graphdef, params = nnx.split(nnx.eval_shape(
-        lambda: build_model(cfg.net, cfg.model, rngs=nnx.Rngs(0), in_bins=in_bins)))
+        lambda: build_model(cfg.net, cfg.model, rngs=nnx.Rngs(0), in_bins=in_bins, sample_rate=sample_rate)))
     nnx.replace_by_pure_dict(params, tree["model"])
     model = nnx.merge(graphdef, params)
     model.eval()

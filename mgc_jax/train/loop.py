@@ -74,6 +74,7 @@ from mgc_jax.train.checkpoint import (
     fresh_state,
     load_state_tree,
     open_checkpoints,
+    sample_rate_of,
     state_tree,
 )
 from mgc_jax.train.steps import (
@@ -232,14 +233,15 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
     config = {"train": cfg.to_dict(), "in_bins": {k: int(in_bins[k]) for k in cfg.kinds}, **(run_info or {})}
     _check_run_config(run_dir, config)
 
-    model, optimizer = fresh_state(cfg, in_bins)
+    rate = sample_rate_of(config)
+    model, optimizer = fresh_state(cfg, in_bins, rate)
     metrics_path = run_dir / rundir.METRICS
     with open_checkpoints(run_dir, config, keep_last=cfg.keep_last) as ckpts:
         latest = ckpts.latest_step()
         if latest is not None and latest > cfg.epochs:
             raise CheckpointError(f"{run_dir} already has {latest} epochs; run with epochs >= {latest}")
         if latest is not None:
-            tree = ckpts.restore(latest, abstract_state_tree(cfg, in_bins))
+            tree = ckpts.restore(latest, abstract_state_tree(cfg, in_bins, rate))
             epoch, rng, standardizer = load_state_tree(tree, model, optimizer)
             logging.info("resuming %s from epoch %d", run_dir, epoch)
         else:
@@ -287,7 +289,7 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
                        metrics={k: rec[k] for k in ("epoch", "valid_track_acc", "valid_clip_acc", "valid_loss")})
 
         best = ckpts.best_step() if cfg.select == "best_valid" else ckpts.latest_step()
-        load_state_tree(ckpts.restore(best, abstract_state_tree(cfg, in_bins)), model)
+        load_state_tree(ckpts.restore(best, abstract_state_tree(cfg, in_bins, rate)), model)
         best_metrics = ckpts.metrics(best)
 
     model.eval()
