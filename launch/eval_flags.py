@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from mgc_jax.config import N_FOLDS, ONE_FOLD_SPLITS, SPLITS, check_folds, split_folds
+from mgc_jax.config import N_FOLDS, N_FOLDS_RULE, ONE_FOLD_SPLITS, SPLITS, check_folds, n_folds_ok, split_folds
 
 FOLDS = flags.DEFINE_string("folds", None, "Folds: N, N-M or a comma list (default: every fold of the split, "
                                            "0..n_folds-1; the filtered and manifest splits have only fold 0).")
@@ -28,8 +28,8 @@ def folds(split: str, spec: str | None = None, *, flag: str = "folds", n_folds: 
     spec = FOLDS.value if spec is None else spec
     if split in ONE_FOLD_SPLITS and n_folds != N_FOLDS:
         raise app.UsageError(f"--n_folds={n_folds}: the {split} split has one fixed train/valid/test split")
-    if n_folds < 3:
-        raise app.UsageError(f"--n_folds={n_folds}: need >= 3 (a test, a validation and a training block)")
+    if not n_folds_ok(n_folds):
+        raise app.UsageError(f"--n_folds={n_folds}: {N_FOLDS_RULE}")
     if spec is None:
         return split_folds(split, n_folds)
     try:

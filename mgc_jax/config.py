@@ -151,13 +151,22 @@ class RunId(NamedTuple):
         return self
 
 
+MIN_FOLDS = 3  # a test, a validation and a training block
+N_FOLDS_RULE = f"expected an int >= {MIN_FOLDS} (a test, a validation and a training block)"
+
+
+def n_folds_ok(n_folds) -> bool:
+    """Whether a fold count can be split into test, validation and training blocks."""
+    return isinstance(n_folds, int) and not isinstance(n_folds, bool) and n_folds >= MIN_FOLDS
+
+
 def check_run_id(run, owner: str) -> None:
     """The identity checks of a RunId or a TrainConfig (`owner` names the class in the message)."""
-    n_ok = isinstance(run.n_folds, int) and run.n_folds >= 3
+    n_ok = n_folds_ok(run.n_folds)
     for name, ok, why in [
         ("net", run.net in NET_KINDS, f"expected one of {sorted(NET_KINDS)}"),
         ("split", run.split in SPLITS, f"expected one of {SPLITS}"),
-        ("n_folds", n_ok, "expected an int >= 3 (a test, a validation and a training block)"),
+        ("n_folds", n_ok, N_FOLDS_RULE),
         ("n_folds", run.split not in ONE_FOLD_SPLITS or run.n_folds == N_FOLDS,
          f"the {run.split} split has one fixed train/valid/test split: leave n_folds at {N_FOLDS}"),
         ("fold", isinstance(run.fold, int) and 0 <= run.fold < run.n_folds, f"expected 0..{run.n_folds - 1}"),

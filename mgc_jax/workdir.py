@@ -101,10 +101,9 @@ def _raise_if_disk_full(e: BaseException, path) -> None:
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
-    """Write `obj` as indented JSON, atomically."""
+    """Write `obj` as indented JSON, atomically (with fsync): the one JSON writer of the workdir's files."""
     with atomic_write(path, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=False)
-        f.write("\n")
+        f.write(json.dumps(obj, indent=2) + "\n")
 
 
 def read_json(path: str | os.PathLike):

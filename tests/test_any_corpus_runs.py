@@ -246,7 +246,7 @@ def test_a_manifest_trains_both_nets_and_fuses_with_the_baseline(tmp_path):
 
 @pytest.mark.parametrize("module,args,message", [
     ("launch.fuse", ["--split=manifest", "--n_folds=5"], "error: --n_folds=5: the manifest split has one fixed"),
-    ("launch.crossval", ["--n_folds=2"], "error: --n_folds=2: need >= 3"),
+    ("launch.crossval", ["--n_folds=2"], "error: --n_folds=2: expected an int >= 3"),
     ("launch.train", ["--net=music", "--n_folds=5", "--fold=7"], "error: --fold=7: expected 0..4"),
     ("launch.crossval", ["--n_folds=4", "--folds=4"], "error: --folds=4: fold 4 out of range: the stratified split "
                                                       "has folds 0..3"),

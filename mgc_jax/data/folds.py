@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 from absl import logging
 
-from mgc_jax.config import N_FOLDS, ONE_FOLD_SPLITS, SPLITS, split_dir_name
+from mgc_jax.config import N_FOLDS, N_FOLDS_RULE, ONE_FOLD_SPLITS, SPLITS, n_folds_ok, split_dir_name
 from mgc_jax.data import gtzan
 from mgc_jax.data.gtzan import GENRES
 from mgc_jax.data.synthetic import CORPUS_NAME
@@ -432,8 +432,8 @@ def _by_class(tracks: Sequence[Track], classes: Sequence[str]) -> dict[str, list
 
 
 def _check_n_folds(n_folds: int) -> None:
-    if not (isinstance(n_folds, int) and n_folds >= 3):
-        raise DataError(f"n_folds={n_folds!r}: need an int >= 3 (a test, a validation and a training block)")
+    if not n_folds_ok(n_folds):
+        raise DataError(f"n_folds={n_folds!r}: {N_FOLDS_RULE}")
 
 
 def _normalise_artist(name: str) -> str:

@@ -37,7 +37,6 @@ import numpy as np
 from mgc_jax.data.gtzan import GENRES
 from mgc_jax.data.mel import mel_filterbank
 from mgc_jax.train import rundir
-from mgc_jax.workdir import write_json
 
 N_MELS = 40
 N_MFCC = 20
@@ -187,12 +186,12 @@ def fit_and_evaluate(corpus, split, *, run_dir: str | os.PathLike | None = None,
         run_dir = pathlib.Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
 
-        write_json(run_dir / "config.json", {"baseline": cfg.to_dict(), "corpus": corpus.name, "classes": classes,
+        rundir.write_config(run_dir, {"baseline": cfg.to_dict(), "corpus": corpus.name, "classes": classes,
                                              "split": {k: list(v) for k, v in ids.items()}})
         probs_path = run_dir / "test_probs.npz"
         # The net-run layout (`mgc_jax.train.rundir`) with one "clip" per track: probs [N, 1, C], n_clips ones.
         rundir.write_test_probs(probs_path, ids["test"], y["test"], [p[None, :] for p in probs], classes)
-        write_json(run_dir / "result.json", {"test_track_acc": test_acc, "valid_track_acc": valid_acc,
+        rundir.write_result(run_dir, {"test_track_acc": test_acc, "valid_track_acc": valid_acc,
                                              "C": C, "gamma": gamma, "n_test": len(ids["test"])})
     return BaselineResult(run_dir, test_acc, valid_acc, C, gamma, len(ids["test"]), ids["test"], y["test"], probs,
                           probs_path)

@@ -34,7 +34,7 @@ import numpy as np
 from mgc_jax.config import N_FOLDS, TrainConfig
 from mgc_jax.data.gtzan import GENRES
 from mgc_jax.errors import DataError, DiskFullError, is_disk_full
-from mgc_jax.workdir import atomic_write
+from mgc_jax.workdir import atomic_write, write_json
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -146,12 +146,6 @@ def read_config(run_dir: str | os.PathLike) -> dict:
     if not isinstance(saved, dict):
         raise DataError(f"{path}: unreadable run config (not a JSON object)")
     return saved
-
-
-def write_json(path: str | os.PathLike, obj) -> None:
-    """Indented, key-sorted JSON, atomically with fsync (config.json and result.json)."""
-    with atomic_write(path, "w") as f:
-        f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def write_config(run_dir: str | os.PathLike, config: Mapping) -> None:
