@@ -1,54 +1,7 @@
-"""What every `launch` command shares: the `--data_dir` / `--workdir` flags, the multi-process flags and
-one-line error exits.
-
-Usage in a command module::
-
-    from launch import common
-
-    def main(argv):
-        common.no_extra_args(argv)
-        workdir = common.workdir()
-        ...
-
-    if __name__ == "__main__":
-        common.run(main)
-
-`common.run` is `absl.app.run` with the expected failures of bad input (an `AudioError`,
-`DataError`, a `ConfigError` (mgc_jax's or dsp's), `app.UsageError`, an `OSError` such as a missing file or a full
-disk) turned into one line on stderr, `error: <message>`, and a non-zero exit status (2 for a
-usage error, 1 otherwise). A full disk reads "no space left on device writing PATH" (`errors.DiskFullError`;
-nothing half-written is left, so the same command resumes once there is space). Anything else is a bug and
-keeps its traceback.
-
-What each kind of bad request gives (tests/test_refusals.py, test_disk_full.py, test_faults.py check each row;
-"refused" = one `error:` line, a non-zero exit status, and no file changed; audio inputs: `mgc_jax.data.audio`):
-
-    request                           result
-    --------------------------------  -----------------------------------------------------------------------
-    --tracks_per_genre=0 or -5        refused before any work: "--tracks_per_genre=N: must be >= 1" (0 is a
-                                      value, not "unset")
-    --folds=10, --folds=0-20          refused before the first run: "--folds=0-20: fold 10 out of range: the
-                                      stratified split has folds 0..9"
-    --epochs=20 on a 40-epoch run     refused: "RUN already has 40 epochs; run with epochs >= 40"; config.json
-                                      and every other file left as they were
-    a corpus of one class             refused before extraction or training (GTZAN layout, synthetic, labelled
-                                      folder, manifest): "ROOT: every usable track is of one class (blues)..."
-    disk full (ENOSPC)                "no space left on device writing PATH" (cache, index, run files, orbax
-                                      checkpoint); nothing half-written: the same command then resumes
-    best epoch's checkpoint deleted   refused: "RUN/checkpoints: the checkpoint of the best epoch N
-                                      (result.json) is missing (kept: ...); restore it, or run launch.train
-                                      again ..."; never a silent switch to another epoch
-    damaged checkpoint arrays         "RUN/checkpoints/N: damaged checkpoint (its array files cannot be read);
-                                      delete this directory ..." (orbax's own text stays out of it)
-    --checkpoint=R --checkpoint=R     refused: "--checkpoint=R given twice: fusion needs two runs of different
-                                      nets"; two runs of one net: "A and B are both music runs: ..."
-    cached .npy rotted, same mtime    trusted (only a changed mtime triggers a re-hash); `launch.extract
-                                      --verify` re-hashes every file and extracts again what differs
-
-Several processes (hosts): start the same command once per process with `--coordinator_address=HOST:PORT
---num_processes=N --process_id=I` (HOST:PORT reachable from every process; process 0 serves it).
-`common.run` joins the run (`mgc_jax.distributed.initialize`) before `main` touches a device. `launch.extract`
-then splits the corpus between the processes, `launch.train` splits every batch (WORKSPACE.md).
+"""What every `launch` command shares: the `--data_dir` / `--workdir` flags, the multi-process flags, and
+`common.run`, which turns the expected failures of bad input (AudioError, DataError, ConfigError, UsageError,
+OSError, a full disk) into one `error: <message>` line and a non-zero status; anything else is a bug and keeps
+its traceback.
 """
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The flags of the commands that evaluate saved runs (`launch.crossval`, `launch.fuse`): folds, bootstrap
-and the baseline.
-
-The split's folds come from `mgc_jax.config.split_folds` (the filtered and manifest splits have fold 0
-only), so the rule and the fold count live in one place.
+"""The flags of the commands that evaluate saved runs (`launch.crossval`, `launch.fuse`): folds, bootstrap and
+the baseline.
 """
 from __future__ import annotations
 

@@ -1,16 +1,6 @@
-"""The configuration of a training run, without JAX: run identity, hyper-parameters and the facts they are
-checked against (split names, fold count, net kinds, feature widths).
-
-    RunId(net, fold, split, n_folds)  which run: the identity that names its directory (`Workdir.run_dir`)
-    ModelConfig                  the nets' hyper-parameters (`mgc_jax.nets.models`)
-    TrainConfig                  one run: its identity fields (net, fold, split) and the training hyper-parameters
-
-Every check raises `mgc_jax.errors.ConfigError` "<Class>.<field>=<value>: <why>"; the field names are the
-`launch` flag names (launch/train_flags.py makes the flags from these fields, so each default lives here).
-`to_dict` / `from_dict` are the JSON round trip of config.json (`mgc_jax.train.rundir`).
-
-Importing this module imports neither JAX nor Flax, so flag parsing, crossval's reading of saved runs and
-fusion stay light.
+"""The configuration of a training run, without JAX: run identity (`RunId`), the nets' hyper-parameters
+(`ModelConfig`), one run's training settings (`TrainConfig`) and the facts they are checked against. Every
+check raises `ConfigError` "<Class>.<field>=<value>: <why>", the field names being the `launch` flag names.
 """
 from __future__ import annotations
 
@@ -223,7 +213,7 @@ class ModelConfig(_DictMixin):
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(_DictMixin):
-    """One training run (docs/features.md §3.3 defaults: 40 epochs, batch 20, Adam 1e-3).
+    """One training run: its identity (net, fold, split) and hyper-parameters (the paper's: `PAPER_HPARAMS`, `--paper`).
 
     net, fold, split, n_folds are the run's identity (`run_id`); the other fields are its hyper-parameters
     (`hparams`). config.json keeps all of them flat, as `to_dict` gives them.

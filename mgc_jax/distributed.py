@@ -1,21 +1,5 @@
-"""Several processes (hosts) as one JAX program: start-up, who am I, barriers and the share of a work list.
-
-A multi-host run starts the same command once per process with the three `launch` flags
-`--coordinator_address=HOST:PORT --num_processes=N --process_id=I` (see WORKSPACE.md), which call
-`initialize` before anything touches a device. After that `jax.devices()` lists every process's devices,
-`jax.local_devices()` this process's, and:
-
-- extraction (`mgc_jax.data.extraction.extract`) gives each process `share(tracks)` and runs it on its local devices;
-  processes meet at a `barrier` when they are done, so every process then reads a complete cache;
-- training (`mgc_jax.train.loop`) runs one program over all devices: each process feeds its rows of every global
-  batch, the compiler reduces gradients across processes, and only `is_primary()` writes run files (orbax
-  coordinates the checkpoints itself).
-
-Without `initialize` (or with one process) everything here is trivial: index 0, count 1, no-op barriers.
-On CPU the processes talk through gloo collectives (JAX's default CPU implementation). Gloo sets itself up at
-the first collective and gives up if a process is 30 s late for it, so `initialize` runs one collective while
-the processes are still in step; `barrier` waits on the coordination service instead (no such limit), which
-covers the long uneven phases (one process making the synthetic corpus, extraction shares of unequal cost).
+"""Several processes as one JAX program: start-up from the `launch` flags, who am I, barriers and each
+process's share of a work list (trivial with one process). See WORKSPACE.md for the multi-host setup.
 """
 from __future__ import annotations
 

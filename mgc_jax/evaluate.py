@@ -1,19 +1,5 @@
-"""Track decisions from clip probabilities, and the metrics of Table 2 (docs/features.md §3.4, §4.1).
-
-Decision rules (the paper's §4.3):
-
-    majority_vote(p)      argmax per clip, most votes wins; a tie goes to the tied class with the
-                          largest mean probability (docs/features.md D15), then to the lowest index
-    fusion1(p_a, p_b)     mean of the 2 x clips probability rows of two nets, argmax
-    fusion2(p_a, p_b)     clip-wise mean of two nets, argmax per clip, majority vote (same tie rule)
-    fusion2_track(p_a, p_b, q)  FUSION2 with a third, track-level system (the baseline's q [C]) averaged into
-                          every clip with the same weight as each net
-
-Metrics: `accuracy`, `confusion_matrix` (counts; `row_percent` normalises rows to %), `bootstrap_ci`
-(percentile bootstrap over tracks with a fixed seed, D14) and `fold_summary` (per-fold accuracies,
-their mean ± std, and the pooled accuracy with its bootstrap interval).
-
-Everything here takes NumPy arrays and is pure; reading run directories lives in `mgc_jax.eval.crossval`.
+"""Track decisions from clip probabilities (majority vote, FUSION1, FUSION2: the paper's §4.3) and the metrics of
+Table 2 (accuracy, confusion, percentile bootstrap intervals); pure NumPy.
 """
 from __future__ import annotations
 

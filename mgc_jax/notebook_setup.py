@@ -1,13 +1,5 @@
-"""The setup every notebook in notebooks/ shares: working folder, environment variables, figure output.
-
-A notebook's first cell puts the repository root on sys.path (so it runs without an install) and calls
-`setup(root)`, which changes to the root (relative paths such as ./workspace and the run directories named
-in results.json then mean what the `launch.*` commands meant) and reads the optional variables:
-
-    DATA_DIR                 a corpus (GTZAN folder, labelled folder or CSV manifest); unset: the synthetic one
-    MGC_WORKDIR              the workdir of the launch commands (default ./workspace); figures go to <workdir>/figures/
-    MGC_NB_TRACKS_PER_GENRE  tracks per class the notebook uses or makes (unset: the corpus's own size)
-    MGC_NB_EPOCHS            epochs of any run the notebook trains itself (default 5)
+"""The first cell every notebook in notebooks/ shares: repository root as working folder, the optional
+environment variables (DATA_DIR, MGC_WORKDIR, MGC_NB_TRACKS_PER_GENRE, MGC_NB_EPOCHS) and figure output.
 """
 from __future__ import annotations
 

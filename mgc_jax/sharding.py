@@ -1,27 +1,5 @@
-"""Data parallelism over devices: a 1-D mesh with the axis "data", and batches sharded along it.
-
-One home for the SPMD plumbing of extraction (`mgc_jax.data.extraction`), training (`mgc_jax.train.steps`, `mgc_jax.train.loop`)
-and notebooks.
-Every function works unchanged on one device (a 1-device mesh), several local devices (GPUs, or CPU devices
-simulated with `XLA_FLAGS=--xla_force_host_platform_device_count=4`) and several processes started with
-`mgc_jax.distributed.initialize`:
-
-- `data_mesh()` spans `jax.devices()` (every process's devices: training, whose steps reduce gradients over
-  all of them); `local_mesh()` spans `jax.local_devices()` (extraction, which needs no other process).
-- `batch_sharding(mesh)` splits axis 0 of an array over "data"; `replicated(mesh)` copies it to every device.
-- `padded_size(n, mesh)` rounds a batch up to a multiple of the device count; `pad_rows` fills the extra rows.
-- `shard_rows(tree, mesh)` turns a global host batch into a batch-sharded `jax.Array` from this process's rows
-  (`jax.make_array_from_process_local_data`); `replicate(tree, mesh)` places identical values everywhere.
-- `batch_map(fn, mesh)` is `jax.vmap(fn)` over a batch-sharded axis 0, each device mapping its own rows;
-  `map_padded(fn, x)` pads, runs it and drops the pad rows (the notebook path).
-
-Why `batch_map` uses `jax.shard_map` rather than `jax.jit(jax.vmap(fn), in_shardings=...)`: on CPU the dsp
-maps batch with a sequential rule (`lax.map` over the tracks, see dsp/features.py). The partitioner cannot split
-a loop's iterations over devices, so with plain jit it all-gathers the batch and every device loops over every
-track (checked in the compiled HLO: an all-gather and a 4-trip loop on 4 devices, ~4x the work). Under
-`shard_map` each device runs the vmapped function on its own rows: the loop has B / n_devices trips and the
-program has no collective (tests/test_sharding.py checks both). Other functions (the training step) use plain
-`jax.jit` with shardings and let the compiler partition and reduce.
+"""Data parallelism over devices: a 1-D mesh with the axis "data", batches sharded along it, and `batch_map`
+(a vmap whose rows each device maps on its own). Works unchanged on one device, several, or several processes.
 """
 from __future__ import annotations
 

@@ -1,16 +1,5 @@
-"""The workdir layout: every path a command reads or writes, in one place (WORKSPACE.md, DESIGN.md).
-
-    corpora/<corpus>/genres/<g>/<g>.NNNNN.wav    built-in (synthetic) corpora, made on first use
-    features/<corpus>-<config hash>/             one .npy per track and map, index.json
-    splits/<corpus>-<split>.json                 the exact track lists of every fold
-    runs/<corpus>/<split>/<net>/fold<k>/         config.json, metrics.jsonl, checkpoints/, test_probs.npz
-    runs/<corpus>/<split>/baseline/fold<k>/      the MFCC+SVM baseline (mgc_jax.eval.baseline) on the same fold
-    results/<corpus>/<split>/                    tables, results.json, confusion matrices
-
-<split> is the split's name, or "<split>-<n>folds" for a stratified or artist split of n != 10 folds
-(`mgc_jax.config.split_dir_name`), so 10-fold run directories keep their names.
-
-Methods only compute paths; nothing is created until a writer needs it.
+"""The workdir layout: every path a command reads or writes (corpora, features, splits, runs, results; see
+WORKSPACE.md), and the atomic file writers. Methods only compute paths; writers create what they need.
 """
 from __future__ import annotations
 

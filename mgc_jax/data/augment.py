@@ -1,18 +1,5 @@
-"""Audio-domain augmentation of one track inside the online training step (`TrainConfig.augment`).
-
-Each augmentation maps a whole track x float32 [n] and a key to a new track of the same length; `augment`
-applies the named ones in `mgc_jax.config.AUGMENTS` order (shift, gain, then noise, so that the noise's SNR is
-measured against the signal the net will hear). They run under jit and vmap and draw everything from the key,
-so the online step (mgc_jax.train.online) gets the same augmented audio for the same (seed, epoch, step, track):
-
-    gain    x * 10^(g / 20), g ~ U[-GAIN_DB, +GAIN_DB] dB (loudness: rms scales, the other features do not,
-            except through the MinRMS trims and roughness's |FFT|² units)
-    noise   x + sigma * N(0, 1) with sigma set so that 10 log10(mean(x²) / sigma²) = s, s ~ U[SNR_DB] (white
-            noise at a random SNR relative to the track's own power; none on a silent track)
-    shift   roll(x, k), k ~ U{0, ..., n - 1}: a circular time shift, so each clip window sees other audio
-            (the seam where the end meets the start falls in one clip at most)
-
-Pitch shifting or time stretching would need resampling inside the step; not done.
+"""Audio augmentations of the online training step (`TrainConfig.augment`): time shift, gain and white noise
+at a random SNR, each drawn from a key so the same (seed, epoch, step, track) hears the same audio.
 """
 from __future__ import annotations
 

@@ -1,30 +1,5 @@
-"""The per-track feature cache: its layout and its reader (`FeatureCache`); `mgc_jax.data.extraction` writes it.
-
-Layout of a cache folder (`Workdir.features_dir(corpus, cfg)` = `features/<corpus>-<cfg.hash()>/`):
-
-    <track_id>.music.npy   float32 [T, 8]    dsp.music_features (columns dsp.FEATURE_NAMES, NaN -> 0)
-    <track_id>.stft.npy    float32 [T, 513]  dsp.stft_features
-    index.json             config (and its hash), hash of the dsp sources, and one entry per finished
-                           track: audio path, size, mtime and SHA-256, duration, samples kept,
-                           n_frames, SHA-256 and mtime of each .npy, NaN counts per feature, dsp code
-                           hash, extraction time (ns);
-                           plus "failed": path, cause and time of each track that could not be extracted
-    index.process<k>.json  the same, written by process k of a multi-process extraction for its share
-
-Only plain `.npy` arrays (read with `allow_pickle=False`) and JSON: no pickle. Every file is written
-to a temporary name and renamed, and a track enters the index only after both of its arrays are in
-place, so a killed extraction leaves nothing that looks finished and is not.
-
-Trust and --verify. Before reusing a track, extraction checks its entry, the shape and dtype of both arrays and
-the audio (size + mtime, else SHA-256). An array's content is re-hashed only when its mtime changed: hashing
-the whole cache (~1 GB for GTZAN) on every run would cost more than the check saves. So bytes that rot under
-an unchanged mtime (a failing disk, a bad copy that kept times) pass until `launch.extract --verify`
-(`extraction.extract(verify=True)`) re-hashes every .npy, extracts again each track whose file differs from
-its SHA-256 (or has none recorded) and lists them. Run it after moving a cache or when a disk is suspect.
-
-Readers merge index.json and every process shard: per track the record (entry or failure) with the latest
-extraction time wins, ties going to the most recently written file (`mgc_jax.data.extraction`, "Devices and
-processes").
+"""The per-track feature cache: `<track_id>.music.npy` [T, 8], `<track_id>.stft.npy` [T, bins] and index.json
+(see WORKSPACE.md), read by `FeatureCache`; `mgc_jax.data.extraction` writes it. Plain .npy and JSON only.
 """
 from __future__ import annotations
 

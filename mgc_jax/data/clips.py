@@ -1,17 +1,5 @@
-"""3 s clips of cached feature maps: index windows into memory-mapped per-track arrays, shuffled batches.
-
-A clip is a pair (track, start frame) into a track's [T, F] map, which stays a read-only memory map
-of its `.npy` file (`FeatureCache.load(..., mmap=True)`). Only the clips of the batch being built are
-copied, into one [B, 128, F] array, after which their pages are unmapped from the process again
-(`madvise(MADV_DONTNEED)`; they stay in the page cache): a GTZAN-sized STFT cache (1000 x 1291 x 513
-float32, 2.6 GB) is never resident, and the 18 overlapping clips of a track are never materialised
-as copies (benchmarks/clip_memory.py measures the peak RSS).
-
-Clips are 128 frames (~3 s) every 64 frames (~1.5 s), never padded, at most 18 per track: the paper's
-"18 clips that compose" a 30 s track (§4.3; docs/features.md §1.9: offsets 0, 64, ..., 1088). A 19th
-window would fit in GTZAN's 1290-1291 frames; like the paper we stop at 18. Shorter tracks give as
-many clips as fit. Batch order is a pure function of (seed, epoch), so a resumed run sees the same
-batches.
+"""3 s clips of cached feature maps: (track, start frame) windows into read-only memory maps, copied only into
+the batch being built, and shuffled batches whose order is a pure function of (seed, epoch).
 """
 from __future__ import annotations
 

@@ -1,18 +1,5 @@
-"""A corpus ready for training: its tracks, and their feature maps in the cache.
-
-`prepare_corpus(None, workdir)` makes the built-in synthetic corpus on first use
-(`workdir.corpus_dir("synthetic")`, `SYNTHETIC_TRACKS_PER_GENRE` tracks per genre); with a path it reads
-the corpus there (`mgc_jax.data.sources`): a GTZAN-layout folder, a labelled folder
-(`<root>/<class>/**/<audio file>`) or a CSV manifest (`PATH.csv`). Either way the features are then
-extracted into `workdir.features_dir(name, cfg)`, skipping tracks already cached.
-
-The class set is the corpus's own: `Corpus.classes` (GTZAN's ten genres for GTZAN and the synthetic
-corpus, whatever genres are present; the sorted folder names or labels otherwise), and a track's label
-is the index of its class name (`Track.genre`) there: `Corpus.labels(track_ids)`.
-
-In a multi-process run (`mgc_jax.distributed`) every process calls `prepare_corpus` alike: process 0 alone
-makes the synthetic corpus while the others wait, each process extracts its share of the tracks, and all of
-them return the same Corpus (the merged cache, and every process's failures among the problems).
+"""A corpus ready for training: its tracks (synthetic on first use, or what `--data_dir` names), its classes,
+and their feature maps extracted into the cache.
 """
 from __future__ import annotations
 

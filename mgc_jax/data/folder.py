@@ -1,19 +1,5 @@
-"""Labelled folders: `<root>/<class>/**/<any name>.<audio extension>`, the class being the top folder's name.
-
-    my music/Acoustic/live sets/take 1 (final).wav    class Acoustic
-    my music/Beats/beat-1.wav                          class Beats
-    my music/Electric/Track_1.WAV                      class Electric
-
-Files may sit at any depth below their class folder and have any name (spaces, parentheses, accents,
-upper-case extensions). The classes are the class folders holding at least one audio file, sorted
-(Python string order, so upper case before lower case); a label is the index of its class there.
-A track's id is `track.path_track_id` of its path relative to `root` (slug + short hash: unique, stable
-while the files keep their places below the root, safe as a cache file name).
-
-Skipped and reported, like GTZAN discovery: hidden files and folders (a leading "."; silently), files
-beside the class folders, files whose extension is not an audio format libsndfile reads
-(`AUDIO_EXTENSIONS`), audio files that fail `mgc_jax.data.audio.check` (empty, truncated, not audio...), and
-class folders without any audio file (not a class). Symbolic links to folders are not followed.
+"""Labelled folders: `<root>/<class>/**/<audio file>`, the class being the top folder's name; files that cannot
+be used are reported with their cause and skipped.
 """
 from __future__ import annotations
 

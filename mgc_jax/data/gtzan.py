@@ -1,17 +1,5 @@
-"""GTZAN-layout corpora: find the tracks of a folder, check each file, report and skip the bad ones.
-
-Three layouts are recognised, tried in this order (the first holding a genre folder wins):
-
-    <root>/genres/<g>/<g>.NNNNN.au            the original archive (Tzanetakis & Cook 2002)
-    <root>/genres_original/<g>/<g>.NNNNN.wav  the common re-encoded copy (e.g. the Kaggle "Data" folder)
-    <root>/<g>/<g>.NNNNN.<ext>                plain (also: `root` is the `genres` folder itself)
-
-`<g>` is one of `GENRES`, GTZAN's ten genre names: other folder names are reported, never guessed
-at, so a label index always means the same genre. The built-in synthetic corpus uses the same names.
-The track id is the file name without its extension (`blues.00012`), the key of the split lists.
-Every candidate file gets the header-level check of `mgc_jax.data.audio.check` (open, header log,
-decode the last frames), so a corrupt file (GTZAN's `jazz.00054` in a widespread copy) is reported
-with its cause and skipped rather than failing an extraction later.
+"""GTZAN-layout corpora (`genres/`, `genres_original/` or plain `<g>/<g>.NNNNN.<ext>` folders of the ten
+`GENRES`), and the package's GTZAN lists (the fault-filtered split, Sturm's artist index).
 """
 from __future__ import annotations
 

@@ -1,24 +1,5 @@
-"""CSV manifests: one row per track, `path,label` required; `artist`, `split`, `track_id` optional.
-
-    path,label,artist,split,track_id
-    audio/take 1.wav,Acoustic,Ann Lee,train,
-    /data/beats/b-1.flac,Beats,,test,beat1
-
-- `path`: the audio file; a relative path resolves against the manifest's folder.
-- `label`: the class name; the classes are the manifest's labels, sorted (Python string order).
-- `artist`: groups for `--split=artist` (empty: unknown, the track is a group of its own).
-- `split`: `train`, `valid` or `test` (any case) for `--split=manifest`: one fixed split.
-- `track_id`: names the track's cache files; must match `track.SAFE_ID`. Empty or no column:
-  `track.path_track_id` of the path (relative to the manifest's folder when below it, else absolute).
-
-Header names are compared after trimming spaces and lower-casing; cells are trimmed; blank lines are
-ignored; the file is UTF-8 (a byte-order mark is allowed). A row whose file is missing or fails
-`mgc_jax.data.audio.check` is skipped and reported as (path, "<manifest> line N: cause"). Anything else
-wrong with the manifest is a `DataError` naming the file and line: an unknown, repeated or missing
-column, a row with another number of cells than the header, an empty path or label, a split value
-other than train/valid/test (an empty one too), an unsafe or repeated track id (also: two that differ
-only in case), one file on two rows (also through a symbolic link: it would be trained and tested on
-at once), a file that is not UTF-8. Labels that differ only in case are two classes, with a warning.
+"""CSV manifests: one row per track, `path,label` required, `artist`, `split` and `track_id` optional; a bad
+row is reported with its line and skipped, a bad manifest refused naming the file and line.
 """
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""The mel scale and its triangular filters, in NumPy: one home for the MFCC baseline and the nets' band front end.
-
-    hz_to_mel(f), mel_to_hz(m)          Slaney's mel scale (librosa's default, htk=False)
-    mel_filterbank(n_bins, sr, n_mels)  float64 [n_bins, n_mels] unit-area triangles (librosa's norm="slaney")
-    band_means(n_bins, n_bands, sr)     float32 [n_bins, n_bands] the same triangles, each column summing to 1
-
-No JAX here: the matrices are constants that callers turn into arrays.
+"""The mel scale (Slaney's) and its triangular filters in NumPy: one home for the MFCC baseline and the nets'
+mel-band front end.
 """
 from __future__ import annotations
 

@@ -1,17 +1,5 @@
-"""What `--data_dir` names: a GTZAN-layout folder, a labelled folder or a CSV manifest; its kind and name.
-
-    kind        data_dir                                  classes            track ids             name
-    gtzan       folder in a GTZAN layout (gtzan module)   GENRES (all ten)   blues.00012           the folder's name
-    folder      <root>/<class>/**/<file>.<audio ext>      the class folders  folder.scan           <slug>-<hash>
-    manifest    PATH.csv (manifest module)                 its labels         track_id or derived   <slug>-<hash>
-    synthetic   None: the built-in corpus (mgc_jax.data.corpus)  GENRES             blues.00012           "synthetic"
-
-A folder is GTZAN when `gtzan.is_gtzan_layout` says so (genre folders holding `<genre>.NNNNN.<ext>`
-files), else a labelled folder. The name keys the corpus's feature cache, split files, runs and results
-in the workdir: GTZAN keeps its folder's name (so existing workdirs stay valid); the others get the slug
-of the folder's (manifest's) name plus 8 hex digits of its absolute path, so two `corpus.csv` files
-never share a cache. A path that does not exist is named as a GTZAN folder would be (its last component),
-so commands that only read runs by corpus name (`launch.fuse`) need no corpus on disk.
+"""What `--data_dir` names (a GTZAN-layout folder, a labelled folder, a CSV manifest, or None for the built-in
+corpus), and the corpus name that keys its cache, splits, runs and results in the workdir.
 """
 from __future__ import annotations
 

@@ -1,24 +1,5 @@
-"""The built-in corpus: ten synthetic genres that differ along the paper's three feature dimensions.
-
-`make_corpus(out_dir, tracks_per_genre)` writes `<out_dir>/genres/<g>/<g>.NNNNN.wav` (16-bit PCM,
-22,050 Hz, mono) for the ten GTZAN genre names, so `gtzan.discover` reads it like GTZAN, plus a
-`corpus.json` manifest written last (its presence means the corpus is complete).
-
-Each genre is a `Style`: a distribution over
-- dynamics: level swells, compression, drum level and patterns, note envelopes (plucked, sustained,
-  off-beat skank, eighth-note chugging);
-- timbre: harmonic count and spectral tilt of the chord instrument, distortion, detuned doubling (beating
-  partials for roughness), noise floor, hi-hat level (energy above 1.5 kHz), register;
-- tonality: key-centred chord progressions (triads, sevenths, extended chords, power chords) at the
-  genre's harmonic rhythm, atonal semitone clusters, or hardly any harmony.
-Every track draws its own key, mode, progression, tempo (+-15 %), gain (+-10 dB), instrument
-parameters, levels and noise from its genre's distribution, so genres overlap on every single feature
-and differ in combination (tests/test_synthetic.py measures both).
-
-Synthesis is vectorised NumPy: wavetable oscillators with linear interpolation driven by
-piecewise-constant frequency tracks, vectorised attack/decay envelopes, drum hits placed by FFT
-convolution of velocity impulse trains. Each track is seeded by (seed, genre, index), so the bytes
-of a track depend on nothing else and the same seed gives byte-identical files.
+"""The built-in corpus: ten synthetic genres, written as GTZAN-layout 16-bit WAVs, that differ along the paper's
+three feature dimensions (dynamics, timbre, tonality) and overlap on every single feature.
 """
 from __future__ import annotations
 

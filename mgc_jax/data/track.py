@@ -1,15 +1,5 @@
-"""A track of any corpus, and track ids derived from file paths.
-
-Every corpus kind (GTZAN-layout folder, labelled folder, CSV manifest, the synthetic corpus) yields
-`Track`s; a track's integer label is the index of its class name in the corpus's `classes`
-(`mgc_jax.data.corpus.Corpus.labels`), never a property of the track alone.
-
-A track id names the track's cache files (`<track_id>.music.npy`), split files and run outputs, so it
-must be unique in its corpus, stable across runs and machines, and a safe file name (`SAFE_ID`).
-GTZAN ids are the file names (`blues.00012`); elsewhere `path_track_id` derives one from the file's
-path relative to the corpus: a readable ASCII slug plus 8 hex digits of the path's SHA-1, so two paths
-that slug alike ("a b.wav", "a_b.wav") or differ only in case still get different ids (also on
-case-insensitive file systems).
+"""A track of any corpus, and track ids derived from file paths: unique in the corpus, stable across machines,
+and safe as file names (`SAFE_ID`).
 """
 from __future__ import annotations
 

@@ -1,28 +1,6 @@
-"""The non-neural baseline: per-track feature statistics -> standardisation -> RBF SVM (scikit-learn).
-
-What a reviewer asks for first (the paper's authors' earlier SVM reached 82 % on GTZAN). Per track, from the
-feature cache alone (no audio is read again):
-
-    MFCC [T, N_MFCC]   from the cached STFT magnitude [T, 513]: power |X|^2 -> N_MELS triangular mel bands
-                       (Slaney mel scale, area-normalised: librosa's defaults) -> natural log (floor MEL_AMIN)
-                       -> orthonormal DCT-II, coefficients 0..N_MFCC-1
-    music [T, 8]       the eight features of the cache (dsp.FEATURE_NAMES)
-    statistics         mean and standard deviation over the track's frames of every column: [2 (N_MFCC + 8)]
-
-The statistics are standardised with the training tracks' mean and std, then an RBF SVM
-(`sklearn.svm.SVC`) is fitted on exactly the fold's training tracks. C and gamma are fixed by default at
-scikit-learn's own defaults (C = 1, gamma = "scale" = 1 / (D var(X)) = 1/56 on standardised statistics): on
-gtzan_mini's 5 stratified folds (benchmarks/real_music.md) every point of C in {1, 10, 100} x gamma in
-{scale, 0.01, 0.003, 0.001} scored 76-78 % pooled, so choosing on 10 validation tracks only adds noise. A
-longer `c_grid` / `gamma_grid` selects on the fold's validation tracks instead (first point on ties), the
-final model still fitted on the training tracks only.
-
-Class "probabilities" are the softmax of the one-vs-rest decision function (`SVC.decision_function`: votes
-plus a confidence in (-1/3, 1/3)), so their argmax is the SVM's decision. They are scores, not calibrated
-probabilities: Platt scaling (`SVC(probability=True)`, deprecated in scikit-learn 1.9) fits an internal
-5-fold CV that 3 training tracks per class cannot feed, and its argmax disagreed with the SVM (66 % instead of
-78 % on the same folds). The test_probs.npz has the layout of a net run (`mgc_jax.train.rundir.TEST_PROBS_KEYS`)
-with one row per track: probs float32 [N, 1, C], n_clips = 1, so a majority vote reproduces the accuracy.
+"""The non-neural baseline beside the nets: per-track mean and standard deviation of MFCCs (from the cached STFT
+map) and of the eight music features -> standardisation -> RBF SVM (scikit-learn), fitted on each fold's
+training tracks and written as a run of its own (test_probs.npz with one row per track).
 """
 from __future__ import annotations
 

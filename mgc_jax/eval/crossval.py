@@ -1,25 +1,5 @@
-"""Cross-validation: train the missing (net, fold) runs, read every run's test probabilities, decide per system.
-
-The systems of Table 2 (docs/features.md §3.4), and the non-neural baseline beside them:
-
-    net_STFT, net_MUSIC, early_fusion   one net per fold, majority vote over its clips
-    FUSION1, FUSION2                    net_STFT + net_MUSIC of the same fold (`mgc_jax.evaluate`)
-    baseline                            MFCC + music-feature statistics -> RBF SVM (`mgc_jax.eval.baseline`), fitted
-                                        on the fold's training tracks: its runs/<corpus>/<split>/baseline/fold<k>
-    FUSION2+baseline                    FUSION2 with the baseline's track probabilities as a third voice
-                                        (`evaluate.fusion2_track`)
-
-Any corpus: the class names come from the runs (`FoldProbs.genres`, the corpus's classes), its kind from
-their config.json (`rundir.run_corpus_kind`); `n_folds` other than 10 selects the runs of that fold count
-(`config.split_dir_name`).
-
-A run is finished when its `test_probs.npz` exists (`mgc_jax.train.rundir.is_finished`: written last), so
-`train_missing` trains only the runs without one and a second call trains nothing; an interrupted run is
-resumed by `train.run` from its last checkpoint. `evaluate_probs` turns the saved probabilities into an
-`Evaluation` (decisions, confusion matrices, pooled and per-fold accuracy with bootstrap intervals) that
-`mgc_jax.eval.reports` writes as Table 2, Table 1, results.json and confusion PNGs.
-
-Nothing here imports JAX unless training is asked for, so the fusion of saved runs stays light.
+"""Cross-validation: train the missing (net, fold) runs, read every run's test probabilities and decide per
+system of Table 2 (the nets, FUSION1, FUSION2, early fusion) with the MFCC+SVM baseline beside them.
 """
 from __future__ import annotations
 

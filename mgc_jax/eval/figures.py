@@ -1,16 +1,5 @@
-"""The pictures of the notebooks: feature maps with the clip grid, first-layer filters, per-genre results.
-
-Every `plot_*` function takes arrays (shapes in its docstring), checks them, and returns a bare
-`matplotlib.figure.Figure` on the Agg canvas (no pyplot state, no display: the caller shows or saves it).
-Confusion matrices are drawn by `mgc_jax.eval.reports.plot_confusion` (one home per picture); this module
-draws what the reports do not.
-
-The few numbers behind the pictures that are not already in `mgc_jax.evaluate` / `mgc_jax.eval.crossval`:
-
-    feature_attribution   mean |gradient x input| per feature over each genre's clips (net_MUSIC)
-    (waveform saliency itself is `mgc_jax.serve.saliency`; `plot_waveform_saliency` draws it)
-    genre_accuracy        per-genre recall (%) of every system of an Evaluation
-    disagreement          tracks net_STFT gets right and net_MUSIC wrong (and the reverse), and what a fusion does there
+"""The notebooks' pictures that the reports do not draw: feature maps with the clip grid, first-layer filters and
+per-class results. Each `plot_*` takes checked arrays and returns a bare Agg `Figure`.
 """
 from __future__ import annotations
 

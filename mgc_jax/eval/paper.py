@@ -1,18 +1,5 @@
-"""The reference numbers our tables are printed beside (docs/features.md §4.2, §4.3).
-
-Senac, Pellegrini, Mouchet, Pinquier, "Music feature maps with convolutional neural networks for
-music genre classification", CBMI 2017:
-
-- `TABLE2`: GTZAN accuracy in %, mean over the cross-validation folds ± the half-width of a 95 %
-  bootstrap confidence interval, for net_STFT, net_MUSIC, FUSION1 and FUSION2 (random, genre-
-  stratified 80/10/10 folds; not artist-filtered).
-- `TABLE1`: row-normalised confusion matrices in % (rows = true genre, columns = predicted genre, both
-  in `GENRES` order) for net_STFT, net_MUSIC and FUSION2. Transcribed from the paper's flattened text;
-  every row sums to 100 and the diagonal means are 87.7, 89.3 and 91.0 (the paper's Table 2 says 89.6
-  for net_MUSIC: the two tables of the paper disagree there, not the transcription).
-
-`FILTERED_REFERENCES` are published accuracies on the fault-filtered GTZAN test set (290 tracks,
-Kereliuk et al. 2015), where random-fold numbers such as the paper's are not comparable.
+"""The numbers of Senac et al., CBMI 2017 that our tables are printed beside: Table 2 (accuracy per system) and
+Table 1 (row-normalised confusions), and later results on the fault-filtered GTZAN split.
 """
 from __future__ import annotations
 

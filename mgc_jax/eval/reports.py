@@ -1,18 +1,5 @@
-"""Table 2, Table 1, results.json and confusion-matrix PNGs of an `mgc_jax.eval.crossval.Evaluation`, beside the paper's.
-
-    table2.md               accuracy per system: ours (pooled over the test folds ± 95 % bootstrap half-width)
-                            next to the paper's Table 2, the difference, per-fold mean ± std and the interval
-    table1.md               row-normalised confusion (%) per system, each cell "ours / paper" where the paper
-                            has that system (net_STFT, net_MUSIC, FUSION2)
-    results.json            the numbers above, the decisions per track and the run directories
-    confusion_<system>.png  ours, and the paper's beside it where it has one (matplotlib, Agg backend)
-
-`write_reports(evaluation, out_dir)` writes them all (atomically, one file at a time) and returns their paths;
-`out_dir` is normally `workdir.results_dir(corpus, split)`.
-
-Any corpus: rows and columns are the evaluation's own class names. The paper's columns, cells and panel
-appear only for a GTZAN corpus (`Evaluation.kind == "gtzan"`, GTZAN's ten genres); for every other corpus
-(the synthetic one included) the tables hold ours alone.
+"""Table 2, Table 1, results.json and confusion-matrix PNGs of a cross-validation (`crossval.Evaluation`),
+beside the paper's.
 """
 from __future__ import annotations
 

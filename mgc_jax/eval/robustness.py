@@ -1,20 +1,5 @@
-"""Adversarial robustness on the waveform (after Kereliuk, Sturm & Larsen 2015, "Deep learning and music
-adversaries"): white-box PGD through the dsp features and the net(s), against white noise of the same power.
-
-For a track x float32 [n] with true class y and a signal-to-noise ratio s (dB), a perturbation delta is
-admissible when 10 log10(|x|² / |delta|²) >= s, i.e. |delta| <= eps = |x| 10^(-s / 20) (per track, L2 over the
-whole track). Two perturbations of that size:
-
-    pgd     maximise the loss -S_y(x + delta) (S: mgc_jax.serve.saliency's clip-averaged fused log-probability;
-            two nets: FUSION2's clip-wise mean of their probabilities) by `steps` sign-gradient steps of L2
-            length 2.5 eps / steps, each followed by projection onto the ball |delta| <= eps (Madry et al.'s
-            step rule); starts from delta = 0, returns the last iterate
-    noise   white Gaussian noise scaled to |delta| = eps exactly (the control: same power, no direction)
-
-The decision on x + delta is the evaluation rule (majority vote; FUSION2 with two nets), and the accuracy is
-over the tracks. Every delta's achieved SNR is checked against the bound in float64 (`check_bound`); eps
-carries a 1e-4 relative margin so that float32 rounding of the projection cannot cross it. Samples are not
-clipped to [-1, 1].
+"""Adversarial robustness on the waveform (after Kereliuk, Sturm & Larsen 2015): white-box PGD through the dsp
+features and the net(s) within an L2 bound set by an SNR, against white noise of the same power.
 """
 from __future__ import annotations
 

@@ -1,16 +1,5 @@
-"""Element-wise transforms of the STFT map before the net sees it (`TrainConfig.stft_transform`).
-
-The paper feeds the linear magnitude |rfft| (docs/features.md §0, `dsp.stft_features`): on real music its
-values span ~1e-4 to ~1e2 per bin, so a few loud low-frequency bins dominate conv1 and standardisation alone
-cannot undo the heavy tails. A log compression is the usual remedy in audio nets:
-
-    "none"    x                                    (the paper)
-    "log1p"   log(1 + x)                           (0 stays 0; ~x for small magnitudes, ~log x for large ones)
-    "db"      20 log10(max(x, DB_AMIN))            (decibels, floored at DB_AMIN = -100 dB)
-
-The transform is applied to the raw cached map, before the training fold's standardisation (which is then
-fitted on transformed frames), in training, validation, test and inference alike. Music maps pass through:
-their eight features have their own units and are handled by standardisation.
+"""Element-wise compression of the STFT map before the net sees it (`TrainConfig.stft_transform`: none, log1p,
+db), applied to the raw cached map before standardisation, in training, evaluation and inference alike.
 """
 from __future__ import annotations
 

@@ -1,30 +1,8 @@
 """The residual CNNs of Senac et al. 2017 (net_STFT, net_MUSIC) and an early-fusion net, in Flax NNX.
 
-Architecture (docs/features.md §3.3; every choice the paper leaves open is a `ModelConfig` field):
-
-    x [B, T=128, n]  (n = 513 STFT bins or 8 music features; time × feature, one channel)
-    bands  net_STFT only, when ModelConfig.stft_bands = m > 0 (default 0 = the paper: no bands):
-           x @ W, W [513, m] fixed mel-triangle means     -> [B, 128, m]   (then n = m below)
-    conv1  K1 filters of 4 × n, valid, ReLU          -> [B, 125, K1]   (the 4 × n kernel spans the whole feature axis)
-    conv2  K1 filters of 4 × 1, valid, ReLU          -> [B, 122, K1]
-    conv3  K1 filters of 4 × 1, valid, ReLU          -> [B, 119, K1]
-    res    conv1 + zero_pad_time(conv3, 3 + 3)       -> [B, 125, K1]   (the one shortcut; zero padding before the add)
-    pool   concat(max_t, mean_t)                     -> [B, 2 K1]
-    dense  300 ReLU, dropout 0.2, 150 ReLU, dropout 0.2, 10       -> logits [B, 10]
-
-Because a 4 × n kernel on a one-channel [T, n] image is the same map as a width-4 1-D convolution with n
-input channels, each conv is stored as a 1-D kernel `[4, in, out]` (same parameters, same count). The
-models return logits; the softmax of the paper's output layer is applied by the loss and by `predict`.
-
-The bands (not in the paper) average the standardised STFT map over mel triangles before conv1: with 96 bands
-net_STFT was as accurate on gtzan_mini (benchmarks/real_music.md), with a 5x smaller conv1 and shorter
-training (folds of 50-70 s instead of 96-121 s there). `input_kernel` maps conv1 back to the bins.
-
-Two implementations of the convolutions give the same outputs from the same parameters
-(`ModelConfig.conv_impl`): "conv" uses `nnx.Conv`; "matmul" gathers the 4 consecutive frames into a
-[B, T', 4·in] patch tensor and does one matmul with the reshaped kernel. With jax 0.10 on CPU the
-"conv" form trains 1.3-1.4x faster (benchmarks/train_speed.py), so it is the default. Parameter paths
-and initial values are identical, so checkpoints load under either.
+A clip [B, 128, n] goes through conv1 (4 x n) -> conv2 -> conv3 (4 x 1) with a shortcut from conv1, max and
+mean pooling over time, and dense layers to logits (docs/features.md §3.3); each 4 x n convolution is stored
+as a 1-D kernel [4, n, K1]. Every choice the paper leaves open is a `ModelConfig` field.
 """
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Per-feature standardisation fitted on the training fold only (docs/features.md §6 item 5, `--standardize`).
-
-The paper feeds raw units; this option maps every feature column to zero mean and unit variance with
-statistics of the training tracks' frames, stored with the checkpoint so inference applies the same map.
+"""Per-feature standardisation fitted on the training fold's frames (`--standardize`), stored with the
+checkpoint so inference applies the same map.
 """
 from __future__ import annotations
 

@@ -1,20 +1,5 @@
-"""Waveform saliency: the gradient of a trained classifier's score with respect to the input samples.
-
-`TrackModel` is the whole inference pipeline of `mgc_jax.serve.inference` for one signal length as one
-differentiable JAX function: crop (`maps.crop_length`) -> whole-track dsp maps -> 128-frame clips every
-64 frames -> the checkpoint's standardisation -> each net (eval mode) -> clip log-probabilities -> with two
-nets the clip-wise average of their probabilities (FUSION2's per-clip rule, docs/features.md §3.4). The
-gradients flow through dsp's differentiation rules (dsp/autodiff.py; peak selection is held constant, so
-roughness's gradient flows through the peak values only). `mgc_jax.eval.robustness` attacks the same function.
-
-The score of a class c for a signal x is the clip-averaged fused log-probability
-
-    S_c(x) = mean over clips i of log p(c | clip_i(x))     (two nets: p = (p_STFT + p_MUSIC) / 2 per clip)
-
-`waveform_saliency` returns dS_c/dx float32 [n] for the class the classifier decides (majority vote, FUSION2
-or FUSION1, as `Classifier.predict`), and per feature map a gradient x input attribution per column,
-sum_t dS_c/dM[t, f] * M[t, f] (M in raw units, before standardisation): [8] per music feature for net_MUSIC,
-[513] per frequency bin for net_STFT. Samples past the crop (at most a few frames) have gradient 0.
+"""Waveform saliency: the gradient of a trained classifier's clip-averaged log-probability with respect to the
+input samples, through the whole inference pipeline as one differentiable function (`TrackModel`).
 """
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
-"""Orbax checkpoints of one training run: save every epoch, keep the last N plus the best, restore safely.
-
-One small module so the orbax API choice lives in one place (orbax V1 `training.Checkpointer`).
-
-- Saves are atomic: orbax writes `<step>.orbax-checkpoint-tmp-<ts>/` and renames it when complete, so a process
-  killed mid-save leaves only a tmp dir, which is never listed as a checkpoint and is removed on the next open.
-- Each checkpoint carries, as JSON metadata, the run's config (restoring under a different config fails
-  naming the differing field) and a SHA-256 digest of its arrays (a checkpoint whose files were damaged after
-  saving is reported, never silently used).
-- Restores always go against an abstract state (`jax.ShapeDtypeStruct` leaves, e.g. from `nnx.eval_shape`).
+"""Orbax checkpoints of one run (atomic saves, the last N plus the best kept, config and digest checked on
+restore) and the checkpointed state tree: model, optimizer, epoch, RNG key and standardiser.
 """
 from __future__ import annotations
 

@@ -1,46 +1,6 @@
-"""Training of net_STFT, net_MUSIC or the early-fusion net on one fold: resumable, deterministic, logged.
-
-`run(cfg, workdir, corpus)` trains on the fold's training tracks (any corpus: the model head has one output
-per class of `corpus.classes`), picks the epoch with the best validation track accuracy, classifies the test
-tracks with it and writes, in `workdir.run_dir(corpus, split, net, fold)`, the files of `mgc_jax.train.rundir`
-(their one home):
-
-    config.json      TrainConfig + FeatureConfig + corpus (name, kind, classes) and split identity (resuming checks it)
-    metrics.jsonl    one JSON line per finished epoch (the same numbers as the log line)
-    checkpoints/     orbax checkpoints <epoch>/: the last `keep_last` epochs plus the best one
-    test_probs.npz   clip probabilities of the test tracks (keys: TEST_PROBS_KEYS)
-    result.json      best epoch, validation and test accuracies
-
-Every epoch is checkpointed with the model, optimizer state, epoch number, RNG key and the standardizer.
-Batch order is a pure function of (seed, epoch) and dropout keys come from the checkpointed RNG, so a run
-killed at any moment and started again resumes from its last finished epoch and ends with bit-identical
-results. Training accuracies are measured on the fly from the training forward passes (dropout on,
-weights moving during the epoch), as Keras reports them; validation and test use the eval-mode model.
-The compiled steps are in `mgc_jax.train.steps`, the configuration in `mgc_jax.config`, and restoring a run for
-inference in `mgc_jax.serve.inference` (their names are re-exported here).
-
-Devices and processes (data parallelism, `mgc_jax.sharding`). Every step runs over `sharding.data_mesh()`,
-all devices of all processes: the batch is split over the "data" axis, parameters, optimizer state and the
-dropout key are replicated, and the compiler inserts the gradient all-reduce: the maths is the global
-batch's. One device is the one-device case of the same code.
-- `batch_size` is global: real clips per optimizer step over all devices, as in the paper (20), whatever the
-  device count. When it is not a multiple of the device count, every step's batch is padded up to the next
-  multiple with zero-weight clips (20 on 8 devices: 24 rows, 3 per device), exactly as the last, short batch
-  of an epoch always is. That changes nothing but the work done: the loss is the weighted mean over the real
-  clips, the nets have no batch statistics, and a real clip draws the same dropout mask at row i of a taller
-  batch (threefry bits depend on the element's position, trailing dimensions being equal). Choose a multiple
-  of the device count to waste no compute. `eval_batch_size` (memory only) is rounded up the same way.
-- Several processes (`mgc_jax.distributed`): each builds the same global batch (order from (seed, epoch)) and
-  hands its devices only its own rows (`sharding.shard_rows`, `jax.make_array_from_process_local_data`);
-  metrics come back replicated, so every process computes the same numbers. Process 0 alone writes
-  config.json, metrics.jsonl, test_probs.npz and result.json; orbax coordinates the checkpoints.
-- Results are bit-identical across runs and resumes on the same device count (one process with 2 devices and
-  2 processes with one each gave the same bits). Another device count adds the gradient in another order: the
-  first steps agree to float rounding (~1e-7 relative, tests/test_sharding.py), but training on raw-unit maps
-  amplifies rounding (Adam's first step turns +-1e-9 gradient noise into learning-rate-sized updates). On
-  net_MUSIC and the synthetic corpus, parameters differ by ~10 % after 40 steps. Reversing the rows of every
-  batch on one device does the same, so a run on another device count is an equally valid run, not the same
-  bits. Resume on the device count a run started with.
+"""The training loop of one run (net_STFT, net_MUSIC or early fusion on one fold): resumable from its last
+finished epoch with bit-identical results, logged per epoch, data-parallel over every device; it tests the
+epoch `TrainConfig.select` names (the last by default) and writes the run files of `mgc_jax.train.rundir`.
 """
 from __future__ import annotations
 

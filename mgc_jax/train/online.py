@@ -1,32 +1,5 @@
-"""Online features: the training clips' feature maps computed from the audio inside the jitted training step.
-
-`TrainConfig.features="online"` (`launch.train --features=online`). The training tracks' audio is loaded once
-(`mgc_jax.data.audio.load`) into host memory; each step receives, per clip, the whole audio of its track, the clip's
-start frame and the track's index, and computes on whatever device JAX has:
-
-    audio [B, L] -> (augmentation, mgc_jax.data.augment) -> dsp.features.feature_maps of each whole track
-                 -> the clip's 128-frame window of each map -> standardisation -> the nets' optimizer step
-
-Whole-track maps, because roughness and the MinRMS trims normalise by track-global maxima: a clip computed
-alone would differ from the cached clip. Without augmentation the clips therefore equal the cached ones and a
-run equals the cached run (same batch order, `mgc_jax.data.clips.clip_order`; same dropout keys).
-
-The one-length rule (static shapes: one compilation per corpus). L = the most common
-`mgc_jax.data.maps.crop_length` among the corpus's tracks (the cache's "samples kept"; a tie goes to the
-longer). A track whose own crop length is L is exactly its cached track, and its clips are its cached clips:
-for GTZAN, all but its few short tracks (48 of gtzan_mini's 50 keep 661,500 samples, 2 keep 595,350 = 27 s);
-every track of the synthetic corpus. A longer track is cropped to its first L samples; a shorter one is
-zero-padded to L and keeps the clips of its own frames only. Both are approximations of the cache (a cropped
-track's track-global normalisations see fewer frames and it may lose clips; on a padded track the frames near
-its end see the padding through HCDF smoothing and the key-window assignment), and `OnlineClips.from_corpus`
-logs how many tracks that is.
-
-Validation, test and standardisation statistics read the clean maps from the cache, exactly as in a cached
-run (`Standardizer.fit` on the training tracks): only the training step computes features.
-
-Augmentation keys: the epoch key (split from the checkpointed RNG, a pure function of (seed, epoch)) folded
-with AUG_STREAM, then the step, then the clip's track index: every clip of a track shares that track's
-augmentation within a step, and a rerun or a resumed run draws the same augmentations.
+"""Online features: the training clips' maps computed from the audio inside the jitted training step
+(`--features=online`), so audio augmentations and gradients reach the waveform.
 """
 from __future__ import annotations
 

@@ -1,25 +1,5 @@
-"""The files of a run directory (`Workdir.run_dir(corpus, split, net, fold)`): the one home of their format.
-
-    config.json      {"train": TrainConfig.to_dict(), "in_bins": {kind: F}, "corpus", "corpus_kind", "classes",
-                      "features", "split_digest", "audio_sha256"}
-    metrics.jsonl    one JSON object per finished epoch (the numbers of the training log line)
-    checkpoints/     orbax checkpoints (mgc_jax.train.checkpoint; their metadata repeats config.json)
-    test_probs.npz   the test tracks' clip probabilities (keys TEST_PROBS_KEYS; see `write_test_probs`)
-    result.json      best epoch, validation and test accuracies
-
-`mgc_jax.train.loop` writes them (process 0 only), `mgc_jax.eval.crossval` and `mgc_jax.serve.inference` read them, tests and
-notebooks use the same functions. Whole files are written atomically with fsync (`workdir.atomic_write`):
-a killed process never leaves half a file that looks finished. test_probs.npz is written last, so its
-presence marks a finished run (`is_finished`).
-
-A saved config and the one of a new request are compared by `config_mismatch` alone: on resume (config.json
-and each checkpoint's metadata) and when crossval reuses a finished run. Fields added after runs were first
-saved (`LEGACY`: the classes, the corpus kind, the fold count, the STFT transform, the epoch selection) read,
-where a saved config lacks them, as what those runs were: GTZAN's ten genres, "gtzan" (or "synthetic"), 10
-folds, the linear STFT map, the best epoch on validation, cached features without augmentation,
-the paper's grid of training clips without mixup, no mel bands; so old runs still resume and serve as they were
-trained (`train_config`).
-No JAX here.
+"""The files of a run directory, the one home of their format: config.json, metrics.jsonl, test_probs.npz and
+result.json (checkpoints/ belongs to `mgc_jax.train.checkpoint`).
 """
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""The compiled steps of training and evaluation: loss, optimizer step, clip and track prediction.
-
-    train_step           nnx.jit optimizer step on live modules (tests, benchmarks)
-    split_train_step     the same step as a pure jax.jit over `nnx.split` state (one device)
-    sharded_train_step   the loop's step: `split_train_step` data-parallel over a mesh (mgc_jax.train.loop "Devices")
-    sharded_predict      eval-mode clip probabilities over a mesh, used by `predict_clips` / `predict_tracks`
-
-plus the optimizer and its per-epoch learning rate, and the clip/track metrics of a pass.
+"""The compiled steps of training and evaluation: loss, the optimizer and its per-epoch learning rate, the train
+step (live, split and sharded forms) and clip/track prediction.
 """
 from __future__ import annotations
 
