@@ -1,0 +1,60 @@
+"""A NumPy stand-in for the jitted feature maps of `mgc_jax.data.extraction`: maps of the real shapes in
+milliseconds, so tests of the cache, corpus, training and launch bookkeeping skip the DSP cost.
+
+`install(monkeypatch, values)` puts a `FakeMaps` in place of the extraction's batch function and returns it.
+`values` says what the maps hold:
+
+- "zeros" / "ones": constant maps (only the shapes matter);
+- "level": each hop's RMS (float64, rounded once to float32, so a track gets the same values in any batch) in
+  every column of both maps;
+- "spectrum": each frame's RMS (music) and |rfft| (stft) over the real 1024-sample frames, so classes of
+  different signals get different maps.
+
+The nan counts are zeros, or `nan_counts` (8 ints) for every track.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import dsp
+
+VALUES = ("zeros", "ones", "level", "spectrum")
+
+
+class FakeMaps:
+    """`(x float32 [B, n], cfg) -> (music [B, T, 8], nan counts int32 [B, 8], stft [B, T, n_bins])`, as the
+    extraction's batch function returns; `.shapes` lists each batch's shape."""
+
+    def __init__(self, values: str = "zeros", nan_counts=None):
+        if values not in VALUES:
+            raise ValueError(f"values={values!r}: expected one of {VALUES}")
+        self.values, self.nan_counts, self.shapes = values, nan_counts, []
+
+    def __call__(self, x, cfg):
+        x = np.asarray(x)
+        self.shapes.append(x.shape)
+        b, t = len(x), dsp.n_frames(x.shape[1], cfg)
+        nans = np.zeros((b, 8), np.int32) if self.nan_counts is None else np.tile(
+            np.asarray(self.nan_counts, np.int32), (b, 1))
+        if self.values in ("zeros", "ones"):
+            fill = np.zeros if self.values == "zeros" else np.ones
+            return fill((b, t, 8), np.float32), nans, fill((b, t, cfg.n_bins), np.float32)
+        if self.values == "level":
+            hops = np.asarray(x, np.float64)[:, : t * cfg.hop_length].reshape(b, t, -1)
+            rms = np.sqrt(np.mean(np.square(hops), -1))[..., None]
+            return (np.repeat(rms, 8, -1).astype(np.float32), nans,
+                    np.repeat(rms, cfg.n_bins, -1).astype(np.float32))
+        idx = np.arange(cfg.frame_length)[None, :] + cfg.hop_length * np.arange(t)[:, None]
+        frames = x[:, idx]  # [B, T, frame_length]
+        stft = np.abs(np.fft.rfft(frames, n=cfg.n_fft, axis=-1)).astype(np.float32)
+        music = np.repeat(np.sqrt((frames ** 2).mean(-1))[..., None], 8, axis=-1).astype(np.float32)
+        return music, nans, stft
+
+
+def install(monkeypatch, values: str = "zeros", nan_counts=None) -> FakeMaps:
+    """Replace the extraction's batch function by a `FakeMaps(values, nan_counts)` for this test; returns it."""
+    from mgc_jax.data import extraction
+
+    fake = FakeMaps(values, nan_counts)
+    monkeypatch.setattr(extraction, "_extract_batch", fake)
+    return fake
