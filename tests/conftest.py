@@ -74,3 +74,19 @@ def golden(shared_dir):
         return arr
 
     return load
+
+
+@pytest.fixture(scope="session")
+def music_run(tmp_path_factory):
+    """A tiny finished net_MUSIC run (real feature widths) and a copy of it in another directory (read only)."""
+    import shutil
+
+    from fake_data import make_fold_data, tiny_config
+
+    from mgc_jax.train.loop import train_and_evaluate
+
+    base = tmp_path_factory.mktemp("fusion")
+    res = train_and_evaluate(tiny_config(epochs=1), base / "music", make_fold_data(("music",)),
+                             in_bins={"music": 8, "stft": 513})
+    shutil.copytree(res.run_dir, base / "music_copy")
+    return res.run_dir, base / "music_copy"

@@ -19,7 +19,7 @@ from mgc_jax import evaluate
 from mgc_jax.data import audio
 from mgc_jax.data.clips import CLIP_FRAMES, ClipDataset
 from mgc_jax.data.maps import cut_clips, min_samples
-from mgc_jax.errors import AudioError
+from mgc_jax.errors import AudioError, DataError
 from mgc_jax.serve.inference import Classifier, decide
 from mgc_jax.train import rundir
 
@@ -267,3 +267,32 @@ def shared_dir_or_none():
     from conftest import SHARED
 
     return SHARED if SHARED.is_dir() else None
+
+
+def test_the_same_run_twice_or_two_runs_of_one_net_are_not_fused(music_run):
+    run, copy = music_run
+    with pytest.raises(DataError, match=f"^{run} given twice: fusion needs two runs of different nets"):
+        Classifier.from_checkpoint(run, run)
+    with pytest.raises(DataError, match=f"^{run} and {copy} are both music runs: fusion needs two runs of "
+                                        "different nets"):
+        Classifier.from_checkpoint(run, copy)
+
+
+def test_too_short_names_samples_so_the_two_lengths_differ(music_run):
+    clf = Classifier.from_checkpoint(music_run[0])
+    with pytest.raises(AudioError) as e:
+        clf.predict(np.zeros(66047, "float32"))  # 2.99533 s: "3.00 s" when rounded to 2 digits
+    assert e.value.cause == ("too short to classify: 66047 samples (2.995 s) at 22050 Hz, one clip needs 128 frames "
+                             "= 66048 samples (2.995 s)")
+
+
+def test_an_int16_array_predicts_like_the_same_16_bit_file(music_run, tmp_path):
+    clf = Classifier.from_checkpoint(music_run[0])
+    t = np.arange(4 * 22050) / 22050
+    pcm = np.round(0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype(np.int16)
+    path = tmp_path / "tone.wav"
+    sf.write(path, pcm, 22050, subtype="PCM_16")
+    from_file, from_array = clf.predict(path), clf.predict(pcm)
+    np.testing.assert_array_equal(from_array.clip_probs, from_file.clip_probs)  # scaled by 2^-15, not raw units
+    stereo_first = clf.predict(np.stack([pcm, pcm]))  # channels-first [2, n]: 2 channels, not n channels
+    np.testing.assert_array_equal(stereo_first.clip_probs, from_file.clip_probs)

@@ -397,3 +397,19 @@ def test_launcher_end_to_end_on_a_synthetic_corpus(tmp_path):
     again = _launch(*args, timeout=1800)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.splitlines()[0] == first.stdout.splitlines()[0]  # same best epoch and accuracies
+
+
+def test_train_and_evaluate_refuses_one_class_training_tracks(tmp_path):
+    import dataclasses
+
+    import numpy as np
+    from fake_data import WIDTHS, make_fold_data, tiny_config
+
+    from mgc_jax.errors import DataError
+    from mgc_jax.train.loop import train_and_evaluate
+
+    data = make_fold_data(("music",))
+    one = dataclasses.replace(data, labels={**data.labels, "train": np.zeros_like(data.labels["train"])})
+    with pytest.raises(DataError, match=rf"training tracks of fold 0 are all of one class \({data.genres[0]}\)"):
+        train_and_evaluate(tiny_config(epochs=1), tmp_path / "run", one, in_bins=WIDTHS)
+    assert not (tmp_path / "run" / "config.json").exists()
