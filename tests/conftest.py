@@ -76,6 +76,9 @@ def golden(shared_dir):
     return load
 
 
+# ------------------------------------------------------------------ made once per session, shared by suites
+
+
 @pytest.fixture(scope="session")
 def music_run(tmp_path_factory):
     """A tiny finished net_MUSIC run (real feature widths) and a copy of it in another directory (read only)."""
@@ -90,3 +93,42 @@ def music_run(tmp_path_factory):
                              in_bins={"music": 8, "stft": 513})
     shutil.copytree(res.run_dir, base / "music_copy")
     return res.run_dir, base / "music_copy"
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """Tiny trained net_STFT and net_MUSIC run directories (real checkpoints; config.json with the paper's
+    FeatureConfig): the two training runs of tests/support/fake_runs.py's tiny_crossval (read only)."""
+    from fake_runs import tiny_crossval
+
+    tiny = tiny_crossval(tmp_path_factory.getbasetemp())
+    return {net: tiny.workdir.run_dir("fakecorpus", "stratified", net, 0) for net in ("stft", "music")}
+
+
+@pytest.fixture(scope="session")
+def bad_corpus(tmp_path_factory):
+    """Every case of tests/support/bad_audio.py and two good tracks in one GTZAN-layout folder: (root, {name: path})."""
+    import bad_audio
+
+    root = tmp_path_factory.mktemp("bad_corpus")
+    return root, bad_audio.write_corpus(root)
+
+
+@pytest.fixture(scope="session")
+def bad_corpus_extracted(bad_corpus, tmp_path_factory):
+    """extraction.extract over every file of `bad_corpus`, bad ones included (no discovery filter), with the real
+    dsp maps: (report, cache, workdir)."""
+    import bad_audio
+
+    import dsp
+    from mgc_jax.data import cache, extraction
+    from mgc_jax.data.track import Track
+    from mgc_jax.workdir import Workdir
+
+    cfg = dsp.FeatureConfig()
+    root, paths = bad_corpus
+    wd = Workdir(tmp_path_factory.mktemp("work"))
+    tracks = [Track(bad_audio.track_id(n), p.parent.name, str(p)) for n, p in paths.items()]
+    directory = wd.features_dir(root.resolve().name, cfg)  # where launch.extract looks for this corpus
+    report = extraction.extract(tracks, directory, cfg, batch_size=2, progress=False)
+    return report, cache.FeatureCache(directory), wd

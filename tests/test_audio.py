@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import sys
 
+import bad_audio
 import numpy as np
 import pytest
 import soundfile as sf
+from bad_audio import CASES, DC_LEVEL, HEADER, LENGTH, LSB16, REFUSED, N, tone
 
 from mgc_jax.data import audio
 from mgc_jax.errors import AudioError
@@ -272,3 +274,77 @@ def test_a_fake_mp3_is_one_error_with_no_decoder_chatter(tmp_path, capfd, conten
     assert out == "" and err == ""
     print("descriptor 2 restored", file=sys.stderr)
     assert capfd.readouterr().err == "descriptor 2 restored\n"
+
+
+def _loaded_as_documented(name: str, x: np.ndarray) -> None:
+    """The value `audio.load` documents for a case that loads (see mgc_jax/data/audio.py)."""
+    assert x.dtype == np.float32 and x.shape == (LENGTH.get(name, N),) and np.isfinite(x).all(), name
+    src = tone(N)
+    if name == "zeros":
+        assert not x.any()
+    elif name == "dc":
+        np.testing.assert_array_equal(x, DC_LEVEL)  # no centring (MIRToolbox miraudio): 0.25 = 8192 / 32768 exactly
+    elif name == "clipped":
+        # Read as stored, no de-clipping: 16-bit full scale is -32768 .. 32767 (/ 32768), 42 % of the samples here.
+        top = 32767 / 32768
+        assert x.max() == top and x.min() == -1.0 and np.mean((x == top) | (x == -1.0)) > 0.4
+        np.testing.assert_allclose(x, np.clip(20 * src, -1.0, top), atol=LSB16)  # 16-bit rounding
+    elif name == "pcm_u8":
+        np.testing.assert_allclose(x, src, atol=1 / 128)  # one 8-bit step (libsndfile's float -> u8 rounding)
+    elif name == "pcm_24":
+        np.testing.assert_allclose(x, src, atol=2.0 ** -23)  # one 24-bit step; k / 2^23 is exact in float32
+    elif name == "float32":
+        np.testing.assert_array_equal(x, (4.0 * src).astype(np.float32))  # stored float32, beyond ±1 kept
+    elif name in ("rate_8k", "rate_96k"):
+        mid = slice(2000, -2000)  # the resampler's edge transients
+        # soxr VHQ (linear phase, delay removed): passband ripple and 16-bit quantization stay below 1e-3.
+        np.testing.assert_allclose(x[mid], tone(N, noise=0.0)[mid], atol=1e-3)
+    elif name == "six_channels":
+        # The mean of the six channels (not their sum, not the first): each channel carries its own 16-bit rounding.
+        np.testing.assert_allclose(x, bad_audio.six_channel_data().mean(axis=1), atol=LSB16)
+    elif name in ("flac_named_wav", "short_frame", "short_clip"):
+        # The content decides, not the extension: FLAC bytes named .wav decode as the 16-bit FLAC they are.
+        np.testing.assert_allclose(x, src[: x.size], atol=LSB16)
+    elif name == "ten_minutes":
+        assert 0.1 < np.abs(x).max() < 1
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_check_and_load(name, bad_corpus):
+    _, paths = bad_corpus
+    path = paths[name]
+    if name in REFUSED:
+        expected = REFUSED[name]
+        with pytest.raises(AudioError) as err:
+            audio.load(path)
+        assert err.value.cause.startswith(expected.cause), err.value.cause
+        assert err.value.path == str(path) and str(path) in str(err.value) and "\n" not in str(err.value)
+        if expected.by_check:
+            with pytest.raises(AudioError) as err:
+                audio.check(path)
+            assert err.value.path == str(path) and err.value.cause.startswith(expected.cause)
+        else:
+            audio.check(path)  # header-level: sample values need the full decode that load does
+        return
+    info = audio.check(path)
+    assert (info.sample_rate, info.channels, info.subtype) == HEADER[name]
+    assert info.format == ("FLAC" if name == "flac_named_wav" else "WAV")
+    _loaded_as_documented(name, audio.load(path))
+
+
+def test_other_headerless_guesses_and_raw_names_are_refused(tmp_path):
+    """libsndfile guesses a headerless format from .snd/.vox/.gsm names and needs a rate for .raw (soundfile then
+    raised TypeError): all are 'not an audio file'; text named .mp3 is refused by the MP3 decoder."""
+    for ext in ("snd", "vox", "gsm", "raw", "mp3"):
+        path = tmp_path / f"notes.{ext}"
+        path.write_text("liner notes\n" * 100)
+        for fn in (audio.check, audio.load):
+            with pytest.raises(AudioError, match=r"not an audio file") as err:
+                fn(path)
+            assert err.value.path == str(path)
+
+
+def test_check_samples_limits(tmp_path):
+    audio.check_samples(np.array([-audio.MAX_ABS_SAMPLE, audio.MAX_ABS_SAMPLE]), "x")  # the bound itself is fine
+    with pytest.raises(AudioError, match=r"^y: sample values out of range \(peak \|x\| = 2e\+06 at sample 1"):
+        audio.check_samples(np.array([0.0, -2e6]), "y")

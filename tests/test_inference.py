@@ -9,10 +9,10 @@ import re
 import subprocess
 import sys
 
+import bad_audio
 import numpy as np
 import pytest
 import soundfile as sf
-from fake_runs import tiny_crossval
 from launchers import run_in_process
 
 from mgc_jax import evaluate
@@ -33,14 +33,6 @@ def tone(seconds: float, *, freq: float = 440.0, sr: int = SR, seed: int = 0) ->
     rng = np.random.default_rng(seed)
     x = sum(np.sin(2 * np.pi * freq * h * t) / h for h in range(1, 6)) * (0.5 + 0.5 * np.cos(2 * np.pi * 0.7 * t))
     return (0.2 * x + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
-
-
-@pytest.fixture(scope="session")
-def runs(tmp_path_factory):
-    """Tiny trained net_STFT and net_MUSIC run directories (real checkpoints; config.json with the paper's
-    FeatureConfig), shared with tests/test_crossval.py through tests/support/fake_runs.py."""
-    tiny = tiny_crossval(tmp_path_factory.getbasetemp())
-    return {net: tiny.workdir.run_dir("fakecorpus", "stratified", net, 0) for net in ("stft", "music")}
 
 
 # ----------------------------------------------------------------------------------------- pure parts
@@ -296,3 +288,14 @@ def test_an_int16_array_predicts_like_the_same_16_bit_file(music_run, tmp_path):
     np.testing.assert_array_equal(from_array.clip_probs, from_file.clip_probs)  # scaled by 2^-15, not raw units
     stereo_first = clf.predict(np.stack([pcm, pcm]))  # channels-first [2, n]: 2 channels, not n channels
     np.testing.assert_array_equal(stereo_first.clip_probs, from_file.clip_probs)
+
+
+def test_predict_caps_the_clips_of_a_long_file_and_refuses_bad_arrays(bad_corpus, runs):
+    clf = Classifier.from_checkpoint(runs["stft"], runs["music"], max_clips=18)
+    long = clf.predict(bad_corpus[1]["ten_minutes"])  # 402 clips uncapped (test_launch_predict)
+    assert long.n_clips == 18 and np.isfinite(long.clip_probs).all()
+    x, n = bad_audio.tone(bad_audio.N), bad_audio.N
+    for bad, cause in [(np.where(np.arange(n) == 7, np.nan, x), r"non-finite samples \(1 NaN, 0 Inf; first at sample 7\)"),
+                       (x * 1e12, r"sample values out of range")]:
+        with pytest.raises(AudioError, match=r"^<array>: " + cause):
+            clf.predict(bad)

@@ -2,9 +2,12 @@
 and the rest are classified."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import soundfile as sf
-from launchers import one_error_line, run_command
+from bad_audio import CASES, REFUSED, SHORT_CLIP, SHORT_FRAME, SR
+from launchers import one_error_line, run_command, run_in_process
 
 
 def test_launch_predict_refuses_the_same_checkpoint_twice(music_run, tmp_path, capsys):
@@ -18,3 +21,31 @@ def test_launch_predict_refuses_the_same_checkpoint_twice(music_run, tmp_path, c
     code, out, err = run_command(predict, capsys, f"--checkpoint={run}", f"--checkpoint={copy}", audio)
     one_error_line(code, err, 1, f"^error: {run} and {copy} are both music runs")
     assert out == ""  # no FUSION2 answer
+
+
+def test_launch_predict_gives_each_bad_file_its_error_and_classifies_the_rest(bad_corpus, runs, capsys):
+    from launch import predict
+
+    _, paths = bad_corpus
+    files = ["good_a", *CASES]
+    code, out, err = run_in_process(predict, capsys, f"--checkpoint={runs['stft']}", f"--checkpoint={runs['music']}",
+                                 "--json", *(paths[n] for n in files))
+    too_short = {"short_frame": f"too short to classify: {SHORT_FRAME} samples ({SHORT_FRAME / SR:.3f} s) at {SR} Hz, "
+                                "one clip needs 128 frames",
+                 "short_clip": f"too short to classify: {SHORT_CLIP} samples ({SHORT_CLIP / SR:.3f} s) at {SR} Hz, "
+                               "one clip needs 128 frames"}
+    errors = {n: r.cause for n, r in REFUSED.items()} | too_short
+    assert code == 1 and err.strip().splitlines()[-1] == f"error: {len(errors)} of {len(files)} files could not be classified"
+    results = dict(zip(files, json.loads(out)["files"]))
+    for name, res in results.items():
+        assert res["file"] == str(paths[name])
+        if name in errors:
+            assert res["error"].startswith(errors[name]), (name, res)
+            continue
+        assert "error" not in res, (name, res)
+        # 4 s: 171 frames, one clip; 10 min: 25,838 frames, a clip every 64 frames: 402.
+        n_clips, seconds = (402, 600.0) if name == "ten_minutes" else (1, 4.0)
+        assert (res["n_clips"], res["duration_s"], res["rule"]) == (n_clips, seconds, "fusion2"), name
+        assert sum(res["votes"].values()) == n_clips
+        probs = [p for _, p in res["top"]]
+        assert all(np.isfinite(probs)) and 0 < sum(probs) <= 1 + 1e-5, (name, probs)  # float32 softmax rounding
