@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import pathlib
+import shutil
 import sys
 
 import numpy as np
@@ -132,3 +133,52 @@ def bad_corpus_extracted(bad_corpus, tmp_path_factory):
     directory = wd.features_dir(root.resolve().name, cfg)  # where launch.extract looks for this corpus
     report = extraction.extract(tracks, directory, cfg, batch_size=2, progress=False)
     return report, cache.FeatureCache(directory), wd
+
+
+@pytest.fixture
+def fake_extracted(tmp_path, monkeypatch):
+    """Two 7 s tracks extracted into tmp_path/f with tests/support/fake_extraction.py's "level" maps (the cache's
+    bookkeeping is under test, not dsp): (tracks, cache directory)."""
+    import fake_extraction
+    import soundfile as sf
+
+    import dsp
+    from mgc_jax.data import extraction
+    from mgc_jax.data.track import Track
+
+    fake_extraction.install(monkeypatch, "level")
+    tracks = []
+    for i in range(2):
+        path = tmp_path / "audio" / f"blues.{i:05d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, 0.1 * np.random.default_rng(i).standard_normal(7 * 22050), 22050, subtype="PCM_16")
+        tracks.append(Track(path.stem, "blues", str(path)))
+    extraction.extract(tracks, tmp_path / "f", dsp.FeatureConfig(), progress=False)
+    return tracks, tmp_path / "f"
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A tiny finished run (2 epochs, checkpoints 1 and 2) and its fold data; copy it before damaging it."""
+    from fake_data import WIDTHS, make_fold_data, tiny_config
+
+    from mgc_jax.train.loop import train_and_evaluate
+
+    cfg = tiny_config(epochs=2)
+    data = make_fold_data(cfg.kinds)
+    res = train_and_evaluate(cfg, tmp_path_factory.mktemp("run") / "run", data, in_bins=WIDTHS)
+    return res.run_dir, data
+
+
+@pytest.fixture
+def damaged_copy(trained_run, tmp_path):
+    """make(how): a copy of `trained_run` with `how(copy)` applied (tests/support/damaged_files.py): (copy, data)."""
+    run_dir, data = trained_run
+
+    def make(how):
+        copy = tmp_path / "run"
+        shutil.copytree(run_dir, copy)
+        how(copy)
+        return copy, data
+
+    return make
