@@ -136,6 +136,15 @@ def bad_corpus_extracted(bad_corpus, tmp_path_factory):
 
 
 @pytest.fixture
+def fast_extract(monkeypatch):
+    """Extraction with zero maps of the real shapes (tests/support/fake_extraction.py): corpus logic without the DSP
+    cost; returns the FakeMaps (its `.shapes` lists the batches)."""
+    import fake_extraction
+
+    return fake_extraction.install(monkeypatch, "zeros")
+
+
+@pytest.fixture
 def fake_extracted(tmp_path, monkeypatch):
     """Two 7 s tracks extracted into tmp_path/f with tests/support/fake_extraction.py's "level" maps (the cache's
     bookkeeping is under test, not dsp): (tracks, cache directory)."""

@@ -3,10 +3,16 @@ with its unusable tracks and classes named (DSP replaced by tests/support/fake_e
 bookkeeping is under test)."""
 from __future__ import annotations
 
-import fake_extraction
-import pytest
+import pathlib
 
+import fake_extraction
+import numpy as np
+import pytest
+from corpus_files import CLASSES, my_music, tone_file, write_manifest
+
+from mgc_jax.data import corpus, extraction, folder, gtzan, sources
 from mgc_jax.data.corpus import prepare_corpus
+from mgc_jax.data.track import SAFE_ID
 from mgc_jax.errors import DataError
 from mgc_jax.workdir import Workdir
 
@@ -29,3 +35,107 @@ def test_a_synthetic_corpus_left_with_one_genre_is_refused(tmp_path, monkeypatch
             shutil.rmtree(genre_dir)
     with pytest.raises(DataError, match=r"every usable track is of one class \(rock\)"):
         prepare_corpus(None, wd, tracks_per_genre=1, progress=False)
+
+
+def test_prepare_a_labelled_folder(tmp_path, fast_extract):
+    root = my_music(tmp_path)
+    wd = Workdir(tmp_path / "ws")
+    c = corpus.prepare_corpus(str(root), wd, progress=False)
+    assert c.kind == "folder" and c.classes == CLASSES and len(c.tracks) == 12
+    assert c.name == sources.corpus_name(root) and c.name.startswith("my_music-") and SAFE_ID.match(c.name)
+    assert c.cache.directory == wd.features_dir(c.name, c.cfg)
+    ids = [t.track_id for t in c.tracks]
+    assert list(c.labels(ids)) == [CLASSES.index(t.genre) for t in c.tracks]
+    assert c.labels(ids).dtype == np.int32
+    with pytest.raises(DataError, match="no track 'nope'"):
+        c.labels(["nope"])
+    assert {pathlib.Path(p).name for p, _ in c.problems} >= {"broken.wav", "cover.jpg"}
+    split = c.split(wd, "stratified", 1, n_folds=3)
+    assert wd.split_file(c.name, "stratified-3folds").is_file()
+    assert sorted(split.train + split.valid + split.test) == sorted(ids)
+    for part in split:  # 4 tracks per class in 3 blocks: every part holds every class
+        assert {c.classes[i] for i in c.labels(part)} == set(CLASSES)
+    with pytest.raises(DataError, match="class 'Acoustic' has 4 tracks: 10 folds need at least 10 per class"):
+        c.split(wd, "stratified", 0)
+    with pytest.raises(DataError, match="the artist split needs artists"):
+        c.split(wd, "artist", 0, n_folds=3)
+    with pytest.raises(DataError, match="needs a manifest with a split column"):
+        c.split(wd, "manifest", 0)
+    with pytest.raises(DataError, match="GTZAN's fault-filtered track list"):
+        c.split(wd, "filtered", 0)
+
+
+def test_a_class_left_without_usable_tracks_is_named(tmp_path, fast_extract):
+    root = tmp_path / "c"
+    for i in range(3):
+        tone_file(root / "Long" / f"{i}.wav", seed=i)
+    tone_file(root / "Short" / "s.wav", seconds=1.0)  # readable, but shorter than one clip
+    with pytest.raises(DataError, match="class 'Short' has no usable track"):
+        corpus.prepare_corpus(str(root), Workdir(tmp_path / "ws"), progress=False)
+
+
+def test_a_manifest_class_without_readable_tracks_is_named(tmp_path, fast_extract):
+    for i in range(2):
+        tone_file(tmp_path / f"{i}.wav", seed=i)
+    m = write_manifest(tmp_path / "m.csv", "path,label\n0.wav,x\n1.wav,y\nlost.wav,z\n")
+    with pytest.raises(DataError, match="class 'z' has no usable track"):
+        corpus.prepare_corpus(str(m), Workdir(tmp_path / "ws"), progress=False)
+    one = write_manifest(tmp_path / "one.csv", "path,label\n0.wav,x\n1.wav,x\n")
+    with pytest.raises(DataError, match=r"only 1 class \(x\): a corpus needs at least 2 labels"):
+        sources.find(one)
+
+
+def test_a_split_the_corpus_cannot_have_is_refused_before_extraction(tmp_path, monkeypatch):
+    root = my_music(tmp_path)
+    calls = []
+    monkeypatch.setattr(extraction, "extract", lambda *a, **k: calls.append(a) or pytest.fail("extracted"))
+    wd = Workdir(tmp_path / "ws")
+    for split, n_folds, message in [
+        ("stratified", 10, r"class 'Acoustic' has 4 tracks: 10 folds need at least 10 per class; use at most --n_folds=4"),
+        ("filtered", 10, "GTZAN's fault-filtered track list"),
+        ("artist", 3, "the artist split needs artists"),
+        ("manifest", 10, "needs a manifest with a split column"),
+    ]:
+        with pytest.raises(DataError, match=message):
+            corpus.prepare_corpus(str(root), wd, progress=False, split=split, n_folds=n_folds)
+    assert not calls
+
+
+def test_a_partial_gtzan_layout_says_it_keeps_ten_classes(tmp_path, fast_extract, caplog):
+    for name in ("pop/pop.00000.wav", "rock/rock.00001.wav"):
+        tone_file(tmp_path / "gtzan" / name)
+    with caplog.at_level("WARNING"):
+        c = corpus.prepare_corpus(str(tmp_path / "gtzan"), Workdir(tmp_path / "ws"), progress=False)
+    assert c.classes == gtzan.GENRES
+    [line] = [r.getMessage() for r in caplog.records if "GTZAN layout without" in r.getMessage()]
+    assert "blues, classical, country, disco, hiphop, jazz, metal, reggae:" in line and "CSV manifest" in line
+
+
+def test_a_too_short_manifest_track_is_reported_with_its_row(tmp_path, fast_extract):
+    for i in range(2):
+        tone_file(tmp_path / f"{i}.wav", seed=i)
+    tone_file(tmp_path / "short.wav", seconds=1.0)
+    m = write_manifest(tmp_path / "m.csv", "path,label\n0.wav,x\n1.wav,y\nshort.wav,y\n")
+    c = corpus.prepare_corpus(str(m), Workdir(tmp_path / "ws"), progress=False)
+    assert len(c.tracks) == 2
+    [(path, cause)] = c.problems
+    assert path == str(tmp_path / "short.wav") and cause.startswith("m.csv line 4: shorter than one 128-frame clip")
+
+
+def test_a_symlinked_file_is_one_track_and_copies_are_named(tmp_path, fast_extract, caplog):
+    root = tmp_path / "lib"
+    for i in range(2):
+        tone_file(root / "A" / f"a{i}.wav", seed=i)
+        tone_file(root / "B" / f"b{i}.wav", seed=5 + i)
+    (root / "B" / "also a0.wav").symlink_to(root / "A" / "a0.wav")  # the same file under another class
+    (root / "B" / "copy of b0.wav").write_bytes((root / "B" / "b0.wav").read_bytes())  # same bytes, own file
+    found = folder.scan(root)
+    assert sorted(pathlib.Path(t.path).name for t in found.tracks) == ["a0.wav", "a1.wav", "b0.wav", "b1.wav",
+                                                                       "copy of b0.wav"]
+    causes = dict(found.skipped)
+    assert causes[str(root / "B" / "also a0.wav")] == (f"the same file as {root / 'A' / 'a0.wav'} (a symbolic link): "
+                                                       "one file, one track")
+    with caplog.at_level("WARNING"):
+        corpus.prepare_corpus(str(root), Workdir(tmp_path / "ws"), progress=False)
+    [line] = [r.getMessage() for r in caplog.records if "byte-identical" in r.getMessage()]
+    assert line.startswith("byte-identical copies: 1 track(s) have the audio file of another (e.g. B_b0_wav-")
