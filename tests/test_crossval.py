@@ -8,8 +8,11 @@ import pathlib
 import subprocess
 import sys
 
+import fake_extraction
 import numpy as np
 import pytest
+from corpus_files import CLASSES, class_folder
+from fake_data import tiny_config
 from fake_runs import fold_tracks, tiny_crossval, write_fake_runs, write_run
 
 from mgc_jax import evaluate
@@ -251,3 +254,74 @@ def test_launch_crossval_end_to_end_on_a_synthetic_corpus(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "trained 0 runs, reused 20 finished runs" in again.stdout
     assert (out / "table2.md").read_text() == table2
+
+
+def test_crossval_on_a_labelled_folder_names_its_classes(tmp_path, monkeypatch):
+    fake_extraction.install(monkeypatch, "spectrum")  # maps that differ by class, without the DSP cost
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.train.checkpoint import CheckpointError, RunCheckpoints
+
+    root = class_folder(tmp_path)
+    wd = Workdir(tmp_path / "ws")
+    corpus = prepare_corpus(str(root), wd, progress=False)
+    assert corpus.kind == "folder" and corpus.classes == CLASSES and len(corpus.tracks) == 15
+    cfg = tiny_config(epochs=1, batch_size=8, n_folds=3)
+    res = crossval.run(cfg, wd, corpus, nets=("music",), folds=(1,), n_boot=50, baseline=True)
+
+    run = wd.run_dir(corpus.name, "stratified", "music", 1, n_folds=3)
+    assert run.parent.parent.name == "stratified-3folds" and rundir.is_finished(run)
+    config = rundir.read_config(run)
+    assert config["classes"] == list(CLASSES) and config["corpus_kind"] == "folder"
+    assert config["train"]["n_folds"] == 3 and config["train"]["model"]["num_classes"] == 3
+    assert rundir.read_test_probs(run).genres == CLASSES and rundir.run_classes(run) == CLASSES
+    assert rundir.read_test_probs(run).probs[0].shape == (3, 3)  # 3 clips x 3 classes: the head is the corpus's
+    other = {**config, "classes": ["a", "b", "c"]}  # the checkpoints' metadata carries the classes too
+    with RunCheckpoints((run / rundir.CHECKPOINTS).absolute(), config=other, score=lambda m: 0) as ckpts:
+        with pytest.raises(CheckpointError, match="classes"):
+            ckpts.check_config(ckpts.latest_step())
+
+    ev = res.evaluation
+    assert ev.genres == CLASSES and ev.kind == "folder" and ev.n_folds == 3 and ev.folds == (1,)
+    assert list(ev.systems) == ["net_MUSIC", "baseline"]  # fusions: test_fusions_with_the_baseline, slow tests
+    base = rundir.read_test_probs(wd.run_dir(corpus.name, "stratified", "baseline", 1, n_folds=3))
+    music = rundir.read_test_probs(run)
+    assert base.track_ids == music.track_ids == tuple(corpus.split(wd, "stratified", 1, n_folds=3).test)
+    assert all(s.summary.n_tracks == len(base.track_ids) for s in ev.systems.values())  # the same test tracks
+    assert sorted({CLASSES[y] for y in base.labels}) == list(CLASSES)  # stratified: every class in the test block
+    out = wd.results_dir(corpus.name, "stratified", n_folds=3)
+    t2, t1 = (out / "table2.md").read_text(), (out / "table1.md").read_text()
+    assert "| baseline (MFCC+SVM) |" in t2 and "stratified split (3 folds)" in t2 and "paper" not in t2.lower()
+    assert f"the test tracks of fold 1 ({len(base.track_ids)} tracks)" in t2
+    assert "| true \\ predicted | Acoustic | Beats | Electric | tracks |" in t1 and " / " not in t1
+    js = json.loads((out / "results.json").read_text())
+    assert js["classes"] == list(CLASSES) and js["paper"] is None and js["n_folds"] == 3
+
+    again = crossval.run(cfg, wd, corpus, nets=("music",), folds=(1,), n_boot=50, baseline=True)
+    assert again.training.trained == [] and again.training.mismatched == []  # the head size is not a mismatch
+    assert crossval.fit_missing_baselines(wd, corpus, "stratified", (1,), n_folds=3) == []
+    assert crossval.fit_missing_baselines(wd, corpus, "stratified", (0,), n_folds=3) == [0]  # fold 0: fitted now
+
+
+def test_fusions_with_the_baseline():
+    """FUSION2+baseline: the baseline's track probabilities are a third voice in every clip; the baseline's
+    one row per track does not trip the nets' clip-count check, other test tracks do."""
+    from mgc_jax import evaluate
+    from mgc_jax.train.rundir import FoldProbs
+
+    ids, labels = ("a", "b"), np.array([0, 1], np.int32)
+    stft = (np.array([[0.5, 0.4, 0.1]] * 3, np.float32), np.array([[0.4, 0.5, 0.1]] * 2, np.float32))
+    music = (np.array([[0.4, 0.5, 0.1]] * 3, np.float32), np.array([[0.5, 0.4, 0.1]] * 2, np.float32))
+    base = (np.array([[0.1, 0.8, 0.1]], np.float32), np.array([[0.1, 0.8, 0.1]], np.float32))
+    fp = {net: {0: FoldProbs(ids, labels, p, CLASSES)} for net, p in (("stft", stft), ("music", music),
+                                                                      ("baseline", base))}
+    ev = crossval.evaluate_probs(fp, corpus="c", split="manifest", kind="manifest", n_boot=20)
+    assert list(ev.systems) == ["net_STFT", "net_MUSIC", "FUSION1", "FUSION2", "baseline", "FUSION2+baseline"]
+    assert ev.systems["FUSION2"].predictions.tolist() == [0, 0]  # a tie of means: the lowest index
+    assert ev.systems["baseline"].predictions.tolist() == [1, 1]
+    assert ev.systems["FUSION2+baseline"].predictions.tolist() == [1, 1]  # the baseline breaks the nets' tie
+    assert evaluate.fusion2_track(stft[0], music[0], np.array([0.0, 0.0, 1.0])) == 2  # (.3, .3, .4) per clip
+    with pytest.raises(ValueError, match="do not fit"):
+        evaluate.fusion2_track(stft[0], music[0], np.ones(2))
+    other = {**fp, "baseline": {0: FoldProbs(("a", "c"), labels, base, CLASSES)}}
+    with pytest.raises(crossval.DataError, match="the baseline run of this fold tested other tracks"):
+        crossval.evaluate_probs(other, corpus="c", split="manifest", n_boot=20)

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 from bad_audio import CASES, REFUSED, SHORT_CLIP, SHORT_FRAME, SR
+from corpus_files import CLASSES, class_folder
 from damaged_files import CHECKPOINT_DAMAGE
-from launchers import one_error_line, run_command, run_in_process
+from launchers import one_error_line, run_command, run_in_process, run_module_ok
+
+from mgc_jax.workdir import Workdir
 
 
 def test_launch_predict_refuses_the_same_checkpoint_twice(music_run, tmp_path, capsys):
@@ -105,3 +108,22 @@ def test_launch_predict_reports_damaged_arrays_in_one_line_without_orbax_interna
     # its handler registries and the asyncio task dumps never appear.
     for word in ("orbax", "tensorstore", "never retrieved", "NoEntryError"):
         assert word not in proc.stderr, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_a_folder_trains_and_predict_names_its_classes(tmp_path):
+    """The issue's folder: `launch.train` on it, then `launch.predict --json` names Acoustic/Beats/Electric."""
+    root = class_folder(tmp_path)
+    ws = tmp_path / "ws"
+    proc = run_module_ok("launch.train", "--net=music", f"--data_dir={root}", "--n_folds=3", "--epochs=2", "--k1=16",
+                   f"--workdir={ws}")
+    assert "classes:            Acoustic, Beats, Electric (folder corpus, 15 tracks)" in proc.stdout
+    assert "num_classes=3," in proc.stderr and "num_classes=10" not in proc.stderr  # the logged config is the run's
+    from mgc_jax.data.sources import corpus_name
+
+    run = Workdir(ws).run_dir(corpus_name(root), "stratified", "music", 0, n_folds=3)
+    files = [str(root / "Acoustic" / "live sets" / "take 1 (final).wav"), str(root / "Beats" / "beat-1.wav")]
+    out = json.loads(run_module_ok("launch.predict", f"--checkpoint={run}", "--json", *files).stdout)
+    assert out["classes"] == list(CLASSES) and [f["file"] for f in out["files"]] == files
+    for f in out["files"]:
+        assert f["genre"] in CLASSES and {g for g, _ in f["top"]} == set(CLASSES) and set(f["votes"]) <= set(CLASSES)

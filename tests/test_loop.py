@@ -12,9 +12,11 @@ import subprocess
 import sys
 import time
 
+import fake_extraction
 import jax
 import numpy as np
 import pytest
+from corpus_files import class_folder, write_class_track
 from fake_data import GENRES, WIDTHS, make_fold_data, tiny_config
 from flax import nnx
 
@@ -30,6 +32,7 @@ from mgc_jax.train.checkpoint import CheckpointError
 from mgc_jax.train.loop import train_and_evaluate
 from mgc_jax.train.rundir import TEST_PROBS_KEYS
 from mgc_jax.train.steps import split_train_step, track_metrics, train_step
+from mgc_jax.workdir import Workdir
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TIMING_KEYS = ("clips_per_s", "epoch_s", "eta_s")  # wall-clock fields: the only ones allowed to differ
@@ -413,3 +416,39 @@ def test_train_and_evaluate_refuses_one_class_training_tracks(tmp_path):
     with pytest.raises(DataError, match=rf"training tracks of fold 0 are all of one class \({data.genres[0]}\)"):
         train_and_evaluate(tiny_config(epochs=1), tmp_path / "run", one, in_bins=WIDTHS)
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_small_classes_need_fewer_folds(tmp_path, monkeypatch):
+    fake_extraction.install(monkeypatch, "spectrum")
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.errors import DataError
+    from mgc_jax.train import loop as train
+
+    wd = Workdir(tmp_path / "ws")
+    corpus = prepare_corpus(str(class_folder(tmp_path)), wd, progress=False)
+    with pytest.raises(DataError, match="class 'Acoustic' has 5 tracks: 10 folds need at least 10 per class"):
+        train.run(tiny_config(epochs=1, batch_size=8), wd, corpus)
+    with pytest.raises(DataError, match="needs a manifest with a split column"):
+        train.run(tiny_config(epochs=1, batch_size=8, split="manifest"), wd, corpus)
+    assert not (wd.root / "runs").exists()
+
+
+def test_a_run_does_not_resume_on_other_audio_under_the_same_names(tmp_path, monkeypatch):
+    """Two copies of a corpus with the same name and track ids (e.g. two GTZAN folders called gtzan) share run
+    directories; the run records its tracks' audio hashes, so it refuses to resume on the other copy's."""
+    fake_extraction.install(monkeypatch, "spectrum")
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.train import loop as train
+    from mgc_jax.train.checkpoint import CheckpointError
+
+    wd = Workdir(tmp_path / "ws")
+    root = class_folder(tmp_path)
+    cfg = tiny_config(epochs=1, batch_size=8, n_folds=3)
+    first = train.run(cfg, wd, prepare_corpus(str(root), wd, progress=False))
+    saved = rundir.read_config(first.run_dir)["audio_sha256"]
+    again = train.run(cfg, wd, prepare_corpus(str(root), wd, progress=False))  # same audio: reused as before
+    assert again.run_dir == first.run_dir and again.test_accuracy == first.test_accuracy
+    write_class_track(root / "Beats" / "beat-1.wav", "Electric", 7)  # same path and id, other audio
+    with pytest.raises(CheckpointError, match=f"audio_sha256: '{saved}' \\(saved\\) != '[0-9a-f]{{16}}' \\(now\\).*"
+                                              "audio differs"):
+        train.run(cfg, wd, prepare_corpus(str(root), wd, progress=False))

@@ -1,12 +1,14 @@
 """Labelled corpora written into tmp dirs: short synthetic tones under free file names, the issue's "my music"
-folder (three classes, odd names, junk beside the tracks) and CSV manifests; for test_folder, test_sources,
-test_manifest, test_folds and test_corpus."""
+folder (three classes, odd names, junk beside the tracks), CSV manifests, and a folder of the same classes whose
+tracks sound like three synthetic genres (for training on it)."""
 from __future__ import annotations
 
 import pathlib
 
 import numpy as np
 import soundfile as sf
+
+from mgc_jax.data import synthetic
 
 SECONDS = 4.0  # 170 frames: one 128-frame clip
 
@@ -47,3 +49,31 @@ def write_manifest(path: pathlib.Path, text: str) -> pathlib.Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# ------------------------------------------- a labelled folder whose classes sound different (training on it)
+
+
+CLASS_SOUND = {"Acoustic": "classical", "Beats": "hiphop", "Electric": "metal"}  # a synthetic genre's signal per class
+CLASS_FILES = {"Acoustic": ["live sets/take 1 (final).wav", "studio/Été 2.flac", "a_b.wav", "a b.wav", "x.wav"],
+               "Electric": ["Track_1.WAV", "Track_2.wav", "deep/er/Track 3.Wav", "x (1).wav", "y.wav"],
+               "Beats": ["beat-1.wav", "beat-2.wav", "beat-3.wav", "BEAT-4.WAV", "b5.wav"]}
+CLASS_SECONDS = 7.0  # 300 frames: 3 clips of 128 frames (hop 64), one key-clarity window
+
+
+def write_class_track(path: pathlib.Path, cls: str, i: int, seconds: float = CLASS_SECONDS) -> pathlib.Path:
+    """Track `i` of the synthetic genre that stands for `cls`, as WAV (or FLAC by its extension) at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = synthetic.render_track(CLASS_SOUND[cls], i, n_samples=int(seconds * 22050))
+    fmt = "FLAC" if path.suffix.lower() == ".flac" else "WAV"
+    sf.write(path, x, 22050, format=fmt)  # format given: the extension may be .WAV
+    return path
+
+
+def class_folder(root: pathlib.Path, seconds: float = CLASS_SECONDS) -> pathlib.Path:
+    """`root/my music/<class>/...`: the issue's three files among five per class,
+    each class a different synthetic genre's sound."""
+    for cls, names in CLASS_FILES.items():
+        for i, name in enumerate(names):
+            write_class_track(root / "my music" / cls / name, cls, i, seconds)
+    return root / "my music"

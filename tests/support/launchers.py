@@ -106,6 +106,13 @@ def run_module(module: str, *args, cwd=None, timeout=900) -> subprocess.Complete
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_module_ok(module: str, *args, timeout=900) -> subprocess.CompletedProcess:
+    """`run_module` that must exit 0 (else the test fails with the end of its stderr)."""
+    proc = run_module(module, *args, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
 def one_error_line(code, err, expected_code, pattern) -> None:
     """The exit status is `expected_code` and stderr ends with its only `error:` line, which matches `pattern`."""
     lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
