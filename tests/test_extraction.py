@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import pathlib
 
+import fake_extraction
 import numpy as np
 import pytest
+import soundfile as sf
 from bad_audio import LENGTH, LOADS, REFUSED, TOO_SHORT_TO_EXTRACT, N, track_id
 from damaged_files import npy, rot_keeping_mtime
+from full_disk import fill_disk_after
 
 import dsp
 from mgc_jax.data import audio, cache, extraction, maps
+from mgc_jax.data.track import Track
+from mgc_jax.errors import DiskFullError
 
 CFG = dsp.FeatureConfig()
 
@@ -121,3 +126,21 @@ def test_verify_rebuilds_entries_without_a_recorded_checksum(fake_extracted):
     report = extraction.extract(tracks, directory, CFG, progress=False, verify=True)
     assert report.done == ["blues.00000"]
     assert {why for _, why in report.rotted} == {"no checksum recorded"} and len(report.rotted) == 2
+
+
+def test_cache_write_names_the_file_and_the_rerun_keeps_what_was_done(tmp_path, monkeypatch):
+    fake_extraction.install(monkeypatch, "ones")
+    tracks = []
+    for i in range(3):
+        path = tmp_path / "audio" / f"blues.{i:05d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, 0.1 * np.random.default_rng(i).standard_normal(4 * 22050 + 512 * i), 22050)
+        tracks.append(Track(path.stem, "blues", str(path)))  # 3 lengths: 3 batches of one track
+    cfg, cache_dir = dsp.FeatureConfig(), tmp_path / "f"
+    disk = fill_disk_after(monkeypatch, 3)  # track 0: 2 arrays + the index; then track 1's first array fails
+    with pytest.raises(DiskFullError, match=rf"^no space left on device writing {cache_dir}/blues\.00001\.music\.npy$"):
+        extraction.extract(tracks, cache_dir, cfg, progress=False, batch_size=1)
+    assert not list(cache_dir.glob(".*.tmp"))
+    disk["full"] = False
+    report = extraction.extract(tracks, cache_dir, cfg, progress=False, batch_size=1)
+    assert report.skipped == ["blues.00000"] and sorted(report.done) == ["blues.00001", "blues.00002"]

@@ -52,3 +52,41 @@ def test_a_one_genre_gtzan_folder_is_refused_before_training(tmp_path, monkeypat
     one_error_line(code, err, 1, rf"^error: {root}: every usable track is of one class \(blues\): training "
                                   r"needs at least 2 classes$")
     assert not (tmp_path / "w").exists()  # refused before extracting or training anything
+
+
+def test_launch_train_reports_a_full_disk_during_a_checkpoint_save_and_the_rerun_resumes(tmp_path, monkeypatch,
+                                                                                         capsys):
+    """orbax's ValueError(RESOURCE_EXHAUSTED ... No space left on device) becomes one line naming the step
+    directory; the rerun resumes from the last saved epoch and ends as an uninterrupted run does."""
+    from fake_data import fake_corpus
+
+    import mgc_jax.data.corpus
+    from mgc_jax.train import rundir
+    from mgc_jax.train.checkpoint import ocp
+
+    corpus = fake_corpus(tmp_path)
+    monkeypatch.setattr(mgc_jax.data.corpus, "prepare_corpus", lambda *a, **k: corpus)
+    args = ("--net=music", "--fold=0", "--k1=8", "--batch_size=20", "--epochs=3")
+    real_save, disk = ocp.training.Checkpointer.save, {"full": True}
+
+    def save(self, step, *args, **kwargs):
+        if step == 2 and disk["full"]:  # what orbax 0.12 raised on a full disk (issue 15)
+            raise ValueError("RESOURCE_EXHAUSTED: Error writing local file \"/w/2.orbax-checkpoint-tmp/state/d/x\": "
+                             "No space left on device [tensorstore_spec='{...}']")
+        return real_save(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(ocp.training.Checkpointer, "save", save)
+    code, _, err = run_command("train", capsys, *args, f"--workdir={tmp_path / 'w'}")
+    run_dir = tmp_path / "w" / "runs" / "fakecorpus" / "stratified" / "music" / "fold0"
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 1 and errors == [f"error: no space left on device writing {run_dir.absolute()}/checkpoints/2"], err
+    assert "Traceback" not in err and not rundir.is_finished(run_dir)
+    disk["full"] = False
+    code, _, err = run_command("train", capsys, *args, f"--workdir={tmp_path / 'w'}")
+    assert code == 0, err
+    code, _, err = run_command("train", capsys, *args, f"--workdir={tmp_path / 'clean'}")
+    assert code == 0, err
+    clean = tmp_path / "clean" / "runs" / "fakecorpus" / "stratified" / "music" / "fold0"
+    assert [r["epoch"] for r in rundir.read_metrics(run_dir)] == [1, 2, 3]
+    np.testing.assert_array_equal(np.load(run_dir / rundir.TEST_PROBS)["probs"],
+                                  np.load(clean / rundir.TEST_PROBS)["probs"])
