@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from bad_audio import DC_LEVEL, LOADS
+from padded_signals import assert_close_per_column, chords_with_a_loud_end, kept, real_clip
 
 import dsp
 from dsp.chroma import chroma_plan
@@ -284,3 +285,27 @@ def test_feature_maps_of_what_loads(name, bad_corpus):
         assert music[:, COL["brightness"]].max() < 1e-3  # only the window's side lobes reach above 1.5 kHz
     else:
         assert (music[:, COL["key_clarity"]] > 0).all()  # a pitched tone
+
+
+@pytest.mark.parametrize("source", ["real GTZAN clip", "loud end"])
+def test_music_map_of_a_padded_signal_with_its_valid_length_equals_the_unpadded_one(source):
+    import jax
+
+    x = real_clip() if source == "real GTZAN clip" else chords_with_a_loud_end(kept(5), 1)
+    if x is None:
+        pytest.skip("no ../shared/gtzan_dev")
+    t = dsp.n_frames(x.size, CFG)
+    want = np.asarray(dsp.music_features(x, CFG))
+    padded = np.zeros(kept(8), np.float32)
+    padded[: x.size] = x
+    got = np.asarray(jax.jit(lambda v, n: dsp.music_features(v, CFG, valid_length=n))(padded, np.int32(x.size)))
+    assert_close_per_column(got[:t], want)
+    unmasked = np.asarray(dsp.music_features(padded, CFG))[:t]  # without valid_length the padding leaks in
+    key = dsp.FEATURE_NAMES.index("key_clarity")
+    assert not np.allclose(unmasked[:, key], want[:, key], atol=1e-5)
+
+
+def test_valid_length_equal_to_the_length_changes_nothing():
+    x = chords_with_a_loud_end(kept(2) + 777, 2)
+    np.testing.assert_array_equal(np.asarray(dsp.music_features(x, CFG, valid_length=x.size)),
+                                  np.asarray(dsp.music_features(x, CFG)))
