@@ -119,3 +119,14 @@ def test_stft_runs_saved_before_mel_bands_read_as_the_513_bins():
                                                                                      {"train": now})
     with_bands = {**now, "model": {**now["model"], "stft_bands": 0}}
     assert rundir.config_mismatch({"train": old_train}, {"train": with_bands}) == ""
+
+
+def test_train_config_refuses_an_unknown_transform():
+    from mgc_jax.config import TrainConfig
+
+    with pytest.raises(ValueError, match=r"TrainConfig.stft_transform='log2'"):
+        TrainConfig(net="stft", fold=0, stft_transform="log2")
+    from mgc_jax.config import paper_config
+
+    assert TrainConfig(net="stft", fold=0).stft_transform == "log1p"  # decided on real music
+    assert paper_config("stft", 0).stft_transform == "none"  # the paper's linear magnitude

@@ -20,3 +20,27 @@ def test_fold_flag_is_checked_against_the_fold_count_in_one_line(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: --fold=7: expected 0..4"), \
         proc.stderr[-2000:]
     assert not (tmp_path / "ws").exists()
+
+
+def test_paper_flag_restores_the_papers_settings_and_explicit_flags_win():
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from absl import flags; import launch.train_flags as tf; "
+            "flags.FLAGS(sys.argv); c = tf.train_config('music', 0); "
+            "print(json.dumps({**{k: getattr(c, k) for k in ('standardize', 'stft_transform', 'select', 'epochs', "
+            "'crops', 'mixup')}, 'stft_bands': c.model.stft_bands}))")
+
+    def settings(*argv):
+        out = subprocess.run([sys.executable, "-c", code, "prog", *argv], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    assert settings() == {"standardize": True, "stft_transform": "log1p", "select": "last", "epochs": 20,
+                          "crops": None, "mixup": None, "stft_bands": 0}
+    assert settings("--paper") == {"standardize": False, "stft_transform": "none", "select": "best_valid",
+                                   "epochs": 40, "crops": "grid", "mixup": 0.0, "stft_bands": 0}
+    assert settings("--stft_bands=96")["stft_bands"] == 96 and settings("--paper", "--stft_bands=48")["stft_bands"] == 48
+    assert settings("--paper", "--mixup=0.2")["mixup"] == 0.2
+    assert settings("--paper", "--epochs=3", "--standardize")["epochs"] == 3
+    assert settings("--paper", "--epochs=3", "--standardize")["standardize"] is True

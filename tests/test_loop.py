@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import pathlib
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import fake_extraction
 import jax
@@ -22,7 +24,9 @@ from flax import nnx
 
 from mgc_jax.config import ModelConfig, TrainConfig, paper_config
 from mgc_jax.data.clips import ClipDataset
-from mgc_jax.data.folds import get_split
+from mgc_jax.data.folds import Split, get_split
+from mgc_jax.data.gtzan import GENRES as GTZAN_GENRES
+from mgc_jax.data.track import Track
 from mgc_jax.evaluate import majority_vote
 from mgc_jax.nets.standardize import Standardizer
 from mgc_jax.serve.inference import load_trained
@@ -359,7 +363,6 @@ def test_run_wires_workdir_split_and_clip_dataset(tmp_path):
 
     from dsp.config import FeatureConfig
     from mgc_jax.data.corpus import Corpus
-    from mgc_jax.data.gtzan import GENRES as GTZAN_GENRES
     from mgc_jax.data.track import Track
     from mgc_jax.workdir import Workdir
 
@@ -452,3 +455,85 @@ def test_a_run_does_not_resume_on_other_audio_under_the_same_names(tmp_path, mon
     with pytest.raises(CheckpointError, match=f"audio_sha256: '{saved}' \\(saved\\) != '[0-9a-f]{{16}}' \\(now\\).*"
                                               "audio differs"):
         train.run(cfg, wd, prepare_corpus(str(root), wd, progress=False))
+
+
+class _Cache:
+    """Non-negative 'magnitudes' with a genre-specific bin, 130 frames (one 128-frame clip) per track."""
+
+    def __init__(self, genre_of):
+        self.genre_of = genre_of
+
+    def load(self, track_id, kind, mmap=True):
+        seed = int.from_bytes(hashlib.sha256(f"{track_id}/{kind}".encode()).digest()[:8], "little")
+        x = np.abs(np.random.default_rng(seed).standard_normal((130, 12 if kind == "stft" else 8))) * 50.0
+        x[:, GTZAN_GENRES.index(self.genre_of[track_id]) % x.shape[1]] += 200.0
+        return x.astype(np.float32)
+
+
+def _corpus_and_split():
+    """A 3-tracks-per-genre corpus over _Cache and its split (tracks 0 / 1 / 2 of each genre)."""
+    tracks = tuple(Track(f"{g}.{i:05d}", g, "") for g in GTZAN_GENRES for i in range(3))
+    corpus = types.SimpleNamespace(tracks=tracks, cache=_Cache({t.track_id: t.genre for t in tracks}),
+                                   classes=tuple(GTZAN_GENRES),
+                                   labels=lambda ids: np.array([GTZAN_GENRES.index(i.split(".")[0]) for i in ids],
+                                                               np.int32))
+    pick = lambda i: tuple(f"{g}.{i:05d}" for g in GTZAN_GENRES)  # noqa: E731
+    return corpus, Split(pick(0), pick(1), pick(2))
+
+
+def test_training_fits_the_standardizer_on_transformed_maps_and_inference_applies_both(tmp_path):
+    from fake_data import tiny_config
+
+    from mgc_jax.serve.inference import load_trained
+    from mgc_jax.train.loop import fold_data, train_and_evaluate
+    from mgc_jax.train.rundir import read_test_probs
+
+    corpus, split = _corpus_and_split()
+    cfg = tiny_config("stft", epochs=1, standardize=True, stft_transform="log1p")
+    data = fold_data(cfg, corpus, split)
+    res = train_and_evaluate(cfg, tmp_path / "run", data, in_bins={"stft": 12})
+
+    trained = load_trained(res.run_dir)
+    frames = np.concatenate([np.log1p(corpus.cache.load(t, "stft")) for t in split.train]).astype(np.float64)
+    np.testing.assert_allclose(trained.standardizer.mean["stft"], frames.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(trained.standardizer.std["stft"], frames.std(0), rtol=1e-4)
+
+    raw = np.stack([corpus.cache.load(t, "stft")[:128] for t in split.test])
+    tp = read_test_probs(res.test_probs_path)
+    np.testing.assert_allclose(trained.predict({"stft": raw}), np.concatenate(tp.probs), rtol=1e-5, atol=1e-7)
+
+
+def test_select_last_tests_and_serves_the_last_epoch(tmp_path):
+    from fake_data import WIDTHS, make_fold_data, tiny_config
+
+    from mgc_jax.config import TrainConfig
+    from mgc_jax.serve.inference import load_trained
+    from mgc_jax.train.loop import train_and_evaluate
+
+    cfg = tiny_config(epochs=3, select="last", learning_rate=1e-2)
+    res = train_and_evaluate(cfg, tmp_path / "run", make_fold_data(cfg.kinds), in_bins=WIDTHS)
+    assert res.best_epoch == 3 and load_trained(res.run_dir).epoch == 3
+    assert load_trained(res.run_dir, step=2).epoch == 2  # an explicit step still wins
+    with pytest.raises(ValueError, match=r"TrainConfig.select='first'"):
+        TrainConfig(net="music", fold=0, select="first")
+
+
+def test_training_with_mixup_and_random_crops(tmp_path):
+    from fake_data import tiny_config
+
+    from mgc_jax.config import TrainConfig
+    from mgc_jax.train.loop import fold_data, train_and_evaluate
+
+    corpus, split = _corpus_and_split()
+    losses = {}
+    plain = {"crops": "grid", "mixup": 0.0}
+    for name, over in {"plain": plain, "mixup": {**plain, "mixup": 0.4}, "crops": {**plain, "crops": "random"}}.items():
+        cfg = tiny_config("music", epochs=2, **over)
+        res = train_and_evaluate(cfg, tmp_path / name, fold_data(cfg, corpus, split), in_bins={"music": 8})
+        losses[name] = [json.loads(line)["loss"] for line in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(v).all() for v in losses.values())
+    assert losses["mixup"] != losses["plain"] and losses["crops"] != losses["plain"]
+    with pytest.raises(ValueError, match=r"TrainConfig.crops='jitter'"):
+        TrainConfig(net="music", fold=0, crops="jitter")
+    with pytest.raises(ValueError, match=r"TrainConfig.mixup=-1"):
+        TrainConfig(net="music", fold=0, mixup=-1.0)
