@@ -191,3 +191,19 @@ def damaged_copy(trained_run, tmp_path):
         return copy, data
 
     return make
+
+
+@pytest.fixture(scope="session")
+def gtzan_mini(shared_dir, tmp_path_factory):
+    """../shared/gtzan_mini (50 GTZAN tracks) prepared with the real dsp, and fold 0 of 5 stratified folds:
+    (corpus, workdir, split). Slow: only the slow tests use it (sane, consistent outputs on real audio)."""
+    root = shared_dir / "gtzan_mini" / "genres"
+    if not root.is_dir():
+        pytest.skip(f"{root} is absent")
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.data.folds import stratified_folds
+    from mgc_jax.workdir import Workdir
+
+    wd = Workdir(tmp_path_factory.mktemp("work"))
+    corpus = prepare_corpus(str(root), wd, progress=False)
+    return corpus, wd, stratified_folds(corpus.tracks, n_folds=5)[0]

@@ -139,3 +139,14 @@ def test_a_symlinked_file_is_one_track_and_copies_are_named(tmp_path, fast_extra
         corpus.prepare_corpus(str(root), Workdir(tmp_path / "ws"), progress=False)
     [line] = [r.getMessage() for r in caplog.records if "byte-identical" in r.getMessage()]
     assert line.startswith("byte-identical copies: 1 track(s) have the audio file of another (e.g. B_b0_wav-")
+
+
+@pytest.mark.slow
+def test_extraction_of_the_fifty_tracks(gtzan_mini):
+    corpus, _, split = gtzan_mini
+    assert len(corpus.tracks) == 50 and not corpus.problems
+    assert (len(split.train), len(split.valid), len(split.test)) == (30, 10, 10)
+    for t in corpus.tracks[:3]:
+        stft, music = corpus.cache.load(t.track_id, "stft"), corpus.cache.load(t.track_id, "music")
+        assert stft.shape == (1290, 513) and music.shape == (1290, 8)
+        assert np.isfinite(stft).all() and np.isfinite(music).all() and (stft >= 0).all()

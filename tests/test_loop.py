@@ -537,3 +537,31 @@ def test_training_with_mixup_and_random_crops(tmp_path):
         TrainConfig(net="music", fold=0, crops="jitter")
     with pytest.raises(ValueError, match=r"TrainConfig.mixup=-1"):
         TrainConfig(net="music", fold=0, mixup=-1.0)
+
+
+@pytest.mark.slow
+def test_net_stft_log1p_standardised_trains_and_inference_matches_its_test_pass(gtzan_mini, tmp_path):
+    from mgc_jax.config import TrainConfig, feature_widths
+    from mgc_jax.serve.inference import load_trained
+    from mgc_jax.train.loop import fold_data, train_and_evaluate
+    from mgc_jax.train.rundir import read_test_probs
+
+    corpus, _, split = gtzan_mini
+    cfg = TrainConfig(net="stft", fold=0, epochs=2, standardize=True, stft_transform="log1p")
+    data = fold_data(cfg, corpus, split)
+    res = train_and_evaluate(cfg, tmp_path / "run", data, in_bins=feature_widths(corpus.cfg))
+    assert 0.0 <= res.test_accuracy <= 1.0 and res.best_epoch in (1, 2) and res.epochs == 2
+    tp = read_test_probs(res.test_probs_path)
+    assert tp.track_ids == split.test
+    assert [p.shape for p in tp.probs] == [(n, 10) for n in data.test.clips_per_track()]
+    assert all(1 <= n <= 18 for n in data.test.clips_per_track())
+    np.testing.assert_allclose(np.concatenate(tp.probs).sum(1), 1.0, rtol=1e-5)
+
+    # Inference from raw cached maps (transform and standardizer restored from the checkpoint) gives the
+    # training run's own test probabilities.
+    trained = load_trained(res.run_dir)
+    raw = corpus.cache.load(split.test[0], "stft")
+    clips = np.stack([raw[s : s + 128] for s in range(0, len(tp.probs[0]) * 64, 64)])
+    np.testing.assert_allclose(trained.predict({"stft": clips}), tp.probs[0], rtol=1e-5, atol=1e-6)
+    # The standardizer saw log1p maps: their per-bin means are O(1), the raw magnitudes' are not.
+    assert np.abs(trained.standardizer.mean["stft"]).max() < 10
