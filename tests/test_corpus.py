@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from corpus_files import CLASSES, my_music, tone_file, write_manifest
 
-from mgc_jax.data import corpus, extraction, folder, gtzan, sources
+from mgc_jax.data import corpus, extraction, folder, gtzan, sources, synthetic
 from mgc_jax.data.corpus import prepare_corpus
 from mgc_jax.data.track import SAFE_ID
 from mgc_jax.errors import DataError
@@ -150,3 +150,48 @@ def test_extraction_of_the_fifty_tracks(gtzan_mini):
         stft, music = corpus.cache.load(t.track_id, "stft"), corpus.cache.load(t.track_id, "music")
         assert stft.shape == (1290, 513) and music.shape == (1290, 8)
         assert np.isfinite(stft).all() and np.isfinite(music).all() and (stft >= 0).all()
+
+
+def test_synthetic_corpus_is_made_on_first_use(tmp_path, fast_extract):
+    wd = Workdir(tmp_path)
+    c = corpus.prepare_corpus(None, wd, tracks_per_genre=1, progress=False)
+    assert c.name == "synthetic" and c.root == wd.corpus_dir("synthetic")
+    assert len(c.tracks) == 10 and c.problems == () and len(c.report.done) == 10
+    assert c.cache.directory == wd.features_dir("synthetic", c.cfg)
+    assert c.cache.entries()["rock.00000"]["n_frames"] == 1290  # 30 s, 18 clips
+    again = corpus.prepare_corpus(None, wd, progress=False)  # default size: the existing corpus is used
+    assert len(again.tracks) == 10 and again.report.done == []
+    with pytest.raises(DataError, match="1 tracks per genre, not 2"):
+        corpus.prepare_corpus(None, wd, tracks_per_genre=2, progress=False)
+
+
+def test_default_synthetic_size_gives_four_test_tracks_per_genre_per_fold():
+    from mgc_jax.data import folds
+    from mgc_jax.data.gtzan import GENRES
+    from mgc_jax.data.track import Track
+
+    n = corpus.SYNTHETIC_TRACKS_PER_GENRE
+    tracks = [Track(f"{g}.{i:05d}", g, "") for g in GENRES for i in range(n)]
+    assert all(len(f.test) == 4 * len(GENRES) for f in folds.stratified_folds(tracks))
+
+
+def test_unfinished_synthetic_corpus_is_remade(tmp_path, fast_extract):
+    wd = Workdir(tmp_path)
+    partial = wd.corpus_dir("synthetic") / "genres" / "blues"
+    partial.mkdir(parents=True)
+    (partial / "blues.00000.wav").write_bytes(b"half")  # killed while writing, no corpus.json
+    c = corpus.prepare_corpus(None, wd, tracks_per_genre=1, progress=False)
+    assert len(c.tracks) == 10 and synthetic.read_manifest(c.root)["tracks_per_genre"] == 1
+
+
+def test_tracks_shorter_than_a_clip_are_not_used(tmp_path, fast_extract):
+    import soundfile as sf
+
+    # 4 s = 170 frames; 2 s = 84 frames < 128 (a second genre: a one-class corpus is refused)
+    for i, (genre, seconds) in enumerate((("pop", 4.0), ("pop", 2.0), ("rock", 4.0))):
+        p = tmp_path / "c" / genre / f"{genre}.{i:05d}.wav"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(p, 0.1 * np.random.default_rng(i).standard_normal(int(seconds * 22050)), 22050)
+    c = corpus.prepare_corpus(str(tmp_path / "c"), Workdir(tmp_path / "w"), progress=False)
+    assert c.name == "c" and [t.track_id for t in c.tracks] == ["pop.00000", "rock.00002"]
+    assert c.problems[0][1].startswith("shorter than one 128-frame clip")

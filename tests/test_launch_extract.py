@@ -2,13 +2,17 @@
 work."""
 from __future__ import annotations
 
+import re
+
 import fake_extraction
+import messy_corpus
 import numpy as np
 import soundfile as sf
 from bad_audio import NOT_A_TRACK_FOLDER, REFUSED, SR, TOO_SHORT_TO_EXTRACT
 from damaged_files import rot_keeping_mtime
-from launchers import run_command, run_in_process
+from launchers import run_command, run_in_process, run_module
 
+from mgc_jax.data import cache
 from mgc_jax.data.gtzan import scan
 
 
@@ -47,3 +51,56 @@ def test_launch_extract_verify_lists_what_rotted(tmp_path, monkeypatch, capsys):
     assert f"verified 4 cached files against their SHA-256: 1 extracted again\n  {path}: content differs" in out
     code, out, _ = run_command("extract", capsys, *args, "--verify")
     assert "0 tracks extracted now" in out and "verified 4 cached files against their SHA-256: all intact" in out
+
+
+def _extract(*args, timeout=900):
+    return run_module("launch.extract", "--noprogress", *args, timeout=timeout)
+
+
+def test_messy_folder_is_extracted_then_resumed_with_no_work(tmp_path):
+    root = messy_corpus.make(tmp_path / "corpus", messy_corpus.shared_or_none())
+    wd = tmp_path / "work"
+    first = _extract(f"--data_dir={root}", f"--workdir={wd}")
+    assert first.returncode == 0, first.stderr
+    out = first.stdout
+    assert re.search(r"3 tracks extracted now in [\d.]+ s, 0 already cached, 3 usable", out), out
+    assert "3 files not used:" in out
+    for name, cause in messy_corpus.BAD.items():
+        assert f"{root / 'genres' / name}: {cause}" in out
+    fc = cache.FeatureCache(next((wd / "features").glob("corpus-*")))
+    assert str(fc.directory) in out
+    assert sorted(fc.entries()) == list(messy_corpus.GOOD)
+    stereo = fc.entries()["classical.00000"]
+    assert stereo["n_samples"] == 8 * 22050  # 44.1 kHz stereo -> 22,050 Hz mono
+    assert fc.load("classical.00000", "stft").shape == (stereo["n_frames"], 513)
+    assert np.isfinite(fc.load("blues.00000", "music")).all()
+    stamps = {p: p.stat().st_mtime_ns for p in fc.directory.iterdir()}
+
+    second = _extract(f"--data_dir={root}", f"--workdir={wd}")
+    assert second.returncode == 0, second.stderr
+    assert "0 tracks extracted now, 3 already cached, 3 usable" in second.stdout
+    assert {p: p.stat().st_mtime_ns for p in fc.directory.iterdir()} == stamps  # nothing rewritten
+
+
+def _error_line(result):
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_missing_data_dir_is_one_line_and_exit_1(tmp_path):
+    r = _extract(f"--data_dir={tmp_path / 'nowhere'}", f"--workdir={tmp_path / 'w'}", timeout=120)
+    assert r.returncode == 1 and "no such folder" in _error_line(r)
+    assert "Traceback" not in r.stderr
+
+
+def test_a_folder_without_usable_tracks_exits_1(tmp_path):
+    (tmp_path / "c" / "jazz").mkdir(parents=True)
+    (tmp_path / "c" / "jazz" / "jazz.00054.wav").write_bytes(b"")
+    r = _extract(f"--data_dir={tmp_path / 'c'}", f"--workdir={tmp_path / 'w'}", timeout=120)
+    assert r.returncode == 1 and "no usable track" in _error_line(r)
+
+
+def test_stray_arguments_are_a_usage_error(tmp_path):
+    r = _extract("somefile.wav", f"--workdir={tmp_path / 'w'}", timeout=120)
+    assert r.returncode == 2 and "unexpected arguments: somefile.wav" in _error_line(r)
