@@ -2,13 +2,14 @@
 fold, one dict round trip, ConfigError naming the field; launch/train_flags.py takes its defaults from it."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 
 from mgc_jax import config
-from mgc_jax.config import ModelConfig, RunId, TrainConfig
+from mgc_jax.config import ModelConfig, RunId, TrainConfig, paper_config
 from mgc_jax.data.gtzan import GENRES as GTZAN
 from mgc_jax.errors import ConfigError
 
@@ -130,3 +131,29 @@ def test_train_config_refuses_an_unknown_transform():
 
     assert TrainConfig(net="stft", fold=0).stft_transform == "log1p"  # decided on real music
     assert paper_config("stft", 0).stft_transform == "none"  # the paper's linear magnitude
+
+
+@pytest.mark.parametrize("kw,field", [({"fold": 12}, "fold"), ({"net": "cqt"}, "net"), ({"split": "random"}, "split"),
+                                      ({"split": "filtered", "fold": 3}, "fold"), ({"epochs": 0}, "epochs"),
+                                      ({"optimizer": "rmsprop"}, "optimizer"), ({"learning_rate": 0.0}, "learning_rate"),
+                                      ({"lr_decay": 0.0}, "lr_decay"), ({"lr_decay": 1.5}, "lr_decay")])
+def test_train_config_validation_names_the_field(kw, field):
+    with pytest.raises(ValueError, match=f"TrainConfig.{field}="):
+        TrainConfig(**{"net": "music", "fold": 0, **kw})
+
+
+def test_train_config_defaults_and_round_trip():
+    cfg = TrainConfig(net="stft", fold=3)
+    # Decided on real music (WORKSPACE.md "Defaults on real music"); the paper's settings are one call away.
+    assert (cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.lr_decay, cfg.optimizer, cfg.standardize,
+            cfg.stft_transform, cfg.select, cfg.crops, cfg.mixup) == (20, 20, 1e-3, 1.0, "adam", True, "log1p", "last",
+                                                                 None, None)
+    assert (cfg.crop_mode, cfg.for_run("music", 0).crop_mode, cfg.for_run("early", 0).crop_mode) == ("grid", "random", "grid")
+    assert (cfg.mixup_alpha, cfg.for_run("music", 0).mixup_alpha, cfg.for_run("early", 0).mixup_alpha) == (0.0, 0.4, 0.0)
+    paper = paper_config("stft", 3)
+    assert (paper.epochs, paper.standardize, paper.stft_transform, paper.select, paper.crops, paper.mixup) == (
+        40, False, "none", "best_valid", "grid", 0.0)
+    assert (cfg.model.stft_bands, paper.model.stft_bands) == (0, 0)
+    assert cfg.model.k1 == 256
+    d = json.loads(json.dumps(cfg.to_dict()))
+    assert TrainConfig.from_dict(d) == cfg

@@ -2,6 +2,7 @@
 and fusion out; short and non-audio files give per-file errors."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 import pathlib
@@ -13,15 +14,20 @@ import bad_audio
 import numpy as np
 import pytest
 import soundfile as sf
+from fake_data import WIDTHS, make_fold_data, tiny_config
 from launchers import run_in_process
 
 from mgc_jax import evaluate
+from mgc_jax.config import ModelConfig
 from mgc_jax.data import audio
 from mgc_jax.data.clips import CLIP_FRAMES, ClipDataset
 from mgc_jax.data.maps import cut_clips, min_samples
 from mgc_jax.errors import AudioError, DataError
-from mgc_jax.serve.inference import Classifier, decide
+from mgc_jax.nets.standardize import Standardizer
+from mgc_jax.serve.inference import Classifier, decide, load_trained
 from mgc_jax.train import rundir
+from mgc_jax.train.checkpoint import CheckpointError
+from mgc_jax.train.loop import train_and_evaluate
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SR = 22050
@@ -299,3 +305,35 @@ def test_predict_caps_the_clips_of_a_long_file_and_refuses_bad_arrays(bad_corpus
                        (x * 1e12, r"sample values out of range")]:
         with pytest.raises(AudioError, match=r"^<array>: " + cause):
             clf.predict(bad)
+
+
+def run_banded(tmp_path, net: str, bands: int, **overrides):
+    """`run` on maps with a 64-bin STFT (room for `bands` mel bands; WIDTHS' 12 bins have too few)."""
+    widths = {**WIDTHS, "stft": 64}
+    cfg = tiny_config(net=net, model=ModelConfig(k1=8, dense=(16, 12), stft_bands=bands), **overrides)
+    data = make_fold_data(cfg.kinds, widths=widths)
+    return train_and_evaluate(cfg, tmp_path / "run", data, in_bins=widths), cfg, data
+
+
+@pytest.mark.parametrize("net,bands", [("early", 0), ("stft", 16)])
+def test_load_trained_classifies_like_the_run(tmp_path, net, bands):
+    res, cfg, data = run_banded(tmp_path, net, bands, epochs=2, standardize=True)
+    trained = load_trained(res.run_dir)
+    assert trained.train_cfg == cfg and trained.epoch == res.best_epoch
+    assert trained.model.block.bands == bands if net == "stft" else trained.model.branches["stft"].bands == 0
+    from mgc_jax.nets.input_transform import TransformedCache
+
+    fitted = Standardizer.fit(TransformedCache(data.cache, cfg.stft_transform), data.ids["train"], cfg.kinds)
+    for kind in cfg.kinds:
+        np.testing.assert_array_equal(trained.standardizer.mean[kind], fitted.mean[kind])
+        np.testing.assert_array_equal(trained.standardizer.std[kind], fitted.std[kind])
+    z = np.load(res.test_probs_path)
+    raw = copy.copy(data.test)
+    raw.transform = None  # clips in cache units, as inference reads them
+    for i in range(len(data.ids["test"])):
+        p = trained.predict(raw.track_clips(i))  # applies the run's STFT transform and standardisation
+        # One ulp apart at most: XLA's CPU thread pool may split the early net's matmuls differently between the
+        # training process's test pass and this call (seen under load: 7e-9 on one of 50 values).
+        np.testing.assert_allclose(p, z["probs"][i, : z["n_clips"][i]], rtol=1e-6, atol=1e-8)
+    with pytest.raises(CheckpointError, match="not a training run directory"):
+        load_trained(tmp_path / "nowhere")

@@ -6,7 +6,9 @@ import fake_extraction
 import numpy as np
 import pytest
 import soundfile as sf
-from launchers import one_error_line, run_command, snapshot
+from launchers import one_error_line, run_command, run_module, snapshot
+
+from mgc_jax.train import rundir
 
 
 @pytest.fixture
@@ -61,7 +63,6 @@ def test_launch_train_reports_a_full_disk_during_a_checkpoint_save_and_the_rerun
     from fake_data import fake_corpus
 
     import mgc_jax.data.corpus
-    from mgc_jax.train import rundir
     from mgc_jax.train.checkpoint import ocp
 
     corpus = fake_corpus(tmp_path)
@@ -90,3 +91,46 @@ def test_launch_train_reports_a_full_disk_during_a_checkpoint_save_and_the_rerun
     assert [r["epoch"] for r in rundir.read_metrics(run_dir)] == [1, 2, 3]
     np.testing.assert_array_equal(np.load(run_dir / rundir.TEST_PROBS)["probs"],
                                   np.load(clean / rundir.TEST_PROBS)["probs"])
+
+
+def _launch(*args, timeout=120):
+    return run_module("launch.train", *args, timeout=timeout)
+
+
+def test_launcher_empty_data_dir_gives_one_line(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = _launch("--net=music", f"--data_dir={empty}", f"--workdir={tmp_path / 'ws'}")
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(empty) in last
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--net=music", "--fold=12"], "error: --fold=12: expected 0..9"),
+    (["--net=cqt"], "error: --net='cqt': expected one of ['early', 'music', 'stft']"),
+])
+def test_launcher_bad_flags_give_one_line(tmp_path, args, message):
+    proc = _launch(*args, f"--workdir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == message
+    assert "Traceback" not in proc.stderr
+    assert not any(tmp_path.iterdir())  # nothing was made
+
+
+@pytest.mark.slow
+def test_launcher_end_to_end_on_a_synthetic_corpus(tmp_path):
+    """`python -m launch.train` on a freshly made 10-tracks-per-genre synthetic corpus (audio, extraction,
+    split, training, test pass), then the same command again (a finished run: test pass only)."""
+    args = ["--net=music", "--fold=3", "--epochs=2", "--k1=16", "--tracks_per_genre=10", f"--workdir={tmp_path}"]
+    first = _launch(*args, timeout=1800)
+    assert first.returncode == 0, first.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "synthetic" / "stratified" / "music" / "fold3"
+    assert f"checkpoints:        {run_dir / 'checkpoints'}" in first.stdout
+    assert f"metrics:            {run_dir / 'metrics.jsonl'}" in first.stdout
+    assert f"test probabilities: {run_dir / 'test_probs.npz'}" in first.stdout
+    assert [r["epoch"] for r in rundir.read_metrics(run_dir)] == [1, 2]
+    again = _launch(*args, timeout=1800)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.splitlines()[0] == first.stdout.splitlines()[0]  # same best epoch and accuracies
