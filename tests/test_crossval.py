@@ -1,12 +1,9 @@
-"""mgc_jax.eval.crossval and the launch.crossval / launch.fuse commands: saved runs -> systems -> reports, resumability."""
+"""mgc_jax.eval.crossval: saved runs -> systems -> reports, resumability, fusion with the baseline, labelled corpora."""
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import fake_extraction
 import numpy as np
@@ -162,98 +159,6 @@ def test_run_trains_the_missing_runs_once_and_writes_the_reports(tiny):
     assert "learning_rate: 0.001 (saved) != 0.01 (now)" in other.training.mismatched[0][2]
     assert "reused from a run with another config" in (out / "table2.md").read_text()
     crossval.run(cfg, wd, lazy, nets=("stft", "music"), folds=(0,), n_boot=100)  # leave the tables as they were
-
-
-# ------------------------------------------------------------------------------------------ launchers
-
-
-def _launch(module, *args, timeout=300):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def _paper_defaults(net, fold, **kw):
-    from mgc_jax.config import TrainConfig
-
-    return TrainConfig(net=net, fold=fold, **kw).to_dict()
-
-
-def test_launch_crossval_on_finished_runs_trains_nothing_and_prepares_nothing(tmp_path):
-    wd = Workdir(tmp_path)
-    write_fake_runs(wd, "synthetic", "stratified", ("stft", "music"), range(10),
-                    train_cfg=lambda net, fold: _paper_defaults(net, fold, epochs=3))
-    proc = _launch("launch.crossval", "--nets=stft,music", "--folds=0-9", "--epochs=3", "--nobaseline",
-                   f"--workdir={tmp_path}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "trained 0 runs, reused 20 finished runs" in proc.stdout
-    assert "warning" not in proc.stdout
-    out = wd.results_dir("synthetic", "stratified")
-    for name in ("table2.md", "table1.md", "results.json", "confusion_FUSION2.png"):
-        assert f"wrote {out / name}" in proc.stdout
-    assert "| FUSION2 |" in proc.stdout and "91.0 ± 1.2" not in proc.stdout  # Table 2; no paper: not GTZAN
-    assert not (tmp_path / "corpora").exists() and not (tmp_path / "features").exists()
-    assert json.loads((out / "results.json").read_text())["n_tracks"] == 200
-
-
-@pytest.mark.parametrize("args,message", [
-    (["--nets=stft,cqt"], "error: --nets=stft,cqt: nets: unknown net 'cqt'"),
-    (["--folds=3-1"], "error: --folds=3-1: folds '3-1': empty range 3-1"),
-    (["--split=filtered", "--folds=0-9"], "error: --folds=0-9: the filtered split has one train/valid/test split"),
-    (["--epochs=0"], "error: --epochs=0: must be >= 1"),  # the only case that gets as far as importing JAX
-])
-def test_launch_crossval_bad_flags_give_one_line(tmp_path, args, message):
-    proc = _launch("launch.crossval", *args, f"--workdir={tmp_path}")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith(message)
-    assert "Traceback" not in proc.stderr and not any(tmp_path.iterdir())
-
-
-def test_launch_fuse_prints_the_fusion_rows(tmp_path):
-    wd = Workdir(tmp_path)
-    write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2, 3))
-    ev = crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (3,), n_boot=1000)
-    data_dir = tmp_path / "gtzan"  # only its name matters: nothing is read from it
-    proc = _launch("launch.fuse", "--fold=3", "--nobaseline", f"--data_dir={data_dir}", f"--workdir={tmp_path}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("| FUSION")]
-    s1, s2 = ev.systems["FUSION1"].summary, ev.systems["FUSION2"].summary
-    assert rows[0].startswith(f"| FUSION1 | {100 * s1.pooled:.1f} ± {100 * s1.ci_half_width:.1f} | 90.5 ± 0.7 |")
-    assert rows[1].startswith(f"| FUSION2 | {100 * s2.pooled:.1f} ± {100 * s2.ci_half_width:.1f} | 91.0 ± 1.2 |")
-    assert "net_STFT" in proc.stdout.splitlines()[0] and "| net_" not in proc.stdout
-
-    js = _launch("launch.fuse", "--folds=0-3", "--json", "--nobaseline", f"--data_dir={data_dir}",
-                 f"--workdir={tmp_path}")
-    assert js.returncode == 0, js.stderr[-3000:]
-    out = json.loads(js.stdout)
-    assert sorted(out["systems"]) == ["FUSION1", "FUSION2"] and out["folds"] == [0, 1, 2, 3] and out["n_tracks"] == 80
-
-    missing = _launch("launch.fuse", "--folds=0-9", f"--data_dir={data_dir}", f"--workdir={tmp_path}")  # nets first
-    assert missing.returncode == 1 and "Traceback" not in missing.stderr
-    assert str(wd.run_dir("gtzan", "stratified", "stft", 4)) in missing.stderr.strip().splitlines()[-1]
-    both = _launch("launch.fuse", "--fold=1", "--folds=0-9", f"--workdir={tmp_path}")
-    assert both.returncode == 2 and both.stderr.strip().splitlines()[-1] == "error: give --fold or --folds, not both"
-
-
-@pytest.mark.slow
-def test_launch_crossval_end_to_end_on_a_synthetic_corpus(tmp_path):
-    """The issue's acceptance run: both nets, ten folds, tiny epochs, on a freshly made synthetic corpus; then the
-    same command again trains nothing and rewrites the same tables."""
-    args = ["--nets=stft,music", "--folds=0-9", "--epochs=2", "--k1=16", "--tracks_per_genre=10",
-            f"--workdir={tmp_path}"]
-    first = _launch("launch.crossval", *args, timeout=3600)
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert "trained 20 runs, reused 0 finished runs" in first.stdout
-    out = Workdir(tmp_path).results_dir("synthetic", "stratified")
-    table2 = (out / "table2.md").read_text()
-    for system in ("net_STFT", "net_MUSIC", "FUSION1", "FUSION2"):
-        assert f"| {system} |" in table2 and (out / f"confusion_{system}.png").is_file()
-    results = json.loads((out / "results.json").read_text())
-    assert results["n_tracks"] == 100 and results["folds"] == list(range(10))
-    again = _launch("launch.crossval", *args, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "trained 0 runs, reused 20 finished runs" in again.stdout
-    assert (out / "table2.md").read_text() == table2
 
 
 def test_crossval_on_a_labelled_folder_names_its_classes(tmp_path, monkeypatch):

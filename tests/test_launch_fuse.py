@@ -9,6 +9,7 @@ from corpus_files import CLASSES, write_class_track
 from fake_runs import write_fake_runs
 from launchers import run_module, run_module_ok
 
+from mgc_jax.eval import crossval
 from mgc_jax.workdir import Workdir
 
 
@@ -45,3 +46,29 @@ def test_fuse_without_a_corpus_says_how_to_skip_the_baseline(tmp_path):
                       timeout=300)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and "no such folder" in last and "--nobaseline fuses the saved nets alone" in last
+
+
+def test_launch_fuse_prints_the_fusion_rows(tmp_path):
+    wd = Workdir(tmp_path)
+    write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2, 3))
+    ev = crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (3,), n_boot=1000)
+    data_dir = tmp_path / "gtzan"  # only its name matters: nothing is read from it
+    proc = run_module("launch.fuse", "--fold=3", "--nobaseline", f"--data_dir={data_dir}", f"--workdir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| FUSION")]
+    s1, s2 = ev.systems["FUSION1"].summary, ev.systems["FUSION2"].summary
+    assert rows[0].startswith(f"| FUSION1 | {100 * s1.pooled:.1f} ± {100 * s1.ci_half_width:.1f} | 90.5 ± 0.7 |")
+    assert rows[1].startswith(f"| FUSION2 | {100 * s2.pooled:.1f} ± {100 * s2.ci_half_width:.1f} | 91.0 ± 1.2 |")
+    assert "net_STFT" in proc.stdout.splitlines()[0] and "| net_" not in proc.stdout
+
+    js = run_module("launch.fuse", "--folds=0-3", "--json", "--nobaseline", f"--data_dir={data_dir}",
+                 f"--workdir={tmp_path}")
+    assert js.returncode == 0, js.stderr[-3000:]
+    out = json.loads(js.stdout)
+    assert sorted(out["systems"]) == ["FUSION1", "FUSION2"] and out["folds"] == [0, 1, 2, 3] and out["n_tracks"] == 80
+
+    missing = run_module("launch.fuse", "--folds=0-9", f"--data_dir={data_dir}", f"--workdir={tmp_path}")  # nets first
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert str(wd.run_dir("gtzan", "stratified", "stft", 4)) in missing.stderr.strip().splitlines()[-1]
+    both = run_module("launch.fuse", "--fold=1", "--folds=0-9", f"--workdir={tmp_path}")
+    assert both.returncode == 2 and both.stderr.strip().splitlines()[-1] == "error: give --fold or --folds, not both"

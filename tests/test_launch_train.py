@@ -52,7 +52,7 @@ def test_a_one_genre_gtzan_folder_is_refused_before_training(tmp_path, monkeypat
     code, _, err = run_command("train", capsys, "--net=music", f"--data_dir={root}", f"--workdir={tmp_path / 'w'}",
                                "--epochs=1")
     one_error_line(code, err, 1, rf"^error: {root}: every usable track is of one class \(blues\): training "
-                                  r"needs at least 2 classes$")
+                                 r"needs at least 2 classes$")
     assert not (tmp_path / "w").exists()  # refused before extracting or training anything
 
 
