@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pathlib
 
 import fake_extraction
 import numpy as np
@@ -17,9 +16,6 @@ from mgc_jax.errors import DataError
 from mgc_jax.eval import crossval
 from mgc_jax.train import rundir
 from mgc_jax.workdir import Workdir
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
 
 # ------------------------------------------------------------------------------------------- parsing
 

@@ -1,21 +1,16 @@
-"""mgc_jax.serve.inference and launch.predict: checkpoints restored, any audio in, the training features and clips, votes
+"""mgc_jax.serve.inference: checkpoints restored, any audio in, the training features and clips, votes
 and fusion out; short and non-audio files give per-file errors."""
 from __future__ import annotations
 
 import copy
-import json
-import os
 import pathlib
-import re
-import subprocess
-import sys
 
 import bad_audio
 import numpy as np
 import pytest
 import soundfile as sf
 from fake_data import WIDTHS, make_fold_data, tiny_config
-from launchers import run_in_process
+from tones import tone
 
 from mgc_jax import evaluate
 from mgc_jax.config import ModelConfig
@@ -29,16 +24,7 @@ from mgc_jax.train import rundir
 from mgc_jax.train.checkpoint import CheckpointError
 from mgc_jax.train.loop import train_and_evaluate
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 SR = 22050
-
-
-def tone(seconds: float, *, freq: float = 440.0, sr: int = SR, seed: int = 0) -> np.ndarray:
-    """A decaying harmonic tone with a little noise: float32 [n] (non-trivial values for every feature)."""
-    t = np.arange(int(seconds * sr)) / sr
-    rng = np.random.default_rng(seed)
-    x = sum(np.sin(2 * np.pi * freq * h * t) / h for h in range(1, 6)) * (0.5 + 0.5 * np.cos(2 * np.pi * 0.7 * t))
-    return (0.2 * x + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------- pure parts
@@ -182,89 +168,6 @@ def test_the_checkpoints_folder_launch_train_prints_names_its_run(runs):
     via_folder = Classifier.from_checkpoint(pathlib.Path(runs["music"]) / "checkpoints")
     direct = Classifier.from_checkpoint(runs["music"])
     np.testing.assert_array_equal(via_folder.predict(x).clip_probs, direct.predict(x).clip_probs)
-
-
-# --------------------------------------------------------------------------------------------- launcher
-
-
-def _predict(*args, timeout=300):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "launch.predict", *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def test_launch_predict_classifies_good_files_and_reports_bad_ones(runs, tmp_path, shared_dir_or_none):
-    good = tmp_path / "stereo44k.wav"
-    y = tone(5.0, sr=44100)
-    sf.write(good, np.stack([y, y], axis=1), 44100, subtype="PCM_16")
-    short = tmp_path / "one_second.wav"
-    sf.write(short, tone(1.0), SR)
-    text = tmp_path / "readme.txt"
-    text.write_text("hello\n")
-    files = [good, short, text]
-    real = sorted((shared_dir_or_none / "gtzan_dev").glob("*/*.au"))[:1] if shared_dir_or_none else []
-    files += real
-    proc = _predict(f"--checkpoint={runs['stft']}", f"--checkpoint={runs['music']}", *files)
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    out = proc.stdout
-    genres = r"(blues|classical|country|disco|hiphop|jazz|metal|pop|reggae|rock)"
-    assert re.search(rf"^{re.escape(str(good))}: {genres}$", out, re.M)
-    assert re.search(r"^  top-3: \w+ 0\.\d{3}, \w+ 0\.\d{3}, \w+ 0\.\d{3}$", out, re.M)
-    # 5 s: 214 frames -> clips at 0 and 64
-    assert re.search(r"^  clip votes \(2 clips of 3 s, 5\.0 s of audio, fusion2\): \w+ [12]", out, re.M)
-    assert f"{short}: error: too short to classify: 22050 samples (1.000 s)" in out
-    assert f"{text}: error: not an audio file" in out
-    for f in real:  # a real GTZAN clip (.au, 22,050 Hz, 30 s): every window, 19 clips
-        assert re.search(rf"^{re.escape(str(f))}: {genres}$", out, re.M)
-        assert "(19 clips of 3 s, 30.0 s of audio, fusion2)" in out
-    assert proc.stderr.strip().splitlines()[-1] == f"error: 2 of {len(files)} files could not be classified"
-    assert "Traceback" not in proc.stderr
-
-
-def test_launch_predict_json_in_process(runs, tmp_path, capsys):
-    good = tmp_path / "tone.wav"
-    sf.write(good, tone(7.0), SR, subtype="PCM_16")
-    short = tmp_path / "short.wav"
-    sf.write(short, tone(2.0), SR)
-    from launch import predict
-
-    code, out, err = run_in_process(predict, capsys, f"--checkpoint={runs['music']}", "--json", good, short)
-    assert code == 1 and err.strip() == "error: 1 of 2 files could not be classified"
-    doc = json.loads(out)
-    assert doc["nets"] == ["music"] and doc["checkpoints"] == [str(runs["music"])]
-    first, second = doc["files"]
-    assert first["file"] == str(good) and first["rule"] == "vote" and len(first["top"]) == 3
-    assert sum(first["votes"].values()) == first["n_clips"] == 3  # 7 s cropped to 6 s: 257 frames
-    assert second == {"file": str(short), "error": "too short to classify: 44100 samples (2.000 s) at 22050 Hz, one "
-                                                   "clip needs 128 frames = 66048 samples (2.995 s)"}
-    from launch import predict
-
-    code, out, err = run_in_process(predict, capsys, f"--checkpoint={runs['music']}", "--max_clips=2", good)
-    assert code == 0 and err == "" and "(2 clips of 3 s, 7.0 s of audio, vote)" in out
-
-
-@pytest.mark.parametrize("args,message", [
-    ([], "error: --checkpoint=RUN_DIR is required (twice to fuse two nets)"),
-    (["--checkpoint=a", "--checkpoint=b", "--checkpoint=c", "x.wav"], "error: --checkpoint given 3 times"),
-    (["--checkpoint=a"], "error: no audio file given"),
-])
-def test_launch_predict_bad_usage(args, message):
-    proc = _predict(*args)
-    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(message)
-
-
-def test_launch_predict_missing_checkpoint_is_one_line(tmp_path):
-    proc = _predict(f"--checkpoint={tmp_path / 'nowhere'}", "x.wav")
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "not a training run directory" in last
-
-
-@pytest.fixture
-def shared_dir_or_none():
-    from conftest import SHARED
-
-    return SHARED if SHARED.is_dir() else None
 
 
 def test_the_same_run_twice_or_two_runs_of_one_net_are_not_fused(music_run):

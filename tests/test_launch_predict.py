@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ import soundfile as sf
 from bad_audio import CASES, REFUSED, SHORT_CLIP, SHORT_FRAME, SR
 from corpus_files import CLASSES, class_folder
 from damaged_files import CHECKPOINT_DAMAGE
-from launchers import one_error_line, run_command, run_in_process, run_module_ok
+from launchers import one_error_line, run_command, run_in_process, run_module, run_module_ok
+from tones import tone
 
 from mgc_jax.workdir import Workdir
 
@@ -127,3 +129,81 @@ def test_a_folder_trains_and_predict_names_its_classes(tmp_path):
     assert out["classes"] == list(CLASSES) and [f["file"] for f in out["files"]] == files
     for f in out["files"]:
         assert f["genre"] in CLASSES and {g for g, _ in f["top"]} == set(CLASSES) and set(f["votes"]) <= set(CLASSES)
+
+
+def _predict(*args, timeout=300):
+    return run_module("launch.predict", *args, timeout=timeout)
+
+
+def test_launch_predict_classifies_good_files_and_reports_bad_ones(runs, tmp_path, shared_dir_or_none):
+    good = tmp_path / "stereo44k.wav"
+    y = tone(5.0, sr=44100)
+    sf.write(good, np.stack([y, y], axis=1), 44100, subtype="PCM_16")
+    short = tmp_path / "one_second.wav"
+    sf.write(short, tone(1.0), SR)
+    text = tmp_path / "readme.txt"
+    text.write_text("hello\n")
+    files = [good, short, text]
+    real = sorted((shared_dir_or_none / "gtzan_dev").glob("*/*.au"))[:1] if shared_dir_or_none else []
+    files += real
+    proc = _predict(f"--checkpoint={runs['stft']}", f"--checkpoint={runs['music']}", *files)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    out = proc.stdout
+    genres = r"(blues|classical|country|disco|hiphop|jazz|metal|pop|reggae|rock)"
+    assert re.search(rf"^{re.escape(str(good))}: {genres}$", out, re.M)
+    assert re.search(r"^  top-3: \w+ 0\.\d{3}, \w+ 0\.\d{3}, \w+ 0\.\d{3}$", out, re.M)
+    # 5 s: 214 frames -> clips at 0 and 64
+    assert re.search(r"^  clip votes \(2 clips of 3 s, 5\.0 s of audio, fusion2\): \w+ [12]", out, re.M)
+    assert f"{short}: error: too short to classify: 22050 samples (1.000 s)" in out
+    assert f"{text}: error: not an audio file" in out
+    for f in real:  # a real GTZAN clip (.au, 22,050 Hz, 30 s): every window, 19 clips
+        assert re.search(rf"^{re.escape(str(f))}: {genres}$", out, re.M)
+        assert "(19 clips of 3 s, 30.0 s of audio, fusion2)" in out
+    assert proc.stderr.strip().splitlines()[-1] == f"error: 2 of {len(files)} files could not be classified"
+    assert "Traceback" not in proc.stderr
+
+
+def test_launch_predict_json_in_process(runs, tmp_path, capsys):
+    good = tmp_path / "tone.wav"
+    sf.write(good, tone(7.0), SR, subtype="PCM_16")
+    short = tmp_path / "short.wav"
+    sf.write(short, tone(2.0), SR)
+    from launch import predict
+
+    code, out, err = run_in_process(predict, capsys, f"--checkpoint={runs['music']}", "--json", good, short)
+    assert code == 1 and err.strip() == "error: 1 of 2 files could not be classified"
+    doc = json.loads(out)
+    assert doc["nets"] == ["music"] and doc["checkpoints"] == [str(runs["music"])]
+    first, second = doc["files"]
+    assert first["file"] == str(good) and first["rule"] == "vote" and len(first["top"]) == 3
+    assert sum(first["votes"].values()) == first["n_clips"] == 3  # 7 s cropped to 6 s: 257 frames
+    assert second == {"file": str(short), "error": "too short to classify: 44100 samples (2.000 s) at 22050 Hz, one "
+                                                   "clip needs 128 frames = 66048 samples (2.995 s)"}
+    from launch import predict
+
+    code, out, err = run_in_process(predict, capsys, f"--checkpoint={runs['music']}", "--max_clips=2", good)
+    assert code == 0 and err == "" and "(2 clips of 3 s, 7.0 s of audio, vote)" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "error: --checkpoint=RUN_DIR is required (twice to fuse two nets)"),
+    (["--checkpoint=a", "--checkpoint=b", "--checkpoint=c", "x.wav"], "error: --checkpoint given 3 times"),
+    (["--checkpoint=a"], "error: no audio file given"),
+])
+def test_launch_predict_bad_usage(args, message):
+    proc = _predict(*args)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(message)
+
+
+def test_launch_predict_missing_checkpoint_is_one_line(tmp_path):
+    proc = _predict(f"--checkpoint={tmp_path / 'nowhere'}", "x.wav")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "not a training run directory" in last
+
+
+@pytest.fixture
+def shared_dir_or_none():
+    from conftest import SHARED
+
+    return SHARED if SHARED.is_dir() else None
