@@ -207,3 +207,22 @@ def gtzan_mini(shared_dir, tmp_path_factory):
     wd = Workdir(tmp_path_factory.mktemp("work"))
     corpus = prepare_corpus(str(root), wd, progress=False)
     return corpus, wd, stratified_folds(corpus.tracks, n_folds=5)[0]
+
+
+@pytest.fixture(scope="session")
+def two_genre_runs(tmp_path_factory):
+    """Two tiny runs (net_MUSIC and net_STFT, k1 = 8, three epochs) trained on a 20-track corpus of 8 s synthetic
+    tracks (two genres, real dsp; fold 0 tests on 2 tracks): (workdir, corpus, {net: run dir}). Read only."""
+    from fake_data import tiny_config
+    from short_corpus import two_genre_corpus
+
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.train import loop as train
+    from mgc_jax.workdir import Workdir
+
+    base = tmp_path_factory.mktemp("robustness")
+    wd = Workdir(base / "ws")
+    corpus = prepare_corpus(str(two_genre_corpus(base / "corpus")), wd, progress=False)
+    # Three epochs: the nets classify some test tracks, so an attack has something to break.
+    dirs = {net: train.run(tiny_config(net, epochs=3), wd, corpus).run_dir for net in ("music", "stft")}
+    return wd, corpus, dirs

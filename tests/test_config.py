@@ -61,17 +61,6 @@ def test_round_trip_and_errors_name_the_field():
         ModelConfig(k1=0)
 
 
-def test_training_flags_take_their_defaults_from_the_fields():
-    # In a subprocess: the flags are global, and launch.extract defines another --batch_size.
-    code = ("from launch import train_flags; from mgc_jax.config import train_fields; f = train_fields(); "
-            "norm = lambda v: tuple(v) if isinstance(v, list) else v; "  # list flags hold tuple fields
-            "bad = [n for n, h in train_flags.FLAGS.items() if norm(h.default) != f[n].default]; "
-            "print(len(train_flags.FLAGS), bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["20", "[]"]
-    assert RunId._fields == ("net", "fold", "split", "n_folds")
-
-
 def test_n_folds_is_part_of_the_identity_and_names_dirs_only_when_not_10():
     from mgc_jax.workdir import Workdir
 
@@ -157,3 +146,14 @@ def test_train_config_defaults_and_round_trip():
     assert cfg.model.k1 == 256
     d = json.loads(json.dumps(cfg.to_dict()))
     assert TrainConfig.from_dict(d) == cfg
+
+
+def test_config_refuses_augmentation_without_online_features_and_unknown_names():
+    with pytest.raises(ConfigError, match=r"TrainConfig.augment=\('gain',\): .*features='online'"):
+        TrainConfig(net="music", fold=0, augment=("gain",))
+    with pytest.raises(ConfigError, match="TrainConfig.augment=.*entries must be in"):
+        TrainConfig(net="music", fold=0, features="online", augment=("pitch",))
+    with pytest.raises(ConfigError, match="TrainConfig.features='disk'"):
+        TrainConfig(net="music", fold=0, features="disk")
+    cfg = TrainConfig(net="music", fold=0, features="online", augment=["gain", "noise"])
+    assert cfg.augment == ("gain", "noise") and TrainConfig.from_dict(cfg.to_dict()) == cfg

@@ -1,8 +1,13 @@
 """launch.train_flags: the training flags shared by launch.train and launch.crossval, checked before any work."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from launchers import one_error_line, run_command, run_module
+
+from mgc_jax.config import RunId
 
 
 @pytest.mark.parametrize("value", [-5, 0])
@@ -44,3 +49,27 @@ def test_paper_flag_restores_the_papers_settings_and_explicit_flags_win():
     assert settings("--paper", "--mixup=0.2")["mixup"] == 0.2
     assert settings("--paper", "--epochs=3", "--standardize")["epochs"] == 3
     assert settings("--paper", "--epochs=3", "--standardize")["standardize"] is True
+
+
+def test_launcher_flags_reach_the_config():
+    code = ("import sys; from absl import flags; from launch import train_flags; "
+            "flags.FLAGS(['x', '--features=online', '--augment=gain,shift']); "
+            "c = train_flags.train_config('music', 0); print(c.features, ','.join(c.augment)); "
+            "flags.FLAGS.unparse_flags(); flags.FLAGS(['x', '--augment=noise'])\n"
+            "try: train_flags.train_config('music', 0)\nexcept Exception as e: print(type(e).__name__, e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.strip().splitlines()
+    assert first == "online gain,shift"
+    assert second.startswith("UsageError --augment=('noise',): augmentation acts on the audio")
+
+
+def test_training_flags_take_their_defaults_from_the_fields():
+    # In a subprocess: the flags are global, and launch.extract defines another --batch_size.
+    code = ("from launch import train_flags; from mgc_jax.config import train_fields; f = train_fields(); "
+            "norm = lambda v: tuple(v) if isinstance(v, list) else v; "  # list flags hold tuple fields
+            "bad = [n for n, h in train_flags.FLAGS.items() if norm(h.default) != f[n].default]; "
+            "print(len(train_flags.FLAGS), bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["20", "[]"]
+    assert RunId._fields == ("net", "fold", "split", "n_folds")
