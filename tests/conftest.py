@@ -145,6 +145,15 @@ def fast_extract(monkeypatch):
 
 
 @pytest.fixture
+def fake_maps(monkeypatch):
+    """Extraction with tests/support/fake_extraction.py's "spectrum" maps and nan counts 0..7 (so a test sees them
+    stored); returns the FakeMaps (its `.shapes` lists the batches)."""
+    import fake_extraction
+
+    return fake_extraction.install(monkeypatch, "spectrum", nan_counts=range(8))
+
+
+@pytest.fixture
 def fake_extracted(tmp_path, monkeypatch):
     """Two 7 s tracks extracted into tmp_path/f with tests/support/fake_extraction.py's "level" maps (the cache's
     bookkeeping is under test, not dsp): (tracks, cache directory)."""

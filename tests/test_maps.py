@@ -34,3 +34,18 @@ def test_feature_maps_compile_once_per_bucket_and_equal_the_unpadded_maps():
         want = np.asarray(dsp.music_features(x[:n_kept], CFG))
         assert_close_per_column(got["music"], want)
     assert maps._extractor(CFG, kinds)._cache_size() == 1
+
+
+def test_crop_keeps_every_frame_window_and_key_window():
+    assert maps.crop_length(661794, CFG) == 661500  # GTZAN's usual 30.013 s -> 30.000 s
+    assert dsp.n_frames(661500, CFG) == 1290
+    for n in [1024, 50_000, 132_300, 132_301, 200_000, 661_500, 664_180, 1_000_000]:
+        kept = maps.crop_length(n, CFG)
+        assert kept <= n
+        if n <= CFG.key_window_length:
+            assert kept == n  # one key window over the whole signal: nothing may go
+        else:
+            assert dsp.n_key_windows(kept, CFG) == dsp.n_key_windows(n, CFG)
+            assert n - kept < CFG.key_hop_length
+            # every kept frame lies inside the kept samples, so it equals the uncropped frame
+            assert CFG.frame_length + (dsp.n_frames(kept, CFG) - 1) * CFG.hop_length <= kept

@@ -10,13 +10,18 @@ milliseconds, so tests of the cache, corpus, training and launch bookkeeping ski
 - "spectrum": each frame's RMS (music) and |rfft| (stft) over the real 1024-sample frames, so classes of
   different signals get different maps.
 
-The nan counts are zeros, or `nan_counts` (8 ints) for every track.
+The nan counts are zeros, or `nan_counts` (8 ints) for every track. `noise_track` / `noise_tracks` write short
+noise tracks to extract.
 """
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
+import soundfile as sf
 
 import dsp
+from mgc_jax.data.track import Track
 
 VALUES = ("zeros", "ones", "level", "spectrum")
 
@@ -58,3 +63,17 @@ def install(monkeypatch, values: str = "zeros", nan_counts=None) -> FakeMaps:
     fake = FakeMaps(values, nan_counts)
     monkeypatch.setattr(extraction, "_extract_batch", fake)
     return fake
+
+
+def noise_track(path: pathlib.Path, seconds: float, seed: int = 0, rate: int = 22050) -> Track:
+    """16-bit white noise (level 0.1) of `seconds` at `path` (named `<genre>.<n>.<ext>`): its Track."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = 0.1 * np.random.default_rng(seed).standard_normal(int(seconds * rate))
+    sf.write(path, x, rate, subtype="PCM_16")
+    genre, _ = path.name.split(".", 1)
+    return Track(path.name.rsplit(".", 1)[0], genre, str(path))
+
+
+def noise_tracks(root, lengths=(7.0, 7.0, 7.0, 9.5)) -> list[Track]:
+    """`root/blues/blues.0000i.wav`, one noise track of each length in seconds."""
+    return [noise_track(root / "blues" / f"blues.{i:05d}.wav", s, seed=i) for i, s in enumerate(lengths)]
