@@ -17,12 +17,12 @@ The pipeline is the training one, applied to a whole file:
 
 The feature config and the standardiser travel with the checkpoint (the run's config.json and its orbax
 state), so a file is always analysed the way the net's training tracks were. A file shorter than one clip
-(1024 + 127 x 512 = 66,048 samples, 2.995 s at 22,050 Hz) raises an `AudioError` that says so.
+(1024 + 127 x 512 = 66,048 samples, 2.995 s at 22,050 Hz) raises an `AudioError` that says so. Usage::
 
-    >>> clf = Classifier.from_checkpoint("workspace/runs/gtzan/stratified/stft/fold0",
-    ...                                  "workspace/runs/gtzan/stratified/music/fold0")
-    >>> p = clf.predict("song.mp3")
-    >>> p.genre, p.top, p.votes
+    clf = Classifier.from_checkpoint("workspace/runs/gtzan/stratified/stft/fold0",
+                                     "workspace/runs/gtzan/stratified/music/fold0")
+    p = clf.predict("song.mp3")
+    p.genre, p.top, p.votes
 """
 from __future__ import annotations
 
