@@ -255,7 +255,8 @@ class _Run:
             return
         # Pad a short batch with copies of its last track: one compiled shape per length, not per count.
         xs = sharding.pad_rows(np.stack([p.x for p in items]), self.batch_size, fill="edge")
-        music, nan_counts, stft = _extract_batch(xs, self.cfg)
+        batch = batch_maps(xs, self.cfg)
+        music, nan_counts, stft = batch["music"], batch["music_nan_counts"], batch["stft"]
 
         for i, p in enumerate(items):
             maps = {"music": music[i], "stft": stft[i]}
@@ -311,14 +312,16 @@ def dsp_code_hash() -> str:
     return h.hexdigest()[:12]
 
 
-def _extract_batch(x: np.ndarray, cfg):
-    """float32 [B, n] -> (music float32 [B, T, 8], nan counts int32 [B, 8], stft float32 [B, T, bins]).
+def batch_maps(x: np.ndarray, cfg) -> dict[str, np.ndarray]:
+    """float32 [B, n] -> dsp.feature_maps of each row, keyed by kind: music float32 [B, T, 8], music_nan_counts
+    int32 [B, 8], stft float32 [B, T, bins].
 
-    B must be a multiple of the local device count; each device computes B / n_devices tracks.
+    B must be a multiple of the local device count; each device computes B / n_devices tracks. The one seam tests
+    replace (tests/support/fake_extraction.py) to check the cache's bookkeeping without the DSP cost.
     """
     mesh = sharding.local_mesh()
     maps = _batched(cfg, mesh)(sharding.shard_rows(x, mesh))
-    return np.asarray(maps["music"]), np.asarray(maps["music_nan_counts"]), np.asarray(maps["stft"])
+    return {kind: np.asarray(v) for kind, v in maps.items()}
 
 
 @functools.lru_cache(maxsize=4)

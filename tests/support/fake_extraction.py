@@ -1,7 +1,7 @@
-"""A NumPy stand-in for the jitted feature maps of `mgc_jax.data.extraction`: maps of the real shapes in
-milliseconds, so tests of the cache, corpus, training and launch bookkeeping skip the DSP cost.
+"""A NumPy stand-in for `mgc_jax.data.extraction.batch_maps` (the jitted feature maps of a batch): maps of the real
+shapes in milliseconds, so tests of the cache, corpus, training and launch bookkeeping skip the DSP cost.
 
-`install(monkeypatch, values)` puts a `FakeMaps` in place of the extraction's batch function and returns it.
+`install(monkeypatch, values)` puts a `FakeMaps` in place of `extraction.batch_maps` and returns it.
 `values` says what the maps hold:
 
 - "zeros" / "ones": constant maps (only the shapes matter);
@@ -27,16 +27,19 @@ VALUES = ("zeros", "ones", "level", "spectrum")
 
 
 class FakeMaps:
-    """`(x float32 [B, n], cfg) -> (music [B, T, 8], nan counts int32 [B, 8], stft [B, T, n_bins])`, as the
-    extraction's batch function returns; `.shapes` lists each batch's shape."""
+    """`(x float32 [B, n], cfg) -> {"music": [B, T, 8], "music_nan_counts": int32 [B, 8], "stft": [B, T, n_bins]}`,
+    as `extraction.batch_maps` returns; `.shapes` lists each batch's shape."""
 
     def __init__(self, values: str = "zeros", nan_counts=None):
         if values not in VALUES:
             raise ValueError(f"values={values!r}: expected one of {VALUES}")
         self.values, self.nan_counts, self.shapes = values, nan_counts, []
 
-    def __call__(self, x, cfg):
-        x = np.asarray(x)
+    def __call__(self, x, cfg) -> dict[str, np.ndarray]:
+        music, nans, stft = self._maps(np.asarray(x), cfg)
+        return {"music": music, "music_nan_counts": nans, "stft": stft}
+
+    def _maps(self, x, cfg):
         self.shapes.append(x.shape)
         b, t = len(x), dsp.n_frames(x.shape[1], cfg)
         nans = np.zeros((b, 8), np.int32) if self.nan_counts is None else np.tile(
@@ -57,11 +60,11 @@ class FakeMaps:
 
 
 def install(monkeypatch, values: str = "zeros", nan_counts=None) -> FakeMaps:
-    """Replace the extraction's batch function by a `FakeMaps(values, nan_counts)` for this test; returns it."""
+    """Replace `extraction.batch_maps` by a `FakeMaps(values, nan_counts)` for this test; returns it."""
     from mgc_jax.data import extraction
 
     fake = FakeMaps(values, nan_counts)
-    monkeypatch.setattr(extraction, "_extract_batch", fake)
+    monkeypatch.setattr(extraction, "batch_maps", fake)
     return fake
 
 
