@@ -1,7 +1,9 @@
 """Shared fixtures: the real GTZAN dev clips, their spectra and MIRToolbox golden outputs in ../shared (each
-skips where ../shared is absent).
+skips where ../shared is absent), and what several suites share: tiny trained runs, the bad-audio corpus and
+its extraction, fake extraction (tests/support/fake_extraction.py), damaged run copies, ../shared/gtzan_mini.
 
-Layout: `tests/test_*.py` are the suites; `tests/support/` holds the helpers they import by module name
+Layout: `tests/test_<module>.py` tests one module (`test_dsp_*` dsp, `test_launch_*` a launch command or flag
+module, `test_bench_*` a benchmark script); `tests/support/` holds the helpers they import by module name
 (fake corpora and runs, bad audio cases, float64 reference implementations, launcher runners), put on
 sys.path here so that `from fake_runs import ...` works from any suite and from subprocesses given
 `SUPPORT` on their path.
