@@ -11,7 +11,7 @@ a truncated or corrupt file is found without decoding all of it.
 
 Every failure is an `AudioError(path, cause)` with one of the causes below.
 
-What each kind of bad or unusual input gives, on every path (tests/test_bad_input.py checks each row;
+What each kind of bad or unusual input gives, on every path (tests/support/bad_audio.py writes a file per row;
 "refused" = `AudioError` naming the file, a per-file error line of `launch.predict` (exit status 1, the other
 files still classified), and a "files not used" line of `launch.extract`, the other tracks still extracted).
 No row puts a NaN or Inf in a feature map.
