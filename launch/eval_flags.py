@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from mgc_jax.config import N_FOLDS, N_FOLDS_RULE, ONE_FOLD_SPLITS, SPLITS, check_folds, n_folds_ok, split_folds
+from mgc_jax.config import (
+    N_FOLDS,
+    N_FOLDS_RULE,
+    ONE_FOLD_SPLITS,
+    SPLITS,
+    check_folds,
+    n_folds_ok,
+    split_folds,
+)
 
 FOLDS = flags.DEFINE_string("folds", None, "Folds: N, N-M or a comma list (default: every fold of the split, "
                                            "0..n_folds-1; the filtered and manifest splits have only fold 0).")
@@ -35,6 +43,10 @@ def folds(split: str, spec: str | None = None, *, flag: str = "folds", n_folds: 
         raise app.UsageError(f"--{flag}={spec}: {e}") from e
 
 
-def check_n_boot() -> None:
+def bootstrap():
+    """The `mgc_jax.evaluate.Bootstrap` of --n_boot and --bootstrap_seed; a bad value is a usage error."""
+    from mgc_jax.evaluate import Bootstrap
+
     if N_BOOT.value < 1:
         raise app.UsageError(f"--n_boot={N_BOOT.value}: must be >= 1")
+    return Bootstrap(n_boot=N_BOOT.value, seed=BOOT_SEED.value)

@@ -14,6 +14,7 @@ from fake_runs import fold_tracks, tiny_crossval, write_fake_runs, write_run
 from mgc_jax import evaluate
 from mgc_jax.errors import DataError
 from mgc_jax.eval import crossval
+from mgc_jax.evaluate import Bootstrap
 from mgc_jax.train import rundir
 from mgc_jax.workdir import Workdir
 
@@ -51,7 +52,7 @@ def test_names_agree_with_the_training_side():
 def test_evaluate_runs_equals_a_direct_computation(tmp_path):
     wd = Workdir(tmp_path)
     saved = write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2))
-    ev = crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2), n_boot=100)
+    ev = crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2), boot=Bootstrap(n_boot=100))
     assert list(ev.systems) == ["net_STFT", "net_MUSIC", "FUSION1", "FUSION2"] and ev.folds == (0, 1, 2)
     # Straight from the arrays written (no NaN padding involved).
     expect = {"net_STFT": [], "net_MUSIC": [], "FUSION1": [], "FUSION2": []}
@@ -142,7 +143,7 @@ def test_run_trains_the_missing_runs_once_and_writes_the_reports(tiny):
     stamps = {p: p.stat().st_mtime_ns for p in (wd.root / "runs").rglob("*") if p.is_file()}
     prepared = []
     lazy = crossval.LazyCorpus("fakecorpus", lambda: prepared.append(1) or corpus)
-    again = crossval.run(cfg, wd, lazy, nets=("stft", "music"), folds=(0,), n_boot=100)
+    again = crossval.run(cfg, wd, lazy, nets=("stft", "music"), folds=(0,), boot=Bootstrap(n_boot=100))
     assert again.training.trained == [] and len(again.training.reused) == 2 and again.training.mismatched == []
     assert prepared == []  # nothing to train: the corpus was never prepared
     assert {p: p.stat().st_mtime_ns for p in (wd.root / "runs").rglob("*") if p.is_file()} == stamps
@@ -150,11 +151,11 @@ def test_run_trains_the_missing_runs_once_and_writes_the_reports(tiny):
 
     # Asking for another config reuses the finished runs and says so.
     other = crossval.run(dataclasses.replace(cfg, learning_rate=1e-2), wd, lazy, nets=("stft", "music"),
-                         folds=(0,), n_boot=100)
+                         folds=(0,), boot=Bootstrap(n_boot=100))
     assert [m[:2] for m in other.training.mismatched] == [("stft", 0), ("music", 0)]
     assert "learning_rate: 0.001 (saved) != 0.01 (now)" in other.training.mismatched[0][2]
     assert "reused from a run with another config" in (out / "table2.md").read_text()
-    crossval.run(cfg, wd, lazy, nets=("stft", "music"), folds=(0,), n_boot=100)  # leave the tables as they were
+    crossval.run(cfg, wd, lazy, nets=("stft", "music"), folds=(0,), boot=Bootstrap(n_boot=100))  # leave the tables as they were
 
 
 def test_crossval_on_a_labelled_folder_names_its_classes(tmp_path, monkeypatch):
@@ -167,7 +168,7 @@ def test_crossval_on_a_labelled_folder_names_its_classes(tmp_path, monkeypatch):
     corpus = prepare_corpus(str(root), wd, progress=False)
     assert corpus.kind == "folder" and corpus.classes == CLASSES and len(corpus.tracks) == 15
     cfg = tiny_config(epochs=1, batch_size=8, n_folds=3)
-    res = crossval.run(cfg, wd, corpus, nets=("music",), folds=(1,), n_boot=50, baseline=True)
+    res = crossval.run(cfg, wd, corpus, nets=("music",), folds=(1,), boot=Bootstrap(n_boot=50), baseline=True)
 
     run = wd.run_dir(corpus.name, "stratified", "music", 1, n_folds=3)
     assert run.parent.parent.name == "stratified-3folds" and rundir.is_finished(run)
@@ -197,7 +198,7 @@ def test_crossval_on_a_labelled_folder_names_its_classes(tmp_path, monkeypatch):
     js = json.loads((out / "results.json").read_text())
     assert js["classes"] == list(CLASSES) and js["paper"] is None and js["n_folds"] == 3
 
-    again = crossval.run(cfg, wd, corpus, nets=("music",), folds=(1,), n_boot=50, baseline=True)
+    again = crossval.run(cfg, wd, corpus, nets=("music",), folds=(1,), boot=Bootstrap(n_boot=50), baseline=True)
     assert again.training.trained == [] and again.training.mismatched == []  # the head size is not a mismatch
     assert crossval.fit_missing_baselines(wd, corpus, "stratified", (1,), n_folds=3) == []
     assert crossval.fit_missing_baselines(wd, corpus, "stratified", (0,), n_folds=3) == [0]  # fold 0: fitted now
@@ -215,7 +216,7 @@ def test_fusions_with_the_baseline():
     base = (np.array([[0.1, 0.8, 0.1]], np.float32), np.array([[0.1, 0.8, 0.1]], np.float32))
     fp = {net: {0: FoldProbs(ids, labels, p, CLASSES)} for net, p in (("stft", stft), ("music", music),
                                                                       ("baseline", base))}
-    ev = crossval.evaluate_probs(fp, corpus="c", split="manifest", kind="manifest", n_boot=20)
+    ev = crossval.evaluate_probs(fp, corpus="c", split="manifest", kind="manifest", boot=Bootstrap(n_boot=20))
     assert list(ev.systems) == ["net_STFT", "net_MUSIC", "FUSION1", "FUSION2", "baseline", "FUSION2+baseline"]
     assert ev.systems["FUSION2"].predictions.tolist() == [0, 0]  # a tie of means: the lowest index
     assert ev.systems["baseline"].predictions.tolist() == [1, 1]
@@ -225,4 +226,4 @@ def test_fusions_with_the_baseline():
         evaluate.fusion2_track(stft[0], music[0], np.ones(2))
     other = {**fp, "baseline": {0: FoldProbs(("a", "c"), labels, base, CLASSES)}}
     with pytest.raises(crossval.DataError, match="the baseline run of this fold tested other tracks"):
-        crossval.evaluate_probs(other, corpus="c", split="manifest", n_boot=20)
+        crossval.evaluate_probs(other, corpus="c", split="manifest", boot=Bootstrap(n_boot=20))

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 from bad_audio import DC_LEVEL, LOADS
-from padded_signals import assert_close_per_column, chords_with_a_loud_end, kept, real_clip
+from padded_signals import (
+    assert_close_per_column,
+    chords_with_a_loud_end,
+    kept,
+    real_clip,
+)
 
 import dsp
 from dsp.chroma import chroma_plan

@@ -12,7 +12,13 @@ import soundfile as sf
 from bad_audio import CASES, REFUSED, SHORT_CLIP, SHORT_FRAME, SR
 from corpus_files import CLASSES, class_folder
 from damaged_files import CHECKPOINT_DAMAGE
-from launchers import one_error_line, run_command, run_in_process, run_module, run_module_ok
+from launchers import (
+    one_error_line,
+    run_command,
+    run_in_process,
+    run_module,
+    run_module_ok,
+)
 from tones import tone
 
 from mgc_jax.workdir import Workdir

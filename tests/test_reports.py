@@ -10,7 +10,7 @@ from fake_runs import GTZAN, fake_clip_probs, fold_tracks
 
 from mgc_jax.eval import paper, reports
 from mgc_jax.eval.crossval import evaluate_probs
-from mgc_jax.evaluate import row_percent
+from mgc_jax.evaluate import Bootstrap, row_percent
 from mgc_jax.train.rundir import FoldProbs
 
 
@@ -22,7 +22,7 @@ def make_evaluation(folds=(0, 1, 2), split="stratified", genres=GTZAN, nets=("st
         for k, net in enumerate(nets):
             p = fake_clip_probs(labels, seed=100 * fold + k, n_classes=len(genres))
             probs.setdefault(net, {})[fold] = FoldProbs(tuple(ids), labels, tuple(p), tuple(genres))
-    return evaluate_probs(probs, corpus=corpus, split=split, n_boot=200, **kw)
+    return evaluate_probs(probs, corpus=corpus, split=split, boot=Bootstrap(n_boot=200), **kw)
 
 
 def _row(markdown: str, first_cell: str) -> list[str]:
