@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pathlib
 
+import numpy as np
 from corpus_files import CLASSES, ISSUE_FILES, MORE_FILES, my_music
+from encoded_audio import encode
 
 from mgc_jax.data import folder, sources
 from mgc_jax.data.track import SAFE_ID, path_track_id
@@ -28,10 +30,24 @@ def test_labelled_folder_with_free_names(tmp_path):
     causes = {pathlib.Path(p).relative_to(root).as_posix(): c for p, c in found.skipped}
     assert set(causes) == {"Acoustic/cover.jpg", "Beats/broken.wav", "Beats/loop.M4A", "Notes/readme.txt", "Notes",
                            "loose.wav"}
-    assert causes["Beats/loop.M4A"].startswith("unsupported audio format .m4a (libsndfile cannot decode it")
+    # .m4a is an audio name (FFmpeg decodes M4A); these 8 bytes are only the start of one.
+    assert causes["Beats/loop.M4A"].startswith("not an audio file, or a damaged one (FFmpeg's mov reader: ")
     assert causes["Beats/broken.wav"].startswith("empty file")
     assert "not an audio file name" in causes["Acoustic/cover.jpg"]
     assert "not a class" in causes["Notes"] and "beside the class folders" in causes["loose.wav"]
+
+
+def test_a_labelled_folder_takes_every_format_the_decoder_reads(tmp_path):
+    x = 0.3 * np.random.default_rng(0).standard_normal(22050 * 2)
+    root = tmp_path / "lib"
+    made = ["Pop/a.mp3", "Pop/b.M4A", "Pop/c.opus", "Rock/d.wma", "Rock/e.mp4", "Rock/f.flac", "Rock/g.aiff"]
+    for rel, (codec, fmt) in zip(made, [("libmp3lame", "mp3"), ("aac", "mp4"), ("libopus", "ogg"), ("wmav2", "asf"),
+                                        ("alac", "mp4"), ("flac", "flac"), ("pcm_s16be", "aiff")]):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        encode(root / rel, x, 48000 if codec == "libopus" else 22050, codec, fmt)
+    found = folder.scan(root)
+    assert sorted(pathlib.Path(t.path).relative_to(root).as_posix() for t in found.tracks) == made
+    assert found.skipped == [] and found.classes == ("Pop", "Rock")
 
 
 def test_track_ids_follow_the_relative_path_not_the_location(tmp_path):

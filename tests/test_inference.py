@@ -208,6 +208,9 @@ def test_predict_caps_the_clips_of_a_long_file_and_refuses_bad_arrays(bad_corpus
                        (x * 1e12, r"sample values out of range")]:
         with pytest.raises(AudioError, match=r"^<array>: " + cause):
             clf.predict(bad)
+    # Issue 26: a rate that cannot be audio is refused before the resampler allocates 22,050 x the samples.
+    with pytest.raises(AudioError, match=r"^<array>: sample rate 1 Hz cannot be audio"):
+        clf.predict(x, sample_rate=1)
 
 
 def run_banded(tmp_path, net: str, bands: int, **overrides):

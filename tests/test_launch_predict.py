@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 import soundfile as sf
-from bad_audio import CASES, REFUSED, SHORT_CLIP, SHORT_FRAME, SR
+from bad_audio import CASES, REFUSED, SHORT_CLIP, SHORT_FRAME, SR, WARNED
 from corpus_files import CLASSES, class_folder
 from damaged_files import CHECKPOINT_DAMAGE
 from launchers import (
@@ -57,6 +57,9 @@ def test_launch_predict_gives_each_bad_file_its_error_and_classifies_the_rest(ba
             assert res["error"].startswith(errors[name]), (name, res)
             continue
         assert "error" not in res, (name, res)
+        # Issue 26: contentless audio is classified, with a warning (text output: "  warning: ..." lines).
+        assert [w[:len(WARNED.get(name, ""))] for w in res["warnings"]] == ([WARNED[name]] if name in WARNED else []), \
+            (name, res["warnings"])
         # 4 s: 171 frames, one clip; 10 min: 25,838 frames, a clip every 64 frames: 402.
         n_clips, seconds = (402, 600.0) if name == "ten_minutes" else (1, 4.0)
         assert (res["n_clips"], res["duration_s"], res["rule"]) == (n_clips, seconds, "fusion2"), name

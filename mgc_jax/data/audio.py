@@ -168,6 +168,8 @@ def check(path: str | os.PathLike) -> AudioInfo:
         src = decoders.open_source(path)
         try:
             _check_rate(src.sample_rate, path)
+            if src.exact and src.frames / src.sample_rate > MAX_DURATION_S:
+                raise _too_long(path, src.frames / src.sample_rate)
             src.probe_tail()
             return AudioInfo(src.sample_rate, src.channels, src.frames, src.major, src.subtype, src.exact)
         finally:
@@ -346,8 +348,8 @@ def _check_rate_argument(sample_rate) -> None:
 
 
 def _too_long(name, seconds: float) -> AudioError:
-    return AudioError(name, f"longer than {MAX_DURATION_S / 3600:.0f} h ({seconds / 3600:.1f} h): cut it into "
-                            f"parts (more would exhaust memory)")
+    return AudioError(name, f"longer than the {MAX_DURATION_S / 3600:.3g} h limit ({seconds / 3600:.3g} h or more): "
+                            f"cut it into parts (more would exhaust memory)")
 
 
 def from_array(x, *, sample_rate: int = SAMPLE_RATE, rate: int = SAMPLE_RATE, name: str = "<array>") -> np.ndarray:

@@ -42,6 +42,7 @@ _STREAMED_SIZE = 0xFFFFFFFF  # a WAV/AU data size meaning "unknown length" (a st
 _OGG_EOS = 0x04  # header_type flag of an Ogg page: last page of its logical stream
 _OGG_TAIL_BYTES = 1 << 17  # the last Ogg page is at most ~64 KiB; read twice that from the end
 
+_AVERROR_INVALIDDATA = 1094995529  # AVERROR_INVALIDDATA as PyAV reports it (e.errno)
 # FFmpeg reports through its log; a level makes PyAV pass messages on, and each decode captures its own thread's.
 av.logging.set_level(av.logging.ERROR)
 
@@ -155,6 +156,14 @@ class _FFmpegSource(Source):
             try:
                 self.c = av.open(os.fspath(path), metadata_errors="ignore")
             except av.FFmpegError as e:
+                said = [(name, m.strip()) for _, name, m in log if m.strip()]
+                if sndfile_cause and not (said and e.errno == _AVERROR_INVALIDDATA and sndfile_cause.startswith(
+                        "not an audio file (neither")):
+                    raise AudioError(path, sndfile_cause) from None
+                if said:  # a reader took the file for its format and failed: a cut M4A lacks its index ("moov")
+                    reader = said[-1][0].split(",")[0]
+                    raise AudioError(path, f"not an audio file, or a damaged one (FFmpeg's {reader} reader: "
+                                           f"{one_line(said[-1][1])})") from None
                 raise AudioError(path, sndfile_cause or _ffmpeg_cause(e, log, "corrupt or truncated")) from None
             except (OSError, UnicodeDecodeError) as e:
                 raise AudioError(path, f"unreadable ({one_line(e)})") from e

@@ -221,12 +221,14 @@ class _Run:
     def add(self, track) -> None:
         try:
             raw = pathlib.Path(track.path).read_bytes()
-            x = audio.load(track.path, self.cfg.sample_rate)
+            decoded = audio.decode(track.path, self.cfg.sample_rate)
         except AudioError as e:
             return self._fail(track, e.cause)
         except OSError as e:
             return self._fail(track, f"unreadable ({e})")
-
+        x = decoded.samples
+        if decoded.warnings:  # extracted all the same: the classes decide whether silence or the like is music
+            logging.warning("%s: %s", track.path, "; ".join(decoded.warnings))
         n = x.size
         kept = crop_length(n, self.cfg)
         if n_frames(kept, self.cfg) < 1:
@@ -236,7 +238,7 @@ class _Run:
         meta = {"path": str(track.path), "genre": track.genre, "audio_sha256": hashlib.sha256(raw).hexdigest(),
                 "audio_bytes": st.st_size, "audio_mtime_ns": st.st_mtime_ns,
                 "duration_s": n / self.cfg.sample_rate, "n_samples": n, "n_samples_kept": kept,
-                "n_frames": n_frames(kept, self.cfg)}
+                "n_frames": n_frames(kept, self.cfg), "warnings": list(decoded.warnings)}
         self.crops.append((n - kept) / self.cfg.sample_rate)
         bucket = self.buckets[kept]
         bucket.append(_Pending(track, x[:kept], meta))

@@ -131,6 +131,11 @@ def _flac_named_wav(path):
     sf.write(path, tone(N), SR, format="FLAC", subtype="PCM_16")
 
 
+def _rate_1hz(path):
+    """A header declaring 1 Hz over 200,000 samples (issue 26): resampled, 4.4e9 samples at 22,050 Hz."""
+    sf.write(path, tone(200_000, noise=0.0), 1, subtype="PCM_16")
+
+
 def _text_named_au(path):
     path.write_text("liner notes, not audio, under a GTZAN track name\n" * 40)
 
@@ -140,7 +145,8 @@ def _directory(path):
     (path / "inside.txt").write_text("a folder named like a track\n")
 
 
-# case -> (file extension, writer). Order: the issue's list, then `huge` (a float file out of range).
+# case -> (file extension, writer). Order: the issue's list, then `huge` (a float file out of range), then
+# `rate_1hz` (issue 26: a header rate that cannot be audio).
 CASES = {
     "empty": ("wav", _empty),
     "truncated": ("wav", _truncated),
@@ -162,6 +168,7 @@ CASES = {
     "text_named_au": ("au", _text_named_au),
     "directory": ("wav", _directory),
     "huge": ("wav", _huge),
+    "rate_1hz": ("wav", _rate_1hz),
 }
 GENRE_OF = {name: ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")[i % 10]
             for i, name in enumerate(CASES)}
@@ -214,7 +221,12 @@ REFUSED = {
     "text_named_au": Refused("not an audio file (no audio header; libsndfile would guess headerless 8000 Hz ULAW "
                              "from the .au extension)", True),
     "directory": Refused("is a directory, not an audio file", True),
+    "rate_1hz": Refused("sample rate 1 Hz cannot be audio (accepted: 1000 to 1000000 Hz)", True),
 }
+# Content warnings of the cases that load (issue 26); rate_8k and rate_96k hold the noiseless tone, whose partials
+# all lie below 1,320 Hz: "band-limited" is what it is, whatever the rate.
+WARNED = {"zeros": "silent: silence", "dc": "silent: DC only (mean 0.25)",
+          "rate_8k": "band-limited: nothing above 4 kHz", "rate_96k": "band-limited: nothing above 4 kHz"}
 LENGTH = {"short_frame": SHORT_FRAME, "short_clip": SHORT_CLIP, "ten_minutes": int(TEN_MINUTES * SR)}
 LOADS = [c for c in CASES if c not in REFUSED]  # read as float32 mono at 22,050 Hz
 HEADER = {  # case -> (rate, channels, subtype) that audio.check reports

@@ -19,16 +19,17 @@ FORMATS = {
 
 
 def encode(path: pathlib.Path, x: np.ndarray, rate: int, codec: str, container: str, *,
-           bit_rate: int | None = None) -> pathlib.Path:
+           bit_rate: int | None = None, options: dict | None = None) -> pathlib.Path:
     """Encode float [n] or [n, channels] samples at `rate` Hz into `path`; returns `path`.
 
     Frames carry their sample positions as pts, so the muxer writes the encoder's delay and padding into the
-    container (MP4 edit list, LAME header, Opus pre-skip), as any real encoder does.
+    container (MP4 edit list, LAME header, Opus pre-skip), as any real encoder does. `options` go to the muxer
+    (e.g. {"movflags": "faststart"}: the MP4 index first; {"write_xing": "0"}: an MP3 without a Xing header).
     """
     x = np.asarray(x, np.float32)
     planar = np.ascontiguousarray((x[:, None] if x.ndim == 1 else x).T)  # [channels, n]
     layout = {1: "mono", 2: "stereo"}[len(planar)]
-    with av.open(str(path), "w", format=container) as c:
+    with av.open(str(path), "w", format=container, options=options or {}) as c:
         s = c.add_stream(codec, rate=rate, layout=layout)
         if bit_rate or codec.startswith("wma"):
             s.bit_rate = bit_rate or 128000
