@@ -8,8 +8,9 @@ joined into one stereo 44.1 kHz signal, then encoded by PyAV into each format in
 the end; nothing is written into the repository). Each (format, decoder) runs in a fresh Python process, which
 decodes the file `--repeats` times: x real time = audio seconds / CPU seconds of the best round (CPU time: the
 2-core dev box is shared, and wall time would measure the neighbours), and the peak RSS above what the process
-held before decoding. "raw" decoders give float32 [n, channels] at the file's rate; "mgc_jax" gives the mono
-22,050 Hz samples the features use. The table prints as markdown (benchmarks/decode_formats.md).
+held before decoding. "raw": the decoder alone, float32 [n, channels] at the file's rate; "mgc_jax": the
+project's whole path (mgc_jax.data.audio.decode: mono, soxr to 22,050 Hz, checks, warnings) with that decoder
+forced. The table prints as markdown (benchmarks/decode_formats.md).
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import sys
 import tempfile
 
 import numpy as np
+
+from mgc_jax.data import audio
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = pathlib.Path(os.environ.get("MGC_SHARED", ROOT.parent / "shared"))  # as tests/conftest.py
@@ -66,10 +69,15 @@ elif decoder == "ffmpeg":
             if fifo.samples:
                 out.append(fifo.read().to_ndarray())
         return n
-else:
-    from mgc_jax.data import audio
+else:  # "mgc_jax <decoder>": the project's whole path, with the decoder forced
+    from mgc_jax.data import audio, decoders
+    import soundfile as sf
+    decoders.FFMPEG_FORMATS = frozenset(sf.available_formats() if decoder.endswith("ffmpeg") else ())
     def run():
-        return audio.decode(path).frames
+        d = audio.decode(path)
+        if d.decoder != decoder.split()[1]:
+            raise ValueError(f"decoded by {d.decoder}")
+        return d.frames
 try:
     import soundfile, av, soxr  # noqa: F401  (the libraries' own memory is not the decode's)
     before = rss_mb()
@@ -142,30 +150,33 @@ def main() -> None:
             suffix, fmt, codec, rate = FORMATS[name]
             path = pathlib.Path(tmp) / (name.replace(" ", "_") + suffix)
             _encode(path, x, fmt, codec, rate)
-            row = {"format": name, "MB": path.stat().st_size / 2 ** 20}
-            for decoder in ("libsndfile", "ffmpeg", "mgc_jax"):
+            row = {"format": name, "MB": path.stat().st_size / 2 ** 20, "mgc_jax": audio.decode(path).decoder}
+            for decoder in ("libsndfile", "ffmpeg", "mgc_jax libsndfile", "mgc_jax ffmpeg"):
                 out = subprocess.run([sys.executable, "-c", CHILD, str(path), decoder, str(args.repeats)],
                                      capture_output=True, text=True, env=env)
                 lines = out.stdout.strip().splitlines()
                 row[decoder] = json.loads(lines[-1]) if lines else {"error": out.stderr.strip()[-120:]}
             rows.append(row)
-    print(f"{args.tracks} one-minute emotify_dev tracks joined: {seconds:.0f} s stereo per file; "
-          f"x real time = audio s / CPU s (best of {args.repeats}); peak = RSS increase while decoding")
-    print("| format | file MB | libsndfile xRT | libsndfile peak MB | FFmpeg xRT | FFmpeg peak MB | "
-          "mgc_jax decode xRT | mgc_jax peak MB | frames (libsndfile / FFmpeg / mgc_jax) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"{args.tracks} one-minute emotify_dev tracks joined: {seconds:.0f} s stereo per file; x real time = audio s "
+          f"/ CPU s (best of {args.repeats}); peak = RSS increase while decoding. raw: float32 [n, 2] at the file's "
+          f"rate; mgc_jax: data.audio.decode (mono, soxr {audio_quality()} to 22,050 Hz, checks, warnings); "
+          f"* = the decoder data/decoders.py picks")
+    print("| format | file MB | decoder | raw xRT | raw peak MB | mgc_jax xRT | mgc_jax peak MB | frames raw / mgc_jax |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        cells = [r["format"], f"{r['MB']:.1f}"]
-        frames = []
-        for d in ("libsndfile", "ffmpeg", "mgc_jax"):
-            m = r[d]
-            if "error" in m:
-                cells += ["-", "-"]
-                frames.append("refused" if d != "mgc_jax" else m["error"][:40])
-            else:
-                cells += [f"{seconds / m['cpu_s']:.0f}", f"{m['peak_mb']:.0f}"]
-                frames.append(str(m["frames"]))
-        print("| " + " | ".join(cells + [" / ".join(frames)]) + " |")
+        for d in ("libsndfile", "ffmpeg"):
+            raw, full = r[d], r["mgc_jax " + d]
+            if "error" in raw:
+                continue
+            chosen = "*" if r["mgc_jax"] == d else ""
+            cells = [r["format"], f"{r['MB']:.1f}", d + chosen, f"{seconds / raw['cpu_s']:.0f}", f"{raw['peak_mb']:.0f}"]
+            cells += (["-", "-"] if "error" in full else [f"{seconds / full['cpu_s']:.0f}", f"{full['peak_mb']:.0f}"])
+            cells.append(f"{raw['frames']} / {full.get('frames', full.get('error'))}")
+            print("| " + " | ".join(cells) + " |")
+
+
+def audio_quality() -> str:
+    return audio.RESAMPLE_QUALITY
 
 
 if __name__ == "__main__":

@@ -43,9 +43,9 @@ def content_warnings(x: np.ndarray, rate: int, *, peak: float, is_float: bool,
     if is_float and peak > FLOAT_PEAK:
         out.append(f"float samples reach {peak:.3g} (full scale is 1): integer-range values stored as float? "
                    f"divide by 32768")
-    centred = _db(float(np.std(x, dtype=np.float64))) if x.size else -np.inf
+    mean = float(np.mean(x, dtype=np.float64)) if x.size else 0.0
+    centred = _db(_centred_rms(x, mean))
     if centred < SILENT_DBFS:
-        mean = float(np.mean(x, dtype=np.float64)) if x.size else 0.0
         what = f"DC only (mean {mean:.3g})" if abs(mean) > 10 ** (SILENT_DBFS / 20) else "silence"
         out.append(f"silent: {what}, centred level {centred:.0f} dBFS")
     if channel_rms is not None and mono_rms is not None and len(channel_rms):
@@ -60,6 +60,17 @@ def content_warnings(x: np.ndarray, rate: int, *, peak: float, is_float: bool,
             out.append(f"band-limited: nothing above {BANDWIDTH_HZ / 1000:.0f} kHz ({_db(fraction) / 2:.0f} dB of the "
                        f"energy; a low-rate or upsampled source)")
     return tuple(out)
+
+
+def _centred_rms(x: np.ndarray, mean: float, chunk: int = 1 << 20) -> float:
+    """RMS of x - mean, a chunk at a time: a float64 copy of an hour of audio would be 635 MB."""
+    if not x.size:
+        return 0.0
+    total = 0.0
+    for i in range(0, x.size, chunk):
+        c = x[i:i + chunk] - np.float32(mean)
+        total += float(np.dot(c, c))
+    return float(np.sqrt(total / x.size))
 
 
 def _fraction_above(x: np.ndarray, rate: int, hz: float) -> float:
