@@ -88,7 +88,7 @@ def test_classifier_predicts_arrays_files_and_resampled_stereo(runs, tmp_path):
     # 7 s cropped to the 6 s key window: 132,300 samples, T = 257 frames, clips at 0, 64, 128
     assert q.n_clips == 3
     from_array = clf.predict(sf.read(stereo, dtype="float64")[0], sample_rate=44100)
-    # Same samples, same soxr VHQ resampler in float64; only the float32 rounding point of the mix differs.
+    # Same samples, same soxr resampler (float32 in, as a file's decode); only the mix's rounding point differs.
     np.testing.assert_allclose(from_array.clip_probs, q.clip_probs, atol=1e-5)
 
 

@@ -12,14 +12,15 @@ API (the one decoding path of extraction, training, inference and corpus discove
     resample(x, rate_in, rate_out, name)               soxr, after refusing rates and lengths that cannot be audio
     AUDIO_EXTENSIONS                                   the file names taken for audio by every corpus discovery
 
-Decoding. libsndfile (soundfile) reads WAV, FLAC, Ogg Vorbis/Opus, AIFF, Sun/NeXT `.au` (GTZAN's format), CAF,
-W64; FFmpeg (PyAV) reads the rest: MP3 (gapless: the LAME header's encoder delay and padding trimmed),
-M4A/MP4 (AAC, ALAC, Opus), WMA, APE, WavPack, AC-3... The content decides, not the extension (libsndfile is
-asked first, and FFmpeg when libsndfile does not recognise the format). benchmarks/decode_formats.md measures
-both on each format. The file is read once, in blocks: each block is mixed down to mono (mean of the channels,
-so the level stays in [-1, 1]) and fed to a streaming soxr resampler (quality RESAMPLE_QUALITY, see
-WORKSPACE.md), so memory is the output plus one block. No centring, no normalisation: MIRToolbox's `miraudio`
-defaults (docs/features.md §0).
+Decoding. libsndfile (soundfile) reads WAV, FLAC, AIFF, Sun/NeXT `.au` (GTZAN's format), CAF, W64; FFmpeg (PyAV)
+reads MP3 (gapless: the LAME header's encoder delay and padding trimmed), Ogg Vorbis/Opus, M4A/MP4 (AAC, ALAC,
+Opus), WMA, APE, WavPack, AC-3... The content decides, not the extension: libsndfile is asked first, and
+FFmpeg takes what libsndfile does not recognise or what decoders.FFMPEG_FORMATS sends it (the faster and
+exact decoder per format, measured in benchmarks/decode_formats.md). The file is read once, in blocks: each
+block is mixed down to mono (mean of the channels, so the level stays in [-1, 1]) and fed to a streaming soxr
+resampler (quality RESAMPLE_QUALITY, see WORKSPACE.md), so memory is twice the output (the blocks, then
+their concatenation) plus one block. No centring, no normalisation: MIRToolbox's `miraudio` defaults
+(docs/features.md §0).
 
 Truncation is judged from what the decoder reports in that same pass, never from an estimated length: a
 libsndfile header log of short data chunks, fewer frames than an exact header declares (WAV, FLAC, AIFF, AU),
