@@ -1,83 +1,15 @@
-"""Audio input: any audio file, decoded once, as float32 mono at the feature sample rate.
+"""Audio input: any audio file, decoded once into float32 mono at the feature rate, with what the decode learnt.
 
-API (the one decoding path of extraction, training, inference and corpus discovery):
-
-    decode(path, sample_rate=SAMPLE_RATE) -> Decoded   samples float32 [n] mono at sample_rate, plus what the
-                                                       decode learnt: source rate, channels, frames, format,
-                                                       decoder, duration_s, and content warnings (a tuple of
-                                                       short strings, e.g. "antiphase stereo: ...")
+    decode(path, sample_rate=SAMPLE_RATE) -> Decoded   samples float32 [n] mono at sample_rate, and the file's
+                                                       rate, channels, frames, format, decoder, content warnings
     load(path, sample_rate=SAMPLE_RATE) -> ndarray     decode(...).samples
-    check(path) -> AudioInfo                           cheap header probe for listing a corpus (no full decode)
+    check(path) -> AudioInfo                           header probe for listing a corpus (no full decode)
     from_array(x, sample_rate=, rate=, name=)          an array as `load` gives a file (inference.Classifier)
-    resample(x, rate_in, rate_out, name)               soxr, after refusing rates and lengths that cannot be audio
-    AUDIO_EXTENSIONS                                   the file names taken for audio by every corpus discovery
+    resample(x, rate_in, rate_out, name)               soxr, refusing rates and lengths that cannot be audio
+    AUDIO_EXTENSIONS                                   the file names every corpus discovery takes for audio
 
-Decoding. libsndfile (soundfile) reads WAV, FLAC, AIFF, Sun/NeXT `.au` (GTZAN's format), CAF, W64; FFmpeg (PyAV)
-reads MP3 (gapless: the LAME header's encoder delay and padding trimmed), Ogg Vorbis/Opus, M4A/MP4 (AAC, ALAC,
-Opus), WMA, APE, WavPack, AC-3... The content decides, not the extension: libsndfile is asked first, and
-FFmpeg takes what libsndfile does not recognise or what decoders.FFMPEG_FORMATS sends it (the faster and
-exact decoder per format, measured in benchmarks/decode_formats.md). The file is read once, in blocks: each
-block is mixed down to mono (mean of the channels, so the level stays in [-1, 1]) and fed to a streaming soxr
-resampler (quality RESAMPLE_QUALITY, see WORKSPACE.md), so memory is twice the output (the blocks, then
-their concatenation) plus one block. No centring, no normalisation: MIRToolbox's `miraudio` defaults
-(docs/features.md §0).
-
-Truncation is judged from what the decoder reports in that same pass, never from an estimated length: a
-libsndfile header log of short data chunks, fewer frames than an exact header declares (WAV, FLAC, AIFF, AU),
-a cut or unflagged last Ogg page; an FFmpeg demuxer error or corrupt packet, fewer packets than an MP4 sample
-table lists, an MP3 frame shorter than its own header. (An MP3 cut exactly at a frame boundary is a valid,
-shorter MP3: nothing in a CBR file without a Xing header says otherwise.)
-
-Every failure is an `AudioError(path, cause)`: one line naming the file. What each kind of bad or unusual input
-gives, on every path (tests/test_bad_input.py checks each row; "refused" = `AudioError` naming the file, a
-per-file error line of `launch.predict` (exit status 1, the other files still classified), and a "files not
-used" line of `launch.extract`, the other tracks still extracted). No row puts a NaN or Inf in a feature map.
-
-    input                             result
-    --------------------------------  -----------------------------------------------------------------------
-    empty file (0 bytes)              refused by check and load: "empty file (0 bytes)"
-    truncated (header says more)      refused by check and load: "truncated: the header declares N data bytes,
-                                      the file holds M" (cut FLAC/Ogg/MP3/M4A streams: "... truncated ...")
-    MP3 as distributed                read in full: libsndfile's frame count (an estimate) is not used
-    NaN or +-Inf samples (float)      refused by load (check passes: values need a full decode): "non-finite
-                                      samples (k NaN, m Inf; first at sample i)"; arrays given to
-                                      `inference.Classifier.predict` likewise (`check_samples`)
-    |sample| > MAX_ABS_SAMPLE (1e6)   refused by load: "sample values out of range (...)": the float32
-                                      kernels would overflow near 1e14, and such a file is corrupt or unscaled
-    float samples beyond +-2          read as stored, with the warning "float samples reach +-X ..."
-    all zeros, DC only                read as is, with the warning "silent: ..."; music map all 0 (zeros),
-                                      brightness / flatness / entropy undefined on every frame (index.json
-                                      nan_counts = T); DC c: rms = |c|, zcr = roughness = key clarity = hcdf = 0
-    stereo in antiphase               the mean of the channels (silence), with the warning "antiphase stereo"
-    bandwidth < 4 kHz                 read, with the warning "band-limited: ..." (8 kHz telephone audio, a
-                                      track upsampled from a low rate)
-    full-scale clipped                read as stored (no de-clipping); finite maps
-    8-bit (PCM_U8), 24-bit, 32-bit    k / 128 - 1, k / 2^23 (exact in float32), the stored float32
-    8 kHz, 96 kHz (any rate)          resampled by soxr to 22,050 Hz: n * 22050 / rate samples, rounded
-    rate < MIN_SOURCE_RATE (1 kHz)    refused: "sample rate N Hz cannot be audio ..." (a 1 Hz header would
-    or > MAX_SOURCE_RATE (1 MHz)      ask the resampler for 22,050 x the samples); likewise for arrays
-    longer than MAX_DURATION_S (24 h) refused before decoding when the header says so, else when reached
-    out of memory                     refused: "out of memory decoding ..." (the other files go on)
-    6 channels (any count)            the mean of the channels
-    < 1024 samples (one frame)        read; dsp raises ConfigError naming the sizes; the cache reports
-                                      "too short: n samples at 22050 Hz, less than one 1024-sample frame";
-                                      predict: "too short to classify: ..."
-    < 66,048 samples (one clip)       read and extracted (T < 128 frames); corpus preparation reports
-                                      "shorter than one 128-frame clip (T frames)" and does not use it
-    FLAC bytes named .wav             the content decides, not the extension: read as the FLAC it is
-    text named .au/.snd/.vox/.gsm     refused: "not an audio file (no audio header; ...)" (libsndfile would
-                                      read any bytes under these names as headerless 8 kHz audio)
-    text named .raw / .mp3 / other    refused: "not an audio file (...)"
-    a directory named foo.wav         refused: "is a directory, not an audio file"
-    empty path ""                     refused: "empty path (no file named)"
-    symbolic link loop / dangling     refused: "symbolic link loop" / "dangling symbolic link (-> target)"
-    streamed WAV/AU header            read to the end of the file (a data size of 0xFFFFFFFF means "unknown")
-    Ogg cut anywhere                  refused: "truncated: the Ogg stream ends without its end-of-stream page"
-
-Arrays (`from_array`, used by `inference.Classifier`): float [n], [n, channels] or channels-first [channels, n]
-(the channel axis is the short one, at most MAX_CHANNELS); integer PCM scaled as soundfile reads it (int16
-k / 2^15, int32 k / 2^31, int8 k / 2^7, uint8 k / 2^7 - 1); bool, complex and other dtypes refused; then the
-same sample and rate checks as a file.
+Every failure is an `AudioError(path, cause)`, one line naming the file; WORKSPACE.md "Bad and unusual audio"
+says what each kind of input gives.
 """
 from __future__ import annotations
 
@@ -179,6 +111,12 @@ def check(path: str | os.PathLike) -> AudioInfo:
 
 def decode(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> Decoded:
     """Decode an audio file once: float32 mono samples at `sample_rate`, its header facts and content warnings.
+
+    libsndfile reads WAV, FLAC, AIFF, AU; FFmpeg (PyAV) MP3 (gapless), Ogg, M4A (AAC, ALAC), Opus, WMA and the
+    rest (`decoders.open_source`: the content decides, not the extension). The file is read once, in blocks,
+    each mixed to mono (the mean of the channels) and fed to a streaming soxr (RESAMPLE_QUALITY): memory is
+    twice the output plus one block. Truncation is judged from what the decoder reports in this same pass
+    (`decoders`), never from an estimated length. No centring, no normalisation (MIRToolbox's `miraudio`).
 
     Args:
       path: any audio file libsndfile or FFmpeg reads (module docstring).

@@ -1,5 +1,5 @@
 """Bad and unusual audio files, written with soundfile or raw bytes, and the documented result of each (the table in
-mgc_jax/data/audio.py's docstring), for the suites of every path a user takes: test_audio (check / load),
+WORKSPACE.md "Bad and unusual audio"), for the suites of every path a user takes: test_audio (check / load),
 test_dsp_features (the maps), test_extraction, test_launch_extract, test_launch_predict and test_inference.
 
 `write_case(name, path)` writes one case; `write_corpus(root)` writes every case into a GTZAN-layout folder
