@@ -69,12 +69,12 @@ def main() -> None:
     for path in files:
         x = audio.decode(path, 44100).samples[: int(args.seconds * 44100)]
         ref = np.asarray(dsp.feature_maps(soxr.resample(x.astype(np.float64), 44100, CFG.sample_rate,
-                                                        quality="VHQ").astype(np.float32), CFG)[0][0])
+                                                        quality="VHQ").astype(np.float32), CFG)["music"])
         for way, (quality, dtype) in ways.items():
             t = time.process_time()  # CPU time: the shared dev box's neighbours do not count
             y = soxr.resample(x.astype(dtype), 44100, CFG.sample_rate, quality=quality)
             seconds[way] += time.process_time() - t
-            got = np.asarray(dsp.feature_maps(np.asarray(y, np.float32), CFG)[0][0])
+            got = np.asarray(dsp.feature_maps(np.asarray(y, np.float32), CFG)["music"])
             for name, (figure, ok) in _errors(got, ref).items():
                 worst[way][name] = max(worst[way].get(name, 0.0), figure)
                 passed[way][name] = passed[way].get(name, 0) + ok
