@@ -14,14 +14,17 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 # absl flags are process-global, and command families define flags of the same name: launch.extract's
 # --batch_size (tracks per extraction batch) and launch.train_flags' (clips per training step); launch.fuse's
-# --fold, --split and --n_folds and launch.train's.
+# --fold, --split and --n_folds and launch.train's; launch.runs' --net and launch.train's.
 _FAMILIES = {"extract": ("launch.extract",),
              "train": ("launch.crossval", "launch.train", "launch.train_flags"),
-             "fuse": ("launch.fuse",)}
+             "fuse": ("launch.fuse",),
+             "runs": ("launch.runs",)}
 
 
 def _family(name: str) -> str | None:
-    return name if name in ("extract", "fuse") else "train" if name in ("train", "crossval", "train_flags") else None
+    if name in ("train", "crossval", "train_flags"):
+        return "train"
+    return name if name in _FAMILIES else None
 
 
 def _forget(family: str) -> None:
