@@ -1,18 +1,6 @@
-"""The runs of a workdir side by side (`python -m launch.runs`): one row per run directory, read from its files.
-
-    corpus, split, net, fold, seed   the run directory's place (runs/<corpus>/<split>/<net>/fold<k>) and config
-    epochs                           epochs done (metrics.jsonl) of planned (config.json's train.epochs)
-    status                           running: a live process holds its lock (`rundir.run_lock`; another host's
-                                     lock counts as running, this host cannot tell); stale: its maps were made by
-                                     other dsp code than today's (config.json's "dsp_code" against
-                                     `dsp.code_hash()`, where recorded); finished: test_probs.npz written;
-                                     interrupted: none of these (a resume continues it); damaged: a run file
-                                     cannot be read (the note names it)
-    valid, test                      track accuracies: result.json's (the epoch that was tested), else the last
-                                     epoch's validation accuracy
-    wall, date                       training time (the epochs' seconds summed) and the last write
-
-The MFCC+SVM baseline's runs (net "baseline") are listed too, without epochs. No JAX here.
+"""The runs of a workdir side by side (`launch.runs`): one row per run directory, read from its files, with its
+status: running (a live process holds its lock), stale (its maps were made by other dsp code than today's),
+finished, interrupted or damaged (WORKSPACE.md "Watching runs"). No JAX here.
 """
 from __future__ import annotations
 

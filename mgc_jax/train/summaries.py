@@ -1,23 +1,7 @@
-"""TensorBoard event files (tensorboardX) of a run directory, beside metrics.jsonl, and of a results directory.
-
-A run directory's events (`tensorboard --logdir=WORKDIR/runs`; a run shows as <corpus>/<split>/<net>/fold<k>):
-
-    scalars, step = epoch    train/loss, train/clip_accuracy, train/track_accuracy, valid/loss,
-                             valid/clip_accuracy, valid/track_accuracy, learning_rate, speed/clips_per_s,
-                             speed/epoch_s (EPOCH_TAGS: the metrics.jsonl keys they come from)
-    at the end, step = epochs  test/track_accuracy, test/clip_accuracy, test/loss, best_epoch;
-                             test/confusion (image, row %), features/<track>/<kind> (the first test clips as
-                             the net sees them, before standardisation)
-    hparams                  the run's hyper-parameters (`TrainConfig.hparams`, flattened), once
-
-A results directory (`launch.crossval`, `launch.fuse`) holds the tables as text summaries (markdown), one step
-per command that wrote them.
-
-No step is written twice: a writer first reads the last step of every tag from the event files already there
-(`logged_steps`) and drops what is not newer. A resumed run therefore continues the same curves (the epochs
-trained again after a kill between the metrics line and the checkpoint are bit-identical, and already there),
-and metrics.jsonl epochs that a kill kept out of the events (tensorboardX buffers) are written on resume
-(`RunSummaries.epochs`). Writers flush after every epoch.
+"""TensorBoard event files (tensorboardX) of a training run, beside its metrics.jsonl: the epoch curves, the test
+results as scalars and images, the config as hparams; and markdown tables as text summaries of a results
+directory. No step is written twice: a writer first reads back the last step of every tag already logged, so a
+resumed run continues the same curves (tags and commands: WORKSPACE.md "Watching runs").
 """
 from __future__ import annotations
 
@@ -51,6 +35,8 @@ def logged_steps(log_dir: str | pathlib.Path) -> dict[str, int]:
     Reads the TFRecord framing directly (uint64 length, uint32 CRC, payload, uint32 CRC); a record cut by a
     kill ends that file.
     """
+    # tensorboardX is imported only by the functions that write or read events: the import takes about a second
+    # (it loads boto3 where installed), which importers of this module that write nothing need not pay.
     from tensorboardX.proto import event_pb2
 
     last: dict[str, int] = {}
