@@ -168,6 +168,7 @@ def test_launch_crossval_and_fuse_write_their_tables_as_text(tmp_path, capsys):
 
     from mgc_jax.config import TrainConfig
     from mgc_jax.eval import crossval
+    from mgc_jax.evaluate import Bootstrap
     from mgc_jax.workdir import Workdir
 
     wd = Workdir(tmp_path)
@@ -175,7 +176,7 @@ def test_launch_crossval_and_fuse_write_their_tables_as_text(tmp_path, capsys):
     write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1),
                     train_cfg=lambda net, fold: cfg.for_run(net, fold).to_dict())
     out = crossval.run(cfg, wd, crossval.LazyCorpus("gtzan", lambda: pytest.fail("prepared")), nets=("stft", "music"),
-                       folds=(0, 1), n_boot=50)
+                       folds=(0, 1), boot=Bootstrap(n_boot=50))
     results = wd.results_dir("gtzan", "stratified")
     code, _, err = run_command("fuse", capsys, "--folds=0-1", "--nobaseline", "--n_boot=50",
                                f"--data_dir={tmp_path / 'gtzan'}", f"--workdir={tmp_path}")
