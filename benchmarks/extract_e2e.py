@@ -10,7 +10,7 @@ time are its own:
   of every file, nothing else;
 - decode+resample <decoder>: the project's decode path (`mgc_jax.data.audio`: one pass, mono, streaming soxr at
   `audio.RESAMPLE_QUALITY`) through that decoder; the decoder marked * is the one `audio.decode` picks;
-- maps: `extraction._extract_batch` (jitted maps, batches of --batch_size tracks of one crop length, padded as
+- maps: `extraction.batch_maps` (jitted maps, batches of --batch_size tracks of one crop length, padded as
   the extraction pads) over audio decoded before the clock starts; first pass (compilation included), then a
   second pass;
 - extract: `python -m launch.extract --data_dir=D --workdir=<fresh temp dir> --noprogress`, the whole command
@@ -134,7 +134,7 @@ def _row(kind: str, arg: str, files: list[pathlib.Path], batch_size: int) -> dic
                     rows = size if len(xs) >= size else sharding.padded_size(len(xs), mesh)
                     for i in range(0, len(xs), size):
                         batch = sharding.pad_rows(np.stack(xs[i:i + size]), rows, fill="edge")
-                        np.asarray(extraction._extract_batch(batch, cfg)[2])
+                        extraction.batch_maps(batch, cfg)
             clocks.append(clock)
         return clocks[0].row(wall_s_second_pass=clocks[1].wall, lengths=len(buckets))
     raise ValueError(f"unknown row {kind!r}")
