@@ -179,7 +179,7 @@ def test_extraction_skips_each_bad_file_with_its_cause_and_loses_nothing(bad_cor
     assert not report.skipped
     expected_failures = {n: r.cause for n, r in REFUSED.items()} | {"short_frame": TOO_SHORT_TO_EXTRACT}
     assert {by_path[p] for p in failed} == set(expected_failures)
-    # cache.py reads the file's bytes (for its SHA-256) before audio.load, so a directory fails there first:
+    # extraction hashes the file's bytes (its SHA-256) before audio.decode, so a directory fails there first:
     # "unreadable ([Errno 21] Is a directory: ...)", which still says what is wrong.
     expected_failures["directory"] = "unreadable ([Errno 21] Is a directory"
     for name, cause in expected_failures.items():
@@ -303,6 +303,11 @@ def level_maps(monkeypatch):
     return fake_extraction.install(monkeypatch, "level")
 
 
+def _decoded(x: np.ndarray) -> audio.Decoded:
+    """What audio.decode gives for samples x of a mono 22,050 Hz file."""
+    return audio.Decoded(x, SR, SR, 1, x.size, "WAV PCM_16", "libsndfile")
+
+
 def _arrays(directory: pathlib.Path) -> dict[str, np.ndarray]:
     return {p.name: np.load(p) for p in sorted(directory.glob("*.npy"))}
 
@@ -346,15 +351,15 @@ def test_decoded_audio_in_memory_is_bounded_by_the_windows_not_the_corpus(tmp_pa
         with lock:
             alive[0] -= 1
 
-    def load(path, sample_rate):
+    def decode(path, sample_rate):
         x = np.full(lengths[pathlib.Path(path).stem], 0.1, np.float32)
         weakref.finalize(x, freed)  # when x and every view cut from it are gone
         with lock:
             alive[0] += 1
             worst[0] = max(worst[0], alive[0])
-        return x
+        return _decoded(x)
 
-    monkeypatch.setattr(extraction.audio, "load", load)
+    monkeypatch.setattr(extraction.audio, "decode", decode)
     batch, workers = 2, 2
     report = extraction.extract(tracks, tmp_path / "f", CFG, batch_size=batch, progress=False, decode_threads=workers)
     assert len(report.done) == 60
@@ -367,8 +372,8 @@ def test_long_files_flush_their_bucket_at_once(tmp_path, level_maps, monkeypatch
     """Audio waiting in buckets is also bounded in samples: a file longer than the budget is computed alone."""
     tracks = noise_tracks(tmp_path / "audio", lengths=[0.1] * 3)
     monkeypatch.setattr(extraction, "_WAITING_SECONDS", 1)  # budget: 4 x 2 tracks x 1 s
-    monkeypatch.setattr(extraction.audio, "load", lambda path, rate: np.full(12 * SR, 0.1, np.float32)
-                        if path.endswith("00001.wav") else np.full(7 * SR, 0.1, np.float32))
+    monkeypatch.setattr(extraction.audio, "decode", lambda path, rate: _decoded(
+        np.full((12 if path.endswith("00001.wav") else 7) * SR, 0.1, np.float32)))
     extraction.extract(tracks, tmp_path / "f", CFG, batch_size=2, progress=False, decode_threads=0)
     assert level_maps.shapes[0] == (1, 12 * SR)  # flushed on arrival, before the 6 s bucket filled up
     assert sorted(level_maps.shapes[1:]) == [(2, 6 * SR)]
@@ -377,7 +382,7 @@ def test_long_files_flush_their_bucket_at_once(tmp_path, level_maps, monkeypatch
 @pytest.mark.parametrize("where", ["decoding", "maps"])
 def test_an_interrupt_keeps_what_was_computed_and_a_rerun_resumes(tmp_path, level_maps, monkeypatch, where):
     tracks = noise_tracks(tmp_path / "audio", lengths=[7.0] * 8)
-    calls, real_load = [0], extraction.audio.load
+    calls, real_decode = [0], extraction.audio.decode
 
     def interrupting_batch(x, cfg):
         calls[0] += 1
@@ -385,15 +390,15 @@ def test_an_interrupt_keeps_what_was_computed_and_a_rerun_resumes(tmp_path, leve
             raise KeyboardInterrupt
         return level_maps(x, cfg)
 
-    def interrupting_load(path, rate):
+    def interrupting_decode(path, rate):
         if path.endswith("00006.wav"):
             raise KeyboardInterrupt
-        return real_load(path, rate)
+        return real_decode(path, rate)
 
     if where == "maps":
         monkeypatch.setattr(extraction, "batch_maps", interrupting_batch)
     else:
-        monkeypatch.setattr(extraction.audio, "load", interrupting_load)
+        monkeypatch.setattr(extraction.audio, "decode", interrupting_decode)
     with pytest.raises(KeyboardInterrupt):
         extraction.extract(tracks, tmp_path / "f", CFG, batch_size=2, progress=False, decode_threads=2)
     kept = sorted(cache.FeatureCache(tmp_path / "f").entries())
