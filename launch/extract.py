@@ -27,6 +27,12 @@ from launch import common
 
 BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Tracks per extraction batch, split over this process's devices "
                                   "(rounded up to a multiple of their count).", lower_bound=1)
+DECODE_THREADS = flags.DEFINE_integer("decode_threads", None, "Threads decoding and resampling files while earlier "
+                                      "files' maps are computed (default: one per CPU core; 0: one file after "
+                                      "another in the main thread, the same cache).", lower_bound=0)
+STFT_DTYPE = flags.DEFINE_enum("stft_dtype", None, ["float32", "float16"], "Storage of the STFT maps: float16 "
+                                "halves the cache (read back as float32; WORKSPACE.md, 'Data decisions'); default: "
+                                "cached maps as they are, new ones float32. Maps in the other dtype are rebuilt.")
 PROGRESS = flags.DEFINE_boolean("progress", True, "Show a progress bar.")
 VERIFY = flags.DEFINE_boolean("verify", False, "Re-hash every cached .npy against the SHA-256 in the index and "
                               "extract again what rotted (otherwise an unchanged mtime vouches for a file; reads "
@@ -38,7 +44,8 @@ def main(argv):
     from mgc_jax.data.corpus import prepare_corpus
 
     corpus = prepare_corpus(common.DATA_DIR.value, common.workdir(), progress=PROGRESS.value,
-                            batch_size=BATCH_SIZE.value, verify=VERIFY.value)
+                            batch_size=BATCH_SIZE.value, verify=VERIFY.value, decode_threads=DECODE_THREADS.value,
+                            stft_dtype=STFT_DTYPE.value)
     import jax
 
     report = corpus.report

@@ -62,7 +62,8 @@ class Corpus:
 
 def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre: int | None = None,
                    progress: bool = True, batch_size: int = 8, verify: bool = False, split: str | None = None,
-                   n_folds: int = folds.N_FOLDS) -> Corpus:
+                   n_folds: int = folds.N_FOLDS, decode_threads: int | None = None,
+                   stft_dtype: str | None = None) -> Corpus:
     """Find (or make) a corpus and extract its features, skipping finished tracks.
 
     Args:
@@ -75,6 +76,8 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
       progress: show the extraction progress bar.
       batch_size: tracks per vmapped extraction batch.
       verify: re-hash every cached map and extract again what rotted (`extraction.extract`).
+      decode_threads: threads decoding files ahead of the maps (`extraction.extract`; None: one per core).
+      stft_dtype: storage of the STFT maps (`extraction.extract`): "float16", "float32", or None (as cached).
       split, n_folds: the split the caller will ask for (`Corpus.split`); given, it is checked on the
         discovered tracks before any extraction (`folds.check_split`), so a split this corpus cannot have
         fails in seconds.
@@ -104,7 +107,7 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
         folds.check_split(name, found.kind, found.tracks, split, classes=found.classes, n_folds=n_folds)
     cache_dir = workdir.features_dir(name, cfg)
     report = extraction.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress,
-                                verify=verify)
+                                verify=verify, decode_threads=decode_threads, stft_dtype=stft_dtype)
     cache = cache_lib.FeatureCache(cache_dir)
     entries = cache.entries()
     problems = list(found.skipped) + list(report.failed)
