@@ -74,9 +74,9 @@ def train_starts(slots: ClipSlots, *, crops: str, seed: int, epoch: int) -> np.n
 
     crops="grid": the evenly spread grid windows (`slots.start`), moved by (epoch mod s) grid hops where a track
     has s >= 2 times as many windows as clips, so that over s epochs every window of a long track is trained on
-    (s = 1, no move, where the budget covers the track: the paper's grid of a 30 s track stays put). "random" cuts
-    each track's start range [0, last] into its clip count n equal stretches and draws clip j's start uniformly in stretch j, a pure
-    function of (seed, epoch): every epoch shows the net new crops from all over the track at the same cost
+    (s = 1, no move, where the budget covers the track: the paper's grid of a 30 s track stays put). "random"
+    cuts each track's start range [0, last] into its clip count n equal stretches and draws clip j's start
+    uniformly in stretch j, a pure function of (seed, epoch): every epoch shows the net new crops from all over the track at the same cost
     (on a 30 s track with 18 clips a stretch is ~65 frames, about the grid's hop). Why random: on 30-40 real
     training tracks the nets fit their clips within ~10 epochs (benchmarks/real_music.md); on long tracks the
     budget samples the whole track over the epochs instead of the same few windows.
