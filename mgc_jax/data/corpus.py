@@ -39,7 +39,7 @@ class Corpus:
     cfg: object  # dsp.FeatureConfig of the cache
     problems: tuple = ()  # (path, cause) of every file not used: discovery, extraction, too short
     report: extraction.ExtractReport | None = None  # what this call's extraction did
-    classes: tuple[str, ...] = gtzan.GENRES  # class names in label order (>= 2)
+    classes: tuple[str, ...] = gtzan.GENRES  # class names in label order (>= 2; any number when not labelled)
     kind: str = "gtzan"  # sources.KINDS: "gtzan", "folder", "manifest" or "synthetic"
     summary: CorpusSummary | None = None  # classes, tracks, hours, formats, files not used (mgc_jax.data.summary)
 
