@@ -44,6 +44,11 @@ def workdir():
     return Workdir(WORKDIR.value)
 
 
+def say(line: str) -> None:
+    """Print a line of a report (the corpus summary) at once, so it stands above any error line that follows."""
+    print(line, flush=True)
+
+
 def cluster():
     """The `mgc_jax.distributed.ClusterConfig` named by the three multi-process flags (a usage error if they
     are inconsistent: given without --coordinator_address, or --process_id out of range)."""

@@ -75,7 +75,7 @@ def main(argv):
         from mgc_jax.data.corpus import prepare_corpus
 
         return prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=train_flags.TRACKS_PER_GENRE.value,
-                              split=cfg.split, n_folds=cfg.n_folds)
+                              split=cfg.split, n_folds=cfg.n_folds, echo=common.say)
 
     result = crossval.run(cfg, workdir, crossval.LazyCorpus(name, prepare), nets=net_list, folds=fold_list,
                           boot=eval_flags.bootstrap(), progress=print_progress,

@@ -27,7 +27,8 @@ from launch import common
 from launch.shared_flags import CHECKPOINT, JSON
 
 FUSION = flags.DEFINE_enum("fusion", "fusion2", ["fusion2", "fusion1"], "Late-fusion rule with two checkpoints.")
-MAX_CLIPS = flags.DEFINE_integer("max_clips", None, "Clips per file at most (default: the whole file).")
+MAX_CLIPS = flags.DEFINE_integer("max_clips", None, "Clips per file at most, evenly spread over the whole file "
+                                "(default: every 3 s window, hop 1.5 s).")
 
 
 def _text(path: str, p) -> str:

@@ -46,7 +46,7 @@ def main(argv):
     logging.info("devices: %s", jax.devices())
     workdir = common.workdir()
     corpus = prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=train_flags.TRACKS_PER_GENRE.value,
-                            split=cfg.split, n_folds=cfg.n_folds)
+                            split=cfg.split, n_folds=cfg.n_folds, echo=common.say)
     logging.info("config: %s", cfg.for_classes(len(corpus.classes)))  # the head train.run builds
     result = train.run(cfg, workdir, corpus, tensorboard=TENSORBOARD.value)
     print(f"{cfg.net} fold {cfg.fold} ({cfg.split}, corpus {corpus.name}): best epoch {result.best_epoch}/"

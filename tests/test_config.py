@@ -157,3 +157,14 @@ def test_config_refuses_augmentation_without_online_features_and_unknown_names()
         TrainConfig(net="music", fold=0, features="disk")
     cfg = TrainConfig(net="music", fold=0, features="online", augment=["gain", "noise"])
     assert cfg.augment == ("gain", "noise") and TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_clip_budgets_are_counts_and_the_paper_keeps_its_18_clips():
+    from mgc_jax.config import PAPER_CLIPS, TrainConfig, paper_config
+
+    assert paper_config("stft", 0).train_clips == paper_config("stft", 0).eval_clips == PAPER_CLIPS == 18
+    default = TrainConfig(net="stft", fold=0)
+    assert default.train_clips == 18 and default.eval_clips == 128
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="train_clips"):
+            TrainConfig(net="stft", fold=0, train_clips=bad)

@@ -206,8 +206,8 @@ class Classifier:
       trained: one or two `Trained` (from `load_trained`), with the same feature config.
       genres: class names (default: the runs' own, `rundir.run_classes`).
       fusion: "fusion2" (default, the paper's best) or "fusion1", used with two nets.
-      max_clips: clips per file at most (None: every 128-frame window, hop 64, of the whole file; 18 gives a
-        30 s file exactly the training clips).
+      max_clips: clips per file at most, evenly spread over the whole file (`clip_starts`; None: every
+        128-frame window, hop 64; 18 gives a 30 s file the paper's grid).
     """
 
     def __init__(self, trained: Sequence, *, genres: Sequence[str] | None = None, fusion: str = "fusion2",

@@ -335,7 +335,11 @@ def fold_data(cfg: TrainConfig, corpus, split) -> FoldData:
     transform is `train_and_evaluate`'s); labels = class indices in `corpus.classes` (`Corpus.labels`)."""
     ids = {"train": tuple(split.train), "valid": tuple(split.valid), "test": tuple(split.test)}
     labels = {k: corpus.labels(v) for k, v in ids.items()}
-    datasets = {k: ClipDataset(corpus.cache, list(v), labels[k], kinds=cfg.kinds) for k, v in ids.items()}
+    # Clips spread over each whole track: a budget per track and epoch for training, a bound for evaluation.
+    budget = {"train": cfg.train_clips, "valid": cfg.eval_clips, "test": cfg.eval_clips}
+    datasets = {k: ClipDataset(corpus.cache, list(v), labels[k], kinds=cfg.kinds, max_clips=budget[k])
+                for k, v in ids.items()}
     if cfg.features == "online":  # training clips computed from the audio inside the step (mgc_jax.train.online)
-        datasets["train"] = online.OnlineClips.from_corpus(corpus, ids["train"], labels["train"])
+        datasets["train"] = online.OnlineClips.from_corpus(corpus, ids["train"], labels["train"],
+                                                           max_clips=cfg.train_clips)
     return FoldData(**datasets, ids=ids, labels=labels, cache=corpus.cache, genres=tuple(corpus.classes))

@@ -74,6 +74,8 @@ LEGACY = {
     "train.features": lambda flat: "cached",
     "train.augment": lambda flat: [],
     "train.crops": lambda flat: "grid",
+    "train.train_clips": lambda flat: 18,  # runs before whole tracks took each track's first 18 clips
+    "train.eval_clips": lambda flat: 18,
     "train.mixup": lambda flat: 0.0,
     "train.model.stft_bands": lambda flat: 0,
 }
