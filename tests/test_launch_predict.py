@@ -240,7 +240,7 @@ def test_launch_predict_tags_a_folder_into_a_csv_and_resumes(runs, tmp_path, cap
     assert "5 files" not in stdout and "4 files: 3 classified" in stdout
     assert "1 files under the folders are not audio" in stdout
     rows = out.read_text().splitlines()
-    assert rows[0] == "file,class,probability,top,votes,n_clips,duration_s,rule,error" and len(rows) == 5
+    assert rows[0] == "file,class,probability,top,votes,n_clips,duration_s,rule,warnings,error" and len(rows) == 5
     code, stdout, err = run_in_process(predict, capsys, f"--checkpoint={runs['music']}", f"--output={out}", lib)
     assert "4 were already in" in stdout and len(out.read_text().splitlines()) == 5
 
