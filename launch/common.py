@@ -133,4 +133,14 @@ def run(main: Callable[[list[str]], object]) -> None:
         join_cluster()
         return main(argv)
 
+    tolerant_streams()
     app.run(one_line_errors(joined))
+
+
+def tolerant_streams() -> None:
+    """Let stdout and stderr write what their encoding cannot (PYTHONIOENCODING=ascii, a cron job's C locale, a
+    legacy console; a file name that is not UTF-8) as backslash escapes instead of raising UnicodeEncodeError:
+    a file name is data, and the results around it must not be lost over it."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")

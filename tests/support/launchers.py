@@ -104,9 +104,11 @@ def snapshot(root) -> dict:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def run_module(module: str, *args, cwd=None, timeout=900) -> subprocess.CompletedProcess:
-    """`python -m <module> args` from the repository root (or `cwd`), this checkout first on PYTHONPATH."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+def run_module(module: str, *args, cwd=None, timeout=900, env=None) -> subprocess.CompletedProcess:
+    """`python -m <module> args` from the repository root (or `cwd`), this checkout first on PYTHONPATH; `env`: more
+    environment variables."""
+    env = {**os.environ, **(env or {}),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd or REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
