@@ -12,8 +12,8 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from mgc_jax.data.folder import AUDIO_EXTENSIONS, UNDECODABLE_AUDIO
-from mgc_jax.errors import DataError
+from mgc_jax.data.audio import AUDIO_EXTENSIONS
+from mgc_jax.errors import AudioError, DataError
 
 FORMATS = (".csv", ".jsonl")
 CSV_COLUMNS = ("file", "class", "probability", "top", "votes", "n_clips", "duration_s", "rule", "warnings", "error")
@@ -70,13 +70,12 @@ def expand(paths: Sequence[str]) -> Inputs:
 def _walk(root: str) -> tuple[list[str], int]:
     """Audio files below `root` (sorted, hidden entries and links to folders skipped) and the count of others."""
     audio, other = [], 0
-    extensions = AUDIO_EXTENSIONS | UNDECODABLE_AUDIO  # undecodable ones are listed as bad files, with the reason
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
             if name.startswith("."):
                 continue
-            if name.rpartition(".")[2].lower() in extensions and "." in name:
+            if name.rpartition(".")[2].lower() in AUDIO_EXTENSIONS and "." in name:
                 audio.append(os.path.join(folder, name))
             else:
                 other += 1
@@ -243,8 +242,6 @@ def tag(classifier, inputs: Inputs, output: str | os.PathLike, *, progress: bool
 
 def classify_one(classifier, path: str) -> dict:
     """One output row: {"file", **Prediction.to_dict()} or {"file", "error"}; never raises but for Ctrl-C."""
-    from mgc_jax.errors import AudioError
-
     try:
         return {"file": path, **classifier.predict(path).to_dict()}
     except AudioError as e:
