@@ -82,12 +82,10 @@ def main(argv):
         if summary.bad:
             sys.exit(common.EXIT_INPUT_ERROR)
         return
-    results = [{"file": p, "error": cause} for p, cause in inputs.bad]
-    for path, cause in inputs.bad:
-        if not JSON.value:
-            print(f"{path}: error: {cause}", flush=True)
-    for path in inputs.files:
-        row = library.classify_one(clf, path)
+    bad = dict(inputs.bad)
+    results = []
+    for path in inputs.in_order():  # the order the paths were given in, bad ones included
+        row = {"file": path, "error": bad[path]} if path in bad else library.classify_one(clf, path)
         results.append(row)
         if not JSON.value:
             print(f"{path}: error: {row['error']}" if "error" in row else _text(path, row), flush=True)

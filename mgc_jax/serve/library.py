@@ -28,6 +28,11 @@ class Inputs:
     files: list[str]
     bad: list[tuple[str, str]]  # (path, cause)
     other_files: int  # files under the folders that are not audio (by extension), skipped
+    order: list[str] = dataclasses.field(default_factory=list)  # files and bad inputs, as the paths gave them
+
+    def in_order(self) -> list[str]:
+        """Every file and bad input, in the order of the paths given (a bad input where it was named)."""
+        return self.order or [p for p, _ in self.bad] + list(self.files)
 
 
 def expand(paths: Sequence[str]) -> Inputs:
@@ -38,13 +43,18 @@ def expand(paths: Sequence[str]) -> Inputs:
     columns ignored, so a training manifest works); any other path is a file. A missing path or an unreadable
     manifest is a bad input (`Inputs.bad`), never an exception; "-" (standard input) is refused.
     """
-    files, bad, other, seen = [], [], 0, set()
+    files, bad, other, seen, order = [], [], 0, set(), []
 
     def add(path: str) -> None:
         key = os.path.realpath(path)
         if key not in seen:
             seen.add(key)
             files.append(path)
+            order.append(path)
+
+    def refuse(path: str, cause: str) -> None:
+        bad.append((path, cause))
+        order.append(path)
 
     for p in paths:
         if p == "-":
@@ -52,6 +62,8 @@ def expand(paths: Sequence[str]) -> Inputs:
         if os.path.isdir(p):
             found, n_other = _walk(p)
             other += n_other
+            if not found:  # named on the command line: say so rather than classify nothing silently
+                refuse(p, "is a directory, not an audio file (and holds no audio file)")
             for f in found:
                 add(f)
         elif os.path.isfile(p) and p.lower().endswith(MANIFEST_SUFFIX):
@@ -59,12 +71,12 @@ def expand(paths: Sequence[str]) -> Inputs:
                 for f in _manifest_paths(p):
                     add(f)
             except (DataError, OSError, UnicodeDecodeError, csv.Error) as e:
-                bad.append((p, f"unreadable manifest ({e})"))
+                refuse(p, f"unreadable manifest ({e})")
         elif os.path.lexists(p):
             add(p)
         else:
-            bad.append((p, "no such file or folder"))
-    return Inputs(files, bad, other)
+            refuse(p, "no such file or folder")
+    return Inputs(files, bad, other, order)
 
 
 def _walk(root: str) -> tuple[list[str], int]:
