@@ -2,7 +2,8 @@
 
 `fake_fold(...)` draws clip probabilities for one fold's test tracks (a seeded Dirichlet with extra weight
 on the true genre, so a net is mostly right and the nets disagree on some tracks); `write_run` stores them
-in a run directory with `mgc_jax.train.rundir`'s writers (the format training writes), plus a config.json.
+in a run directory with `mgc_jax.train.rundir`'s writers (the format training writes), plus a config.json;
+`finished_runs` adds the metrics and result files of finished runs.
 """
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mgc_jax.config import TrainConfig
 from mgc_jax.evaluate import Bootstrap
 from mgc_jax.train import rundir
+from mgc_jax.workdir import Workdir, write_json
 
 GTZAN = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 
@@ -98,3 +101,18 @@ def tiny_crossval(base: pathlib.Path) -> TinyCrossval:
         first = crossval.run(cfg, wd, corpus, nets=("stft", "music"), folds=(0,), boot=Bootstrap(n_boot=100))
         _TINY[key] = TinyCrossval(wd, corpus, cfg, first)
     return _TINY[key]
+
+
+def finished_runs(wd: Workdir, corpus="gtzan", nets=("stft", "music"), folds=(0, 1), *, dsp_code=None):
+    """Fake finished runs with a config.json (seed 3, 4 epochs), metrics.jsonl (2 s per epoch) and result.json."""
+    write_fake_runs(wd, corpus, "stratified", nets, folds,
+                    train_cfg=lambda net, fold: TrainConfig(net=net, fold=fold, epochs=4, seed=3,
+                                                            n_folds=max(10, fold + 1)).to_dict())
+    for net in nets:
+        for fold in folds:
+            d = wd.run_dir(corpus, "stratified", net, fold)
+            if dsp_code is not None:
+                write_json(d / rundir.CONFIG, {**rundir.read_config(d), "dsp_code": dsp_code})
+            rundir.write_metrics(d, [{"epoch": e, "valid_track_acc": 0.1 * e, "epoch_s": 2.0} for e in (1, 2, 3, 4)])
+            rundir.write_result(d, {"best_epoch": 4, "epochs": 4, "valid_track_acc": 0.4, "valid_clip_acc": 0.3,
+                                    "test_track_acc": 0.25 + 0.25 * fold, "test_clip_acc": 0.2, "test_loss": 1.0})
