@@ -1,8 +1,7 @@
-"""mgc_jax.eval.runs and launch.runs: one row per run directory, with its status (running while a live process
-holds its lock, interrupted once that process is killed, finished, stale, damaged), filters, markdown and JSON."""
+"""mgc_jax.eval.runs: one row per run directory, with its status (running while a live process holds its lock,
+interrupted once that process is killed, finished, stale, damaged), filters and the markdown table."""
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import signal
@@ -10,31 +9,13 @@ import subprocess
 import sys
 import time
 
-import pytest
-from fake_runs import fold_tracks, write_fake_runs
-from launchers import run_command
+from fake_runs import finished_runs
 
-from mgc_jax.config import TrainConfig
 from mgc_jax.eval import runs
 from mgc_jax.train import rundir
 from mgc_jax.workdir import Workdir, write_json
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def finished_runs(wd: Workdir, corpus="gtzan", nets=("stft", "music"), folds=(0, 1), *, dsp_code=None):
-    """Fake finished runs with a config.json (seed 3, 4 epochs), metrics.jsonl (2 s per epoch) and result.json."""
-    write_fake_runs(wd, corpus, "stratified", nets, folds,
-                    train_cfg=lambda net, fold: TrainConfig(net=net, fold=fold, epochs=4, seed=3,
-                                                            n_folds=max(10, fold + 1)).to_dict())
-    for net in nets:
-        for fold in folds:
-            d = wd.run_dir(corpus, "stratified", net, fold)
-            if dsp_code is not None:
-                write_json(d / rundir.CONFIG, {**rundir.read_config(d), "dsp_code": dsp_code})
-            rundir.write_metrics(d, [{"epoch": e, "valid_track_acc": 0.1 * e, "epoch_s": 2.0} for e in (1, 2, 3, 4)])
-            rundir.write_result(d, {"best_epoch": 4, "epochs": 4, "valid_track_acc": 0.4, "valid_clip_acc": 0.3,
-                                    "test_track_acc": 0.25 + 0.25 * fold, "test_clip_acc": 0.2, "test_loss": 1.0})
 
 
 def test_finished_runs_are_rows_with_their_numbers(tmp_path):
@@ -85,7 +66,6 @@ def test_a_damaged_run_file_is_a_row_with_a_note(tmp_path):
 
 def test_the_baseline_is_listed_without_epochs(tmp_path):
     wd = Workdir(tmp_path)
-    ids, labels = fold_tracks(0)
     d = wd.run_dir("gtzan", "stratified", "baseline", 0)
     d.mkdir(parents=True)
     write_json(d / rundir.CONFIG, {"baseline": {"c": 1.0}, "corpus": "gtzan"})
@@ -116,42 +96,3 @@ def test_a_run_being_trained_is_running_and_interrupted_once_killed(tmp_path):
     (r,) = runs.list_runs(wd)
     assert (run_dir / rundir.LOCK).exists()
     assert (r.status, r.note) == ("interrupted", "") and 1 <= r.epochs < 200 and r.test_accuracy is None
-
-
-def test_launch_runs_prints_a_table_and_json(tmp_path, capsys):
-    wd = Workdir(tmp_path)
-    finished_runs(wd, nets=("music", "stft"), folds=(0,))
-    code, out, err = run_command("runs", capsys, f"--workdir={tmp_path}", "--net=music")
-    assert code == 0, err
-    lines = out.splitlines()
-    assert len(lines) == 3 and lines[2].startswith("| gtzan | stratified | music | 0 | 3 | 4/4 | finished |")
-    code, out, err = run_command("runs", capsys, f"--workdir={tmp_path}", "--json")
-    assert code == 0, err
-    doc = json.loads(out)
-    assert doc["workdir"] == str(tmp_path)
-    assert [(r["net"], r["fold"], r["status"], r["test_accuracy"]) for r in doc["runs"]] == [
-        ("music", 0, "finished", 0.25), ("stft", 0, "finished", 0.25)]
-    code, out, err = run_command("runs", capsys, f"--workdir={tmp_path / 'none'}")
-    assert (code, out) == (0, f"no runs under {tmp_path / 'none' / 'runs'}\n")
-    code, out, err = run_command("runs", capsys, f"--workdir={tmp_path}", "stray")
-    assert code == 2 and err.strip() == "error: unexpected arguments: stray"
-
-
-@pytest.mark.slow
-def test_launch_runs_lists_a_trained_run(tmp_path, monkeypatch, capsys):
-    """After launch.train --epochs=2 (the fake corpus of tests/support): net, fold, status, test accuracy."""
-    from fake_data import fake_corpus
-
-    import mgc_jax.data.corpus
-
-    corpus = fake_corpus(tmp_path)
-    monkeypatch.setattr(mgc_jax.data.corpus, "prepare_corpus", lambda *a, **k: corpus)
-    code, out, err = run_command("train", capsys, "--net=music", "--fold=1", "--k1=8", "--batch_size=20",
-                                 "--epochs=2", f"--workdir={tmp_path / 'w'}")
-    assert code == 0, err
-    result = rundir.read_result(tmp_path / "w" / "runs" / "fakecorpus" / "stratified" / "music" / "fold1")
-    code, out, err = run_command("runs", capsys, f"--workdir={tmp_path / 'w'}", "--json")
-    assert code == 0, err
-    (r,) = json.loads(out)["runs"]
-    assert (r["net"], r["fold"], r["status"], r["epochs"], r["planned"]) == ("music", 1, "finished", 2, 2)
-    assert r["test_accuracy"] == result["test_track_acc"] and r["wall_s"] > 0

@@ -6,7 +6,11 @@ in a run directory with `mgc_jax.train.rundir`'s writers (the format training wr
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import pathlib
+import subprocess
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -98,3 +102,42 @@ def tiny_crossval(base: pathlib.Path) -> TinyCrossval:
         first = crossval.run(cfg, wd, corpus, nets=("stft", "music"), folds=(0,), boot=Bootstrap(n_boot=100))
         _TINY[key] = TinyCrossval(wd, corpus, cfg, first)
     return _TINY[key]
+
+
+_HOLD = ("import sys, time\nfrom mgc_jax.train.rundir import run_lock\n"
+         "with run_lock(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(120)\n")
+
+
+@contextlib.contextmanager
+def held_lock(run_dir):
+    """Another live process holding `run_dir`'s training lock (`rundir.run_lock`), as a second trainer would meet
+    it; yields its Popen, killed (SIGKILL: its lock file stays) when the block ends."""
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    p = subprocess.Popen([sys.executable, "-c", _HOLD, str(run_dir)], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert p.stdout.readline().strip() == "locked"
+        yield p
+    finally:
+        p.kill()
+        p.wait()
+
+
+def finished_runs(wd, corpus="gtzan", nets=("stft", "music"), folds=(0, 1), *, dsp_code=None):
+    """Fake finished runs as a training leaves them for `launch.runs` (tests/test_runs.py): config.json (seed 3,
+    4 epochs), metrics.jsonl (2 s per epoch), result.json (test accuracy 0.25 + 0.25 fold), test_probs.npz."""
+    from mgc_jax.config import TrainConfig
+    from mgc_jax.workdir import write_json
+
+    write_fake_runs(wd, corpus, "stratified", nets, folds,
+                    train_cfg=lambda net, fold: TrainConfig(net=net, fold=fold, epochs=4, seed=3,
+                                                            n_folds=max(10, fold + 1)).to_dict())
+    for net in nets:
+        for fold in folds:
+            d = wd.run_dir(corpus, "stratified", net, fold)
+            if dsp_code is not None:
+                write_json(d / rundir.CONFIG, {**rundir.read_config(d), "dsp_code": dsp_code})
+            rundir.write_metrics(d, [{"epoch": e, "valid_track_acc": 0.1 * e, "epoch_s": 2.0} for e in (1, 2, 3, 4)])
+            rundir.write_result(d, {"best_epoch": 4, "epochs": 4, "valid_track_acc": 0.4, "valid_clip_acc": 0.3,
+                                    "test_track_acc": 0.25 + 0.25 * fold, "test_clip_acc": 0.2, "test_loss": 1.0})
