@@ -1,4 +1,5 @@
-"""`python -m launch.runs`: every run of a workdir as a markdown table row or JSON (mgc_jax.eval.runs)."""
+"""`python -m launch.runs`: the runs of a workdir as a markdown table or JSON (mgc_jax.eval.runs is
+tests/test_runs.py's)."""
 from __future__ import annotations
 
 import json

@@ -134,3 +134,49 @@ def test_launcher_end_to_end_on_a_synthetic_corpus(tmp_path):
     again = _launch(*args, timeout=1800)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.splitlines()[0] == first.stdout.splitlines()[0]  # same best epoch and accuracies
+
+
+# ------------------------------------------------------------------------------ lock and TensorBoard events
+
+
+def test_a_second_launch_train_of_one_run_refuses_in_one_line(fake_corpus, capsys):
+    """Two identical `launch.train --fold=1` on one workdir: the second (here: while a live process holds the
+    run's lock, as the first would) exits 1 with one line, and the run directory is untouched."""
+    import socket
+
+    from fake_runs import held_lock
+
+    workdir, _ = fake_corpus
+    run_dir = workdir / "runs" / "fakecorpus" / "stratified" / "music" / "fold1"
+    with held_lock(run_dir) as p:
+        code, _, err = run_command("train", capsys, "--net=music", "--fold=1", "--k1=8", "--epochs=1",
+                                     f"--workdir={workdir}")
+    assert code == 1 and "Traceback" not in err
+    assert err.strip().splitlines() == [f"error: {run_dir} is being trained by pid {p.pid} on "
+                                        f"{socket.gethostname()} (since {rundir.read_lock(run_dir)['started']})"]
+    assert sorted(f.name for f in run_dir.iterdir()) == [rundir.LOCK]
+
+
+@pytest.mark.slow
+def test_two_epochs_then_a_third_continue_the_tensorboard_curves(fake_corpus, capsys):
+    """The issue's check through the command: --epochs=2, then --epochs=3 resumes the same curves, read with
+    TensorBoard's own reader (tests/test_summaries.py has the details)."""
+    from tb_events import accumulator, raw_steps
+
+    workdir, _ = fake_corpus
+    args = (*TRAIN, f"--workdir={workdir}")
+    code, out, err = run_command("train", capsys, *args, "--epochs=2")
+    assert code == 0, err
+    run_dir = workdir / "runs" / "fakecorpus" / "stratified" / "music" / "fold0"
+    assert f"tensorboard:        tensorboard --logdir={run_dir}" in out
+    assert [e.step for e in accumulator(run_dir).Scalars("train/loss")] == [1, 2]
+    code, out, err = run_command("train", capsys, *args, "--epochs=3")
+    assert code == 0, err
+    acc = accumulator(run_dir)
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3]
+    assert [e.step for e in acc.Scalars("valid/track_accuracy")] == [1, 2, 3]
+    assert all(len(v) == len(set(v)) for v in raw_steps(run_dir).values())
+    code, _, err = run_command("train", capsys, "--net=music", "--fold=1", "--k1=8", "--batch_size=20",
+                               "--epochs=1", "--notensorboard", f"--workdir={workdir}")
+    assert code == 0, err
+    assert not list((run_dir.parent / "fold1").glob("events.out.tfevents.*"))

@@ -142,7 +142,7 @@ def test_04_your_music(small_workdir):
                   MGC_NB_SHOW=2)
     text = _text(nb)
     n = 10 * PER_GENRE
-    assert "corpus synthetic (synthetic, " in text and f"{n} usable tracks" in text
+    assert "corpus synthetic (synthetic, " in text and f"10 classes, {n} tracks" in text  # the corpus summary
     results = json.loads((wd.results_dir("synthetic", "stratified", n_folds=3) / "results.json").read_text())
     accuracy = results["systems"]["net_MUSIC"]["accuracy"]
     assert f"net_MUSIC: {100 * accuracy:.1f} % of {n} tracks" in text  # every track tested once over 3 folds

@@ -1,5 +1,5 @@
-"""mgc_jax.eval.runs: one row per run directory, with its status (running while a live process
-holds its lock, interrupted once that process is killed, finished, stale, damaged), filters, markdown and JSON."""
+"""mgc_jax.eval.runs: one row per run directory, with its status (running while a live process holds its lock,
+interrupted once that process is killed, finished, stale, damaged), filters and the markdown table."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from fake_runs import finished_runs, fold_tracks
+from fake_runs import finished_runs
 
 from mgc_jax.eval import runs
 from mgc_jax.train import rundir
@@ -66,7 +66,6 @@ def test_a_damaged_run_file_is_a_row_with_a_note(tmp_path):
 
 def test_the_baseline_is_listed_without_epochs(tmp_path):
     wd = Workdir(tmp_path)
-    ids, labels = fold_tracks(0)
     d = wd.run_dir("gtzan", "stratified", "baseline", 0)
     d.mkdir(parents=True)
     write_json(d / rundir.CONFIG, {"baseline": {"c": 1.0}, "corpus": "gtzan"})

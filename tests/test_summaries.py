@@ -4,37 +4,18 @@ epoch, resumed runs continue the curves without a duplicate step, the test resul
 from __future__ import annotations
 
 import json
-import pathlib
 import shutil
 
 import numpy as np
 import pytest
 from fake_data import WIDTHS, make_fold_data, tiny_config
-from tensorboard.backend.event_processing import event_accumulator as ea
-from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tb_events import accumulator, raw_steps
 
 from mgc_jax.train import rundir, summaries
 from mgc_jax.train.loop import train_and_evaluate
 
 SCALARS = ("train/loss", "train/clip_accuracy", "train/track_accuracy", "valid/loss", "valid/clip_accuracy",
            "valid/track_accuracy", "learning_rate", "speed/clips_per_s", "speed/epoch_s")
-
-
-def accumulator(log_dir) -> ea.EventAccumulator:
-    acc = ea.EventAccumulator(str(log_dir), size_guidance={ea.SCALARS: 0, ea.IMAGES: 0, ea.TENSORS: 0})
-    acc.Reload()
-    return acc
-
-
-def raw_steps(log_dir) -> dict[str, list[int]]:
-    """{tag: steps} over every event in every event file, in file order: what a reader that purges nothing
-    sees (a step written twice shows twice)."""
-    out: dict[str, list[int]] = {}
-    for path in sorted(pathlib.Path(log_dir).glob("events.out.tfevents.*")):
-        for event in EventFileLoader(str(path)).Load():
-            for value in event.summary.value:
-                out.setdefault(value.tag, []).append(event.step)
-    return out
 
 
 def train(run_dir, epochs, **kw):
@@ -193,27 +174,3 @@ def test_launch_crossval_and_fuse_write_their_tables_as_text(tmp_path, capsys):
     assert code == 0, err
     assert [e.step for e in accumulator(results).Tensors("fuse/table/text_summary")] == [0]
     assert json.loads((results / "results.json").read_text())["folds"] == [0, 1]
-
-
-@pytest.mark.slow
-def test_launch_train_two_epochs_then_a_third(tmp_path, monkeypatch, capsys):
-    """The issue's check through the command: --epochs=2, then --epochs=3 resumes the same curves."""
-    from fake_data import fake_corpus
-    from launchers import run_command
-
-    import mgc_jax.data.corpus
-
-    corpus = fake_corpus(tmp_path)
-    monkeypatch.setattr(mgc_jax.data.corpus, "prepare_corpus", lambda *a, **k: corpus)
-    args = ("--net=music", "--fold=0", "--k1=8", "--batch_size=20", f"--workdir={tmp_path / 'w'}")
-    code, out, err = run_command("train", capsys, *args, "--epochs=2")
-    assert code == 0, err
-    run_dir = tmp_path / "w" / "runs" / "fakecorpus" / "stratified" / "music" / "fold0"
-    assert f"tensorboard:        tensorboard --logdir={run_dir}" in out
-    assert [e.step for e in accumulator(run_dir).Scalars("train/loss")] == [1, 2]
-    code, out, err = run_command("train", capsys, *args, "--epochs=3")
-    assert code == 0, err
-    acc = accumulator(run_dir)
-    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3]
-    assert [e.step for e in acc.Scalars("valid/track_accuracy")] == [1, 2, 3]
-    assert all(len(v) == len(set(v)) for v in raw_steps(run_dir).values())

@@ -388,7 +388,8 @@ def plot_clip_probs(probs, genres: Sequence[str], *, true: int, starts_s=None, t
     track's decision dashed if it differs), the majority vote under the title.
 
     probs: float [n_clips, C] in time order (a run's test_probs row, `rundir.read_test_probs`); starts_s: float
-    [n_clips] clip start times in seconds (default: the evaluation grid, a clip every CLIP_HOP frames).
+    [n_clips] clip start times in seconds (`clip_starts(n_frames, max_clips=TrainConfig.eval_clips)` times the
+    hop; default: a clip every CLIP_HOP frames, the grid of a track with no more windows than eval_clips).
     """
     p = _array(probs, "probs", 2, width=len(genres))
     t = (np.arange(len(p)) * CLIP_HOP * HOP_LENGTH / SAMPLE_RATE if starts_s is None

@@ -100,7 +100,7 @@ def list_runs(workdir, *, net: str | None = None, corpus: str | None = None,
 def _fmt_wall(seconds: float | None) -> str:
     if seconds is None:
         return "–"
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
 
 

@@ -2,20 +2,21 @@
 
 `fake_fold(...)` draws clip probabilities for one fold's test tracks (a seeded Dirichlet with extra weight
 on the true genre, so a net is mostly right and the nets disagree on some tracks); `write_run` stores them
-in a run directory with `mgc_jax.train.rundir`'s writers (the format training writes), plus a config.json;
-`finished_runs` adds the metrics and result files of finished runs.
+in a run directory with `mgc_jax.train.rundir`'s writers (the format training writes), plus a config.json.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import pathlib
+import subprocess
+import sys
 from typing import NamedTuple
 
 import numpy as np
 
-from mgc_jax.config import TrainConfig
 from mgc_jax.evaluate import Bootstrap
 from mgc_jax.train import rundir
-from mgc_jax.workdir import Workdir, write_json
 
 GTZAN = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 
@@ -103,8 +104,32 @@ def tiny_crossval(base: pathlib.Path) -> TinyCrossval:
     return _TINY[key]
 
 
-def finished_runs(wd: Workdir, corpus="gtzan", nets=("stft", "music"), folds=(0, 1), *, dsp_code=None):
-    """Fake finished runs with a config.json (seed 3, 4 epochs), metrics.jsonl (2 s per epoch) and result.json."""
+_HOLD = ("import sys, time\nfrom mgc_jax.train.rundir import run_lock\n"
+         "with run_lock(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(120)\n")
+
+
+@contextlib.contextmanager
+def held_lock(run_dir):
+    """Another live process holding `run_dir`'s training lock (`rundir.run_lock`), as a second trainer would meet
+    it; yields its Popen, killed (SIGKILL: its lock file stays) when the block ends."""
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    p = subprocess.Popen([sys.executable, "-c", _HOLD, str(run_dir)], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert p.stdout.readline().strip() == "locked"
+        yield p
+    finally:
+        p.kill()
+        p.wait()
+
+
+def finished_runs(wd, corpus="gtzan", nets=("stft", "music"), folds=(0, 1), *, dsp_code=None):
+    """Fake finished runs as a training leaves them for `launch.runs` (tests/test_runs.py): config.json (seed 3,
+    4 epochs), metrics.jsonl (2 s per epoch), result.json (test accuracy 0.25 + 0.25 fold), test_probs.npz."""
+    from mgc_jax.config import TrainConfig
+    from mgc_jax.workdir import write_json
+
     write_fake_runs(wd, corpus, "stratified", nets, folds,
                     train_cfg=lambda net, fold: TrainConfig(net=net, fold=fold, epochs=4, seed=3,
                                                             n_folds=max(10, fold + 1)).to_dict())
