@@ -328,6 +328,8 @@ def curves(root: pathlib.Path) -> str:
             acc, clip, secs, best = {}, {}, [], []
             for rec in recs:
                 for m in pathlib.Path(rec["workdir"]).glob(f"runs/*/stratified-{N_FOLDS}folds/{net}/fold*/metrics.jsonl"):
+                    if not (m.parent / "test_probs.npz").exists():  # a run still training
+                        continue
                     ms = read_jsonl(m)
                     secs.append(sum(x.get("epoch_s", 0.0) for x in ms))
                     rates = [x["clips_per_s"] for x in ms[1:] if x.get("clips_per_s")]  # epoch 1 compiles
@@ -359,9 +361,14 @@ def figure(rows: list[dict], path: pathlib.Path) -> None:
         if base:
             m, lo, hi = base[0]["acc"]
             ax.axhspan(100 * lo, 100 * hi, color="0.9")
-            ax.axhline(100 * m, color="0.4", ls="--", label=f"MFCC+SVM baseline {100 * m:.0f} %")
+            ax.axhline(100 * m, color="0.4", ls="--", label=f"project baseline (MFCC+SVM) {100 * m:.0f} %")
+        ind = [r for r in rows if r["corpus"] == c and r["system"] == INDEPENDENT]
+        if ind:
+            ax.axhline(100 * ind[0]["acc"][0], color="0.6", ls=":", label=f"independent MFCC+SVM {100 * ind[0]['acc'][0]:.0f} %")
         for i, cand in enumerate(cands):
             rs = [r for r in rows if r["corpus"] == c and r["candidate"] == cand and r["system"] in NEURAL]
+            if not rs:
+                continue
             x = np.array([NEURAL.index(r["system"]) for r in rs]) + (i - (len(cands) - 1) / 2) * 0.8 / len(cands)
             m = np.array([100 * r["acc"][0] for r in rs])
             err = np.array([[100 * (r["acc"][0] - r["acc"][1]) for r in rs], [100 * (r["acc"][2] - r["acc"][0]) for r in rs]])
@@ -370,7 +377,7 @@ def figure(rows: list[dict], path: pathlib.Path) -> None:
         ax.set_xticklabels(NEURAL, rotation=25, ha="right", fontsize=8)
         ax.set_ylabel("test track accuracy, 5-fold CV (%)")
         ax.set_title(f"{c} ({base[0]['n_tracks'] if base else '?'} tracks), mean over seeds, 95 % bootstrap CI")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
