@@ -12,7 +12,7 @@ probabilities ("mean") and, over the seeds, ensembles (clip probabilities averag
 the mean over seeds with a 95 % percentile bootstrap interval over tracks (each track's correctness averaged over
 the seeds), and the paired difference to today's defaults (same tracks and seeds) with its bootstrap interval.
 
-    python benchmarks/real_study.py --candidates defaults,mel96 --seeds 0,1 --workdir /tmp/study/w
+    python benchmarks/real_study.py --candidates defaults,bins513 --seeds 0,1,2 --workdir /tmp/study/w
     python benchmarks/real_study.py --report --workdir /tmp/study/w   # table.md and study.png in the workdir
 
 Corpora: `--emotify` (default ../shared/emotify_dev: 100 one-minute MP3s, 4 classes) and `--gtzan_mini`
@@ -43,7 +43,8 @@ N_BOOT = 2000
 # name -> extra flags of launch.crossval (on top of today's defaults).
 CANDIDATES = {
     "defaults": [],
-    "mel96": ["--stft_bands=96"],  # net_STFT reads its log map averaged into 96 mel bands
+    "mel96": ["--stft_bands=96"],  # net_STFT reads its log map averaged into 96 mel bands (the default since 25)
+    "bins513": ["--stft_bands=0"],  # the paper's 513 bins into conv1 (the default before issue 25)
     "paper": ["--paper"],
 }
 # Systems scored per run; "(mean)": argmax of the track's averaged clip probabilities instead of a clip vote.
@@ -388,7 +389,7 @@ def main(argv=None) -> None:
     p.add_argument("--emotify", default=str(SHARED / "emotify_dev"))
     p.add_argument("--gtzan_mini", default=str(SHARED / "gtzan_mini"))
     p.add_argument("--corpora", default="emotify,gtzan_mini", type=lambda s: s.split(","))
-    p.add_argument("--candidates", default="defaults,mel96", type=lambda s: s.split(","))
+    p.add_argument("--candidates", default="defaults,bins513", type=lambda s: s.split(","))
     p.add_argument("--seeds", default="0,1", type=lambda s: [int(x) for x in s.split(",")])
     p.add_argument("--extra", default=[], action="append", help="a further launch.crossval flag for every run")
     p.add_argument("--report", action="store_true", help="score the recorded runs: table.md and study.png")
