@@ -220,9 +220,9 @@ def ensemble(probs_by_seed: list[dict]) -> dict:
 
 def boot(x: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> tuple[float, float, float]:
     """Mean of per-track values x [N] and its 95 % percentile bootstrap interval over tracks."""
-    from mgc_jax.evaluate import bootstrap_ci
+    from mgc_jax.evaluate import Bootstrap, bootstrap_ci
 
-    return bootstrap_ci(np.asarray(x, np.float64), n_boot=n_boot, seed=seed)
+    return bootstrap_ci(np.asarray(x, np.float64), Bootstrap(n_boot=n_boot, seed=seed))
 
 
 def score(root: pathlib.Path, independent: bool = True) -> list[dict]:
