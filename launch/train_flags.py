@@ -11,7 +11,7 @@ import re
 from absl import app, flags
 
 from launch import common
-from mgc_jax.config import PAPER_HPARAMS, ModelConfig, TrainConfig, train_fields
+from mgc_jax.config import PAPER_HPARAMS, PAPER_MODEL, ModelConfig, TrainConfig, train_fields
 
 # field -> help; TrainConfig fields first, then ModelConfig ones (`train_config` sorts them out).
 HELP = {
@@ -45,7 +45,7 @@ HELP = {
     "align": "Shortcut alignment: center (3+3 zero pad) | start | end | same.",
     "relu_after_add": "ReLU after the residual add.",
     "stft_bands": "Mel bands net_STFT averages its 513 bins into before conv1 (0 = none, the paper). 96: as "
-                  "accurate on real music and faster to train (benchmarks/real_music.md).",
+                  "accurate or better on real music and faster to train (benchmarks/real_music.md).",
     "conv_impl": "conv | matmul (same maths; the default is the faster, see benchmarks).",
 }
 _DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string,
@@ -66,7 +66,7 @@ FLAGS = {name: _define(name) for name in HELP}  # field name -> FlagHolder
 SPLIT = FLAGS["split"]
 PAPER = flags.DEFINE_bool("paper", False, "The paper's settings where the defaults differ: --nostandardize "
                           "--stft_transform=none --select=best_valid --epochs=40 --crops=grid --mixup=0 "
-                          "--train_clips=18 --eval_clips=18 "
+                          "--train_clips=18 --eval_clips=18 --stft_bands=0 "
                           "(a flag given explicitly wins).")
 TRACKS_PER_GENRE = flags.DEFINE_integer("tracks_per_genre", None,
                                         "Synthetic corpus only: tracks per genre when it is first made.")
@@ -78,6 +78,8 @@ def train_config(net: str, fold: int) -> TrainConfig:
     if PAPER.value:
         train.update({n: v for n, v in PAPER_HPARAMS.items() if not FLAGS[n].present})
     model = {n: f.value for n, f in FLAGS.items() if n not in _TRAIN_FIELDS}
+    if PAPER.value:
+        model.update({n: v for n, v in PAPER_MODEL.items() if not FLAGS[n].present})
     try:
         return TrainConfig(net=net, fold=fold, **train, model=ModelConfig(**model))
     except ValueError as e:

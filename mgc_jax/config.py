@@ -195,9 +195,10 @@ class ModelConfig(_DictMixin):
     # used; "flax": lecun-normal on the 1-D view (Flax defaults).
     init: str = "keras"
     # net_STFT's map averaged into this many mel bands before conv1 (mgc_jax.nets.models); 0 = the paper's 513 bins
-    # straight into conv1 (also the paper's). 96 bands: as accurate on gtzan_mini, folds 50-70 s vs 96-121 s
-    # (benchmarks/real_music.md).
-    stft_bands: int = 0
+    # straight into conv1 (--paper). 96: as accurate on gtzan_mini (two seeds), part of the best system on
+    # emotify_dev (benchmarks/real_music.md "Issue 25"), and a net_STFT fold takes ~0.6x the time, which the
+    # 60-minute bound for a 300-track 5-fold CV needs.
+    stft_bands: int = 96
     conv_impl: str = "conv"  # "conv" (nnx.Conv; fastest here, see benchmarks/train_speed.py) or "matmul" (patch gather + matmul)
 
     def __post_init__(self):
@@ -324,11 +325,14 @@ class TrainConfig(_DictMixin):
 # "Defaults on real music"); `--paper` in the launchers, `paper_config` in the library.
 PAPER_HPARAMS = {"standardize": False, "stft_transform": "none", "select": "best_valid", "epochs": 40,
                  "crops": "grid", "mixup": 0.0, "train_clips": PAPER_CLIPS, "eval_clips": PAPER_CLIPS}
+PAPER_MODEL = {"stft_bands": 0}  # ModelConfig fields: net_STFT's 513 bins straight into conv1
 
 
 def paper_config(net: str, fold: int, **overrides) -> TrainConfig:
-    """TrainConfig with the paper's settings (raw units, linear STFT map, best epoch on validation, 40 epochs)."""
-    return TrainConfig(net=net, fold=fold, **{**PAPER_HPARAMS, **overrides})
+    """TrainConfig with the paper's settings (raw units, linear STFT map, best epoch on validation, 40 epochs,
+    the 513 STFT bins into conv1); a `model` override replaces the paper's ModelConfig."""
+    model = overrides.pop("model", ModelConfig(**PAPER_MODEL))
+    return TrainConfig(net=net, fold=fold, model=model, **{**PAPER_HPARAMS, **overrides})
 
 
 def train_fields() -> dict[str, dataclasses.Field]:

@@ -142,7 +142,7 @@ def test_train_config_defaults_and_round_trip():
     paper = paper_config("stft", 3)
     assert (paper.epochs, paper.standardize, paper.stft_transform, paper.select, paper.crops, paper.mixup) == (
         40, False, "none", "best_valid", "grid", 0.0)
-    assert (cfg.model.stft_bands, paper.model.stft_bands) == (0, 0)
+    assert (cfg.model.stft_bands, paper.model.stft_bands) == (96, 0)  # --paper: the 513 bins into conv1
     assert cfg.model.k1 == 256
     d = json.loads(json.dumps(cfg.to_dict()))
     assert TrainConfig.from_dict(d) == cfg

@@ -42,7 +42,7 @@ def test_paper_flag_restores_the_papers_settings_and_explicit_flags_win():
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     assert settings() == {"standardize": True, "stft_transform": "log1p", "select": "last", "epochs": 20,
-                          "crops": None, "mixup": None, "stft_bands": 0}
+                          "crops": None, "mixup": None, "stft_bands": 96}
     assert settings("--paper") == {"standardize": False, "stft_transform": "none", "select": "best_valid",
                                    "epochs": 40, "crops": "grid", "mixup": 0.0, "stft_bands": 0}
     assert settings("--stft_bands=96")["stft_bands"] == 96 and settings("--paper", "--stft_bands=48")["stft_bands"] == 48

@@ -50,11 +50,11 @@ def test_parameter_counts_are_pinned(net, expected):
 @pytest.mark.parametrize("net", ["stft", "music", "early"])
 def test_stft_bands_shrink_conv1_only(net):
     """stft_bands=96: net_STFT averages its 513 bins into 96 mel bands, conv1 reads 96 inputs, nothing else moves
-    (net_MUSIC has no bands); the default is the paper's architecture."""
+    (net_MUSIC has no bands); the default reads 96 bands, PAPER (stft_bands=0) is the paper's architecture."""
     model = nnx.eval_shape(lambda: build_model(net, ModelConfig(stft_bands=96), rngs=nnx.Rngs(0)))
     widths = tuple(96 if k == "stft" else FEATURE_WIDTHS[k] for k in NET_KINDS[net])
     assert count_params(model) == analytic_params(widths, 256)
-    assert ModelConfig() == PAPER
+    assert ModelConfig().stft_bands == 96 and ModelConfig(stft_bands=0) == PAPER
 
 
 def test_stft_bands_sit_on_the_bins_of_the_feature_sample_rate():
