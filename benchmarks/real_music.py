@@ -213,7 +213,7 @@ def baseline_grid(args, corpus, wd) -> str:
 
 def fusion2_accuracy(rows: list[dict], stft: str, music: str) -> tuple[float, int] | None:
     """Pooled FUSION2 test-track accuracy of presets (stft, music) over the folds both have, and the fold count."""
-    from mgc_jax.eval.crossval import fold_decisions
+    from mgc_jax.eval.systems import fold_decisions
     from mgc_jax.train.rundir import read_test_probs
 
     dirs = {(r["preset"], r["net"], r["fold"]): r["run_dir"] for r in rows}
@@ -272,7 +272,7 @@ def main(argv=None) -> None:
     p.add_argument("--table", action="store_true", help="print the markdown table of the recorded runs")
     p.add_argument("--fuse", default=[], action="append", help="stft:PRESET,music:PRESET pair for FUSION2")
     args = p.parse_args(argv)
-    from mgc_jax.eval.crossval import parse_folds
+    from mgc_jax.eval.systems import parse_folds
 
     args.folds = parse_folds(args.folds)
     for preset in args.presets:

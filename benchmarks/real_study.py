@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -172,7 +171,7 @@ def independent_baseline(root: pathlib.Path, corpus: str, data_dir: str, workdir
 def run_probs(rec: dict) -> dict:
     """{net: {fold: FoldProbs}} of one study run's finished runs (stft, music, baseline)."""
     from mgc_jax.data.sources import corpus_name
-    from mgc_jax.eval.crossval import BASELINE, collect
+    from mgc_jax.eval.systems import BASELINE, collect
     from mgc_jax.workdir import Workdir
 
     return collect(Workdir(rec["workdir"]), corpus_name(rec["data_dir"]), "stratified", ("stft", "music", BASELINE),
@@ -187,7 +186,7 @@ def common_folds(probs: list[dict]) -> list[int]:
 
 def decisions(probs: dict, folds: list[int]) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
     """(track ids, labels int [N], {system: predictions int [N]}) over `folds`, in fold order."""
-    from mgc_jax.eval.crossval import fold_decisions
+    from mgc_jax.eval.systems import fold_decisions
 
     ids, labels, pred = [], [], {s: [] for s in SYSTEMS}
     for fold in folds:

@@ -36,7 +36,7 @@ NETS = flags.DEFINE_string("nets", "stft,music", "Comma list of nets: stft, musi
 
 
 def nets() -> tuple[str, ...]:
-    from mgc_jax.eval.crossval import parse_nets
+    from mgc_jax.eval.systems import parse_nets
 
     try:
         return parse_nets(NETS.value)

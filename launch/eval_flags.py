@@ -26,7 +26,7 @@ BOOT_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap res
 def folds(split: str, spec: str | None = None, *, flag: str = "folds", n_folds: int = N_FOLDS) -> tuple[int, ...]:
     """The folds named by `spec` (default --folds; none: every fold of `split`), checked against the split;
     a bad value is a usage error naming `--<flag>`."""
-    from mgc_jax.eval.crossval import parse_folds
+    from mgc_jax.eval.systems import parse_folds
 
     if split not in SPLITS:
         raise app.UsageError(f"--split={split!r}: expected one of {', '.join(SPLITS)}")

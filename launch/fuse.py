@@ -76,16 +76,16 @@ def main(argv):
     fold_list = folds()
     eval_flags.bootstrap()  # refuses a bad --n_boot before any work
     from mgc_jax.data import sources
-    from mgc_jax.eval import crossval, reports
+    from mgc_jax.eval import reports, systems
     from mgc_jax.train import summaries
 
     workdir = common.workdir()
     name = sources.corpus_name(common.DATA_DIR.value)
     baseline = eval_flags.BASELINE.value
-    crossval.collect(workdir, name, SPLIT.value, ("stft", "music"), fold_list, n_folds=N_FOLDS.value)  # nets first
+    systems.collect(workdir, name, SPLIT.value, ("stft", "music"), fold_list, n_folds=N_FOLDS.value)  # nets first
     if baseline:
         fit_baselines(workdir, name, fold_list)
-    ev = crossval.evaluate_runs(workdir, name, SPLIT.value, ("stft", "music"), fold_list, n_folds=N_FOLDS.value,
+    ev = systems.evaluate_runs(workdir, name, SPLIT.value, ("stft", "music"), fold_list, n_folds=N_FOLDS.value,
                                 boot=eval_flags.bootstrap(), baseline=baseline)
     systems = FUSIONS + (WITH_BASELINE if baseline else ())
     summaries.write_tables(workdir.results_dir(name, SPLIT.value, n_folds=N_FOLDS.value),

@@ -14,8 +14,8 @@ from mgc_jax.data.gtzan import GENRES as GTZAN
 from mgc_jax.errors import ConfigError
 
 
-def test_config_rundir_and_crossval_import_without_jax():
-    code = ("import sys, mgc_jax.config, mgc_jax.train.rundir, mgc_jax.eval.crossval, launch.train_flags, launch.eval_flags; "
+def test_config_rundir_and_systems_import_without_jax():
+    code = ("import sys, mgc_jax.config, mgc_jax.train.rundir, mgc_jax.eval.systems, launch.train_flags, launch.eval_flags; "
             "print(sorted(m for m in ('jax', 'flax', 'optax', 'orbax') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

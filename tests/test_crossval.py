@@ -13,7 +13,7 @@ from fake_runs import fold_tracks, tiny_crossval, write_fake_runs, write_run
 
 from mgc_jax import evaluate
 from mgc_jax.errors import DataError
-from mgc_jax.eval import crossval
+from mgc_jax.eval import crossval, systems
 from mgc_jax.evaluate import Bootstrap
 from mgc_jax.train import rundir
 from mgc_jax.workdir import Workdir
@@ -24,20 +24,20 @@ from mgc_jax.workdir import Workdir
 @pytest.mark.parametrize("spec,folds", [("0-9", tuple(range(10))), ("3", (3,)), ("0-2,5", (0, 1, 2, 5)),
                                         ("7, 1", (1, 7))])
 def test_parse_folds(spec, folds):
-    assert crossval.parse_folds(spec) == folds
+    assert systems.parse_folds(spec) == folds
 
 
 @pytest.mark.parametrize("spec", ["", "a", "3-1", "1,1", "0-2,2", "-1"])
 def test_parse_folds_refuses(spec):
     with pytest.raises(ValueError, match="folds"):
-        crossval.parse_folds(spec)
+        systems.parse_folds(spec)
 
 
 def test_parse_nets():
-    assert crossval.parse_nets("stft,music,early") == ("stft", "music", "early")
+    assert systems.parse_nets("stft,music,early") == ("stft", "music", "early")
     for bad in ("stft,cqt", "", "music,music"):
         with pytest.raises(ValueError, match="net"):
-            crossval.parse_nets(bad)
+            systems.parse_nets(bad)
 
 
 def test_names_agree_with_the_training_side():
@@ -52,7 +52,7 @@ def test_names_agree_with_the_training_side():
 def test_evaluate_runs_equals_a_direct_computation(tmp_path):
     wd = Workdir(tmp_path)
     saved = write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2))
-    ev = crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2), boot=Bootstrap(n_boot=100))
+    ev = systems.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2), boot=Bootstrap(n_boot=100))
     assert list(ev.systems) == ["net_STFT", "net_MUSIC", "FUSION1", "FUSION2"] and ev.folds == (0, 1, 2)
     # Straight from the arrays written (no NaN padding involved).
     expect = {"net_STFT": [], "net_MUSIC": [], "FUSION1": [], "FUSION2": []}
@@ -85,14 +85,14 @@ def test_unfinished_run_is_named(tmp_path):
     write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1))
     (wd.run_dir("gtzan", "stratified", "music", 1) / "test_probs.npz").unlink()
     with pytest.raises(DataError, match=r"music/fold1.*launch\.crossval and the same --split/--n_folds/--data_dir$"):
-        crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1))
+        systems.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1))
 
 
 def test_runs_asked_for_under_another_split_point_at_the_ones_there(tmp_path):
     wd = Workdir(tmp_path)
     write_fake_runs(wd, "c", "stratified-5folds", ("stft", "music"), (0,))  # what --n_folds=5 trained
     with pytest.raises(DataError, match=r"this corpus has runs under stratified-5folds of .*runs/c\)$"):
-        crossval.collect(wd, "c", "stratified", ("stft", "music"), (0,))
+        systems.collect(wd, "c", "stratified", ("stft", "music"), (0,))
 
 
 def test_runs_of_one_fold_must_test_the_same_tracks(tmp_path):
@@ -101,10 +101,10 @@ def test_runs_of_one_fold_must_test_the_same_tracks(tmp_path):
     ids, y, p = saved["music"][0]
     write_run(wd.run_dir("gtzan", "stratified", "music", 0), ids[::-1], y[::-1], p[::-1])
     with pytest.raises(DataError, match="other tracks"):
-        crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0,))
+        systems.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0,))
     write_run(wd.run_dir("gtzan", "stratified", "music", 0), ids, y, [q[:-1] for q in p])
     with pytest.raises(DataError, match="clip counts"):
-        crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0,))
+        systems.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0,))
 
 
 def test_bad_test_probs_file_is_named(tmp_path):
@@ -216,7 +216,7 @@ def test_fusions_with_the_baseline():
     base = (np.array([[0.1, 0.8, 0.1]], np.float32), np.array([[0.1, 0.8, 0.1]], np.float32))
     fp = {net: {0: FoldProbs(ids, labels, p, CLASSES)} for net, p in (("stft", stft), ("music", music),
                                                                       ("baseline", base))}
-    ev = crossval.evaluate_probs(fp, corpus="c", split="manifest", kind="manifest", boot=Bootstrap(n_boot=20))
+    ev = systems.evaluate_probs(fp, corpus="c", split="manifest", kind="manifest", boot=Bootstrap(n_boot=20))
     assert list(ev.systems) == ["net_STFT", "net_MUSIC", "FUSION1", "FUSION2", "baseline", "FUSION2+baseline"]
     assert ev.systems["FUSION2"].predictions.tolist() == [0, 0]  # a tie of means: the lowest index
     assert ev.systems["baseline"].predictions.tolist() == [1, 1]
@@ -226,4 +226,4 @@ def test_fusions_with_the_baseline():
         evaluate.fusion2_track(stft[0], music[0], np.ones(2))
     other = {**fp, "baseline": {0: FoldProbs(("a", "c"), labels, base, CLASSES)}}
     with pytest.raises(crossval.DataError, match="the baseline run of this fold tested other tracks"):
-        crossval.evaluate_probs(other, corpus="c", split="manifest", boot=Bootstrap(n_boot=20))
+        systems.evaluate_probs(other, corpus="c", split="manifest", boot=Bootstrap(n_boot=20))

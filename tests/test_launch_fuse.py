@@ -9,7 +9,7 @@ from corpus_files import CLASSES, write_class_track
 from fake_runs import write_fake_runs
 from launchers import run_module, run_module_ok
 
-from mgc_jax.eval import crossval
+from mgc_jax.eval import systems
 from mgc_jax.evaluate import Bootstrap
 from mgc_jax.workdir import Workdir
 
@@ -52,7 +52,7 @@ def test_fuse_without_a_corpus_says_how_to_skip_the_baseline(tmp_path):
 def test_launch_fuse_prints_the_fusion_rows(tmp_path):
     wd = Workdir(tmp_path)
     write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2, 3))
-    ev = crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (3,), boot=Bootstrap(n_boot=1000))
+    ev = systems.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (3,), boot=Bootstrap(n_boot=1000))
     data_dir = tmp_path / "gtzan"  # only its name matters: nothing is read from it
     proc = run_module("launch.fuse", "--fold=3", "--nobaseline", f"--data_dir={data_dir}", f"--workdir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]

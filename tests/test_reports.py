@@ -9,7 +9,7 @@ import pytest
 from fake_runs import GTZAN, fake_clip_probs, fold_tracks
 
 from mgc_jax.eval import paper, reports
-from mgc_jax.eval.crossval import evaluate_probs
+from mgc_jax.eval.systems import evaluate_probs
 from mgc_jax.evaluate import Bootstrap, row_percent
 from mgc_jax.train.rundir import FoldProbs
 

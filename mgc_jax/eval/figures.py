@@ -275,7 +275,7 @@ def plot_waveform_saliency(x, saliency, *, sample_rate: int = SAMPLE_RATE, hop_l
 
 
 def genre_accuracy(ev) -> dict[str, np.ndarray]:
-    """{system label: float [G] per-genre accuracy in %} of a `mgc_jax.eval.crossval.Evaluation` (NaN: no track)."""
+    """{system label: float [G] per-genre accuracy in %} of a `mgc_jax.eval.systems.Evaluation` (NaN: no track)."""
     return {res.label: np.diag(evaluate.row_percent(res.confusion)) for res in ev.systems.values()}
 
 
@@ -330,7 +330,7 @@ def disagreement(labels, stft, music, fusion, *, n_classes: int) -> dict[str, np
 
 def aligned_decisions(ev, systems: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray, dict[str, np.ndarray]]:
     """The tracks every one of `systems` decided, in the first system's order: (track ids, labels int [N],
-    {system: decisions int [N]}), from a `mgc_jax.eval.crossval.Evaluation` (system names as in crossval.SYSTEMS)."""
+    {system: decisions int [N]}), from a `mgc_jax.eval.systems.Evaluation` (system names as in systems.SYSTEMS)."""
     missing = [s for s in systems if s not in ev.systems]
     if missing:
         raise ValueError(f"systems {missing} are not in this evaluation (it has {list(ev.systems)})")

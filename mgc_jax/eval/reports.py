@@ -1,4 +1,4 @@
-"""Table 2, Table 1, results.json and confusion-matrix PNGs of a cross-validation (`crossval.Evaluation`),
+"""Table 2, Table 1, results.json and confusion-matrix PNGs of a cross-validation (`systems.Evaluation`),
 beside the paper's.
 """
 from __future__ import annotations
