@@ -62,7 +62,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
 
     A killed process leaves at most a `.<name>.*.tmp` file, never a half-written `path` that looks
     finished (the rename is atomic on POSIX file systems). A full disk raises `DiskFullError` naming `path`
-    (the temporary file removed, an older `path` left as it was).
+    (the temporary file removed, an older `path` left as it was). The file gets the mode `open()` would give
+    it (0666 less the umask), not mkstemp's 0600: a shared or multi-host workdir must stay readable.
     """
     path = pathlib.Path(path)
     try:
@@ -72,6 +73,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
         _raise_if_disk_full(e, path)
         raise
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -82,6 +84,21 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
             os.unlink(tmp)
         _raise_if_disk_full(e, path)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (os.umask can only be read by
+    setting it, which would race with other threads creating files)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _raise_if_disk_full(e: BaseException, path) -> None:
