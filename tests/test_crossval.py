@@ -121,6 +121,27 @@ def test_bad_test_probs_file_is_named(tmp_path):
         rundir.read_test_probs(bad)
 
 
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_damaged_test_probs_in_fuse_and_crossval_is_one_line(tmp_path, damage):
+    wd = Workdir(tmp_path)
+    write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0,))
+    bad = wd.run_dir("gtzan", "stratified", "music", 0) / rundir.TEST_PROBS
+    data = bytearray(bad.read_bytes())
+    if damage == "flip":  # zipfile: "Bad CRC-32"
+        data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+    else:  # "File is not a zip file"
+        del data[len(data) // 2:]
+    bad.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=f"^{bad}: damaged test probabilities .*re-classifies its test tracks"):
+        crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0,))
+    if damage == "flip":  # one launch is enough to see the line the user gets
+        proc = _launch("launch.fuse", "--fold=0", "--nobaseline", f"--data_dir={tmp_path / 'gtzan'}",
+                       f"--workdir={tmp_path}")
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: {bad}: damaged test probabilities (") and "re-classifies" in last
+
+
 # -------------------------------------------------------------------------- training through train.run
 
 

@@ -127,8 +127,8 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
                               "launch.train printed)")
     try:
         config = rundir.read_config(run_dir)
-    except DataError as e:  # names the file and the cause already
-        raise CheckpointError(f"{e}: not a usable training run directory") from e
+    except DataError as e:  # names the file, the damage and what to do already
+        raise CheckpointError(str(e)) from e
     if "baseline" in config and "train" not in config:
         raise CheckpointError(f"{run_dir}: a run of the MFCC+SVM baseline, not of a net: it has no checkpoint to "
                               "serve (give a net's run directory: stft, music or early)")
@@ -171,9 +171,9 @@ def _tested_epoch(run_dir: pathlib.Path, ckpts, select: str) -> int | None:
         return ckpts.best_step() if select == "best_valid" else ckpts.latest_step()
     kept = ckpts.steps()
     try:
-        best = int(rundir.read_result(run_dir)["best_epoch"])
-    except (DataError, KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{run_dir / rundir.RESULT}: unreadable run result ({e!r})") from e
+        best = rundir.read_result(run_dir)["best_epoch"]
+    except DataError as e:  # names the file, the damage and what to do already
+        raise CheckpointError(str(e)) from e
     if best not in kept:
         raise CheckpointError(
             f"{run_dir / rundir.CHECKPOINTS}: the checkpoint of the best epoch {best} ({rundir.RESULT}) is missing "
