@@ -6,10 +6,13 @@ Python scalar or string and every derived size is a `@property` computed with Py
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 import hashlib
 import json
 import math
+import pathlib
 
 FEATURE_NAMES = ("rms", "zcr", "brightness", "flatness", "entropy", "roughness", "key_clarity", "hcdf")
 """Column order of the [T, 8] music feature map (docs/features.md §1.9)."""
@@ -120,3 +123,28 @@ def n_key_windows(n_samples: int, cfg: FeatureConfig) -> int:
     if n_samples <= cfg.key_window_length:
         return 1
     return 1 + (n_samples - cfg.key_window_length) // cfg.key_hop_length
+
+
+@functools.lru_cache(maxsize=4)
+def code_hash(package_dir: str | pathlib.Path | None = None) -> str:
+    """12-hex-digit hash of what the dsp package's code does: with `FeatureConfig.hash()` it names what made a
+    feature map (feature caches and run configs record both).
+
+    Each dsp/*.py (of `package_dir`, default this package) is parsed and hashed as its syntax tree without line
+    numbers, docstrings or other bare string statements (comments never reach the tree), so an edit to a
+    comment, a docstring or the layout keeps the hash, while any change to code (a constant, an operator, a
+    renamed variable) changes it. A Python upgrade that changes the tree's form changes it too (then the maps
+    are extracted again: a cost, never a wrong map).
+    """
+    directory = pathlib.Path(__file__).parent if package_dir is None else pathlib.Path(package_dir)
+    h = hashlib.sha256()
+    for path in sorted(directory.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list):
+                kept = [b for b in body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)
+                                                and isinstance(b.value.value, str))]
+                node.body = kept or [ast.Pass()]
+        h.update(path.name.encode() + b"\0" + ast.dump(tree, include_attributes=False).encode() + b"\0")
+    return h.hexdigest()[:12]

@@ -11,6 +11,7 @@ import os
 import pathlib
 import tempfile
 
+import dsp
 from mgc_jax.config import N_FOLDS, split_dir_name
 from mgc_jax.errors import DataError, DiskFullError, is_disk_full
 
@@ -36,8 +37,16 @@ class Workdir:
         return self.root / "corpora" / _name("corpus", name)
 
     def features_dir(self, corpus: str, cfg) -> pathlib.Path:
-        """features/<corpus>-<cfg.hash()>: one cache per corpus and dsp.FeatureConfig."""
-        return self.root / "features" / f"{_name('corpus', corpus)}-{cfg.hash()}"
+        """features/<corpus>-<cfg.hash()>-<dsp.code_hash()>: one cache per corpus, dsp.FeatureConfig and dsp code."""
+        return self.root / "features" / f"{_name('corpus', corpus)}-{cfg.hash()}-{dsp.code_hash()}"
+
+    def other_feature_dirs(self, corpus: str, cfg) -> list[pathlib.Path]:
+        """Caches of this corpus and configuration made by other dsp code (or before the code hash named the
+        folder): kept apart from `features_dir`, never read by it."""
+        here = self.features_dir(corpus, cfg)
+        prefix = f"{_name('corpus', corpus)}-{cfg.hash()}"
+        return sorted(p for p in here.parent.glob(f"{prefix}*")
+                      if p != here and p.is_dir() and (p.name == prefix or p.name[len(prefix)] == "-"))
 
     def split_file(self, corpus: str, split: str) -> pathlib.Path:
         return self.root / "splits" / f"{_name('corpus', corpus)}-{_name('split', split)}.json"

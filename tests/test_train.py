@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import pathlib
@@ -251,6 +252,19 @@ def test_resume_with_a_different_config_names_the_field(tmp_path):
         run(tmp_path, data=data, epochs=2, model=tiny_config().model.__class__(k1=4, dense=(16, 12)))
 
 
+def test_resume_on_maps_of_other_dsp_code_is_refused_naming_it(tmp_path):
+    cfg = tiny_config(epochs=1)
+    data = make_fold_data(cfg.kinds)
+    made_by = {"dsp_code": "0123456789ab", "features_hash": "f00"}
+    train_and_evaluate(cfg, tmp_path / "run", data, in_bins=WIDTHS, run_info=made_by)
+    before = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(CheckpointError, match=r"dsp_code: '0123456789ab' \(saved\) != 'ba9876543210' \(now\)\)"
+                                              r" \(the dsp code or feature configuration changed since this run's"):
+        train_and_evaluate(dataclasses.replace(cfg, epochs=2), tmp_path / "run", data, in_bins=WIDTHS,
+                           run_info={**made_by, "dsp_code": "ba9876543210"})
+    assert (tmp_path / "run" / "config.json").read_text() == before
+
+
 # orbax's aborted async reads leave un-awaited coroutines behind; noise, not failures.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning", "ignore::RuntimeWarning")
 def test_damaged_checkpoint_stops_the_resume(tmp_path):
@@ -376,6 +390,9 @@ def test_run_wires_workdir_split_and_clip_dataset(tmp_path):
     np.testing.assert_array_equal(z["labels"], [labels[t] for t in split.test])
     config = json.loads((res.run_dir / "config.json").read_text())
     assert config["corpus"] == "fakecorpus" and config["features"] == FeatureConfig().to_dict()
+    import dsp
+
+    assert config["dsp_code"] == dsp.code_hash() and config["features_hash"] == FeatureConfig().hash()  # what made the maps
     trained = load_trained(res.run_dir)
     assert trained.feature_cfg == FeatureConfig() and trained.kinds == ("music",)
     np.testing.assert_array_equal(trained.predict(ClipDataset(cache, split.test[:1], [0]).track_clips(0)),

@@ -103,6 +103,11 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
     if split is not None:
         folds.check_split(name, found.kind, found.tracks, split, classes=found.classes, n_folds=n_folds)
     cache_dir = workdir.features_dir(name, cfg)
+    older = [] if cache_dir.exists() else workdir.other_feature_dirs(name, cfg)
+    if older and distributed.is_primary():
+        logging.warning("the dsp code changed since the maps in %s were made: extracting into %s (the older "
+                        "cache is kept as it was; delete it once no run needs it)", ", ".join(map(str, older)),
+                        cache_dir)
     report = extraction.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress,
                                 verify=verify)
     cache = cache_lib.FeatureCache(cache_dir)

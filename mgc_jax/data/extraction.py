@@ -98,13 +98,14 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
     if index.get("config_hash") not in (None, cfg.hash()):
         raise DataError(f"{directory} holds features of another configuration ({index['config_hash']}, "
                         f"not {cfg.hash()}); use Workdir.features_dir(corpus, cfg)")
-    code = dsp_code_hash()
-    stale = [t for t, e in index["tracks"].items() if e.get("dsp_code") != code]
+    code = dsp.code_hash()
+    stale = collections.Counter(e.get("dsp_code") for e in index["tracks"].values() if e.get("dsp_code") != code)
     if stale:
         # Same configuration, other kernels: the cached maps may differ from what dsp computes now.
-        logging.warning("the dsp code changed since %d tracks of %s were extracted (now %s): re-extracting them",
-                        len(stale), directory, code)
-        for t in stale:
+        logging.warning("%s: re-extracting %d tracks: the dsp code changed since these maps were made (made by dsp "
+                        "code %s, now %s)", directory, sum(stale.values()),
+                        ", ".join(str(c) for c in sorted(stale, key=str)), code)
+        for t in [t for t, e in index["tracks"].items() if e.get("dsp_code") != code]:
             del index["tracks"][t]
     index.update(format=INDEX_FORMAT, config_hash=cfg.hash(), config=cfg.to_dict(), dsp_code=code)
     _check_ids(tracks)
@@ -130,8 +131,8 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
             store.save()
         distributed.barrier(f"mgc_jax.data.extraction.extract:{directory.name}")
         return ExtractReport([], [t.track_id for t in skipped], [], verified=verified)
-    logging.info("extracting %d tracks into %s (%d already cached%s)", len(todo), directory, len(skipped),
-                 store.describe())
+    logging.info("extracting %d tracks into %s (%d already cached%s%s)", len(todo), directory, len(skipped),
+                 f", {sum(stale.values())} made by other dsp code" if stale else "", store.describe())
 
     from tqdm import tqdm
 
@@ -299,16 +300,6 @@ class _Run:
                          "(dropped %.3f-%.3f s, median %.3f s): equal lengths batch under vmap",
                          int((crops > 0).sum()), crops.size, self.cfg.key_window_s, crops.min(), crops.max(),
                          float(np.median(crops)))
-
-
-@functools.lru_cache(maxsize=1)
-def dsp_code_hash() -> str:
-    """12-hex-digit SHA-256 of the dsp package's source files: part of a cache entry's identity, so maps
-    made by other kernel code (same FeatureConfig) are rebuilt rather than silently reused."""
-    h = hashlib.sha256()
-    for path in sorted(pathlib.Path(dsp.__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:12]
 
 
 def _extract_batch(x: np.ndarray, cfg):

@@ -19,6 +19,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
+import dsp
 from mgc_jax import distributed, sharding
 from mgc_jax.config import TrainConfig, feature_widths
 from mgc_jax.data.clips import ClipDataset
@@ -92,8 +93,15 @@ def _check_run_config(run_dir: pathlib.Path, config: Mapping) -> None:
     if diff:
         why = (" (its tracks' audio differs from this run's: another copy of the corpus under the same name and "
                "track ids?)") if "audio_sha256" in diff else ""
+        if "dsp_code" in diff or "features_hash" in diff:
+            why += (" (the dsp code or feature configuration changed since this run's maps were made: its checkpoints "
+                    "were trained on maps that are no longer made)")
         raise CheckpointError(f"{run_dir} holds a run with a different config ({diff}){why}; "
                               "use another --workdir or delete that run directory")
+    if "dsp_code" in config and (run_dir / rundir.CONFIG).is_file() and "dsp_code" not in rundir.read_config(run_dir):
+        logging.warning("%s: its config.json does not record the dsp code its maps were made by (saved before it "
+                        "was recorded): resuming on the maps of dsp code %s, which may differ", run_dir,
+                        config.get("dsp_code"))
 
 
 def split_digest(ids: Mapping[str, Sequence[str]]) -> str:
@@ -287,7 +295,9 @@ def run(cfg: TrainConfig, workdir, corpus) -> RunResult:
     data = fold_data(cfg, corpus, split)
     run_info = {"corpus": corpus.name, "corpus_kind": corpus.kind, "classes": list(corpus.classes),
                 "features": corpus.cfg.to_dict(), "split_digest": split_digest(data.ids),
-                "audio_sha256": audio_digest(corpus.cache.entries(), data.ids)}
+                "audio_sha256": audio_digest(corpus.cache.entries(), data.ids),
+                # What made the maps (the cache holds maps of the current dsp code only: mgc_jax.data.extraction).
+                "dsp_code": dsp.code_hash(), "features_hash": corpus.cfg.hash()}
     run_dir = workdir.run_dir(corpus.name, cfg.split, cfg.net, cfg.fold, n_folds=cfg.n_folds)
     return train_and_evaluate(cfg, run_dir, data, in_bins=feature_widths(corpus.cfg), run_info=run_info)
 

@@ -59,7 +59,7 @@ def _kind_of_old_run(flat: Mapping) -> str:
 # Dotted field -> its value in a run saved before the field existed (a function of the saved flat config).
 # Recorded since a version whose runs lacked them, with no value to assume for those runs: compared only where the
 # saved config has them (an old run resumes as before, unchecked on that field).
-UNRECORDED_BEFORE = ("audio_sha256",)
+UNRECORDED_BEFORE = ("audio_sha256", "dsp_code", "features_hash")
 
 LEGACY = {
     "classes": lambda flat: list(GENRES),
