@@ -5,7 +5,7 @@ Every kernel is a pure function of arrays plus a static `FeatureConfig`; it jits
 Definitions: docs/features.md (MIRToolbox 1.6.2, with the paper's 1024/512 framing).
 
 Configuration (config.py)
-    FeatureConfig, FEATURE_NAMES, ConfigError, n_frames, n_key_windows, code_hash
+    FeatureConfig, FEATURE_NAMES, ConfigError, n_frames, n_key_windows
 Input (signal.py): every entry point converts its samples with as_signal (lists, integer PCM, refusals)
     as_signal, SignalError
 Framing and spectrum (framing.py)
@@ -22,7 +22,7 @@ Feature maps (features.py)
 Gradients (autodiff.py, internal): the differentiation rule of the fast batched wrappers (jax.grad, jvp and
     vjp work through every function above, under jit and vmap), safe_sqrt
 """
-from dsp.config import FEATURE_NAMES, ConfigError, FeatureConfig, code_hash, n_frames, n_key_windows
+from dsp.config import FEATURE_NAMES, ConfigError, FeatureConfig, n_frames, n_key_windows
 from dsp.signal import SignalError, as_signal
 from dsp.framing import frame, hamming_window, magnitude_spectrum, stft_magnitude, windowed_rfft
 from dsp.spectral import brightness, min_rms_trim, rms, spectral_entropy, spectral_flatness, zero_crossing_rate
@@ -34,7 +34,7 @@ from dsp.tonal import harmonic_change, hcdf, hcdf_from_spectrum, tonal_centroid
 from dsp.features import feature_maps, music_features, music_features_with_nan_counts, stft_features
 
 __all__ = [
-    "FEATURE_NAMES", "ConfigError", "FeatureConfig", "code_hash", "n_frames", "n_key_windows", "SignalError", "as_signal",
+    "FEATURE_NAMES", "ConfigError", "FeatureConfig", "n_frames", "n_key_windows", "SignalError", "as_signal",
     "frame", "hamming_window", "stft_magnitude", "magnitude_spectrum", "windowed_rfft",
     "rms", "zero_crossing_rate", "brightness", "spectral_flatness", "spectral_entropy", "min_rms_trim",
     "spectral_peaks", "sethares_dissonance", "roughness",

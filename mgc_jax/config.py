@@ -4,7 +4,12 @@ check raises `ConfigError` "<Class>.<field>=<value>: <why>", the field names bei
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import hashlib
+import importlib.util
+import pathlib
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
@@ -322,3 +327,30 @@ def train_fields() -> dict[str, dataclasses.Field]:
     fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name != "model"}
     fields.update({f.name: f for f in dataclasses.fields(ModelConfig)})
     return fields
+
+
+@functools.lru_cache(maxsize=4)
+def dsp_code_hash(package_dir: str | pathlib.Path | None = None) -> str:
+    """12-hex-digit hash of what the dsp package's code does: with `FeatureConfig.hash()` it names what made a
+    feature map (feature caches and run configs record both).
+
+    Each dsp/*.py (of `package_dir`, default the dsp package) is parsed and hashed as its syntax tree without line
+    numbers, docstrings or other bare string statements (comments never reach the tree), so an edit to a
+    comment, a docstring or the layout keeps the hash, while any change to code (a constant, an operator, a
+    renamed variable) changes it. A Python upgrade that changes the tree's form changes it too (then the maps
+    are extracted again: a cost, never a wrong map).
+    """
+    if package_dir is None:  # found, not imported: importing dsp would import JAX (module docstring)
+        package_dir = importlib.util.find_spec("dsp").submodule_search_locations[0]
+    directory = pathlib.Path(package_dir)
+    h = hashlib.sha256()
+    for path in sorted(directory.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list):
+                kept = [b for b in body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)
+                                                and isinstance(b.value.value, str))]
+                node.body = kept or [ast.Pass()]
+        h.update(path.name.encode() + b"\0" + ast.dump(tree, include_attributes=False).encode() + b"\0")
+    return h.hexdigest()[:12]

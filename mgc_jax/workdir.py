@@ -11,7 +11,7 @@ import os
 import pathlib
 import tempfile
 
-import dsp
+import mgc_jax.config
 from mgc_jax.config import N_FOLDS, split_dir_name
 from mgc_jax.errors import DataError, DiskFullError, is_disk_full
 
@@ -37,8 +37,8 @@ class Workdir:
         return self.root / "corpora" / _name("corpus", name)
 
     def features_dir(self, corpus: str, cfg) -> pathlib.Path:
-        """features/<corpus>-<cfg.hash()>-<dsp.code_hash()>: one cache per corpus, dsp.FeatureConfig and dsp code."""
-        return self.root / "features" / f"{_name('corpus', corpus)}-{cfg.hash()}-{dsp.code_hash()}"
+        """features/<corpus>-<cfg.hash()>-<config.dsp_code_hash()>: one cache per corpus, dsp.FeatureConfig and dsp code."""
+        return self.root / "features" / f"{_name('corpus', corpus)}-{cfg.hash()}-{mgc_jax.config.dsp_code_hash()}"
 
     def other_feature_dirs(self, corpus: str, cfg) -> list[pathlib.Path]:
         """Caches of this corpus and configuration made by other dsp code (or before the code hash named the

@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 import dsp
+import mgc_jax.config
 from mgc_jax.data import cache, extraction, maps
 from mgc_jax.data.track import Track
 from mgc_jax.errors import DataError
@@ -61,7 +62,7 @@ def _corpus(root, lengths=(7.0, 7.0, 7.0, 9.5)):
 def test_workdir_layout(tmp_path):
     wd = Workdir(tmp_path)
     assert wd.corpus_dir("synthetic") == tmp_path / "corpora" / "synthetic"
-    assert wd.features_dir("gtzan", CFG) == tmp_path / "features" / f"gtzan-{CFG.hash()}-{dsp.code_hash()}"
+    assert wd.features_dir("gtzan", CFG) == tmp_path / "features" / f"gtzan-{CFG.hash()}-{mgc_jax.config.dsp_code_hash()}"
     assert wd.split_file("gtzan", "artist") == tmp_path / "splits" / "gtzan-artist.json"
     assert wd.run_dir("gtzan", "stratified", "music", 3) == tmp_path / "runs/gtzan/stratified/music/fold3"
     assert wd.results_dir("gtzan", "filtered") == tmp_path / "results/gtzan/filtered"
@@ -195,8 +196,8 @@ def test_a_kill_while_writing_leaves_no_finished_looking_file(tmp_path, fake, mo
 def test_other_dsp_code_rebuilds_everything_and_says_why(tmp_path, fake, monkeypatch, caplog):
     tracks = _corpus(tmp_path / "audio", lengths=(7.0, 7.0))
     extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
-    assert cache.FeatureCache(tmp_path / "f")._index["dsp_code"] == dsp.code_hash()
-    monkeypatch.setattr(dsp, "code_hash", lambda: "edited-dsp")
+    assert cache.FeatureCache(tmp_path / "f")._index["dsp_code"] == mgc_jax.config.dsp_code_hash()
+    monkeypatch.setattr(mgc_jax.config, "dsp_code_hash", lambda: "edited-dsp")
     with caplog.at_level("WARNING"):
         assert len(extraction.extract(tracks, tmp_path / "f", CFG, progress=False).done) == 2
     assert "re-extracting 2 tracks: the dsp code changed since these maps were made" in caplog.text
@@ -208,7 +209,7 @@ def test_caches_of_other_dsp_code_are_kept_apart(tmp_path, monkeypatch):
     legacy = tmp_path / "features" / f"gtzan-{CFG.hash()}"  # named before the code hash was part of the name
     for d in (old, legacy, tmp_path / "features" / "gtzan-other"):
         d.mkdir(parents=True)
-    monkeypatch.setattr(dsp, "code_hash", lambda: "edited-dsp")
+    monkeypatch.setattr(mgc_jax.config, "dsp_code_hash", lambda: "edited-dsp")
     new = wd.features_dir("gtzan", CFG)
     assert new != old and new.name.endswith("-edited-dsp")
     assert wd.other_feature_dirs("gtzan", CFG) == sorted([old, legacy])

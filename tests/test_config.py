@@ -2,11 +2,14 @@
 fold, one dict round trip, ConfigError naming the field; launch/train_flags.py takes its defaults from it."""
 from __future__ import annotations
 
+import pathlib
+import shutil
 import subprocess
 import sys
 
 import pytest
 
+import dsp
 from mgc_jax import config
 from mgc_jax.config import ModelConfig, RunId, TrainConfig
 from mgc_jax.data.gtzan import GENRES as GTZAN
@@ -119,3 +122,31 @@ def test_stft_runs_saved_before_mel_bands_read_as_the_513_bins():
                                                                                      {"train": now})
     with_bands = {**now, "model": {**now["model"], "stft_bands": 0}}
     assert rundir.config_mismatch({"train": old_train}, {"train": with_bands}) == ""
+
+
+def _copy(tmp_path) -> pathlib.Path:
+    out = tmp_path / "dsp"
+    shutil.copytree(pathlib.Path(dsp.__file__).parent, out, ignore=shutil.ignore_patterns("__pycache__"))
+    return out
+
+
+def test_dsp_code_hash_is_the_packages_and_ignores_comments_docstrings_and_layout(tmp_path):
+    copy = _copy(tmp_path)
+    assert config.dsp_code_hash(copy) == config.dsp_code_hash()
+    spectral = copy / "spectral.py"
+    text = spectral.read_text()
+    edited = text.replace('"""Root mean square of each raw frame', '"""RMS of each raw frame (reworded)', 1)
+    edited = edited.replace("\ndef rms(", "\n# a new comment\n\n\ndef rms(", 1)
+    assert edited != text
+    spectral.write_text(edited)
+    assert config.dsp_code_hash(copy) == config.dsp_code_hash()
+
+
+def test_dsp_code_hash_changes_with_behaviour(tmp_path):
+    copy = _copy(tmp_path)
+    spectral = copy / "spectral.py"
+    text = spectral.read_text()
+    line = "    return safe_sqrt(jnp.mean(jnp.square(frames / s), axis=-1)) * s[..., 0]"
+    assert line in text
+    spectral.write_text(text.replace(line, line + " * 2"))  # rms doubled
+    assert config.dsp_code_hash(copy) != config.dsp_code_hash()

@@ -390,9 +390,9 @@ def test_run_wires_workdir_split_and_clip_dataset(tmp_path):
     np.testing.assert_array_equal(z["labels"], [labels[t] for t in split.test])
     config = json.loads((res.run_dir / "config.json").read_text())
     assert config["corpus"] == "fakecorpus" and config["features"] == FeatureConfig().to_dict()
-    import dsp
+    import mgc_jax.config
 
-    assert config["dsp_code"] == dsp.code_hash() and config["features_hash"] == FeatureConfig().hash()  # what made the maps
+    assert config["dsp_code"] == mgc_jax.config.dsp_code_hash() and config["features_hash"] == FeatureConfig().hash()  # what made the maps
     trained = load_trained(res.run_dir)
     assert trained.feature_cfg == FeatureConfig() and trained.kinds == ("music",)
     np.testing.assert_array_equal(trained.predict(ClipDataset(cache, split.test[:1], [0]).track_clips(0)),

@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 from absl import logging
 
-import dsp
+import mgc_jax.config
 from dsp import FEATURE_NAMES, n_frames
 from dsp.features import feature_maps
 from mgc_jax import distributed, sharding
@@ -98,7 +98,7 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
     if index.get("config_hash") not in (None, cfg.hash()):
         raise DataError(f"{directory} holds features of another configuration ({index['config_hash']}, "
                         f"not {cfg.hash()}); use Workdir.features_dir(corpus, cfg)")
-    code = dsp.code_hash()
+    code = mgc_jax.config.dsp_code_hash()
     stale = collections.Counter(e.get("dsp_code") for e in index["tracks"].values() if e.get("dsp_code") != code)
     if stale:
         # Same configuration, other kernels: the cached maps may differ from what dsp computes now.

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from absl import logging
 
-import dsp
+import mgc_jax.config
 from mgc_jax import distributed, evaluate
 from mgc_jax.config import N_FOLDS, NETS, check_folds
 from mgc_jax.errors import ConfigError, DataError
@@ -217,7 +217,7 @@ def _config_mismatch(run_dir: pathlib.Path, cfg) -> str:
         return f"{rundir.CONFIG} unreadable ({e})"
     # The head's size is the corpus's class count (train.run sets it); the rest must be the request's. A run
     # trained on maps of other dsp code is named too: its results are of maps the code no longer makes.
-    return rundir.config_mismatch(saved, {"train": cfg.to_dict(), "dsp_code": dsp.code_hash()},
+    return rundir.config_mismatch(saved, {"train": cfg.to_dict(), "dsp_code": mgc_jax.config.dsp_code_hash()},
                                   ignore=("train.model.num_classes",))
 
 

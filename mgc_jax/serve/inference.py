@@ -34,7 +34,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from absl import logging
 
-from dsp import FeatureConfig, code_hash
+import mgc_jax.config
+from dsp import FeatureConfig
 from mgc_jax import evaluate
 from mgc_jax.config import TrainConfig
 from mgc_jax.data import audio
@@ -130,10 +131,10 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
         config = rundir.read_config(run_dir)
     except DataError as e:  # names the file, the damage and what to do already
         raise CheckpointError(str(e)) from e
-    if config.get("dsp_code") not in (None, code_hash()):  # predictions compute maps with today's code
+    if config.get("dsp_code") not in (None, mgc_jax.config.dsp_code_hash()):  # predictions compute maps with today's code
         logging.warning("%s was trained on maps of dsp code %s; the dsp code is now %s: its predictions are of maps it "
                         "was not trained on (train it again to serve the current code)", run_dir, config["dsp_code"],
-                        code_hash())
+                        mgc_jax.config.dsp_code_hash())
     if "baseline" in config and "train" not in config:
         raise CheckpointError(f"{run_dir}: a run of the MFCC+SVM baseline, not of a net: it has no checkpoint to "
                               "serve (give a net's run directory: stft, music or early)")

@@ -19,7 +19,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-import dsp
+import mgc_jax.config
 from mgc_jax import distributed, sharding
 from mgc_jax.config import TrainConfig, feature_widths
 from mgc_jax.data.clips import ClipDataset
@@ -297,7 +297,7 @@ def run(cfg: TrainConfig, workdir, corpus) -> RunResult:
                 "features": corpus.cfg.to_dict(), "split_digest": split_digest(data.ids),
                 "audio_sha256": audio_digest(corpus.cache.entries(), data.ids),
                 # What made the maps (the cache holds maps of the current dsp code only: mgc_jax.data.extraction).
-                "dsp_code": dsp.code_hash(), "features_hash": corpus.cfg.hash()}
+                "dsp_code": mgc_jax.config.dsp_code_hash(), "features_hash": corpus.cfg.hash()}
     run_dir = workdir.run_dir(corpus.name, cfg.split, cfg.net, cfg.fold, n_folds=cfg.n_folds)
     return train_and_evaluate(cfg, run_dir, data, in_bins=feature_widths(corpus.cfg), run_info=run_info)
 
