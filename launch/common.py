@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from absl import app, flags
 
-from mgc_jax.errors import AudioError, ConfigError, DataError, DiskFullError
+from mgc_jax.errors import AudioError, BackendError, ConfigError, DataError, DiskFullError, is_out_of_memory
 
 DATA_DIR = flags.DEFINE_string(
     "data_dir", None,
@@ -80,7 +80,7 @@ def no_extra_args(argv: Sequence[str]) -> None:
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [AudioError, DataError, ConfigError, OSError]
+    errors: list[type[BaseException]] = [AudioError, DataError, ConfigError, BackendError, OSError]
     # A ConfigError can only come from dsp once it is imported; looking it up here instead of importing
     # dsp keeps this module light (and usable while dsp is being written).
     config = sys.modules.get("dsp.config")
@@ -100,11 +100,30 @@ def one_line_errors(main: Callable[[list[str]], object]) -> Callable[[list[str]]
             _exit(f"error: {e}", EXIT_USAGE_ERROR)
         except _input_errors() as e:
             _exit(f"error: {_one_line(e)}", EXIT_INPUT_ERROR)
+        except (RuntimeError, ValueError, MemoryError) as e:  # XLA: JaxRuntimeError; orbax: ValueError
+            if not is_out_of_memory(e):
+                raise
+            _exit(f"error: out of memory ({_memory_cause(e)}): {_memory_advice()}", EXIT_INPUT_ERROR)
         except KeyboardInterrupt:  # Ctrl-C: finished epochs and extracted tracks are on disk; say so, no traceback
             _exit("interrupted: what finished is on disk (epochs, extracted features); the same command resumes "
                   "from there", EXIT_INTERRUPTED)
 
     return wrapped
+
+
+def _memory_cause(e: BaseException) -> str:
+    if isinstance(e, MemoryError):
+        return f"host: {e}" if str(e) else "host"
+    first = next((line for line in str(e).splitlines() if "RESOURCE_EXHAUSTED" in line), str(e))
+    return "device: " + " ".join(first.replace("RESOURCE_EXHAUSTED:", "").split())[:200]
+
+
+def _memory_advice() -> str:
+    """What the running command lets the user lower (the flags it defines)."""
+    knobs = [f"--{n}" for n in ("batch_size", "eval_batch_size", "k1", "max_clips", "max_tracks")
+             if n in flags.FLAGS]
+    return (f"lower {' or '.join(knobs)}" if knobs else "use shorter inputs") + \
+        ", or run on a device with more memory"
 
 
 def _one_line(e: BaseException) -> str:

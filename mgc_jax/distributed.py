@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 from collections.abc import Sequence
 from typing import TypeVar
 
 import jax
+
+from mgc_jax.errors import BackendError
 
 T = TypeVar("T")
 BARRIER_TIMEOUT_S = 4 * 3600  # a barrier waits this long for the slowest process (e.g. its extraction share)
@@ -56,6 +59,18 @@ def initialize(cluster: ClusterConfig) -> None:
 
     # Every process has just passed initialize's rendezvous: set the collectives up now, in step (docstring).
     multihost_utils.sync_global_devices("mgc_jax.distributed.initialize")
+
+
+def check_backend() -> None:
+    """BackendError in one line when JAX cannot start its backend (e.g. JAX_PLATFORMS=cuda without a GPU, where
+    jax itself raises a bare AssertionError); called before the first device use of commands and checkpoints."""
+    try:
+        jax.devices()
+    except (RuntimeError, AssertionError) as e:
+        asked = os.environ.get("JAX_PLATFORMS") or jax.config.jax_platforms or ""
+        cause = " ".join(str(e).split()) or f"none of the platforms {asked!r} is available on this machine"
+        raise BackendError(f"JAX cannot start a backend (JAX_PLATFORMS={asked!r}): {cause}. Unset JAX_PLATFORMS or "
+                           "name a backend this machine has (cpu; cuda needs a GPU and jax's CUDA plugin)") from e
 
 
 def process_index() -> int:

@@ -150,3 +150,16 @@ def test_dsp_code_hash_changes_with_behaviour(tmp_path):
     assert line in text
     spectral.write_text(text.replace(line, line + " * 2"))  # rms doubled
     assert config.dsp_code_hash(copy) != config.dsp_code_hash()
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"momentum": float("nan")}, r"^TrainConfig\.momentum=nan: must be in \[0, 1\)$"),
+    ({"eval_batch_size": 2**40}, r"^TrainConfig\.eval_batch_size=1099511627776: must be <= 2147483647$"),
+    ({"epochs": 2.5}, r"^TrainConfig\.epochs=2\.5: must be an int in 1\.\.2147483647$"),
+    ({"seed": True}, r"^TrainConfig\.seed=True: must be an int in 0\.\.9223372036854775807$"),
+    ({"learning_rate": float("inf")}, r"^TrainConfig\.learning_rate=inf: must be a finite number > 0$"),
+    ({"n_folds": 10**20}, r"^TrainConfig\.n_folds=100000000000000000000: expected an int >= 3 and <= 1000"),
+])
+def test_numeric_fields_are_range_checked(kw, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(net="music", fold=0, **kw)

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -359,6 +360,37 @@ def test_launcher_bad_flags_give_one_line(tmp_path, args, message):
     assert proc.stderr.strip().splitlines()[-1] == message
     assert "Traceback" not in proc.stderr
     assert not any(tmp_path.iterdir())  # nothing was made
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--seed=18446744073709551616"], r"^error: --seed=18446744073709551616: must be <= 9223372036854775807$"),
+    (["--seed=-1"], r"^error: --seed=-1: must be >= 0$"),
+    (["--learning_rate=inf"], r"^error: --learning_rate=inf: must be a finite number > 0$"),
+    (["--learning_rate=nan"], r"^error: --learning_rate=nan: must be a finite number > 0$"),
+    (["--epochs=2147483648"], r"^error: --epochs=2147483648: must be <= 2147483647$"),
+    (["--batch_size=99999999999"], r"^error: --batch_size=99999999999: must be <= 2147483647$"),
+    (["--lr_decay=nan"], r"^error: --lr_decay=nan: must be in \(0, 1\]$"),
+    (["--k1=99999999999"], r"^error: --k1=99999999999: must be <= 2147483647$"),
+    (["--n_folds=100000000000000000000"], r"^error: --n_folds=100000000000000000000: expected an int >= 3 and <= 1000"),
+    (["--tracks_per_genre=1000000"], r"^error: --tracks_per_genre=1000000: must be <= 100000"),
+])
+def test_absurd_flags_are_refused_in_one_line_before_any_directory(tmp_path, capsys, args, message):
+    from launchers import run_command
+
+    code, _, err = run_command("train", capsys, "--net=music", *args, f"--workdir={tmp_path / 'w'}")
+    assert code == 2 and "Traceback" not in err, err
+    assert re.search(message, err.strip().splitlines()[-1]), err
+    assert not (tmp_path / "w").exists()
+
+
+def test_a_batch_larger_than_the_training_set_is_clamped_with_a_warning(tmp_path, caplog):
+    cfg = tiny_config(epochs=1)
+    data = make_fold_data(cfg.kinds)
+    big = dataclasses.replace(cfg, batch_size=10**9)  # padded to 10**9 rows it would ask for terabytes
+    with caplog.at_level("WARNING"):
+        res = train_and_evaluate(big, tmp_path / "run", data, in_bins=WIDTHS)
+    assert f"batch_size=1000000000 is larger than the {data.train.n_clips} training clips" in caplog.text
+    assert res.epochs == 1
 
 
 # ---------------------------------------------------------------- run() on the real data modules

@@ -92,6 +92,7 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
     """
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise ValueError(f"batch_size={batch_size!r}: need an int >= 1")
+    distributed.check_backend()
     directory = pathlib.Path(cache_dir)
     directory.mkdir(parents=True, exist_ok=True)
     index = _read_index(directory)
@@ -137,7 +138,13 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    run = _Run(index, cfg, batch_size, store)
+    # A batch is padded to batch_size rows: rows beyond the tracks there are would hold memory for audio that is not
+    # there (--batch_size=100000 asks for 260 GB). Up to the default 8 rows stay as asked (same compiled shapes).
+    rows = min(batch_size, max(len(todo), 8))
+    if rows < batch_size:
+        logging.info("batch_size=%d is larger than the %d tracks to extract: batches of %d", batch_size, len(todo),
+                     rows)
+    run = _Run(index, cfg, rows, store)
     with tqdm(total=len(todo), disable=not progress, unit="track", desc="features") as bar:
         for t in todo:
             run.add(t)

@@ -152,7 +152,8 @@ def _train_epoch(model, optimizer, data: FoldData, cfg: TrainConfig, *, epoch: i
     graphdef, state = nnx.split((model, optimizer))
     state, key_data, stats = sharding.replicate((state, jax.random.key_data(key), stats), mesh)
     outs = []
-    rows = sharding.padded_size(cfg.batch_size, mesh)
+    # Rows of the padded batch: never more than the clips there are (`train_and_evaluate` warns when it clamps).
+    rows = sharding.padded_size(min(cfg.batch_size, data.train.n_clips), mesh)
     for step, (x, y, w, track, n) in enumerate(_batches(data.train, cfg, epoch, rows)):
         state, loss, probs = step_fn(graphdef, state, *sharding.shard_rows((x, y, w), mesh), key_data,
                                      np.int32(step), stats)
@@ -200,6 +201,10 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
                          "mgc_jax.train.online.OnlineClips training set")
     config = {"train": cfg.to_dict(), "in_bins": {k: int(in_bins[k]) for k in cfg.kinds}, **(run_info or {})}
     _check_run_config(run_dir, config)
+    if cfg.batch_size > data.train.n_clips:
+        logging.warning("batch_size=%d is larger than the %d training clips of fold %d: every step takes all %d "
+                        "(--batch_size=%d would do the same)", cfg.batch_size, data.train.n_clips, cfg.fold,
+                        data.train.n_clips, data.train.n_clips)
 
     rate = sample_rate_of(config)
     model, optimizer = fresh_state(cfg, in_bins, rate)
