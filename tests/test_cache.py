@@ -247,3 +247,23 @@ def test_real_dsp_features_are_cached(tmp_path):
     np.testing.assert_allclose(fc.load(track.track_id, "music"), music, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fc.load(track.track_id, "stft"), dsp.stft_features(x, CFG), rtol=1e-5, atol=1e-5)
     assert list(fc.entries()[track.track_id]["nan_counts"].values()) == [int(v) for v in nans]
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_a_read_only_cache_with_nothing_new_serves(tmp_path, fake, monkeypatch, moved):
+    """A read-only workdir (a shared cache) serves when nothing changed, also when the audio is reached by another
+    path (the refreshed paths are not recorded then)."""
+    tracks = _corpus(tmp_path / "audio", lengths=(7.0, 7.0))
+    extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
+    if moved:  # the same files through a link: same bytes, another path
+        (tmp_path / "link").symlink_to(tmp_path / "audio")
+        tracks = [t._replace(path=str(t.path).replace(str(tmp_path / "audio"), str(tmp_path / "link")))
+                  for t in tracks]
+
+    def read_only(path, *a, **k):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(extraction, "atomic_write", read_only)
+    monkeypatch.setattr(extraction, "write_json", read_only)
+    report = extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
+    assert sorted(report.skipped) == [t.track_id for t in tracks] and not report.done

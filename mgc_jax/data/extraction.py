@@ -25,6 +25,7 @@ all of them are done (a barrier), so the cache is complete when any of them goes
 from __future__ import annotations
 
 import collections
+import errno
 import functools
 import hashlib
 import io
@@ -128,8 +129,17 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
                 continue
         skipped.append(t)
     if not todo:
-        if stale or repr(index["tracks"]) != before or store.must_write():  # refreshed paths, shards to fold
+        if stale or store.must_write():  # shards to fold
             store.save()
+        elif repr(index["tracks"]) != before:  # refreshed paths or mtimes: worth recording, not needed
+            try:
+                store.save()
+            except OSError as e:
+                if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    raise
+                # A read-only (shared) cache serves as it is; the next writable run records them.
+                logging.info("%s: could not record the tracks' new paths or times (%s); the cache is used as it is",
+                             directory, e.strerror)
         distributed.barrier(f"mgc_jax.data.extraction.extract:{directory.name}")
         return ExtractReport([], [t.track_id for t in skipped], [], verified=verified)
     logging.info("extracting %d tracks into %s (%d already cached%s%s)", len(todo), directory, len(skipped),
