@@ -263,6 +263,8 @@ def test_a_changed_label_invalidates_the_split_file(tmp_path, fast_extract):
     ("path,label\na.wav,x\n./a.wav,y\n", r"m.csv line 3: duplicate track id a_wav-\w+ \(also line 2\)"),
     ("path,label,split\na.wav,x,training\n", r"m.csv line 2: split 'training' is not one of train, valid, test"),
     ("path,label,track_id\na.wav,x,my/id\n", r"m.csv line 2: track_id 'my/id' cannot name a cache file"),
+    ("path,label,track_id\na.wav,x," + "t" * 300 + "\n",  # beyond the file-name limit: refused before extraction
+     r"m.csv line 2: track_id 't{40}\.\.\.t{12}' is 300 bytes long; .* at most 200"),
     ("path,label\na.wav,x,extra\n", r"m.csv line 2: 3 cells, the header has 2"),
     ("path,label\n", r"m.csv: no rows after the header"),
     ("path,label,split\na.wav,x,train\nb.wav,y,\n", r"m.csv line 3: split '' is not one of train, valid, test; with a "

@@ -52,7 +52,7 @@ from mgc_jax.data.cache import (
     width,
 )
 from mgc_jax.data.maps import crop_length
-from mgc_jax.data.track import SAFE_ID as _SAFE_ID
+from mgc_jax.data.track import id_problem
 from mgc_jax.errors import AudioError, DataError
 from mgc_jax.workdir import atomic_write, write_json
 
@@ -407,6 +407,6 @@ def _check_ids(tracks: Sequence) -> None:
     dup = sorted(t for t, c in collections.Counter(ids).items() if c > 1)
     if dup:
         raise DataError(f"duplicate track ids: {dup[:5]}")
-    unsafe = [t for t in ids if not _SAFE_ID.match(t)]
+    unsafe = [f"{t[:60]!r} {why}" for t in ids for why in [id_problem(t)] if why]
     if unsafe:
-        raise DataError(f"track ids cannot name cache files: {unsafe[:5]}")
+        raise DataError(f"track ids cannot name cache files: {'; '.join(unsafe[:3])}")

@@ -11,6 +11,20 @@ from typing import NamedTuple
 SAFE_ID = re.compile(r"^[\w.+-]+$")
 """What a track id may hold: it names cache files (mgc_jax.data.cache refuses others)."""
 SLUG_CHARS = 60  # readable part of a derived id; the hash keeps it unique
+# A cache file's temporary name is ".<track_id>.music.npy.XXXXXXXX.tmp": 200 bytes of id keep it under the
+# 255-byte file-name limit of common file systems, with room to spare.
+MAX_ID_BYTES = 200
+
+
+def id_problem(track_id: str) -> str | None:
+    """Why `track_id` cannot name cache files (None when it can): characters outside SAFE_ID, or too long."""
+    if not SAFE_ID.match(track_id):
+        return "cannot name a cache file (letters, digits and _ . + - only)"
+    size = len(track_id.encode("utf-8"))
+    if size > MAX_ID_BYTES:
+        return (f"is {size} bytes long; cache files are named by it and a file name holds at most 255 bytes: "
+                f"give a track_id of at most {MAX_ID_BYTES}")
+    return None
 
 
 class Track(NamedTuple):
