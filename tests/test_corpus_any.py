@@ -377,8 +377,27 @@ def test_labels_differing_only_in_case_are_two_classes_with_a_warning(tmp_path, 
     with caplog.at_level("WARNING"):
         found = manifest.read(_manifest(tmp_path / "m.csv", "path,label\na.wav,Rock\nb.wav,ROCK\n"))
     assert found.classes == ("ROCK", "Rock")
-    assert any("labels 'ROCK' and 'Rock' differ only in case: they are 2 classes" in r.getMessage()
-               for r in caplog.records)
+    assert any("labels 'ROCK' and 'Rock' differ only in case, spacing or invisible characters: they are 2 classes"
+               in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("kind", ["manifest", "folder"])
+def test_a_zero_width_space_in_a_label_warns_that_it_prints_like_another(tmp_path, caplog, kind):
+    zwsp = "rock\u200b"
+    if kind == "manifest":
+        _tone(tmp_path / "a.wav")
+        _tone(tmp_path / "b.wav", seed=1)
+        read = lambda: manifest.read(_manifest(tmp_path / "m.csv", f"path,label\na.wav,rock\nb.wav,{zwsp}\n"))  # noqa: E731
+    else:
+        _tone(tmp_path / "c" / "rock" / "a.wav")
+        _tone(tmp_path / "c" / zwsp / "b.wav", seed=1)
+        read = lambda: folder.scan(tmp_path / "c")  # noqa: E731
+    with caplog.at_level("WARNING"):
+        found = read()
+    assert found.classes == ("rock", zwsp)  # still two classes: labels are exact strings
+    text = caplog.text
+    assert "label 'rock\\u200b' holds invisible characters (U+200B ZERO WIDTH SPACE): it prints like 'rock'" in text
+    assert "labels 'rock' and 'rock\\u200b' differ only in case, spacing or invisible characters" in text
 
 
 def test_a_corpus_with_no_usable_track_names_the_files_and_why(tmp_path):

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import pathlib
 
+from absl import logging
+
 from mgc_jax.data import audio
-from mgc_jax.data.track import Discovery, Track, path_track_id
+from mgc_jax.data.track import Discovery, Track, label_warnings, path_track_id
 from mgc_jax.errors import AudioError, DataError
 
 AUDIO_EXTENSIONS = frozenset({
@@ -63,6 +65,8 @@ def scan(root: str | os.PathLike) -> Discovery:
         else:
             skipped.append((str(entry), "no audio file in this class folder (not a class)"))
     tracks = _one_track_per_file(tracks, skipped)
+    for warning in label_warnings(classes):  # a class folder's name is its label
+        logging.warning("%s: %s", root, warning)
     return Discovery(sorted(tracks), sorted(skipped), str(root), tuple(sorted(classes)))
 
 

@@ -11,7 +11,7 @@ import pathlib
 from absl import logging
 
 from mgc_jax.data import audio
-from mgc_jax.data.track import Discovery, Track, id_problem, path_track_id
+from mgc_jax.data.track import Discovery, Track, id_problem, label_warnings, path_track_id
 from mgc_jax.errors import AudioError, DataError
 
 REQUIRED = ("path", "label")
@@ -115,19 +115,9 @@ def read(manifest: str | os.PathLike) -> Discovery:
                             f"{manifest.name} line {line}"))
     if not rows:
         raise DataError(f"{manifest}: no rows after the header")
-    _warn_case_twins(manifest, labels)
+    for warning in label_warnings(labels):
+        logging.warning("%s: %s", manifest, warning)
     return Discovery(sorted(tracks), sorted(skipped), str(base), tuple(sorted(labels)))
-
-
-def _warn_case_twins(manifest: pathlib.Path, labels: set[str]) -> None:
-    """Labels are exact strings ("Rock" and "ROCK" are two classes); say so where that is likely a typo."""
-    by_fold: dict[str, list[str]] = {}
-    for name in sorted(labels):
-        by_fold.setdefault(name.casefold(), []).append(name)
-    for twins in by_fold.values():
-        if len(twins) > 1:
-            logging.warning("%s: labels %s differ only in case: they are %d classes (use one spelling to merge "
-                            "them)", manifest, " and ".join(map(repr, twins)), len(twins))
 
 
 def _check_header(manifest: pathlib.Path, header: list[str]) -> None:

@@ -63,3 +63,31 @@ def path_track_id(relative_path: str) -> str:
     'Acoustic_live_sets_take_1_final_wav-faf93d71'
     """
     return f"{slug(relative_path) or 'track'}-{short_hash(relative_path)}"
+
+
+def label_warnings(labels) -> list[str]:
+    """What to warn about a corpus's class names, which are exact strings: names holding invisible characters
+    (format characters such as a zero-width space, controls), which print like another name, and names that
+    differ only in case, spacing or such characters, which are separate classes that look like one.
+    Each item is one sentence; repr() shows the invisible characters as escapes."""
+    out = []
+    by_look: dict[str, list[str]] = {}
+    for name in sorted(labels):
+        hidden = sorted({c for c in name if unicodedata.category(c) in ("Cf", "Cc", "Co", "Cn", "Zl", "Zp")})
+        if hidden:
+            what = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in hidden)
+            out.append(f"label {name!r} holds invisible characters ({what}): it prints like "
+                       f"{_look(name)!r} but is another class")
+        by_look.setdefault(_look(name).casefold(), []).append(name)
+    for twins in by_look.values():
+        if len(twins) > 1:
+            out.append(f"labels {' and '.join(map(repr, twins))} differ only in case, spacing or invisible characters: "
+                       f"they are {len(twins)} classes (use one spelling to merge them)")
+    return out
+
+
+def _look(name: str) -> str:
+    """A name as it prints: NFKC, invisible characters dropped, runs of spaces as one."""
+    visible = "".join(c for c in unicodedata.normalize("NFKC", name)
+                      if unicodedata.category(c) not in ("Cf", "Cc", "Co", "Cn", "Zl", "Zp"))
+    return " ".join(visible.split())
