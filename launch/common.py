@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from absl import app, flags
 
-from mgc_jax.errors import AudioError, BackendError, ConfigError, DataError, DiskFullError, is_out_of_memory
+from mgc_jax.errors import AudioError, BackendError, ClusterError, ConfigError, DataError, DiskFullError, is_out_of_memory
 
 DATA_DIR = flags.DEFINE_string(
     "data_dir", None,
@@ -31,6 +31,10 @@ NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-process runs:
                                      lower_bound=1)
 PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-process runs: this process's index, 0..N-1.",
                                   lower_bound=0)
+
+COORDINATOR_TIMEOUT_S = flags.DEFINE_integer(
+    "coordinator_timeout_s", 300, "Multi-process runs: how long a process waits for process 0's coordinator and for "
+    "every process to join before it gives up, in seconds.", lower_bound=1, upper_bound=7 * 24 * 3600)
 
 EXIT_INPUT_ERROR = 1  # bad data, bad file, bad configuration
 EXIT_USAGE_ERROR = 2  # bad command line (the usual convention of argparse and getopt tools)
@@ -58,7 +62,7 @@ def cluster():
         raise app.UsageError(f"a multi-process run needs --coordinator_address, --num_processes and --process_id "
                              f"together ({', '.join(missing)} missing)")
     try:
-        return ClusterConfig(**given)
+        return ClusterConfig(**given, timeout_s=COORDINATOR_TIMEOUT_S.value)
     except ValueError as e:
         raise app.UsageError(f"--{e}") from e
 
@@ -69,6 +73,9 @@ def join_cluster() -> None:
     if c.multi_process:
         from mgc_jax import distributed
 
+        waits_for = "the other processes to join" if c.process_id == 0 else "process 0's coordinator and the others"
+        print(f"process {c.process_id} of {c.num_processes}: waiting up to {c.timeout_s} s for {waits_for} at "
+              f"{c.coordinator_address}", file=sys.stderr, flush=True)
         distributed.initialize(c)
         print(f"process {c.process_id} of {c.num_processes} (coordinator {c.coordinator_address})", flush=True)
 
@@ -80,7 +87,7 @@ def no_extra_args(argv: Sequence[str]) -> None:
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [AudioError, DataError, ConfigError, BackendError, OSError]
+    errors: list[type[BaseException]] = [AudioError, DataError, ConfigError, BackendError, ClusterError, OSError]
     # A ConfigError can only come from dsp once it is imported; looking it up here instead of importing
     # dsp keeps this module light (and usable while dsp is being written).
     config = sys.modules.get("dsp.config")

@@ -35,6 +35,10 @@ class BackendError(RuntimeError):
     """JAX cannot start the backend it was asked for (JAX_PLATFORMS=cuda on a machine without a GPU...)."""
 
 
+class ClusterError(RuntimeError):
+    """A multi-process run that cannot start: no coordinator (process 0) at the address given, in time."""
+
+
 class DiskFullError(OSError):
     """No space left on the device while writing `path` (errno ENOSPC), in one line naming the path.
 
