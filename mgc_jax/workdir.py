@@ -37,7 +37,8 @@ class Workdir:
         return self.root / "corpora" / _name("corpus", name)
 
     def features_dir(self, corpus: str, cfg) -> pathlib.Path:
-        """features/<corpus>-<cfg.hash()>-<config.dsp_code_hash()>: one cache per corpus, dsp.FeatureConfig and dsp code."""
+        """features/<corpus>-<cfg.hash()>-<config.dsp_code_hash()>: one cache per corpus, FeatureConfig and dsp
+        code, so maps of other dsp code never share (or overwrite) a cache (`other_feature_dirs` names them)."""
         return self.root / "features" / f"{_name('corpus', corpus)}-{cfg.hash()}-{mgc_jax.config.dsp_code_hash()}"
 
     def other_feature_dirs(self, corpus: str, cfg) -> list[pathlib.Path]:

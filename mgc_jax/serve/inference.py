@@ -131,7 +131,8 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
         config = rundir.read_config(run_dir)
     except DataError as e:  # names the file, the damage and what to do already
         raise CheckpointError(str(e)) from e
-    if config.get("dsp_code") not in (None, mgc_jax.config.dsp_code_hash()):  # predictions compute maps with today's code
+    # Predictions compute maps with today's dsp code: say so when the run was trained on another's.
+    if config.get("dsp_code") not in (None, mgc_jax.config.dsp_code_hash()):
         logging.warning("%s was trained on maps of dsp code %s; the dsp code is now %s: its predictions are of maps it "
                         "was not trained on (train it again to serve the current code)", run_dir, config["dsp_code"],
                         mgc_jax.config.dsp_code_hash())
