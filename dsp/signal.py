@@ -74,9 +74,11 @@ def as_signal(x, *, name: str) -> jax.Array:
     """
     x = _as_array(x, name)
     shape = np.shape(x)  # static, also for a tracer
-    if not shape or shape[-1] == 0:
-        raise SignalError(f"{name}: no samples (shape {tuple(shape)}); a signal or frame needs at least one, "
-                          "along its last axis")
+    if not shape:
+        raise SignalError(f"{name}: a scalar, not samples; a signal or frame is an array [..., n] with n >= 1")
+    if shape[-1] == 0:
+        raise SignalError(f"{name}: 0 samples (shape {tuple(shape)}); a signal or frame needs at least one along "
+                          "its last axis")
     dtype = np.dtype(x.dtype)
     if jnp.issubdtype(dtype, jnp.integer):
         if dtype not in PCM_SCALE:
