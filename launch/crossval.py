@@ -59,7 +59,7 @@ def main(argv):
     common.no_extra_args(argv)
     fold_list = eval_flags.folds(train_flags.SPLIT.value, n_folds=train_flags.FLAGS["n_folds"].value)
     net_list = nets()
-    eval_flags.check_n_boot()
+    eval_flags.bootstrap()  # refuses a bad --n_boot before any work
     cfg = train_flags.train_config(net_list[0], 0)  # net and fold are set per run
     train_flags.check_tracks_per_genre()
     from mgc_jax.data import sources
@@ -75,7 +75,7 @@ def main(argv):
                               split=cfg.split, n_folds=cfg.n_folds)
 
     result = crossval.run(cfg, workdir, crossval.LazyCorpus(name, prepare), nets=net_list, folds=fold_list,
-                          n_boot=eval_flags.N_BOOT.value, seed=eval_flags.BOOT_SEED.value, progress=print_progress,
+                          boot=eval_flags.bootstrap(), progress=print_progress,
                           baseline=eval_flags.BASELINE.value)
     t = result.training
     print(f"corpus {name} ({len(result.evaluation.genres)} classes: {', '.join(result.evaluation.genres)})")

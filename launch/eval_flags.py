@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from mgc_jax.config import N_FOLDS, N_FOLDS_RULE, ONE_FOLD_SPLITS, SPLITS, check_folds, n_folds_ok, split_folds
+from mgc_jax.config import (
+    N_FOLDS,
+    N_FOLDS_RULE,
+    ONE_FOLD_SPLITS,
+    SPLITS,
+    check_folds,
+    n_folds_ok,
+    split_folds,
+)
 
 FOLDS = flags.DEFINE_string("folds", None, "Folds: N, N-M or a comma list (default: every fold of the split, "
                                            "0..n_folds-1; the filtered and manifest splits have only fold 0).")
@@ -38,9 +46,13 @@ def folds(split: str, spec: str | None = None, *, flag: str = "folds", n_folds: 
 MAX_N_BOOT = 1_000_000  # each resample keeps one float64 mean: more would hold GBs for no visible change
 
 
-def check_n_boot() -> None:
-    """--n_boot in 1..MAX_N_BOOT and --bootstrap_seed >= 0 (numpy's generators take no negative seed)."""
+def bootstrap():
+    """The `mgc_jax.evaluate.Bootstrap` of --n_boot (1..MAX_N_BOOT) and --bootstrap_seed (>= 0: numpy's generators
+    take no negative seed); a bad value is a usage error."""
+    from mgc_jax.evaluate import Bootstrap
+
     if not 1 <= N_BOOT.value <= MAX_N_BOOT:
         raise app.UsageError(f"--n_boot={N_BOOT.value}: must be in 1..{MAX_N_BOOT}")
     if not 0 <= BOOT_SEED.value <= 2**63 - 1:
         raise app.UsageError(f"--bootstrap_seed={BOOT_SEED.value}: must be in 0..{2**63 - 1}")
+    return Bootstrap(n_boot=N_BOOT.value, seed=BOOT_SEED.value)

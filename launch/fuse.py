@@ -73,7 +73,7 @@ def fit_baselines(workdir, name: str, fold_list) -> None:
 def main(argv):
     common.no_extra_args(argv)
     fold_list = folds()
-    eval_flags.check_n_boot()
+    eval_flags.bootstrap()  # refuses a bad --n_boot before any work
     from mgc_jax.data import sources
     from mgc_jax.eval import crossval, reports
 
@@ -84,7 +84,7 @@ def main(argv):
     if baseline:
         fit_baselines(workdir, name, fold_list)
     ev = crossval.evaluate_runs(workdir, name, SPLIT.value, ("stft", "music"), fold_list, n_folds=N_FOLDS.value,
-                                n_boot=eval_flags.N_BOOT.value, seed=eval_flags.BOOT_SEED.value, baseline=baseline)
+                                boot=eval_flags.bootstrap(), baseline=baseline)
     systems = FUSIONS + (WITH_BASELINE if baseline else ())
     if JSON.value:
         full = reports.results_dict(ev)

@@ -3,9 +3,11 @@
 Restores the best checkpoint of a training run (`workspace/runs/<corpus>/<split>/<net>/fold<k>`); with two
 runs of different nets (net_STFT and net_MUSIC) their clip probabilities are fused (FUSION2 by default,
 --fusion=fusion1); the same run twice, or two runs of one net, are refused.
-Any format libsndfile reads, any sample rate, any channel count. Every 128-frame window (hop 64) of the
+Any format `mgc_jax.data.audio` decodes (WAV, FLAC, MP3, M4A/AAC/ALAC, Ogg, Opus, WMA...), any sample rate,
+any channel count. Every 128-frame window (hop 64) of the
 whole file is a clip unless --max_clips says otherwise. Prints per file the genre, the top-3 mean clip
-probabilities and the clip votes; --json prints one JSON document instead. A file that cannot be used
+probabilities, the clip votes and the file's content warnings ("warning: silent: ...", antiphase stereo,
+band-limited, float beyond +-1); --json prints one JSON document instead (a "warnings" list per file). A file that cannot be used
 (unreadable, not audio, shorter than one 3 s clip) gets its own error line and the other files are still
 classified; the exit status is then 1. The class names are the run's own (its corpus's classes, recorded in
 config.json; GTZAN's ten genres for runs that recorded none).
@@ -33,7 +35,8 @@ def _text(path: str, p) -> str:
     votes = ", ".join(f"{g} {n}" for g, n in p.votes.items())
     return (f"{path}: {p.genre}\n"
             f"  top-3: {top}\n"
-            f"  clip votes ({p.n_clips} clips of 3 s, {p.duration_s:.1f} s of audio, {p.rule}): {votes}")
+            f"  clip votes ({p.n_clips} clips of 3 s, {p.duration_s:.1f} s of audio, {p.rule}): {votes}"
+            + "".join(f"\n  warning: {w}" for w in p.warnings))
 
 
 def main(argv):

@@ -3,6 +3,7 @@ Table 2 (accuracy, confusion, percentile bootstrap intervals); pure NumPy.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -123,7 +124,23 @@ def row_percent(cm) -> np.ndarray:
         return np.where(totals > 0, 100.0 * cm / totals, np.nan)
 
 
-def bootstrap_ci(correct, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+@dataclasses.dataclass(frozen=True)
+class Bootstrap:
+    """The percentile bootstrap of every interval we report: resamples, seed (fixed: tables are reproducible)
+    and confidence level."""
+
+    n_boot: int = 1000
+    seed: int = 0
+    level: float = 0.95
+
+    def __post_init__(self):
+        if isinstance(self.n_boot, bool) or not isinstance(self.n_boot, int) or self.n_boot < 1:
+            raise ValueError(f"Bootstrap.n_boot={self.n_boot!r}: must be an int >= 1")
+        if not 0.0 < self.level < 1.0:
+            raise ValueError(f"Bootstrap.level={self.level!r}: must be in (0, 1)")
+
+
+def bootstrap_ci(correct, boot: Bootstrap = Bootstrap()) -> tuple[float, float, float]:
     """Percentile bootstrap interval of a mean: (mean, lo, hi).
 
     correct: [N] bool (one decision per track: accuracy and its CI) or float (e.g. fold accuracies:
@@ -134,14 +151,12 @@ def bootstrap_ci(correct, *, n_boot: int = 1000, seed: int = 0, level: float = 0
     x = np.asarray(correct, np.float64)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"bootstrap_ci: expected a non-empty [N] vector, got shape {x.shape}")
-    if n_boot < 1 or not 0.0 < level < 1.0:
-        raise ValueError(f"bootstrap_ci: n_boot={n_boot} must be >= 1 and level={level} in (0, 1)")
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_boot)
-    for a in range(0, n_boot, _BOOT_CHUNK):
-        b = min(n_boot, a + _BOOT_CHUNK)
+    rng = np.random.default_rng(boot.seed)
+    means = np.empty(boot.n_boot)
+    for a in range(0, boot.n_boot, _BOOT_CHUNK):
+        b = min(boot.n_boot, a + _BOOT_CHUNK)
         means[a:b] = x[rng.integers(0, x.size, size=(b - a, x.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    lo, hi = np.quantile(means, [(1.0 - boot.level) / 2.0, (1.0 + boot.level) / 2.0])
     return float(x.mean()), float(lo), float(hi)
 
 
@@ -164,8 +179,7 @@ class Summary(NamedTuple):
         return (self.ci_hi - self.ci_lo) / 2.0
 
 
-def fold_summary(correct_by_fold: Mapping[int, Sequence[bool]], *, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> Summary:
+def fold_summary(correct_by_fold: Mapping[int, Sequence[bool]], boot: Bootstrap = Bootstrap()) -> Summary:
     """Pooled and per-fold accuracy of one system.
 
     correct_by_fold: fold -> bool [N_k], whether each test track of the fold was classified correctly.
@@ -177,8 +191,8 @@ def fold_summary(correct_by_fold: Mapping[int, Sequence[bool]], *, n_boot: int =
     folds = sorted(correct_by_fold)
     per_fold = {k: float(np.mean(np.asarray(correct_by_fold[k], bool))) for k in folds}
     pooled = np.concatenate([np.asarray(correct_by_fold[k], bool) for k in folds])
-    mean, lo, hi = bootstrap_ci(pooled, n_boot=n_boot, seed=seed, level=level)
+    mean, lo, hi = bootstrap_ci(pooled, boot)
     accs = np.array([per_fold[k] for k in folds])
-    _, flo, fhi = bootstrap_ci(accs, n_boot=n_boot, seed=seed, level=level)
+    _, flo, fhi = bootstrap_ci(accs, boot)
     std = float(accs.std(ddof=1)) if accs.size > 1 else 0.0
     return Summary(mean, lo, hi, per_fold, float(accs.mean()), std, flo, fhi, int(pooled.size))

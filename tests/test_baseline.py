@@ -164,3 +164,16 @@ def test_run_uses_the_nets_split_file_and_run_dir(tmp_path):
     from mgc_jax.data.folds import get_split
 
     assert res.track_ids == get_split(wd, "fake", corpus.tracks, "stratified", 3).test
+
+
+@pytest.mark.slow
+def test_baseline_on_the_same_fold(gtzan_mini, tmp_path):
+    from mgc_jax.eval import baseline
+    from mgc_jax.train.rundir import read_test_probs
+
+    corpus, _, split = gtzan_mini
+    res = baseline.fit_and_evaluate(corpus, split, run_dir=tmp_path / "svm")
+    assert res.n_test == 10 and 0.0 <= res.test_accuracy <= 1.0
+    tp = read_test_probs(res.test_probs_path)
+    assert tp.track_ids == split.test
+    np.testing.assert_allclose(res.probs.sum(1), 1.0, rtol=1e-5)

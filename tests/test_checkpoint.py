@@ -11,6 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from damaged_files import CHECKPOINT_DAMAGE, drop, each, edit_config
+from fake_data import WIDTHS, tiny_config
 from flax import nnx
 
 from mgc_jax.config import ModelConfig
@@ -165,3 +167,87 @@ def test_unopenable_directory_is_reported(tmp_path):
     with pytest.raises(CheckpointError, match="cannot open checkpoint directory"):
         RunCheckpoints(blocker / "ck", config=CONFIG, score=score)
     assert os.path.isfile(blocker)
+
+
+# ----------------------------------------------------------- a damaged run directory, on every path that opens it
+
+
+def _load_trained(run_dir, data):
+    from mgc_jax.serve.inference import load_trained
+
+    return load_trained(run_dir)
+
+
+def _resume(run_dir, data):
+    from mgc_jax.train.loop import train_and_evaluate
+
+    return train_and_evaluate(tiny_config(epochs=3), run_dir, data, in_bins=WIDTHS)
+
+
+def _from_checkpoint(run_dir, data):
+    from mgc_jax.serve.inference import Classifier
+
+    return Classifier.from_checkpoint(run_dir)
+
+
+PATHS = {"load_trained": _load_trained, "resume": _resume, "from_checkpoint": _from_checkpoint}
+
+
+# orbax's aborted async reads leave un-awaited coroutines behind; they are noise here, not failures.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning", "ignore::RuntimeWarning")
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("damage", list(CHECKPOINT_DAMAGE))
+def test_a_damaged_checkpoint_is_refused_naming_the_directory(damaged_copy, damage, path):
+    how, message = CHECKPOINT_DAMAGE[damage]
+    run_dir, data = damaged_copy(how)
+    with pytest.raises(CheckpointError, match=f"^{run_dir}/{message}"):
+        PATHS[path](run_dir, data)
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_a_missing_commit_marker_is_harmless(damaged_copy, path):
+    """commit_success.txt only marks completion for object stores; the saved digest vouches for the content."""
+    run_dir, data = damaged_copy(lambda d: each("commit_success.txt")(d, pathlib.Path.unlink))
+    PATHS[path](run_dir, data)
+
+
+@pytest.mark.parametrize("path", ["load_trained", "from_checkpoint"])
+@pytest.mark.parametrize("damage", [
+    pytest.param(drop("in_bins"), id="no in_bins"),
+    pytest.param(edit_config(lambda c: {**c, "features": {"bogus": 1}}), id="bad features"),
+    pytest.param(lambda d: (d / "config.json").write_bytes(b"\xff\xfe garbage"), id="binary"),
+    pytest.param(lambda d: (d / "config.json").write_text("[1, 2]"), id="list"),
+    pytest.param(lambda d: (d / "config.json").unlink(), id="missing"),
+])
+def test_a_damaged_run_config_is_refused_naming_the_run(damaged_copy, damage, path):
+    run_dir, data = damaged_copy(damage)
+    with pytest.raises(CheckpointError, match=f"^{run_dir}"):
+        PATHS[path](run_dir, data)
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param(lambda d: (d / "config.json").write_bytes(b"\xff\xfe garbage"), id="binary"),
+    pytest.param(lambda d: (d / "config.json").write_text("[1, 2]"), id="list"),
+])
+def test_resume_refuses_a_damaged_run_config(damaged_copy, damage):
+    run_dir, data = damaged_copy(damage)
+    with pytest.raises(CheckpointError, match=f"^{run_dir}/config.json: damaged run config"):
+        _resume(run_dir, data)
+
+
+@pytest.mark.parametrize("path", ["load_trained", "from_checkpoint"])
+def test_a_deleted_best_checkpoint_is_an_error_not_a_silent_switch_to_another_epoch(damaged_copy, path):
+    from mgc_jax.serve.inference import load_trained
+    from mgc_jax.train import rundir
+
+    run_dir, data = damaged_copy(lambda d: None)
+    best = rundir.read_result(run_dir)["best_epoch"]
+    shutil.rmtree(run_dir / "checkpoints" / str(best))
+    other = 3 - best  # the 2-epoch run keeps epochs 1 and 2
+    with pytest.raises(CheckpointError, match=rf"^{run_dir}/checkpoints: the checkpoint of the best epoch {best} "
+                                              rf"\(result.json\) is missing \(kept: {other}\); restore it, or run "
+                                              "launch.train again"):
+        PATHS[path](run_dir, data)
+    assert load_trained(run_dir, step=other).epoch == other  # the explicit way to use a kept epoch
+    with pytest.raises(CheckpointError, match=rf"no checkpoint of epoch {best} \(kept: {other}\)"):
+        load_trained(run_dir, step=best)

@@ -2,6 +2,7 @@
 fold, one dict round trip, ConfigError naming the field; launch/train_flags.py takes its defaults from it."""
 from __future__ import annotations
 
+import json
 import pathlib
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 
 import dsp
 from mgc_jax import config
-from mgc_jax.config import ModelConfig, RunId, TrainConfig
+from mgc_jax.config import ModelConfig, RunId, TrainConfig, paper_config
 from mgc_jax.data.gtzan import GENRES as GTZAN
 from mgc_jax.errors import ConfigError
 
@@ -63,17 +64,6 @@ def test_round_trip_and_errors_name_the_field():
         ModelConfig(k1=0)
 
 
-def test_training_flags_take_their_defaults_from_the_fields():
-    # In a subprocess: the flags are global, and launch.extract defines another --batch_size.
-    code = ("from launch import train_flags; from mgc_jax.config import train_fields; f = train_fields(); "
-            "norm = lambda v: tuple(v) if isinstance(v, list) else v; "  # list flags hold tuple fields
-            "bad = [n for n, h in train_flags.FLAGS.items() if norm(h.default) != f[n].default]; "
-            "print(len(train_flags.FLAGS), bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["20", "[]"]
-    assert RunId._fields == ("net", "fold", "split", "n_folds")
-
-
 def test_n_folds_is_part_of_the_identity_and_names_dirs_only_when_not_10():
     from mgc_jax.workdir import Workdir
 
@@ -122,6 +112,54 @@ def test_stft_runs_saved_before_mel_bands_read_as_the_513_bins():
                                                                                      {"train": now})
     with_bands = {**now, "model": {**now["model"], "stft_bands": 0}}
     assert rundir.config_mismatch({"train": old_train}, {"train": with_bands}) == ""
+
+
+def test_train_config_refuses_an_unknown_transform():
+    from mgc_jax.config import TrainConfig
+
+    with pytest.raises(ValueError, match=r"TrainConfig.stft_transform='log2'"):
+        TrainConfig(net="stft", fold=0, stft_transform="log2")
+    from mgc_jax.config import paper_config
+
+    assert TrainConfig(net="stft", fold=0).stft_transform == "log1p"  # decided on real music
+    assert paper_config("stft", 0).stft_transform == "none"  # the paper's linear magnitude
+
+
+@pytest.mark.parametrize("kw,field", [({"fold": 12}, "fold"), ({"net": "cqt"}, "net"), ({"split": "random"}, "split"),
+                                      ({"split": "filtered", "fold": 3}, "fold"), ({"epochs": 0}, "epochs"),
+                                      ({"optimizer": "rmsprop"}, "optimizer"), ({"learning_rate": 0.0}, "learning_rate"),
+                                      ({"lr_decay": 0.0}, "lr_decay"), ({"lr_decay": 1.5}, "lr_decay")])
+def test_train_config_validation_names_the_field(kw, field):
+    with pytest.raises(ValueError, match=f"TrainConfig.{field}="):
+        TrainConfig(**{"net": "music", "fold": 0, **kw})
+
+
+def test_train_config_defaults_and_round_trip():
+    cfg = TrainConfig(net="stft", fold=3)
+    # Decided on real music (WORKSPACE.md "Defaults on real music"); the paper's settings are one call away.
+    assert (cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.lr_decay, cfg.optimizer, cfg.standardize,
+            cfg.stft_transform, cfg.select, cfg.crops, cfg.mixup) == (20, 20, 1e-3, 1.0, "adam", True, "log1p", "last",
+                                                                 None, None)
+    assert (cfg.crop_mode, cfg.for_run("music", 0).crop_mode, cfg.for_run("early", 0).crop_mode) == ("grid", "random", "grid")
+    assert (cfg.mixup_alpha, cfg.for_run("music", 0).mixup_alpha, cfg.for_run("early", 0).mixup_alpha) == (0.0, 0.4, 0.0)
+    paper = paper_config("stft", 3)
+    assert (paper.epochs, paper.standardize, paper.stft_transform, paper.select, paper.crops, paper.mixup) == (
+        40, False, "none", "best_valid", "grid", 0.0)
+    assert (cfg.model.stft_bands, paper.model.stft_bands) == (0, 0)
+    assert cfg.model.k1 == 256
+    d = json.loads(json.dumps(cfg.to_dict()))
+    assert TrainConfig.from_dict(d) == cfg
+
+
+def test_config_refuses_augmentation_without_online_features_and_unknown_names():
+    with pytest.raises(ConfigError, match=r"TrainConfig.augment=\('gain',\): .*features='online'"):
+        TrainConfig(net="music", fold=0, augment=("gain",))
+    with pytest.raises(ConfigError, match="TrainConfig.augment=.*entries must be in"):
+        TrainConfig(net="music", fold=0, features="online", augment=("pitch",))
+    with pytest.raises(ConfigError, match="TrainConfig.features='disk'"):
+        TrainConfig(net="music", fold=0, features="disk")
+    cfg = TrainConfig(net="music", fold=0, features="online", augment=["gain", "noise"])
+    assert cfg.augment == ("gain", "noise") and TrainConfig.from_dict(cfg.to_dict()) == cfg
 
 
 def _copy(tmp_path) -> pathlib.Path:

@@ -1,25 +1,22 @@
-"""mgc_jax.eval.crossval and the launch.crossval / launch.fuse commands: saved runs -> systems -> reports, resumability."""
+"""mgc_jax.eval.crossval: saved runs -> systems -> reports, resumability, fusion with the baseline, labelled corpora."""
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
+import fake_extraction
 import numpy as np
 import pytest
+from corpus_files import CLASSES, class_folder
+from fake_data import tiny_config
 from fake_runs import fold_tracks, tiny_crossval, write_fake_runs, write_run
 
 from mgc_jax import evaluate
 from mgc_jax.errors import DataError
 from mgc_jax.eval import crossval
+from mgc_jax.evaluate import Bootstrap
 from mgc_jax.train import rundir
 from mgc_jax.workdir import Workdir
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
 
 # ------------------------------------------------------------------------------------------- parsing
 
@@ -55,7 +52,7 @@ def test_names_agree_with_the_training_side():
 def test_evaluate_runs_equals_a_direct_computation(tmp_path):
     wd = Workdir(tmp_path)
     saved = write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2))
-    ev = crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2), n_boot=100)
+    ev = crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2), boot=Bootstrap(n_boot=100))
     assert list(ev.systems) == ["net_STFT", "net_MUSIC", "FUSION1", "FUSION2"] and ev.folds == (0, 1, 2)
     # Straight from the arrays written (no NaN padding involved).
     expect = {"net_STFT": [], "net_MUSIC": [], "FUSION1": [], "FUSION2": []}
@@ -121,27 +118,6 @@ def test_bad_test_probs_file_is_named(tmp_path):
         rundir.read_test_probs(bad)
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate"])
-def test_damaged_test_probs_in_fuse_and_crossval_is_one_line(tmp_path, damage):
-    wd = Workdir(tmp_path)
-    write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0,))
-    bad = wd.run_dir("gtzan", "stratified", "music", 0) / rundir.TEST_PROBS
-    data = bytearray(bad.read_bytes())
-    if damage == "flip":  # zipfile: "Bad CRC-32"
-        data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
-    else:  # "File is not a zip file"
-        del data[len(data) // 2:]
-    bad.write_bytes(bytes(data))
-    with pytest.raises(DataError, match=f"^{bad}: damaged test probabilities .*re-classifies its test tracks"):
-        crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0,))
-    if damage == "flip":  # one launch is enough to see the line the user gets
-        proc = _launch("launch.fuse", "--fold=0", "--nobaseline", f"--data_dir={tmp_path / 'gtzan'}",
-                       f"--workdir={tmp_path}")
-        assert proc.returncode == 1 and "Traceback" not in proc.stderr
-        last = proc.stderr.strip().splitlines()[-1]
-        assert last.startswith(f"error: {bad}: damaged test probabilities (") and "re-classifies" in last
-
-
 # -------------------------------------------------------------------------- training through train.run
 
 
@@ -167,7 +143,7 @@ def test_run_trains_the_missing_runs_once_and_writes_the_reports(tiny):
     stamps = {p: p.stat().st_mtime_ns for p in (wd.root / "runs").rglob("*") if p.is_file()}
     prepared = []
     lazy = crossval.LazyCorpus("fakecorpus", lambda: prepared.append(1) or corpus)
-    again = crossval.run(cfg, wd, lazy, nets=("stft", "music"), folds=(0,), n_boot=100)
+    again = crossval.run(cfg, wd, lazy, nets=("stft", "music"), folds=(0,), boot=Bootstrap(n_boot=100))
     assert again.training.trained == [] and len(again.training.reused) == 2 and again.training.mismatched == []
     assert prepared == []  # nothing to train: the corpus was never prepared
     assert {p: p.stat().st_mtime_ns for p in (wd.root / "runs").rglob("*") if p.is_file()} == stamps
@@ -175,103 +151,98 @@ def test_run_trains_the_missing_runs_once_and_writes_the_reports(tiny):
 
     # Asking for another config reuses the finished runs and says so.
     other = crossval.run(dataclasses.replace(cfg, learning_rate=1e-2), wd, lazy, nets=("stft", "music"),
-                         folds=(0,), n_boot=100)
+                         folds=(0,), boot=Bootstrap(n_boot=100))
     assert [m[:2] for m in other.training.mismatched] == [("stft", 0), ("music", 0)]
     assert "learning_rate: 0.001 (saved) != 0.01 (now)" in other.training.mismatched[0][2]
     assert "reused from a run with another config" in (out / "table2.md").read_text()
-    crossval.run(cfg, wd, lazy, nets=("stft", "music"), folds=(0,), n_boot=100)  # leave the tables as they were
+    crossval.run(cfg, wd, lazy, nets=("stft", "music"), folds=(0,), boot=Bootstrap(n_boot=100))  # leave the tables as they were
 
 
-# ------------------------------------------------------------------------------------------ launchers
+def test_crossval_on_a_labelled_folder_names_its_classes(tmp_path, monkeypatch):
+    fake_extraction.install(monkeypatch, "spectrum")  # maps that differ by class, without the DSP cost
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.train.checkpoint import CheckpointError, RunCheckpoints
+
+    root = class_folder(tmp_path)
+    wd = Workdir(tmp_path / "ws")
+    corpus = prepare_corpus(str(root), wd, progress=False)
+    assert corpus.kind == "folder" and corpus.classes == CLASSES and len(corpus.tracks) == 15
+    cfg = tiny_config(epochs=1, batch_size=8, n_folds=3)
+    res = crossval.run(cfg, wd, corpus, nets=("music",), folds=(1,), boot=Bootstrap(n_boot=50), baseline=True)
+
+    run = wd.run_dir(corpus.name, "stratified", "music", 1, n_folds=3)
+    assert run.parent.parent.name == "stratified-3folds" and rundir.is_finished(run)
+    config = rundir.read_config(run)
+    assert config["classes"] == list(CLASSES) and config["corpus_kind"] == "folder"
+    assert config["train"]["n_folds"] == 3 and config["train"]["model"]["num_classes"] == 3
+    assert rundir.read_test_probs(run).genres == CLASSES and rundir.run_classes(run) == CLASSES
+    assert rundir.read_test_probs(run).probs[0].shape == (3, 3)  # 3 clips x 3 classes: the head is the corpus's
+    other = {**config, "classes": ["a", "b", "c"]}  # the checkpoints' metadata carries the classes too
+    with RunCheckpoints((run / rundir.CHECKPOINTS).absolute(), config=other, score=lambda m: 0) as ckpts:
+        with pytest.raises(CheckpointError, match="classes"):
+            ckpts.check_config(ckpts.latest_step())
+
+    ev = res.evaluation
+    assert ev.genres == CLASSES and ev.kind == "folder" and ev.n_folds == 3 and ev.folds == (1,)
+    assert list(ev.systems) == ["net_MUSIC", "baseline"]  # fusions: test_fusions_with_the_baseline, slow tests
+    base = rundir.read_test_probs(wd.run_dir(corpus.name, "stratified", "baseline", 1, n_folds=3))
+    music = rundir.read_test_probs(run)
+    assert base.track_ids == music.track_ids == tuple(corpus.split(wd, "stratified", 1, n_folds=3).test)
+    assert all(s.summary.n_tracks == len(base.track_ids) for s in ev.systems.values())  # the same test tracks
+    assert sorted({CLASSES[y] for y in base.labels}) == list(CLASSES)  # stratified: every class in the test block
+    out = wd.results_dir(corpus.name, "stratified", n_folds=3)
+    t2, t1 = (out / "table2.md").read_text(), (out / "table1.md").read_text()
+    assert "| baseline (MFCC+SVM) |" in t2 and "stratified split (3 folds)" in t2 and "paper" not in t2.lower()
+    assert f"the test tracks of fold 1 ({len(base.track_ids)} tracks)" in t2
+    assert "| true \\ predicted | Acoustic | Beats | Electric | tracks |" in t1 and " / " not in t1
+    js = json.loads((out / "results.json").read_text())
+    assert js["classes"] == list(CLASSES) and js["paper"] is None and js["n_folds"] == 3
+
+    again = crossval.run(cfg, wd, corpus, nets=("music",), folds=(1,), boot=Bootstrap(n_boot=50), baseline=True)
+    assert again.training.trained == [] and again.training.mismatched == []  # the head size is not a mismatch
+    assert crossval.fit_missing_baselines(wd, corpus, "stratified", (1,), n_folds=3) == []
+    assert crossval.fit_missing_baselines(wd, corpus, "stratified", (0,), n_folds=3) == [0]  # fold 0: fitted now
 
 
-def _launch(module, *args, timeout=300):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+def test_fusions_with_the_baseline():
+    """FUSION2+baseline: the baseline's track probabilities are a third voice in every clip; the baseline's
+    one row per track does not trip the nets' clip-count check, other test tracks do."""
+    from mgc_jax import evaluate
+    from mgc_jax.train.rundir import FoldProbs
+
+    ids, labels = ("a", "b"), np.array([0, 1], np.int32)
+    stft = (np.array([[0.5, 0.4, 0.1]] * 3, np.float32), np.array([[0.4, 0.5, 0.1]] * 2, np.float32))
+    music = (np.array([[0.4, 0.5, 0.1]] * 3, np.float32), np.array([[0.5, 0.4, 0.1]] * 2, np.float32))
+    base = (np.array([[0.1, 0.8, 0.1]], np.float32), np.array([[0.1, 0.8, 0.1]], np.float32))
+    fp = {net: {0: FoldProbs(ids, labels, p, CLASSES)} for net, p in (("stft", stft), ("music", music),
+                                                                      ("baseline", base))}
+    ev = crossval.evaluate_probs(fp, corpus="c", split="manifest", kind="manifest", boot=Bootstrap(n_boot=20))
+    assert list(ev.systems) == ["net_STFT", "net_MUSIC", "FUSION1", "FUSION2", "baseline", "FUSION2+baseline"]
+    assert ev.systems["FUSION2"].predictions.tolist() == [0, 0]  # a tie of means: the lowest index
+    assert ev.systems["baseline"].predictions.tolist() == [1, 1]
+    assert ev.systems["FUSION2+baseline"].predictions.tolist() == [1, 1]  # the baseline breaks the nets' tie
+    assert evaluate.fusion2_track(stft[0], music[0], np.array([0.0, 0.0, 1.0])) == 2  # (.3, .3, .4) per clip
+    with pytest.raises(ValueError, match="do not fit"):
+        evaluate.fusion2_track(stft[0], music[0], np.ones(2))
+    other = {**fp, "baseline": {0: FoldProbs(("a", "c"), labels, base, CLASSES)}}
+    with pytest.raises(crossval.DataError, match="the baseline run of this fold tested other tracks"):
+        crossval.evaluate_probs(other, corpus="c", split="manifest", boot=Bootstrap(n_boot=20))
 
 
-def _paper_defaults(net, fold, **kw):
-    from mgc_jax.config import TrainConfig
+def _damage(path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "flip":  # zipfile: "Bad CRC-32"
+        data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+    else:  # "File is not a zip file"
+        del data[len(data) // 2:]
+    path.write_bytes(bytes(data))
 
-    return TrainConfig(net=net, fold=fold, **kw).to_dict()
 
-
-def test_launch_crossval_on_finished_runs_trains_nothing_and_prepares_nothing(tmp_path):
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_damaged_test_probs_in_crossval_is_one_line(tmp_path, damage):
     wd = Workdir(tmp_path)
-    write_fake_runs(wd, "synthetic", "stratified", ("stft", "music"), range(10),
-                    train_cfg=lambda net, fold: _paper_defaults(net, fold, epochs=3))
-    proc = _launch("launch.crossval", "--nets=stft,music", "--folds=0-9", "--epochs=3", "--nobaseline",
-                   f"--workdir={tmp_path}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "trained 0 runs, reused 20 finished runs" in proc.stdout
-    assert "warning" not in proc.stdout
-    out = wd.results_dir("synthetic", "stratified")
-    for name in ("table2.md", "table1.md", "results.json", "confusion_FUSION2.png"):
-        assert f"wrote {out / name}" in proc.stdout
-    assert "| FUSION2 |" in proc.stdout and "91.0 ± 1.2" not in proc.stdout  # Table 2; no paper: not GTZAN
-    assert not (tmp_path / "corpora").exists() and not (tmp_path / "features").exists()
-    assert json.loads((out / "results.json").read_text())["n_tracks"] == 200
-
-
-@pytest.mark.parametrize("args,message", [
-    (["--nets=stft,cqt"], "error: --nets=stft,cqt: nets: unknown net 'cqt'"),
-    (["--folds=3-1"], "error: --folds=3-1: folds '3-1': empty range 3-1"),
-    (["--split=filtered", "--folds=0-9"], "error: --folds=0-9: the filtered split has one train/valid/test split"),
-    (["--epochs=0"], "error: --epochs=0: must be >= 1"),  # the only case that gets as far as importing JAX
-    (["--n_boot=10000000000"], "error: --n_boot=10000000000: must be in 1..1000000"),
-    (["--bootstrap_seed=-3"], "error: --bootstrap_seed=-3: must be in 0..9223372036854775807"),
-    (["--n_folds=100000000000000000000"], "error: --n_folds=100000000000000000000: expected an int >= 3 and <= 1000"),
-])
-def test_launch_crossval_bad_flags_give_one_line(tmp_path, args, message):
-    proc = _launch("launch.crossval", *args, f"--workdir={tmp_path}")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith(message)
-    assert "Traceback" not in proc.stderr and not any(tmp_path.iterdir())
-
-
-def test_launch_fuse_prints_the_fusion_rows(tmp_path):
-    wd = Workdir(tmp_path)
-    write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0, 1, 2, 3))
-    ev = crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (3,), n_boot=1000)
-    data_dir = tmp_path / "gtzan"  # only its name matters: nothing is read from it
-    proc = _launch("launch.fuse", "--fold=3", "--nobaseline", f"--data_dir={data_dir}", f"--workdir={tmp_path}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("| FUSION")]
-    s1, s2 = ev.systems["FUSION1"].summary, ev.systems["FUSION2"].summary
-    assert rows[0].startswith(f"| FUSION1 | {100 * s1.pooled:.1f} ± {100 * s1.ci_half_width:.1f} | 90.5 ± 0.7 |")
-    assert rows[1].startswith(f"| FUSION2 | {100 * s2.pooled:.1f} ± {100 * s2.ci_half_width:.1f} | 91.0 ± 1.2 |")
-    assert "net_STFT" in proc.stdout.splitlines()[0] and "| net_" not in proc.stdout
-
-    js = _launch("launch.fuse", "--folds=0-3", "--json", "--nobaseline", f"--data_dir={data_dir}",
-                 f"--workdir={tmp_path}")
-    assert js.returncode == 0, js.stderr[-3000:]
-    out = json.loads(js.stdout)
-    assert sorted(out["systems"]) == ["FUSION1", "FUSION2"] and out["folds"] == [0, 1, 2, 3] and out["n_tracks"] == 80
-
-    missing = _launch("launch.fuse", "--folds=0-9", f"--data_dir={data_dir}", f"--workdir={tmp_path}")  # nets first
-    assert missing.returncode == 1 and "Traceback" not in missing.stderr
-    assert str(wd.run_dir("gtzan", "stratified", "stft", 4)) in missing.stderr.strip().splitlines()[-1]
-    both = _launch("launch.fuse", "--fold=1", "--folds=0-9", f"--workdir={tmp_path}")
-    assert both.returncode == 2 and both.stderr.strip().splitlines()[-1] == "error: give --fold or --folds, not both"
-
-
-@pytest.mark.slow
-def test_launch_crossval_end_to_end_on_a_synthetic_corpus(tmp_path):
-    """The issue's acceptance run: both nets, ten folds, tiny epochs, on a freshly made synthetic corpus; then the
-    same command again trains nothing and rewrites the same tables."""
-    args = ["--nets=stft,music", "--folds=0-9", "--epochs=2", "--k1=16", "--tracks_per_genre=10",
-            f"--workdir={tmp_path}"]
-    first = _launch("launch.crossval", *args, timeout=3600)
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert "trained 20 runs, reused 0 finished runs" in first.stdout
-    out = Workdir(tmp_path).results_dir("synthetic", "stratified")
-    table2 = (out / "table2.md").read_text()
-    for system in ("net_STFT", "net_MUSIC", "FUSION1", "FUSION2"):
-        assert f"| {system} |" in table2 and (out / f"confusion_{system}.png").is_file()
-    results = json.loads((out / "results.json").read_text())
-    assert results["n_tracks"] == 100 and results["folds"] == list(range(10))
-    again = _launch("launch.crossval", *args, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "trained 0 runs, reused 20 finished runs" in again.stdout
-    assert (out / "table2.md").read_text() == table2
+    write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0,))
+    bad = wd.run_dir("gtzan", "stratified", "music", 0) / rundir.TEST_PROBS
+    _damage(bad, damage)
+    with pytest.raises(DataError, match=f"^{bad}: damaged test probabilities .*re-classifies its test tracks"):
+        crossval.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0,))

@@ -303,25 +303,14 @@ def test_launch_without_process_0_is_one_line_after_the_wait(tmp_path):
 # ------------------------------------------------------------------- index shards, played in one process
 
 
-class FakeExtractor:
-    """NumPy stand-in for cache._extract_batch with the real shapes (the shard logic is what is tested)."""
-
-    def __call__(self, x, cfg):
-        import dsp
-
-        t = dsp.n_frames(x.shape[1], cfg)
-        level = np.abs(x[:, : t * cfg.hop_length]).reshape(len(x), t, -1).mean(-1)
-        music = np.repeat(level[..., None], 8, -1).astype(np.float32)
-        stft = np.repeat(level[..., None], cfg.n_bins, -1).astype(np.float32)
-        return music, np.zeros((len(x), 8), np.int32), stft
-
-
 @pytest.fixture
 def as_process(monkeypatch):
     """as_process(i, n): make mgc_jax.distributed report process i of n (barriers stay no-ops: one real process)."""
+    import fake_extraction
+
     from mgc_jax import distributed
-    from mgc_jax.data import extraction
-    monkeypatch.setattr(extraction, "_extract_batch", FakeExtractor())
+
+    fake_extraction.install(monkeypatch, "level")  # the shard logic is under test, not dsp
 
     def set_(i: int, n: int):
         monkeypatch.setattr(distributed, "process_index", lambda: i)

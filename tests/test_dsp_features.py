@@ -9,7 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import soundfile as sf
+from bad_audio import DC_LEVEL, LOADS
+from padded_signals import (
+    assert_close_per_column,
+    chords_with_a_loud_end,
+    kept,
+    real_clip,
+)
 
+import dsp
 from dsp.chroma import chroma_plan
 from dsp.config import FEATURE_NAMES, ConfigError, FeatureConfig, n_frames
 from dsp.features import (
@@ -31,6 +39,7 @@ from dsp.spectral import (
     zero_crossing_rate,
 )
 from dsp.tonal import hcdf
+from mgc_jax.data import audio
 
 CFG = FeatureConfig()
 FS, L, H = CFG.sample_rate, CFG.frame_length, CFG.hop_length
@@ -251,3 +260,57 @@ def test_public_names_of_the_design_are_exported():
     assert [n for n in design if n not in dsp.__all__] == []
     assert all(callable(getattr(dsp, n)) or n == "FEATURE_NAMES" for n in dsp.__all__ if n != "KEY_NAMES"
                and n != "GOMEZ_PROFILES")
+
+
+@pytest.mark.parametrize("name", [c if c != "ten_minutes" else pytest.param(c, marks=pytest.mark.slow) for c in LOADS])
+def test_feature_maps_of_what_loads(name, bad_corpus):
+    """Every map is finite with T = 1 + (n - 1024) // 512 frames; the documented values of silence and DC."""
+    x = audio.load(bad_corpus[1][name])
+    if name == "short_frame":
+        with pytest.raises(dsp.ConfigError, match="signal of 1000 samples is shorter than one frame of 1024"):
+            dsp.music_features(x, CFG)
+        with pytest.raises(dsp.ConfigError, match="1000 samples"):
+            dsp.stft_features(x, CFG)
+        return
+    music, counts = (np.asarray(a) for a in dsp.music_features_with_nan_counts(x, CFG))
+    stft = np.asarray(dsp.stft_features(x, CFG))
+    t = 1 + (x.size - 1024) // 512
+    assert music.shape == (t, 8) and stft.shape == (t, 513)
+    assert np.isfinite(music).all() and np.isfinite(stft).all()
+    if name == "zeros":
+        assert not music.any() and not stft.any()
+        # Silence has no spectral shape: brightness, flatness and entropy are undefined (0) on every frame.
+        np.testing.assert_array_equal(counts, [0, 0, t, t, t, 0, 0, 0])
+        return
+    np.testing.assert_array_equal(counts, 0)  # the envelope keeps every frame above the MinRMS thresholds
+    if name == "dc":
+        np.testing.assert_allclose(music[:, COL["rms"]], DC_LEVEL, rtol=1e-6)  # float32 mean of 1024 squares
+        for col in ("zcr", "roughness", "key_clarity", "hcdf"):
+            assert not music[:, COL[col]].any(), col  # no crossing, one spectral peak, constant frames: no chroma
+        assert music[:, COL["brightness"]].max() < 1e-3  # only the window's side lobes reach above 1.5 kHz
+    else:
+        assert (music[:, COL["key_clarity"]] > 0).all()  # a pitched tone
+
+
+@pytest.mark.parametrize("source", ["real GTZAN clip", "loud end"])
+def test_music_map_of_a_padded_signal_with_its_valid_length_equals_the_unpadded_one(source):
+    import jax
+
+    x = real_clip() if source == "real GTZAN clip" else chords_with_a_loud_end(kept(5), 1)
+    if x is None:
+        pytest.skip("no ../shared/gtzan_dev")
+    t = dsp.n_frames(x.size, CFG)
+    want = np.asarray(dsp.music_features(x, CFG))
+    padded = np.zeros(kept(8), np.float32)
+    padded[: x.size] = x
+    got = np.asarray(jax.jit(lambda v, n: dsp.music_features(v, CFG, valid_length=n))(padded, np.int32(x.size)))
+    assert_close_per_column(got[:t], want)
+    unmasked = np.asarray(dsp.music_features(padded, CFG))[:t]  # without valid_length the padding leaks in
+    key = dsp.FEATURE_NAMES.index("key_clarity")
+    assert not np.allclose(unmasked[:, key], want[:, key], atol=1e-5)
+
+
+def test_valid_length_equal_to_the_length_changes_nothing():
+    x = chords_with_a_loud_end(kept(2) + 777, 2)
+    np.testing.assert_array_equal(np.asarray(dsp.music_features(x, CFG, valid_length=x.size)),
+                                  np.asarray(dsp.music_features(x, CFG)))

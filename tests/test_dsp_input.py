@@ -172,7 +172,7 @@ def test_a_signal_times_1e20_or_1e_minus_20_keeps_its_features(factor):
     y = (x.astype(np.float64) * factor).astype(np.float32)
     got, ref = dsp.feature_maps(y, CFG), dsp.feature_maps(x, CFG)
     got, got_counts, stft = got["music"], got["music_nan_counts"], got["stft"]
-    ref, ref_counts, ref_stft = ref["music"], ref["music_nan_counts"], ref["stft"]
+    ref, ref_stft = ref["music"], ref["stft"]
     got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
     # x 1e20 is rounded to float32 sample by sample: relative 6e-8 per sample, ~1e-6 on the features.
     for name, k in {"rms": 1, "zcr": 0, "brightness": 0, "flatness": 0, "entropy": 0, "key_clarity": 0,

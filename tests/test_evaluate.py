@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mgc_jax.evaluate import (
+    Bootstrap,
     accuracy,
     bootstrap_ci,
     clip_votes,
@@ -108,27 +109,27 @@ def test_confusion_matrix_and_row_percent_by_hand():
 
 def test_bootstrap_two_point_distribution():
     # Resampling [0, 1] gives means 0, 0.5, 1 with probabilities 1/4, 1/2, 1/4.
-    mean, lo, hi = bootstrap_ci([False, True], n_boot=4000, seed=1)
+    mean, lo, hi = bootstrap_ci([False, True], Bootstrap(n_boot=4000, seed=1))
     assert (mean, lo, hi) == (0.5, 0.0, 1.0)  # 2.5 % / 97.5 % quantiles fall inside the outer atoms
     # A 40 % interval (30 % / 70 % quantiles) falls inside the middle atom.
-    assert bootstrap_ci([0.0, 1.0], n_boot=4000, seed=1, level=0.4)[1:] == (0.5, 0.5)
+    assert bootstrap_ci([0.0, 1.0], Bootstrap(n_boot=4000, seed=1, level=0.4))[1:] == (0.5, 0.5)
 
 
 def test_bootstrap_matches_the_binomial_width_and_is_seeded():
     correct = np.arange(1000) % 10 != 0  # 900 / 1000 correct
-    mean, lo, hi = bootstrap_ci(correct, n_boot=2000, seed=0)
+    mean, lo, hi = bootstrap_ci(correct, Bootstrap(n_boot=2000, seed=0))
     assert mean == 0.9
     # Normal approximation: 1.96 * sqrt(0.9 * 0.1 / 1000) = 0.0186. The percentile bootstrap's half-width
     # carries Monte Carlo error of a few 1e-4 at B = 2000 and lattice steps of 1e-3 (one track).
     assert (hi - lo) / 2 == pytest.approx(0.0186, abs=0.002)
     assert lo < mean < hi
-    assert bootstrap_ci(correct, n_boot=2000, seed=0) == (mean, lo, hi)
-    assert bootstrap_ci(correct, n_boot=2000, seed=5) != (mean, lo, hi)
-    assert bootstrap_ci(np.ones(5, bool), n_boot=10) == (1.0, 1.0, 1.0)
+    assert bootstrap_ci(correct, Bootstrap(n_boot=2000, seed=0)) == (mean, lo, hi)
+    assert bootstrap_ci(correct, Bootstrap(n_boot=2000, seed=5)) != (mean, lo, hi)
+    assert bootstrap_ci(np.ones(5, bool), boot=Bootstrap(n_boot=10)) == (1.0, 1.0, 1.0)
 
 
 def test_fold_summary_by_hand():
-    s = fold_summary({3: [True, True, False, True], 1: [True, False]}, n_boot=200)
+    s = fold_summary({3: [True, True, False, True], 1: [True, False]}, Bootstrap(n_boot=200))
     assert s.fold_accuracy == {1: 0.5, 3: 0.75}
     assert s.pooled == pytest.approx(4 / 6) and s.n_tracks == 6
     assert s.fold_mean == pytest.approx(0.625)
@@ -136,5 +137,5 @@ def test_fold_summary_by_hand():
     assert s.ci_lo <= s.pooled <= s.ci_hi and s.ci_half_width == pytest.approx((s.ci_hi - s.ci_lo) / 2)
     # The fold-mean interval resamples the two fold accuracies: it lies within [0.5, 0.75].
     assert 0.5 <= s.fold_ci_lo <= s.fold_ci_hi <= 0.75
-    single = fold_summary({0: [True, False, True]}, n_boot=50)
+    single = fold_summary({0: [True, False, True]}, Bootstrap(n_boot=50))
     assert single.fold_std == 0.0 and single.fold_mean == pytest.approx(2 / 3)

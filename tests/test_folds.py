@@ -5,8 +5,9 @@ import collections
 import json
 
 import pytest
+from corpus_files import tone_file, write_manifest
 
-from mgc_jax.data import folds, gtzan
+from mgc_jax.data import corpus, folds, gtzan
 from mgc_jax.data.gtzan import GENRES
 from mgc_jax.data.track import Track
 from mgc_jax.errors import DataError
@@ -315,3 +316,17 @@ def test_check_split_refuses_what_get_split_would_without_a_file(tmp_path):
         folds.check_split("f", "folder", tracks, "filtered", classes=("a", "b"))
     with pytest.raises(DataError, match="unknown split 'random'"):
         folds.check_split("f", "folder", tracks, "random", classes=("a", "b"))
+
+
+def test_a_changed_label_invalidates_the_split_file(tmp_path, fast_extract):
+    d = tmp_path / "d"
+    rows = []
+    for i in range(6):
+        tone_file(d / f"{i}.wav", seed=i)
+        rows.append(f"{i}.wav,{'ab'[i % 2]},{'train' if i < 4 else 'test' if i == 4 else 'valid'}")
+    m = write_manifest(d / "m.csv", "path,label,split\n" + "\n".join(rows) + "\n")
+    wd = Workdir(tmp_path / "ws")
+    corpus.prepare_corpus(str(m), wd, progress=False).split(wd, "manifest", 0)
+    write_manifest(m, "path,label,split\n" + "\n".join(rows).replace("0.wav,a", "0.wav,b") + "\n")
+    with pytest.raises(DataError, match="other labels, artists or split values"):
+        corpus.prepare_corpus(str(m), wd, progress=False).split(wd, "manifest", 0)

@@ -1,46 +1,30 @@
-"""mgc_jax.serve.inference and launch.predict: checkpoints restored, any audio in, the training features and clips, votes
+"""mgc_jax.serve.inference: checkpoints restored, any audio in, the training features and clips, votes
 and fusion out; short and non-audio files give per-file errors."""
 from __future__ import annotations
 
-import json
-import os
+import copy
 import pathlib
-import re
-import subprocess
-import sys
 
+import bad_audio
 import numpy as np
 import pytest
 import soundfile as sf
-from fake_runs import tiny_crossval
-from launchers import run_in_process
+from fake_data import WIDTHS, make_fold_data, tiny_config
+from tones import tone
 
 from mgc_jax import evaluate
+from mgc_jax.config import ModelConfig
 from mgc_jax.data import audio
 from mgc_jax.data.clips import CLIP_FRAMES, ClipDataset
 from mgc_jax.data.maps import cut_clips, min_samples
-from mgc_jax.errors import AudioError
-from mgc_jax.serve.inference import Classifier, decide
+from mgc_jax.errors import AudioError, DataError
+from mgc_jax.nets.standardize import Standardizer
+from mgc_jax.serve.inference import Classifier, decide, load_trained
 from mgc_jax.train import rundir
+from mgc_jax.train.checkpoint import CheckpointError
+from mgc_jax.train.loop import train_and_evaluate
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 SR = 22050
-
-
-def tone(seconds: float, *, freq: float = 440.0, sr: int = SR, seed: int = 0) -> np.ndarray:
-    """A decaying harmonic tone with a little noise: float32 [n] (non-trivial values for every feature)."""
-    t = np.arange(int(seconds * sr)) / sr
-    rng = np.random.default_rng(seed)
-    x = sum(np.sin(2 * np.pi * freq * h * t) / h for h in range(1, 6)) * (0.5 + 0.5 * np.cos(2 * np.pi * 0.7 * t))
-    return (0.2 * x + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
-
-
-@pytest.fixture(scope="session")
-def runs(tmp_path_factory):
-    """Tiny trained net_STFT and net_MUSIC run directories (real checkpoints; config.json with the paper's
-    FeatureConfig), shared with tests/test_crossval.py through tests/support/fake_runs.py."""
-    tiny = tiny_crossval(tmp_path_factory.getbasetemp())
-    return {net: tiny.workdir.run_dir("fakecorpus", "stratified", net, 0) for net in ("stft", "music")}
 
 
 # ----------------------------------------------------------------------------------------- pure parts
@@ -104,7 +88,7 @@ def test_classifier_predicts_arrays_files_and_resampled_stereo(runs, tmp_path):
     # 7 s cropped to the 6 s key window: 132,300 samples, T = 257 frames, clips at 0, 64, 128
     assert q.n_clips == 3
     from_array = clf.predict(sf.read(stereo, dtype="float64")[0], sample_rate=44100)
-    # Same samples, same soxr VHQ resampler in float64; only the float32 rounding point of the mix differs.
+    # Same samples, same soxr resampler (float32 in, as a file's decode); only the mix's rounding point differs.
     np.testing.assert_allclose(from_array.clip_probs, q.clip_probs, atol=1e-5)
 
 
@@ -186,84 +170,76 @@ def test_the_checkpoints_folder_launch_train_prints_names_its_run(runs):
     np.testing.assert_array_equal(via_folder.predict(x).clip_probs, direct.predict(x).clip_probs)
 
 
-# --------------------------------------------------------------------------------------------- launcher
+def test_the_same_run_twice_or_two_runs_of_one_net_are_not_fused(music_run):
+    run, copy = music_run
+    with pytest.raises(DataError, match=f"^{run} given twice: fusion needs two runs of different nets"):
+        Classifier.from_checkpoint(run, run)
+    with pytest.raises(DataError, match=f"^{run} and {copy} are both music runs: fusion needs two runs of "
+                                        "different nets"):
+        Classifier.from_checkpoint(run, copy)
 
 
-def _predict(*args, timeout=300):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "launch.predict", *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+def test_too_short_names_samples_so_the_two_lengths_differ(music_run):
+    clf = Classifier.from_checkpoint(music_run[0])
+    with pytest.raises(AudioError) as e:
+        clf.predict(np.zeros(66047, "float32"))  # 2.99533 s: "3.00 s" when rounded to 2 digits
+    assert e.value.cause == ("too short to classify: 66047 samples (2.995 s) at 22050 Hz, one clip needs 128 frames "
+                             "= 66048 samples (2.995 s)")
 
 
-def test_launch_predict_classifies_good_files_and_reports_bad_ones(runs, tmp_path, shared_dir_or_none):
-    good = tmp_path / "stereo44k.wav"
-    y = tone(5.0, sr=44100)
-    sf.write(good, np.stack([y, y], axis=1), 44100, subtype="PCM_16")
-    short = tmp_path / "one_second.wav"
-    sf.write(short, tone(1.0), SR)
-    text = tmp_path / "readme.txt"
-    text.write_text("hello\n")
-    files = [good, short, text]
-    real = sorted((shared_dir_or_none / "gtzan_dev").glob("*/*.au"))[:1] if shared_dir_or_none else []
-    files += real
-    proc = _predict(f"--checkpoint={runs['stft']}", f"--checkpoint={runs['music']}", *files)
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    out = proc.stdout
-    genres = r"(blues|classical|country|disco|hiphop|jazz|metal|pop|reggae|rock)"
-    assert re.search(rf"^{re.escape(str(good))}: {genres}$", out, re.M)
-    assert re.search(r"^  top-3: \w+ 0\.\d{3}, \w+ 0\.\d{3}, \w+ 0\.\d{3}$", out, re.M)
-    # 5 s: 214 frames -> clips at 0 and 64
-    assert re.search(r"^  clip votes \(2 clips of 3 s, 5\.0 s of audio, fusion2\): \w+ [12]", out, re.M)
-    assert f"{short}: error: too short to classify: 22050 samples (1.000 s)" in out
-    assert f"{text}: error: not an audio file" in out
-    for f in real:  # a real GTZAN clip (.au, 22,050 Hz, 30 s): every window, 19 clips
-        assert re.search(rf"^{re.escape(str(f))}: {genres}$", out, re.M)
-        assert "(19 clips of 3 s, 30.0 s of audio, fusion2)" in out
-    assert proc.stderr.strip().splitlines()[-1] == f"error: 2 of {len(files)} files could not be classified"
-    assert "Traceback" not in proc.stderr
+def test_an_int16_array_predicts_like_the_same_16_bit_file(music_run, tmp_path):
+    clf = Classifier.from_checkpoint(music_run[0])
+    t = np.arange(4 * 22050) / 22050
+    pcm = np.round(0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype(np.int16)
+    path = tmp_path / "tone.wav"
+    sf.write(path, pcm, 22050, subtype="PCM_16")
+    from_file, from_array = clf.predict(path), clf.predict(pcm)
+    np.testing.assert_array_equal(from_array.clip_probs, from_file.clip_probs)  # scaled by 2^-15, not raw units
+    stereo_first = clf.predict(np.stack([pcm, pcm]))  # channels-first [2, n]: 2 channels, not n channels
+    np.testing.assert_array_equal(stereo_first.clip_probs, from_file.clip_probs)
 
 
-def test_launch_predict_json_in_process(runs, tmp_path, capsys):
-    good = tmp_path / "tone.wav"
-    sf.write(good, tone(7.0), SR, subtype="PCM_16")
-    short = tmp_path / "short.wav"
-    sf.write(short, tone(2.0), SR)
-    from launch import predict
-
-    code, out, err = run_in_process(predict, capsys, f"--checkpoint={runs['music']}", "--json", good, short)
-    assert code == 1 and err.strip() == "error: 1 of 2 files could not be classified"
-    doc = json.loads(out)
-    assert doc["nets"] == ["music"] and doc["checkpoints"] == [str(runs["music"])]
-    first, second = doc["files"]
-    assert first["file"] == str(good) and first["rule"] == "vote" and len(first["top"]) == 3
-    assert sum(first["votes"].values()) == first["n_clips"] == 3  # 7 s cropped to 6 s: 257 frames
-    assert second == {"file": str(short), "error": "too short to classify: 44100 samples (2.000 s) at 22050 Hz, one "
-                                                   "clip needs 128 frames = 66048 samples (2.995 s)"}
-    from launch import predict
-
-    code, out, err = run_in_process(predict, capsys, f"--checkpoint={runs['music']}", "--max_clips=2", good)
-    assert code == 0 and err == "" and "(2 clips of 3 s, 7.0 s of audio, vote)" in out
+def test_predict_caps_the_clips_of_a_long_file_and_refuses_bad_arrays(bad_corpus, runs):
+    clf = Classifier.from_checkpoint(runs["stft"], runs["music"], max_clips=18)
+    long = clf.predict(bad_corpus[1]["ten_minutes"])  # 402 clips uncapped (test_launch_predict)
+    assert long.n_clips == 18 and np.isfinite(long.clip_probs).all()
+    x, n = bad_audio.tone(bad_audio.N), bad_audio.N
+    for bad, cause in [(np.where(np.arange(n) == 7, np.nan, x), r"non-finite samples \(1 NaN, 0 Inf; first at sample 7\)"),
+                       (x * 1e12, r"sample values out of range")]:
+        with pytest.raises(AudioError, match=r"^<array>: " + cause):
+            clf.predict(bad)
+    # Issue 26: a rate that cannot be audio is refused before the resampler allocates 22,050 x the samples.
+    with pytest.raises(AudioError, match=r"^<array>: sample rate 1 Hz cannot be audio"):
+        clf.predict(x, sample_rate=1)
 
 
-@pytest.mark.parametrize("args,message", [
-    ([], "error: --checkpoint=RUN_DIR is required (twice to fuse two nets)"),
-    (["--checkpoint=a", "--checkpoint=b", "--checkpoint=c", "x.wav"], "error: --checkpoint given 3 times"),
-    (["--checkpoint=a"], "error: no audio file given"),
-])
-def test_launch_predict_bad_usage(args, message):
-    proc = _predict(*args)
-    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(message)
+def run_banded(tmp_path, net: str, bands: int, **overrides):
+    """`run` on maps with a 64-bin STFT (room for `bands` mel bands; WIDTHS' 12 bins have too few)."""
+    widths = {**WIDTHS, "stft": 64}
+    cfg = tiny_config(net=net, model=ModelConfig(k1=8, dense=(16, 12), stft_bands=bands), **overrides)
+    data = make_fold_data(cfg.kinds, widths=widths)
+    return train_and_evaluate(cfg, tmp_path / "run", data, in_bins=widths), cfg, data
 
 
-def test_launch_predict_missing_checkpoint_is_one_line(tmp_path):
-    proc = _predict(f"--checkpoint={tmp_path / 'nowhere'}", "x.wav")
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "not a training run directory" in last
+@pytest.mark.parametrize("net,bands", [("early", 0), ("stft", 16)])
+def test_load_trained_classifies_like_the_run(tmp_path, net, bands):
+    res, cfg, data = run_banded(tmp_path, net, bands, epochs=2, standardize=True)
+    trained = load_trained(res.run_dir)
+    assert trained.train_cfg == cfg and trained.epoch == res.best_epoch
+    assert trained.model.block.bands == bands if net == "stft" else trained.model.branches["stft"].bands == 0
+    from mgc_jax.nets.input_transform import TransformedCache
 
-
-@pytest.fixture
-def shared_dir_or_none():
-    from conftest import SHARED
-
-    return SHARED if SHARED.is_dir() else None
+    fitted = Standardizer.fit(TransformedCache(data.cache, cfg.stft_transform), data.ids["train"], cfg.kinds)
+    for kind in cfg.kinds:
+        np.testing.assert_array_equal(trained.standardizer.mean[kind], fitted.mean[kind])
+        np.testing.assert_array_equal(trained.standardizer.std[kind], fitted.std[kind])
+    z = np.load(res.test_probs_path)
+    raw = copy.copy(data.test)
+    raw.transform = None  # clips in cache units, as inference reads them
+    for i in range(len(data.ids["test"])):
+        p = trained.predict(raw.track_clips(i))  # applies the run's STFT transform and standardisation
+        # One ulp apart at most: XLA's CPU thread pool may split the early net's matmuls differently between the
+        # training process's test pass and this call (seen under load: 7e-9 on one of 50 values).
+        np.testing.assert_allclose(p, z["probs"][i, : z["n_clips"][i]], rtol=1e-6, atol=1e-8)
+    with pytest.raises(CheckpointError, match="not a training run directory"):
+        load_trained(tmp_path / "nowhere")

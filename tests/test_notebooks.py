@@ -17,6 +17,8 @@ import nbclient  # noqa: E402
 import nbformat  # noqa: E402
 import pytest
 
+from mgc_jax.evaluate import Bootstrap
+
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = ("01_batch_feature_extraction", "02_what_the_nets_learned", "03_results")
 PER_GENRE = 10  # stratified folds need >= 10 tracks per genre
@@ -80,7 +82,7 @@ def small_workdir(tmp_path_factory):
     wd = _small_corpus(tmp_path_factory.mktemp("notebooks") / "ws")
     corpus = prepare_corpus(None, wd, progress=False)
     cfg = tiny_config(epochs=1, batch_size=20, eval_batch_size=40)
-    return wd, crossval.run(cfg, wd, corpus, nets=("stft", "music"), folds=(0,), n_boot=100)
+    return wd, crossval.run(cfg, wd, corpus, nets=("stft", "music"), folds=(0,), boot=Bootstrap(n_boot=100))
 
 
 def test_committed_notebooks_have_no_outputs():

@@ -1,8 +1,7 @@
-"""mgc_jax.eval.paper (the paper's numbers) and mgc_jax.eval.reports (Table 2, Table 1, results.json, confusion PNGs)."""
+"""mgc_jax.eval.reports: Table 2, Table 1, results.json and the confusion PNGs of an evaluation."""
 from __future__ import annotations
 
 import json
-import re
 import struct
 
 import numpy as np
@@ -11,39 +10,8 @@ from fake_runs import GTZAN, fake_clip_probs, fold_tracks
 
 from mgc_jax.eval import paper, reports
 from mgc_jax.eval.crossval import evaluate_probs
-from mgc_jax.evaluate import row_percent
+from mgc_jax.evaluate import Bootstrap, row_percent
 from mgc_jax.train.rundir import FoldProbs
-
-# ------------------------------------------------------------------------------------------- paper.py
-
-
-def test_table1_rows_sum_to_100_and_diagonals_match_the_papers_check():
-    for system, m in paper.TABLE1.items():
-        assert m.shape == (10, 10)
-        np.testing.assert_array_equal(m.sum(axis=1), 100, err_msg=system)
-    # docs/features.md §4.2's consistency check: diagonal means STFT 87.7, MUSIC 89.3, FUSION2 91.0 (one decimal)
-    assert [round(float(np.diag(paper.TABLE1[s]).mean()), 1) for s in ("net_STFT", "net_MUSIC", "FUSION2")] == \
-        [87.7, 89.3, 91.0]
-    assert paper.GENRES == GTZAN
-
-
-def test_paper_numbers_equal_the_specs_yaml(shared_dir):
-    yaml = pytest.importorskip("yaml")
-    text = (shared_dir / "FEATURES_SPEC.md").read_text()
-    block = re.search(r"### 4\.2.*?```yaml\n(.*?)```", text, re.S)
-    assert block, "the shared FEATURES_SPEC.md has no yaml block under its heading 4.2"
-    spec = yaml.safe_load(block[1])
-    assert {k: (v["mean"], v["ci95"]) for k, v in spec["senac2017_table2_accuracy_percent"].items()} == \
-        dict(paper.TABLE2)
-    assert spec["zhang2016_reported_gtzan_percent"] == paper.ZHANG2016_GTZAN
-    assert tuple(spec["genres"]) == paper.GENRES
-    table1 = spec["senac2017_table1_confusion_percent"]
-    assert set(table1) == set(paper.TABLE1)
-    for system, rows in table1.items():
-        np.testing.assert_array_equal([rows[g] for g in paper.GENRES], paper.TABLE1[system], err_msg=system)
-
-
-# ------------------------------------------------------------------------------------------- reports
 
 
 def make_evaluation(folds=(0, 1, 2), split="stratified", genres=GTZAN, nets=("stft", "music", "early"), corpus="gtzan",
@@ -54,7 +22,7 @@ def make_evaluation(folds=(0, 1, 2), split="stratified", genres=GTZAN, nets=("st
         for k, net in enumerate(nets):
             p = fake_clip_probs(labels, seed=100 * fold + k, n_classes=len(genres))
             probs.setdefault(net, {})[fold] = FoldProbs(tuple(ids), labels, tuple(p), tuple(genres))
-    return evaluate_probs(probs, corpus=corpus, split=split, n_boot=200, **kw)
+    return evaluate_probs(probs, corpus=corpus, split=split, boot=Bootstrap(n_boot=200), **kw)
 
 
 def _row(markdown: str, first_cell: str) -> list[str]:

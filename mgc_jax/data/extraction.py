@@ -239,12 +239,14 @@ class _Run:
     def add(self, track) -> None:
         try:
             raw = pathlib.Path(track.path).read_bytes()
-            x = audio.load(track.path, self.cfg.sample_rate)
+            decoded = audio.decode(track.path, self.cfg.sample_rate)
         except AudioError as e:
             return self._fail(track, e.cause)
         except OSError as e:
             return self._fail(track, f"unreadable ({e})")
-
+        x = decoded.samples
+        if decoded.warnings:  # extracted all the same: the classes decide whether silence or the like is music
+            logging.warning("%s: %s", track.path, "; ".join(decoded.warnings))
         n = x.size
         kept = crop_length(n, self.cfg)
         if n_frames(kept, self.cfg) < 1:
@@ -254,7 +256,7 @@ class _Run:
         meta = {"path": str(track.path), "genre": track.genre, "audio_sha256": hashlib.sha256(raw).hexdigest(),
                 "audio_bytes": st.st_size, "audio_mtime_ns": st.st_mtime_ns,
                 "duration_s": n / self.cfg.sample_rate, "n_samples": n, "n_samples_kept": kept,
-                "n_frames": n_frames(kept, self.cfg)}
+                "n_frames": n_frames(kept, self.cfg), "warnings": list(decoded.warnings)}
         self.crops.append((n - kept) / self.cfg.sample_rate)
         bucket = self.buckets[kept]
         bucket.append(_Pending(track, x[:kept], meta))
@@ -273,7 +275,8 @@ class _Run:
             return
         # Pad a short batch with copies of its last track: one compiled shape per length, not per count.
         xs = sharding.pad_rows(np.stack([p.x for p in items]), self.batch_size, fill="edge")
-        music, nan_counts, stft = _extract_batch(xs, self.cfg)
+        batch = batch_maps(xs, self.cfg)
+        music, nan_counts, stft = batch["music"], batch["music_nan_counts"], batch["stft"]
 
         for i, p in enumerate(items):
             maps = {"music": music[i], "stft": stft[i]}
@@ -319,14 +322,16 @@ class _Run:
                          float(np.median(crops)))
 
 
-def _extract_batch(x: np.ndarray, cfg):
-    """float32 [B, n] -> (music float32 [B, T, 8], nan counts int32 [B, 8], stft float32 [B, T, bins]).
+def batch_maps(x: np.ndarray, cfg) -> dict[str, np.ndarray]:
+    """float32 [B, n] -> dsp.feature_maps of each row, keyed by kind: music float32 [B, T, 8], music_nan_counts
+    int32 [B, 8], stft float32 [B, T, bins].
 
-    B must be a multiple of the local device count; each device computes B / n_devices tracks.
+    B must be a multiple of the local device count; each device computes B / n_devices tracks. The one seam tests
+    replace (tests/support/fake_extraction.py) to check the cache's bookkeeping without the DSP cost.
     """
     mesh = sharding.local_mesh()
     maps = _batched(cfg, mesh)(sharding.shard_rows(x, mesh))
-    return np.asarray(maps["music"]), np.asarray(maps["music_nan_counts"]), np.asarray(maps["stft"])
+    return {kind: np.asarray(v) for kind, v in maps.items()}
 
 
 @functools.lru_cache(maxsize=4)

@@ -12,12 +12,6 @@ from mgc_jax.data import audio
 from mgc_jax.data.track import Discovery, Track, label_warnings, path_track_id
 from mgc_jax.errors import AudioError, DataError
 
-AUDIO_EXTENSIONS = frozenset({
-    "wav", "wave", "flac", "au", "snd", "aif", "aiff", "aifc", "ogg", "oga", "opus", "mp3", "caf", "w64", "rf64"})
-"""File extensions (compared in lower case) taken for audio; `mgc_jax.data.audio.load` reads each through libsndfile."""
-UNDECODABLE_AUDIO = frozenset({"m4a", "aac", "mp4", "wma", "ape", "alac", "ac3", "dts", "amr", "webm", "mka"})
-"""Audio formats libsndfile cannot decode: reported as unsupported audio (convert them), not as "not audio"."""
-
 
 def scan(root: str | os.PathLike) -> Discovery:
     """All tracks of a labelled folder, with every file or folder not used and why.
@@ -47,11 +41,8 @@ def scan(root: str | os.PathLike) -> Discovery:
             continue
         n_audio = 0
         for path in _files(entry):
-            if path.suffix.lower().lstrip(".") not in AUDIO_EXTENSIONS:
-                ext = path.suffix.lower().lstrip(".")
-                cause = (f"unsupported audio format .{ext} (libsndfile cannot decode it; convert it to FLAC or WAV)"
-                         if ext in UNDECODABLE_AUDIO else f"not an audio file name (extension {path.suffix or 'none'!r})")
-                skipped.append((str(path), cause))
+            if path.suffix.lower().lstrip(".") not in audio.AUDIO_EXTENSIONS:
+                skipped.append((str(path), f"not an audio file name (extension {path.suffix or 'none'!r})"))
                 continue
             n_audio += 1
             try:

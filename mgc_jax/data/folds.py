@@ -24,7 +24,14 @@ from typing import NamedTuple
 import numpy as np
 from absl import logging
 
-from mgc_jax.config import N_FOLDS, N_FOLDS_RULE, ONE_FOLD_SPLITS, SPLITS, n_folds_ok, split_dir_name
+from mgc_jax.config import (
+    N_FOLDS,
+    N_FOLDS_RULE,
+    ONE_FOLD_SPLITS,
+    SPLITS,
+    n_folds_ok,
+    split_dir_name,
+)
 from mgc_jax.data import gtzan
 from mgc_jax.data.gtzan import GENRES
 from mgc_jax.data.synthetic import CORPUS_NAME

@@ -20,7 +20,6 @@ from mgc_jax.errors import ConfigError, DataError
 from mgc_jax.eval import baseline, reports
 from mgc_jax.train import loop as train
 from mgc_jax.train import rundir
-
 from mgc_jax.train.rundir import TEST_PROBS, FoldProbs, is_finished, read_test_probs
 
 BASELINE = "baseline"  # the baseline's "net" name: its run directories and its key in `collect`'s result
@@ -249,9 +248,7 @@ class Evaluation:
     split: str
     genres: tuple[str, ...]  # the corpus's class names, label order
     systems: Mapping[str, SystemResult]  # in SYSTEMS order, only the systems that could be computed
-    n_boot: int
-    seed: int
-    level: float
+    boot: evaluate.Bootstrap
     runs: Mapping[str, Mapping[int, str]] = dataclasses.field(default_factory=dict)  # net -> fold -> run dir
     notes: tuple[str, ...] = ()  # caveats printed under the tables (e.g. reused runs of another config)
     kind: str = "gtzan"  # the corpus kind (sources.KINDS): the paper's numbers are shown for "gtzan" only
@@ -291,8 +288,7 @@ def fold_decisions(by_net: Mapping[str, FoldProbs]) -> dict[str, np.ndarray]:
     return out
 
 
-def evaluate_probs(probs: Mapping[str, Mapping[int, FoldProbs]], *, corpus: str, split: str, n_boot: int = 1000,
-                   seed: int = 0, level: float = 0.95, runs: Mapping | None = None,
+def evaluate_probs(probs: Mapping[str, Mapping[int, FoldProbs]], *, corpus: str, split: str, boot: evaluate.Bootstrap = evaluate.Bootstrap(), runs: Mapping | None = None,
                    notes: Sequence[str] = (), kind: str | None = None, n_folds: int = N_FOLDS) -> Evaluation:
     """Decide, score and bootstrap every system from {net: {fold: FoldProbs}} (net may be BASELINE).
 
@@ -324,16 +320,16 @@ def evaluate_probs(probs: Mapping[str, Mapping[int, FoldProbs]], *, corpus: str,
         correct = {r[0]: r[2] == r[3] for r in rows}
         systems[name] = SystemResult(
             name=name, track_ids=tuple(t for r in rows for t in r[1]), folds=fold_of, labels=labels, predictions=pred,
-            summary=evaluate.fold_summary(correct, n_boot=n_boot, seed=seed, level=level),
+            summary=evaluate.fold_summary(correct, boot),
             confusion=evaluate.confusion_matrix(labels, pred, n_classes=len(genres)))
     runs = {net: {int(f): str(d) for f, d in by_fold.items()} for net, by_fold in (runs or {}).items()}
     if kind is None:
         kind = rundir.run_corpus_kind({"corpus": corpus})
-    return Evaluation(corpus, split, tuple(genres), systems, n_boot, seed, level, runs, tuple(notes), kind, n_folds)
+    return Evaluation(corpus, split, tuple(genres), systems, boot, runs, tuple(notes), kind, n_folds)
 
 
 def evaluate_runs(workdir, corpus: str, split: str, nets: Sequence[str], folds: Sequence[int], *,
-                  n_boot: int = 1000, seed: int = 0, level: float = 0.95, notes: Sequence[str] = (),
+                  boot: evaluate.Bootstrap = evaluate.Bootstrap(), notes: Sequence[str] = (),
                   n_folds: int = N_FOLDS, baseline: bool = False) -> Evaluation:
     """`evaluate_probs` over the saved runs of (nets x folds), and of the baseline's folds if `baseline`;
     DataError naming any unfinished run. The corpus kind is read from the nets' config.json."""
@@ -346,7 +342,7 @@ def evaluate_runs(workdir, corpus: str, split: str, nets: Sequence[str], folds: 
     kinds = {rundir.run_corpus_kind(_run_config(d, corpus)) for (n, _), d in dirs.items() if n != BASELINE}
     if len(kinds) > 1:
         raise DataError(f"the runs of corpus {corpus!r} record different corpus kinds {sorted(kinds)}")
-    return evaluate_probs(probs, corpus=corpus, split=split, n_boot=n_boot, seed=seed, level=level, runs=runs,
+    return evaluate_probs(probs, corpus=corpus, split=split, boot=boot, runs=runs,
                           notes=notes, kind=kinds.pop() if kinds else None, n_folds=n_folds)
 
 
@@ -362,13 +358,12 @@ class CrossvalResult(NamedTuple):
     written: dict  # file name -> path of every report file
 
 
-def run(base_cfg, workdir, corpus, *, nets: Sequence[str], folds: Sequence[int], n_boot: int = 1000,
-        seed: int = 0, level: float = 0.95, progress: Callable[[Progress], None] | None = None,
+def run(base_cfg, workdir, corpus, *, nets: Sequence[str], folds: Sequence[int], boot: evaluate.Bootstrap = evaluate.Bootstrap(), progress: Callable[[Progress], None] | None = None,
         baseline: bool = False) -> CrossvalResult:
     """Train what is missing, evaluate every system, write the reports into `workdir.results_dir(corpus, split)`.
 
     base_cfg: `mgc_jax.config.TrainConfig` of every run (net and fold replaced); corpus: a `Corpus` or a
-    `LazyCorpus`; n_boot, seed, level: the bootstrap of `mgc_jax.evaluate.fold_summary`; progress: see
+    `LazyCorpus`; boot: the intervals' bootstrap (`mgc_jax.evaluate.Bootstrap`); progress: see
     `train_missing`; baseline: also fit the MFCC+SVM baseline on the same folds (`fit_missing_baselines`)
     and report it. DataError when the split lacks one of `folds` (filtered and manifest: fold 0 only).
     """
@@ -383,7 +378,7 @@ def run(base_cfg, workdir, corpus, *, nets: Sequence[str], folds: Sequence[int],
         fit_missing_baselines(workdir, corpus, split, folds, n_folds=n_folds)
     notes = [f"{net} fold {fold} was reused from a run with another config ({diff})"
              for net, fold, diff in training.mismatched]
-    ev = evaluate_runs(workdir, corpus.name, split, nets, folds, n_boot=n_boot, seed=seed, level=level,
+    ev = evaluate_runs(workdir, corpus.name, split, nets, folds, boot=boot,
                        notes=notes, n_folds=n_folds, baseline=baseline)
     written = reports.write_reports(ev, workdir.results_dir(corpus.name, split, n_folds=n_folds))
     return CrossvalResult(ev, training, written)

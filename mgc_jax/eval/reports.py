@@ -122,8 +122,8 @@ def table2_markdown(ev) -> str:
     else:
         scope = (f"the test tracks of folds {_fold_list(ev.folds)} pooled ({any_sys.summary.n_tracks} decisions, "
                  "each track tested once)")
-    intro = (f"Ours: accuracy (%) over {scope}, ± the half-width of the {100 * ev.level:g} % percentile bootstrap "
-             f"interval over tracks (B = {ev.n_boot}, seed {ev.seed}).")
+    intro = (f"Ours: accuracy (%) over {scope}, ± the half-width of the {100 * ev.boot.level:g} % percentile bootstrap "
+             f"interval over tracks (B = {ev.boot.n_boot}, seed {ev.boot.seed}).")
     if _with_paper(ev):
         intro += (f" Paper: {paper.CITATION}, Table 2 (GTZAN, random genre-stratified folds, mean ± 95 % bootstrap "
                   "half-width).")
@@ -239,7 +239,7 @@ def results_dict(ev) -> dict:
         "genres": list(ev.genres),
         "classes": list(ev.genres),
         "folds": list(ev.folds),
-        "bootstrap": {"n_boot": ev.n_boot, "seed": ev.seed, "level": ev.level,
+        "bootstrap": {"n_boot": ev.boot.n_boot, "seed": ev.boot.seed, "level": ev.boot.level,
                       "method": "percentile bootstrap over tracks (pooled) and over folds (fold mean)"},
         "systems": systems,
         "tracks": tracks,

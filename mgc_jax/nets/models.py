@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from mgc_jax.config import FEATURE_WIDTHS, NET_KINDS, ModelConfig
 from dsp.config import FeatureConfig
+from mgc_jax.config import FEATURE_WIDTHS, NET_KINDS, ModelConfig
 from mgc_jax.data.mel import band_means
 
 DEFAULT_RATE = FeatureConfig().sample_rate  # runs saved without a feature config were made at this rate

@@ -17,12 +17,12 @@ The pipeline is the training one, applied to a whole file:
 
 The feature config and the standardiser travel with the checkpoint (the run's config.json and its orbax
 state), so a file is always analysed the way the net's training tracks were. A file shorter than one clip
-(1024 + 127 x 512 = 66,048 samples, 2.995 s at 22,050 Hz) raises an `AudioError` that says so.
+(1024 + 127 x 512 = 66,048 samples, 2.995 s at 22,050 Hz) raises an `AudioError` that says so. Usage::
 
-    >>> clf = Classifier.from_checkpoint("workspace/runs/gtzan/stratified/stft/fold0",
-    ...                                  "workspace/runs/gtzan/stratified/music/fold0")
-    >>> p = clf.predict("song.mp3")
-    >>> p.genre, p.top, p.votes
+    clf = Classifier.from_checkpoint("workspace/runs/gtzan/stratified/stft/fold0",
+                                     "workspace/runs/gtzan/stratified/music/fold0")
+    p = clf.predict("song.mp3")
+    p.genre, p.top, p.votes
 """
 from __future__ import annotations
 
@@ -68,6 +68,8 @@ class Prediction(NamedTuple):
       largest first, genres without a vote left out.
     clip_probs: float32 [n_clips, C] per-clip probabilities the votes are taken from.
     rule: "vote" (one net), "fusion2" or "fusion1".
+    warnings: the file's content warnings (`mgc_jax.data.audio.Decoded.warnings`: silent, antiphase stereo,
+      band-limited, float beyond +-1), empty for ordinary music and for arrays.
     """
 
     genre: str
@@ -79,12 +81,13 @@ class Prediction(NamedTuple):
     n_clips: int
     duration_s: float
     rule: str
+    warnings: tuple = ()
 
     def to_dict(self) -> dict:
         """JSON-able summary (no per-clip arrays)."""
         return {"genre": self.genre, "top": [[g, round(float(p), 6)] for g, p in self.top],
                 "votes": dict(self.votes), "n_clips": self.n_clips, "duration_s": round(self.duration_s, 3),
-                "rule": self.rule}
+                "rule": self.rule, "warnings": list(self.warnings)}
 
 
 class Trained(NamedTuple):
@@ -259,13 +262,19 @@ class Classifier:
         [n, channels] or [channels, n], float or integer PCM (int16 scaled by 2^-15 as soundfile reads a
         16-bit file, so it predicts like that file), bool/complex refused, the same sample checks as a file.
         """
+        x, name, _ = self._decode(path_or_array, sample_rate)
+        return x, name
+
+    def _decode(self, path_or_array, sample_rate: int | None) -> tuple[np.ndarray, str, tuple[str, ...]]:
+        """`load`, plus the file's content warnings (none for arrays)."""
         rate = self.feature_cfg.sample_rate
         if isinstance(path_or_array, (str, os.PathLike)):
             if sample_rate is not None:
                 raise ValueError("sample_rate is for arrays; files carry their own")
-            return audio.load(path_or_array, rate), os.fspath(path_or_array)
+            decoded = audio.decode(path_or_array, rate)
+            return decoded.samples, os.fspath(path_or_array), decoded.warnings
         rate_in = rate if sample_rate is None else sample_rate
-        return audio.from_array(path_or_array, sample_rate=rate_in, rate=rate, name="<array>"), "<array>"
+        return audio.from_array(path_or_array, sample_rate=rate_in, rate=rate, name="<array>"), "<array>", ()
 
     def clip_probs(self, x: np.ndarray, *, name: str = "<array>") -> list[np.ndarray]:
         """Each net's clip probabilities float32 [n_clips, C] for a signal at the feature rate."""
@@ -278,13 +287,14 @@ class Classifier:
         return [t.predict({k: clips[k] for k in t.kinds}) for t in self.trained]
 
     def predict(self, path_or_array, *, sample_rate: int | None = None) -> Prediction:
-        """Genre of an audio file (any format libsndfile reads, any rate, any channels) or a sample array.
+        """Genre of an audio file (any format `mgc_jax.data.audio` decodes, any rate, any channels) or an array.
 
         Raises AudioError (naming the file) for unreadable audio or audio shorter than one clip.
         """
-        x, name = self.load(path_or_array, sample_rate=sample_rate)
+        x, name, warnings = self._decode(path_or_array, sample_rate)
         probs = self.clip_probs(x, name=name)
-        return decide(probs, self.genres, fusion=self.fusion, duration_s=x.size / self.feature_cfg.sample_rate)
+        return decide(probs, self.genres, fusion=self.fusion,
+                      duration_s=x.size / self.feature_cfg.sample_rate)._replace(warnings=warnings)
 
     def saliency(self, path_or_array, *, sample_rate: int | None = None):
         """`mgc_jax.serve.saliency.Saliency` of the decided class (as `predict` decides it): d(mean clip

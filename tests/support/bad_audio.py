@@ -1,4 +1,6 @@
-"""Bad and unusual audio files for the bad-input suite (tests/test_bad_input.py), written with soundfile or raw bytes.
+"""Bad and unusual audio files, written with soundfile or raw bytes, and the documented result of each (the table in
+WORKSPACE.md "Bad and unusual audio"), for the suites of every path a user takes: test_audio (check / load),
+test_dsp_features (the maps), test_extraction, test_launch_extract, test_launch_predict and test_inference.
 
 `write_case(name, path)` writes one case; `write_corpus(root)` writes every case into a GTZAN-layout folder
 (`root/genres/<genre>/<genre>.NNNNN.<ext>`, one track id per case) together with `GOOD` ordinary tracks, so one
@@ -10,6 +12,7 @@ cases, so the feature kernels compile for few lengths: 4 s, 2 s (shorter than a 
 from __future__ import annotations
 
 import pathlib
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -128,6 +131,11 @@ def _flac_named_wav(path):
     sf.write(path, tone(N), SR, format="FLAC", subtype="PCM_16")
 
 
+def _rate_1hz(path):
+    """A header declaring 1 Hz over 200,000 samples (issue 26): resampled, 4.4e9 samples at 22,050 Hz."""
+    sf.write(path, tone(200_000, noise=0.0), 1, subtype="PCM_16")
+
+
 def _text_named_au(path):
     path.write_text("liner notes, not audio, under a GTZAN track name\n" * 40)
 
@@ -137,7 +145,8 @@ def _directory(path):
     (path / "inside.txt").write_text("a folder named like a track\n")
 
 
-# case -> (file extension, writer). Order: the issue's list, then `huge` (a float file out of range).
+# case -> (file extension, writer). Order: the issue's list, then `huge` (a float file out of range), then
+# `rate_1hz` (issue 26: a header rate that cannot be audio).
 CASES = {
     "empty": ("wav", _empty),
     "truncated": ("wav", _truncated),
@@ -159,6 +168,7 @@ CASES = {
     "text_named_au": ("au", _text_named_au),
     "directory": ("wav", _directory),
     "huge": ("wav", _huge),
+    "rate_1hz": ("wav", _rate_1hz),
 }
 GENRE_OF = {name: ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")[i % 10]
             for i, name in enumerate(CASES)}
@@ -192,3 +202,44 @@ def write_corpus(root: str | pathlib.Path, cases=None) -> dict[str, pathlib.Path
     for name in cases or CASES:
         paths[name] = write_case(name, corpus_path(root, name))
     return paths
+
+
+# ------------------------------------------------------------------------------------- documented results
+
+
+class Refused(NamedTuple):
+    cause: str  # start of the AudioError's cause
+    by_check: bool  # the header-level audio.check already refuses it (else only the full decode of load)
+
+
+REFUSED = {
+    "empty": Refused("empty file (0 bytes)", True),
+    "truncated": Refused("truncated: the header declares 176400 data bytes, the file holds 66150", True),
+    "nan": Refused("non-finite samples (2 NaN, 0 Inf; first at sample 1000)", False),
+    "inf": Refused("non-finite samples (0 NaN, 2 Inf; first at sample 30000)", False),
+    "huge": Refused("sample values out of range (peak |x| = ", False),
+    "text_named_au": Refused("not an audio file (no audio header; libsndfile would guess headerless 8000 Hz ULAW "
+                             "from the .au extension)", True),
+    "directory": Refused("is a directory, not an audio file", True),
+    "rate_1hz": Refused("sample rate 1 Hz cannot be audio (accepted: 1000 to 1000000 Hz)", True),
+}
+# Content warnings of the cases that load (issue 26); rate_8k and rate_96k hold the noiseless tone, whose partials
+# all lie below 1,320 Hz: "band-limited" is what it is, whatever the rate.
+WARNED = {"zeros": "silent: silence", "dc": "silent: DC only (mean 0.25)",
+          "rate_8k": "band-limited: nothing above 4 kHz", "rate_96k": "band-limited: nothing above 4 kHz"}
+LENGTH = {"short_frame": SHORT_FRAME, "short_clip": SHORT_CLIP, "ten_minutes": int(TEN_MINUTES * SR)}
+LOADS = [c for c in CASES if c not in REFUSED]  # read as float32 mono at 22,050 Hz
+HEADER = {  # case -> (rate, channels, subtype) that audio.check reports
+    "zeros": (SR, 1, "PCM_16"), "clipped": (SR, 1, "PCM_16"), "dc": (SR, 1, "PCM_16"), "pcm_u8": (SR, 1, "PCM_U8"),
+    "pcm_24": (SR, 1, "PCM_24"), "float32": (SR, 1, "FLOAT"), "rate_8k": (8000, 1, "PCM_16"),
+    "rate_96k": (96000, 1, "PCM_24"), "six_channels": (SR, 6, "PCM_16"), "short_frame": (SR, 1, "PCM_16"),
+    "short_clip": (SR, 1, "PCM_16"), "ten_minutes": (SR, 1, "PCM_16"), "flac_named_wav": (SR, 1, "PCM_16"),
+}
+TOO_SHORT_TO_EXTRACT = "too short: 1000 samples at 22050 Hz, less than one 1024-sample frame"
+NOT_A_TRACK_FOLDER = "a folder inside a genre folder (expected audio files)"
+LSB16 = 1 / 32768
+
+
+def track_id(name: str) -> str:
+    """The track id of a case or GOOD track in `write_corpus`'s folder."""
+    return GOOD.get(name) or TRACK_IDS[name]

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mgc_jax.evaluate import Bootstrap
 from mgc_jax.train import rundir
 
 GTZAN = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
@@ -94,6 +95,6 @@ def tiny_crossval(base: pathlib.Path) -> TinyCrossval:
         corpus = Corpus("fakecorpus", root, tracks, cache, FeatureConfig())
         wd = Workdir(root / "ws")
         cfg = tiny_config(epochs=1, batch_size=20, eval_batch_size=20)
-        first = crossval.run(cfg, wd, corpus, nets=("stft", "music"), folds=(0,), n_boot=100)
+        first = crossval.run(cfg, wd, corpus, nets=("stft", "music"), folds=(0,), boot=Bootstrap(n_boot=100))
         _TINY[key] = TinyCrossval(wd, corpus, cfg, first)
     return _TINY[key]

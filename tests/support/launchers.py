@@ -1,9 +1,16 @@
-"""Run a launch command's main in the test process (faster than a subprocess; absl flags reset after)."""
+"""Run a launch command: its main in the test process (faster; absl flags reset after), or `python -m` in a
+subprocess (a fresh process: real exit codes, stderr as the user sees it)."""
 from __future__ import annotations
 
 import contextlib
 import importlib
+import os
+import pathlib
+import re
+import subprocess
 import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 # absl flags are process-global, and two command families define a flag of the same name: launch.extract's
 # --batch_size (tracks per extraction batch) and launch.train_flags' (clips per training step).
@@ -90,3 +97,25 @@ def snapshot(root) -> dict:
         return {}
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns, p.read_bytes())
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def run_module(module: str, *args, cwd=None, timeout=900) -> subprocess.CompletedProcess:
+    """`python -m <module> args` from the repository root (or `cwd`), this checkout first on PYTHONPATH."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd or REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def run_module_ok(module: str, *args, timeout=900) -> subprocess.CompletedProcess:
+    """`run_module` that must exit 0 (else the test fails with the end of its stderr)."""
+    proc = run_module(module, *args, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def one_error_line(code, err, expected_code, pattern) -> None:
+    """The exit status is `expected_code` and stderr ends with its only `error:` line, which matches `pattern`."""
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert code == expected_code, err
+    assert len(lines) == 1 and re.search(pattern, lines[0]) and err.strip().endswith(lines[0]), err
+    assert "Traceback" not in err

@@ -1,4 +1,4 @@
-"""A small GTZAN-layout folder mixing good and bad files, shared by test_gtzan and test_extract_cli.
+"""A small GTZAN-layout folder mixing good and bad files, shared by test_gtzan and test_launch_extract.
 
 Good: a GTZAN `.au` (the first seconds of a real dev clip when ../shared/gtzan_dev is present, else a
 synthetic track written as 16-bit `.au`), a 44.1 kHz stereo WAV, and a 22,050 Hz FLAC.

@@ -1,37 +1,42 @@
 """mgc_jax.train.loop on tiny in-memory folds (tests/support/fake_data.py): learning, run files, determinism, resume
-(including a SIGKILL mid-run), config checks, standardisation and load_trained."""
+(including a SIGKILL mid-run), the learning rate, training options (transforms, mixup, crops, select), train.run on
+labelled corpora, and refusals."""
 from __future__ import annotations
 
-import copy
 import dataclasses
+import hashlib
 import json
 import os
 import pathlib
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import types
 
+import fake_extraction
 import jax
 import numpy as np
 import pytest
+from corpus_files import class_folder, write_class_track
 from fake_data import GENRES, WIDTHS, make_fold_data, tiny_config
 from flax import nnx
 
-from mgc_jax.config import ModelConfig, TrainConfig, paper_config
+import mgc_jax.config
 from mgc_jax.data.clips import ClipDataset
-from mgc_jax.data.folds import get_split
+from mgc_jax.data.folds import Split, get_split
+from mgc_jax.data.gtzan import GENRES as GTZAN_GENRES
+from mgc_jax.data.track import Track
 from mgc_jax.evaluate import majority_vote
-from mgc_jax.nets.standardize import Standardizer
 from mgc_jax.serve.inference import load_trained
 from mgc_jax.train import loop as train
 from mgc_jax.train import rundir
 from mgc_jax.train.checkpoint import CheckpointError
 from mgc_jax.train.loop import train_and_evaluate
 from mgc_jax.train.rundir import TEST_PROBS_KEYS
-from mgc_jax.train.steps import split_train_step, track_metrics, train_step
+from mgc_jax.train.steps import train_step
+from mgc_jax.workdir import Workdir
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TIMING_KEYS = ("clips_per_s", "epoch_s", "eta_s")  # wall-clock fields: the only ones allowed to differ
@@ -55,46 +60,6 @@ def assert_same_outcome(dir_a, dir_b):
         np.testing.assert_array_equal(a[k], b[k])
     assert json.loads(pathlib.Path(dir_a, "result.json").read_text()) == \
         json.loads(pathlib.Path(dir_b, "result.json").read_text())
-
-
-# ------------------------------------------------------------------------------------------- config
-
-
-@pytest.mark.parametrize("kw,field", [({"fold": 12}, "fold"), ({"net": "cqt"}, "net"), ({"split": "random"}, "split"),
-                                      ({"split": "filtered", "fold": 3}, "fold"), ({"epochs": 0}, "epochs"),
-                                      ({"optimizer": "rmsprop"}, "optimizer"), ({"learning_rate": 0.0}, "learning_rate"),
-                                      ({"lr_decay": 0.0}, "lr_decay"), ({"lr_decay": 1.5}, "lr_decay")])
-def test_train_config_validation_names_the_field(kw, field):
-    with pytest.raises(ValueError, match=f"TrainConfig.{field}="):
-        TrainConfig(**{"net": "music", "fold": 0, **kw})
-
-
-def test_train_config_defaults_and_round_trip():
-    cfg = TrainConfig(net="stft", fold=3)
-    # Decided on real music (WORKSPACE.md "Defaults on real music"); the paper's settings are one call away.
-    assert (cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.lr_decay, cfg.optimizer, cfg.standardize,
-            cfg.stft_transform, cfg.select, cfg.crops, cfg.mixup) == (20, 20, 1e-3, 1.0, "adam", True, "log1p", "last",
-                                                                 None, None)
-    assert (cfg.crop_mode, cfg.for_run("music", 0).crop_mode, cfg.for_run("early", 0).crop_mode) == ("grid", "random", "grid")
-    assert (cfg.mixup_alpha, cfg.for_run("music", 0).mixup_alpha, cfg.for_run("early", 0).mixup_alpha) == (0.0, 0.4, 0.0)
-    paper = paper_config("stft", 3)
-    assert (paper.epochs, paper.standardize, paper.stft_transform, paper.select, paper.crops, paper.mixup) == (
-        40, False, "none", "best_valid", "grid", 0.0)
-    assert (cfg.model.stft_bands, paper.model.stft_bands) == (0, 0)
-    assert cfg.model.k1 == 256
-    d = json.loads(json.dumps(cfg.to_dict()))
-    assert TrainConfig.from_dict(d) == cfg
-
-
-# ------------------------------------------------------------------------------------------ metrics
-
-
-def test_track_metrics_by_hand():
-    probs = [np.array([[0.7, 0.3], [0.4, 0.6]]), np.array([[0.2, 0.8], [0.1, 0.9], [0.6, 0.4]])]
-    m = track_metrics(probs, np.array([0, 1]))
-    assert m["clip_acc"] == pytest.approx(3 / 5)
-    assert m["track_acc"] == 1.0  # track 0: tie 0/1 broken by mean 0.55 vs 0.45 -> 0; track 1: 2 votes for 1
-    assert m["loss"] == pytest.approx(-np.mean(np.log([0.7, 0.4, 0.8, 0.9, 0.4])))
 
 
 # ---------------------------------------------------------------------------------- training runs
@@ -187,26 +152,6 @@ def test_learning_rate_decays_per_epoch_and_reaches_the_jitted_step(tmp_path, re
     assert moved[0.0] == 0.0 and 0 < moved[1e-4] < moved[1e-2]
 
 
-def test_split_step_equals_nnx_jit_step():
-    cfg = tiny_config()
-    from mgc_jax.train.checkpoint import fresh_state
-
-    data = make_fold_data(cfg.kinds)
-    batch = next(data.train.batches(8, seed=0, epoch=1))
-    args = (batch.x, batch.y, np.ones(len(batch.y), np.float32), jax.random.key(0), None)
-    m1, o1 = fresh_state(cfg, WIDTHS)
-    m2, o2 = fresh_state(cfg, WIDTHS)
-    graphdef, state = nnx.split((m2, o2))
-    for _ in range(2):
-        l1, p1 = train_step(m1, o1, *args)
-        state, l2, p2 = split_train_step(graphdef, state, *args)
-    nnx.update((m2, o2), state)
-    assert float(l1) == float(l2)
-    np.testing.assert_array_equal(p1, p2)
-    assert jax.tree.all(jax.tree.map(lambda a, b: bool((np.asarray(a) == np.asarray(b)).all()),
-                                     nnx.state(m1), nnx.state(m2)))
-
-
 def test_sigkill_mid_run_resumes_to_the_same_result(tmp_path, reference):
     """Start a run in a subprocess, kill -9 it once its first checkpoint exists, start it again."""
     run_dir, epochs = tmp_path / "killed", REF_EPOCHS
@@ -253,19 +198,6 @@ def test_resume_with_a_different_config_names_the_field(tmp_path):
         run(tmp_path, data=data, epochs=2, model=tiny_config().model.__class__(k1=4, dense=(16, 12)))
 
 
-def test_resume_on_maps_of_other_dsp_code_is_refused_naming_it(tmp_path):
-    cfg = tiny_config(epochs=1)
-    data = make_fold_data(cfg.kinds)
-    made_by = {"dsp_code": "0123456789ab", "features_hash": "f00"}
-    train_and_evaluate(cfg, tmp_path / "run", data, in_bins=WIDTHS, run_info=made_by)
-    before = (tmp_path / "run" / "config.json").read_text()
-    with pytest.raises(CheckpointError, match=r"dsp_code: '0123456789ab' \(saved\) != 'ba9876543210' \(now\)\)"
-                                              r" \(the dsp code or feature configuration changed since this run's"):
-        train_and_evaluate(dataclasses.replace(cfg, epochs=2), tmp_path / "run", data, in_bins=WIDTHS,
-                           run_info={**made_by, "dsp_code": "ba9876543210"})
-    assert (tmp_path / "run" / "config.json").read_text() == before
-
-
 # orbax's aborted async reads leave un-awaited coroutines behind; noise, not failures.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning", "ignore::RuntimeWarning")
 def test_damaged_checkpoint_stops_the_resume(tmp_path):
@@ -277,120 +209,11 @@ def test_damaged_checkpoint_stops_the_resume(tmp_path):
         run(tmp_path, data=data, epochs=3)
 
 
-def test_standardizer_fit_on_training_tracks_only():
-    data = make_fold_data(("music", "stft"))
-    std = Standardizer.fit(data.cache, data.ids["train"], ("music", "stft"))
-    for kind in ("music", "stft"):
-        frames = np.concatenate([data.cache.load(t, kind) for t in data.ids["train"]]).astype(np.float64)
-        # float64 accumulation vs NumPy's pairwise float64 sums, stored as float32
-        np.testing.assert_allclose(std.mean[kind], frames.mean(0), rtol=1e-6, atol=1e-6)
-        np.testing.assert_allclose(std.std[kind], frames.std(0), rtol=1e-5)
-        everything = np.concatenate([data.cache.load(t, kind) for v in data.ids.values() for t in v])
-        assert not np.allclose(std.mean[kind], everything.mean(0), rtol=1e-4)  # valid/test frames not used
-        z = std({kind: frames.astype(np.float32)})[kind]
-        np.testing.assert_allclose(z.mean(0), 0.0, atol=1e-4)  # float32 standardisation of ~200 frames
-        np.testing.assert_allclose(z.std(0), 1.0, rtol=1e-4)
-
-
-def run_banded(tmp_path, net: str, bands: int, **overrides):
-    """`run` on maps with a 64-bin STFT (room for `bands` mel bands; WIDTHS' 12 bins have too few)."""
-    widths = {**WIDTHS, "stft": 64}
-    cfg = tiny_config(net=net, model=ModelConfig(k1=8, dense=(16, 12), stft_bands=bands), **overrides)
-    data = make_fold_data(cfg.kinds, widths=widths)
-    return train_and_evaluate(cfg, tmp_path / "run", data, in_bins=widths), cfg, data
-
-
-@pytest.mark.parametrize("net,bands", [("early", 0), ("stft", 16)])
-def test_load_trained_classifies_like_the_run(tmp_path, net, bands):
-    res, cfg, data = run_banded(tmp_path, net, bands, epochs=2, standardize=True)
-    trained = load_trained(res.run_dir)
-    assert trained.train_cfg == cfg and trained.epoch == res.best_epoch
-    assert trained.model.block.bands == bands if net == "stft" else trained.model.branches["stft"].bands == 0
-    from mgc_jax.nets.input_transform import TransformedCache
-
-    fitted = Standardizer.fit(TransformedCache(data.cache, cfg.stft_transform), data.ids["train"], cfg.kinds)
-    for kind in cfg.kinds:
-        np.testing.assert_array_equal(trained.standardizer.mean[kind], fitted.mean[kind])
-        np.testing.assert_array_equal(trained.standardizer.std[kind], fitted.std[kind])
-    z = np.load(res.test_probs_path)
-    raw = copy.copy(data.test)
-    raw.transform = None  # clips in cache units, as inference reads them
-    for i in range(len(data.ids["test"])):
-        p = trained.predict(raw.track_clips(i))  # applies the run's STFT transform and standardisation
-        # One ulp apart at most: XLA's CPU thread pool may split the early net's matmuls differently between the
-        # training process's test pass and this call (seen under load: 7e-9 on one of 50 values).
-        np.testing.assert_allclose(p, z["probs"][i, : z["n_clips"][i]], rtol=1e-6, atol=1e-8)
-    with pytest.raises(CheckpointError, match="not a training run directory"):
-        load_trained(tmp_path / "nowhere")
-
-
 def test_valid_split_must_not_be_empty(tmp_path):
     data = make_fold_data(per_genre=(2, 0, 1))
     with pytest.raises(ValueError, match="valid split"):
         run(tmp_path, data=data)
     shutil.rmtree(tmp_path / "run", ignore_errors=True)
-
-
-# ------------------------------------------------------------------------------------------ launcher
-
-
-def _launch(*args, cwd=None, timeout=120):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "launch.train", *args], cwd=cwd or REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def test_launcher_empty_data_dir_gives_one_line(tmp_path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    proc = _launch("--net=music", f"--data_dir={empty}", f"--workdir={tmp_path / 'ws'}")
-    assert proc.returncode == 1
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and str(empty) in last
-    assert "Traceback" not in proc.stderr
-
-
-@pytest.mark.parametrize("args,message", [
-    (["--net=music", "--fold=12"], "error: --fold=12: expected 0..9"),
-    (["--net=cqt"], "error: --net='cqt': expected one of ['early', 'music', 'stft']"),
-])
-def test_launcher_bad_flags_give_one_line(tmp_path, args, message):
-    proc = _launch(*args, f"--workdir={tmp_path}")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == message
-    assert "Traceback" not in proc.stderr
-    assert not any(tmp_path.iterdir())  # nothing was made
-
-
-@pytest.mark.parametrize("args,message", [
-    (["--seed=18446744073709551616"], r"^error: --seed=18446744073709551616: must be <= 9223372036854775807$"),
-    (["--seed=-1"], r"^error: --seed=-1: must be >= 0$"),
-    (["--learning_rate=inf"], r"^error: --learning_rate=inf: must be a finite number > 0$"),
-    (["--learning_rate=nan"], r"^error: --learning_rate=nan: must be a finite number > 0$"),
-    (["--epochs=2147483648"], r"^error: --epochs=2147483648: must be <= 2147483647$"),
-    (["--batch_size=99999999999"], r"^error: --batch_size=99999999999: must be <= 2147483647$"),
-    (["--lr_decay=nan"], r"^error: --lr_decay=nan: must be in \(0, 1\]$"),
-    (["--k1=99999999999"], r"^error: --k1=99999999999: must be <= 2147483647$"),
-    (["--n_folds=100000000000000000000"], r"^error: --n_folds=100000000000000000000: expected an int >= 3 and <= 1000"),
-    (["--tracks_per_genre=1000000"], r"^error: --tracks_per_genre=1000000: must be <= 100000"),
-])
-def test_absurd_flags_are_refused_in_one_line_before_any_directory(tmp_path, capsys, args, message):
-    from launchers import run_command
-
-    code, _, err = run_command("train", capsys, "--net=music", *args, f"--workdir={tmp_path / 'w'}")
-    assert code == 2 and "Traceback" not in err, err
-    assert re.search(message, err.strip().splitlines()[-1]), err
-    assert not (tmp_path / "w").exists()
-
-
-def test_a_batch_larger_than_the_training_set_is_clamped_with_a_warning(tmp_path, caplog):
-    cfg = tiny_config(epochs=1)
-    data = make_fold_data(cfg.kinds)
-    big = dataclasses.replace(cfg, batch_size=10**9)  # padded to 10**9 rows it would ask for terabytes
-    with caplog.at_level("WARNING"):
-        res = train_and_evaluate(big, tmp_path / "run", data, in_bins=WIDTHS)
-    assert f"batch_size=1000000000 is larger than the {data.train.n_clips} training clips" in caplog.text
-    assert res.epochs == 1
 
 
 # ---------------------------------------------------------------- run() on the real data modules
@@ -402,7 +225,6 @@ def test_run_wires_workdir_split_and_clip_dataset(tmp_path):
 
     from dsp.config import FeatureConfig
     from mgc_jax.data.corpus import Corpus
-    from mgc_jax.data.gtzan import GENRES as GTZAN_GENRES
     from mgc_jax.data.track import Track
     from mgc_jax.workdir import Workdir
 
@@ -422,27 +244,193 @@ def test_run_wires_workdir_split_and_clip_dataset(tmp_path):
     np.testing.assert_array_equal(z["labels"], [labels[t] for t in split.test])
     config = json.loads((res.run_dir / "config.json").read_text())
     assert config["corpus"] == "fakecorpus" and config["features"] == FeatureConfig().to_dict()
-    import mgc_jax.config
-
-    assert config["dsp_code"] == mgc_jax.config.dsp_code_hash() and config["features_hash"] == FeatureConfig().hash()  # what made the maps
+    assert config["dsp_code"] == mgc_jax.config.dsp_code_hash() and config["features_hash"] == FeatureConfig().hash()
     trained = load_trained(res.run_dir)
     assert trained.feature_cfg == FeatureConfig() and trained.kinds == ("music",)
     np.testing.assert_array_equal(trained.predict(ClipDataset(cache, split.test[:1], [0]).track_clips(0)),
                                   z["probs"][0, : z["n_clips"][0]])
 
 
+def test_train_and_evaluate_refuses_one_class_training_tracks(tmp_path):
+    import dataclasses
+
+    import numpy as np
+    from fake_data import WIDTHS, make_fold_data, tiny_config
+
+    from mgc_jax.errors import DataError
+    from mgc_jax.train.loop import train_and_evaluate
+
+    data = make_fold_data(("music",))
+    one = dataclasses.replace(data, labels={**data.labels, "train": np.zeros_like(data.labels["train"])})
+    with pytest.raises(DataError, match=rf"training tracks of fold 0 are all of one class \({data.genres[0]}\)"):
+        train_and_evaluate(tiny_config(epochs=1), tmp_path / "run", one, in_bins=WIDTHS)
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_small_classes_need_fewer_folds(tmp_path, monkeypatch):
+    fake_extraction.install(monkeypatch, "spectrum")
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.errors import DataError
+    from mgc_jax.train import loop as train
+
+    wd = Workdir(tmp_path / "ws")
+    corpus = prepare_corpus(str(class_folder(tmp_path)), wd, progress=False)
+    with pytest.raises(DataError, match="class 'Acoustic' has 5 tracks: 10 folds need at least 10 per class"):
+        train.run(tiny_config(epochs=1, batch_size=8), wd, corpus)
+    with pytest.raises(DataError, match="needs a manifest with a split column"):
+        train.run(tiny_config(epochs=1, batch_size=8, split="manifest"), wd, corpus)
+    assert not (wd.root / "runs").exists()
+
+
+def test_a_run_does_not_resume_on_other_audio_under_the_same_names(tmp_path, monkeypatch):
+    """Two copies of a corpus with the same name and track ids (e.g. two GTZAN folders called gtzan) share run
+    directories; the run records its tracks' audio hashes, so it refuses to resume on the other copy's."""
+    fake_extraction.install(monkeypatch, "spectrum")
+    from mgc_jax.data.corpus import prepare_corpus
+    from mgc_jax.train import loop as train
+    from mgc_jax.train.checkpoint import CheckpointError
+
+    wd = Workdir(tmp_path / "ws")
+    root = class_folder(tmp_path)
+    cfg = tiny_config(epochs=1, batch_size=8, n_folds=3)
+    first = train.run(cfg, wd, prepare_corpus(str(root), wd, progress=False))
+    saved = rundir.read_config(first.run_dir)["audio_sha256"]
+    again = train.run(cfg, wd, prepare_corpus(str(root), wd, progress=False))  # same audio: reused as before
+    assert again.run_dir == first.run_dir and again.test_accuracy == first.test_accuracy
+    write_class_track(root / "Beats" / "beat-1.wav", "Electric", 7)  # same path and id, other audio
+    with pytest.raises(CheckpointError, match=f"audio_sha256: '{saved}' \\(saved\\) != '[0-9a-f]{{16}}' \\(now\\).*"
+                                              "audio differs"):
+        train.run(cfg, wd, prepare_corpus(str(root), wd, progress=False))
+
+
+class _Cache:
+    """Non-negative 'magnitudes' with a genre-specific bin, 130 frames (one 128-frame clip) per track."""
+
+    def __init__(self, genre_of):
+        self.genre_of = genre_of
+
+    def load(self, track_id, kind, mmap=True):
+        seed = int.from_bytes(hashlib.sha256(f"{track_id}/{kind}".encode()).digest()[:8], "little")
+        x = np.abs(np.random.default_rng(seed).standard_normal((130, 12 if kind == "stft" else 8))) * 50.0
+        x[:, GTZAN_GENRES.index(self.genre_of[track_id]) % x.shape[1]] += 200.0
+        return x.astype(np.float32)
+
+
+def _corpus_and_split():
+    """A 3-tracks-per-genre corpus over _Cache and its split (tracks 0 / 1 / 2 of each genre)."""
+    tracks = tuple(Track(f"{g}.{i:05d}", g, "") for g in GTZAN_GENRES for i in range(3))
+    corpus = types.SimpleNamespace(tracks=tracks, cache=_Cache({t.track_id: t.genre for t in tracks}),
+                                   classes=tuple(GTZAN_GENRES),
+                                   labels=lambda ids: np.array([GTZAN_GENRES.index(i.split(".")[0]) for i in ids],
+                                                               np.int32))
+    pick = lambda i: tuple(f"{g}.{i:05d}" for g in GTZAN_GENRES)  # noqa: E731
+    return corpus, Split(pick(0), pick(1), pick(2))
+
+
+def test_training_fits_the_standardizer_on_transformed_maps_and_inference_applies_both(tmp_path):
+    from fake_data import tiny_config
+
+    from mgc_jax.serve.inference import load_trained
+    from mgc_jax.train.loop import fold_data, train_and_evaluate
+    from mgc_jax.train.rundir import read_test_probs
+
+    corpus, split = _corpus_and_split()
+    cfg = tiny_config("stft", epochs=1, standardize=True, stft_transform="log1p")
+    data = fold_data(cfg, corpus, split)
+    res = train_and_evaluate(cfg, tmp_path / "run", data, in_bins={"stft": 12})
+
+    trained = load_trained(res.run_dir)
+    frames = np.concatenate([np.log1p(corpus.cache.load(t, "stft")) for t in split.train]).astype(np.float64)
+    np.testing.assert_allclose(trained.standardizer.mean["stft"], frames.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(trained.standardizer.std["stft"], frames.std(0), rtol=1e-4)
+
+    raw = np.stack([corpus.cache.load(t, "stft")[:128] for t in split.test])
+    tp = read_test_probs(res.test_probs_path)
+    np.testing.assert_allclose(trained.predict({"stft": raw}), np.concatenate(tp.probs), rtol=1e-5, atol=1e-7)
+
+
+def test_select_last_tests_and_serves_the_last_epoch(tmp_path):
+    from fake_data import WIDTHS, make_fold_data, tiny_config
+
+    from mgc_jax.config import TrainConfig
+    from mgc_jax.serve.inference import load_trained
+    from mgc_jax.train.loop import train_and_evaluate
+
+    cfg = tiny_config(epochs=3, select="last", learning_rate=1e-2)
+    res = train_and_evaluate(cfg, tmp_path / "run", make_fold_data(cfg.kinds), in_bins=WIDTHS)
+    assert res.best_epoch == 3 and load_trained(res.run_dir).epoch == 3
+    assert load_trained(res.run_dir, step=2).epoch == 2  # an explicit step still wins
+    with pytest.raises(ValueError, match=r"TrainConfig.select='first'"):
+        TrainConfig(net="music", fold=0, select="first")
+
+
+def test_training_with_mixup_and_random_crops(tmp_path):
+    from fake_data import tiny_config
+
+    from mgc_jax.config import TrainConfig
+    from mgc_jax.train.loop import fold_data, train_and_evaluate
+
+    corpus, split = _corpus_and_split()
+    losses = {}
+    plain = {"crops": "grid", "mixup": 0.0}
+    for name, over in {"plain": plain, "mixup": {**plain, "mixup": 0.4}, "crops": {**plain, "crops": "random"}}.items():
+        cfg = tiny_config("music", epochs=2, **over)
+        res = train_and_evaluate(cfg, tmp_path / name, fold_data(cfg, corpus, split), in_bins={"music": 8})
+        losses[name] = [json.loads(line)["loss"] for line in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(v).all() for v in losses.values())
+    assert losses["mixup"] != losses["plain"] and losses["crops"] != losses["plain"]
+    with pytest.raises(ValueError, match=r"TrainConfig.crops='jitter'"):
+        TrainConfig(net="music", fold=0, crops="jitter")
+    with pytest.raises(ValueError, match=r"TrainConfig.mixup=-1"):
+        TrainConfig(net="music", fold=0, mixup=-1.0)
+
+
 @pytest.mark.slow
-def test_launcher_end_to_end_on_a_synthetic_corpus(tmp_path):
-    """`python -m launch.train` on a freshly made 10-tracks-per-genre synthetic corpus (audio, extraction,
-    split, training, test pass), then the same command again (a finished run: test pass only)."""
-    args = ["--net=music", "--fold=3", "--epochs=2", "--k1=16", "--tracks_per_genre=10", f"--workdir={tmp_path}"]
-    first = _launch(*args, timeout=1800)
-    assert first.returncode == 0, first.stderr[-3000:]
-    run_dir = tmp_path / "runs" / "synthetic" / "stratified" / "music" / "fold3"
-    assert f"checkpoints:        {run_dir / 'checkpoints'}" in first.stdout
-    assert f"metrics:            {run_dir / 'metrics.jsonl'}" in first.stdout
-    assert f"test probabilities: {run_dir / 'test_probs.npz'}" in first.stdout
-    assert [r["epoch"] for r in metrics(run_dir)] == [1, 2]
-    again = _launch(*args, timeout=1800)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.splitlines()[0] == first.stdout.splitlines()[0]  # same best epoch and accuracies
+def test_net_stft_log1p_standardised_trains_and_inference_matches_its_test_pass(gtzan_mini, tmp_path):
+    from mgc_jax.config import TrainConfig, feature_widths
+    from mgc_jax.serve.inference import load_trained
+    from mgc_jax.train.loop import fold_data, train_and_evaluate
+    from mgc_jax.train.rundir import read_test_probs
+
+    corpus, _, split = gtzan_mini
+    cfg = TrainConfig(net="stft", fold=0, epochs=2, standardize=True, stft_transform="log1p")
+    data = fold_data(cfg, corpus, split)
+    res = train_and_evaluate(cfg, tmp_path / "run", data, in_bins=feature_widths(corpus.cfg))
+    assert 0.0 <= res.test_accuracy <= 1.0 and res.best_epoch in (1, 2) and res.epochs == 2
+    tp = read_test_probs(res.test_probs_path)
+    assert tp.track_ids == split.test
+    assert [p.shape for p in tp.probs] == [(n, 10) for n in data.test.clips_per_track()]
+    assert all(1 <= n <= 18 for n in data.test.clips_per_track())
+    np.testing.assert_allclose(np.concatenate(tp.probs).sum(1), 1.0, rtol=1e-5)
+
+    # Inference from raw cached maps (transform and standardizer restored from the checkpoint) gives the
+    # training run's own test probabilities.
+    trained = load_trained(res.run_dir)
+    raw = corpus.cache.load(split.test[0], "stft")
+    clips = np.stack([raw[s : s + 128] for s in range(0, len(tp.probs[0]) * 64, 64)])
+    np.testing.assert_allclose(trained.predict({"stft": clips}), tp.probs[0], rtol=1e-5, atol=1e-6)
+    # The standardizer saw log1p maps: their per-bin means are O(1), the raw magnitudes' are not.
+    assert np.abs(trained.standardizer.mean["stft"]).max() < 10
+
+
+def test_resume_on_maps_of_other_dsp_code_is_refused_naming_it(tmp_path):
+    cfg = tiny_config(epochs=1)
+    data = make_fold_data(cfg.kinds)
+    made_by = {"dsp_code": "0123456789ab", "features_hash": "f00"}
+    train_and_evaluate(cfg, tmp_path / "run", data, in_bins=WIDTHS, run_info=made_by)
+    before = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(CheckpointError, match=r"dsp_code: '0123456789ab' \(saved\) != 'ba9876543210' \(now\)\)"
+                                              r" \(the dsp code or feature configuration changed since this run's"):
+        train_and_evaluate(dataclasses.replace(cfg, epochs=2), tmp_path / "run", data, in_bins=WIDTHS,
+                           run_info={**made_by, "dsp_code": "ba9876543210"})
+    assert (tmp_path / "run" / "config.json").read_text() == before
+
+
+def test_a_batch_larger_than_the_training_set_is_clamped_with_a_warning(tmp_path, caplog):
+    cfg = tiny_config(epochs=1)
+    data = make_fold_data(cfg.kinds)
+    big = dataclasses.replace(cfg, batch_size=10**9)  # padded to 10**9 rows it would ask for terabytes
+    with caplog.at_level("WARNING"):
+        res = train_and_evaluate(big, tmp_path / "run", data, in_bins=WIDTHS)
+    assert f"batch_size=1000000000 is larger than the {data.train.n_clips} training clips" in caplog.text
+    assert res.epochs == 1
