@@ -32,15 +32,24 @@ frame (HCDF looks back only), the scale s is the peak (zeros leave it alone), an
 it needs no valid length. valid_length must exceed one key window (6 s) unless it is the whole signal: a shorter
 signal is analysed as a single window of its own length.
 
+Blocks of a long track (`mgc_jax.data.maps.track_maps_blockwise`). The maps of a whole hour held at once need
+~7 GB; a block of frames gets the same rows as the whole track when the track-global steps are handed in from the
+whole track: the scale s, the smallest and largest |rfft| bin (roughness's peak-picker range; the largest also
+fixes MinRMS's level scale), the largest spectral level (MinRMS's reference) and the key clarity of the block's
+frames (from the key strengths of all the track's windows). That is a `TrackContext`; `frame_statistics` gives the
+per-frame values its extrema are taken over. Everything else is per frame, and HCDF looks one frame back.
+
 Public:
     music_features(x, cfg, *, valid_length=None) -> float32 [T, 8]
     music_features_with_nan_counts(x, cfg, *, valid_length=None) -> (float32 [T, 8], int32 [8])
     stft_features(x, cfg) -> float32 [T, bins]
     feature_maps(x, cfg) -> {"music": [T, 8], "stft": [T, bins], "music_nan_counts": int32 [8]}   one STFT
+    TrackContext, frame_statistics(x, scale, cfg) -> float32 [T, 3], block_maps(x, context, cfg)   long tracks
 """
 from __future__ import annotations
 
 import functools
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -98,15 +107,16 @@ def _music_valid(x: jax.Array, valid_length, cfg: FeatureConfig) -> tuple[jax.Ar
     return _music_from_frames(x, frame(x, cfg), s, bad, cfg, valid_length=jnp.asarray(valid_length, jnp.int32))
 
 
-def _prepare(x: jax.Array, cfg: FeatureConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(x / s with non-finite samples at 0, the scale s (float32 [1]), bool [T] frames that held one)."""
+def _prepare(x: jax.Array, cfg: FeatureConfig, scale=None) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(x / s with non-finite samples at 0, the scale s (float32 [1]; `scale` when given), bool [T] frames that
+    held one)."""
     t = n_frames(int(x.shape[-1]), cfg)
     if t == 0:
         frame(x, cfg)  # raises the ConfigError that names both sizes
     x, ok = finite_samples(x)
     bad = frame_extrema((~ok).astype(jnp.float32), frame_length=cfg.frame_length, hop_length=cfg.hop_length,
                         n_frames=t)[1] > 0
-    s = peak_scale(x)
+    s = peak_scale(x) if scale is None else jnp.reshape(jnp.asarray(scale, jnp.float32), (1,))
     return x / s, s, bad
 
 
@@ -119,13 +129,27 @@ def _music_from_frames(x: jax.Array, frames: jax.Array, s: jax.Array, bad: jax.A
                        valid_length=None):
     """The music map and per-column counts from the track x / s [n], its frames [T, L], the scale s and the
     frames [T] to mark undefined; `valid_length` (traced int32 or None): module docstring."""
+    real = None
+    if valid_length is not None:
+        real = jnp.arange(frames.shape[0]) < 1 + (valid_length - cfg.frame_length) // cfg.hop_length
+    columns, undefined = _music_columns(x, frames, s, bad, cfg, valid_length=valid_length, real=real)
+    counts = jnp.sum(undefined if real is None else undefined & real[:, None], axis=0, dtype=jnp.int32)
+    return columns, counts
+
+
+def _music_columns(x, frames, s, bad, cfg: FeatureConfig, *, valid_length=None, real=None, context=None):
+    """(float32 [T, 8] music map, bool [T, 8] undefined values) of `_music_from_frames`; with a `TrackContext`
+    the track-global steps use the whole track's values instead of x's."""
     t = frames.shape[0]
     complex_spec = windowed_rfft(frames, n_fft=cfg.n_fft)  # [T, bins], one FFT for every frame-level feature
     spec = jnp.abs(complex_spec).astype(jnp.float32)
     fs = cfg.sample_rate
-    real, windows, spec_global = None, None, spec  # spec_global: what the track-global maxima and ranges see
+    windows, spec_global = None, spec  # spec_global: what the track-global maxima and ranges see
+    extent = reference = None
+    if context is not None:
+        extent = jnp.stack([context.spec_min, context.spec_max])
+        reference = jnp.stack([context.spec_max, context.loudest])
     if valid_length is not None:
-        real = jnp.arange(t) < 1 + (valid_length - cfg.frame_length) // cfg.hop_length
         windows = valid_key_windows(valid_length, cfg)
         spec_global = jnp.where(real[:, None], spec, spec[:1])  # copies of a real frame: the same max and min
 
@@ -140,23 +164,24 @@ def _music_from_frames(x: jax.Array, frames: jax.Array, s: jax.Array, bad: jax.A
     raw = {
         "rms": spectral.rms(frames) * s,  # the homogeneous features get their scale back (exact: s = 2^k)
         "zcr": spectral.zero_crossing_rate(frames, sample_rate=fs),
-        "roughness": roughness(spec_global, cfg) * s * s,  # not s * s first: s² alone can overflow
-        "key_clarity": key_clarity_frames(key_clarity(x, cfg, n_valid_windows=windows), t, cfg,
-                                          n_valid_windows=windows),
+        "roughness": roughness(spec_global, cfg, extent=extent) * s * s,  # not s * s first: s² alone can overflow
+        "key_clarity": (key_clarity_frames(key_clarity(x, cfg, n_valid_windows=windows), t, cfg,
+                                           n_valid_windows=windows) if context is None else context.key_clarity),
         "hcdf": _hcdf(x, frames, complex_spec, cfg),
     }
-    columns, counts = [], []
+    columns, undefined_columns = [], []
     for name in FEATURE_NAMES:
         if name in trimmed:
             values = trimmed[name][0]
-            undefined = spectral.min_rms_undefined(values, spec_global, threshold=trimmed[name][1])
+            undefined = spectral.min_rms_undefined(values, spec_global, threshold=trimmed[name][1],
+                                                   reference=reference)
         else:
             values = raw[name]
             undefined = ~jnp.isfinite(values)
         undefined = undefined | bad
         columns.append(jnp.where(undefined, 0, values).astype(jnp.float32))
-        counts.append(jnp.sum(undefined if real is None else undefined & real, dtype=jnp.int32))
-    return jnp.stack(columns, axis=-1), jnp.stack(counts)
+        undefined_columns.append(undefined)
+    return jnp.stack(columns, axis=-1), jnp.stack(undefined_columns, axis=-1)
 
 
 def _hcdf(x: jax.Array, frames: jax.Array, complex_spec: jax.Array, cfg: FeatureConfig) -> jax.Array:
@@ -255,3 +280,51 @@ def _one_track_at_a_time(fn, cfg: FeatureConfig):
         return out, jax.tree.map(lambda _: True, out)
 
     return differentiable_as(wrapped, one)
+
+
+class TrackContext(typing.NamedTuple):
+    """What a block of a long track needs from the whole track for its rows to equal the whole track's rows.
+
+    The music map's track-global steps (the signal scale, roughness's peak-picker range, the MinRMS reference
+    level, the key-clarity range over all windows) are taken from here instead of from the block; every other
+    column is per frame (HCDF looks one frame back: give a block one frame before its first row).
+    `mgc_jax.data.maps` computes it block by block (`frame_statistics`, `key_strengths` of the track's windows).
+
+    scale: float32 [1] power of two at the whole track's peak |sample| (`dsp.signal.peak_scale`).
+    spec_min, spec_max: float32 [] smallest and largest |rfft| bin over the track's frames of x / scale.
+    loudest: float32 [] largest `spectral_level` over those frames.
+    key_clarity: float32 [T] key clarity of the block's T frames (`key_clarity_frames` of the track's windows).
+    """
+
+    scale: jax.Array
+    spec_min: jax.Array
+    spec_max: jax.Array
+    loudest: jax.Array
+    key_clarity: jax.Array
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def frame_statistics(x: jax.Array, scale: jax.Array, cfg: FeatureConfig) -> jax.Array:
+    """Per frame of x / scale: float32 [T, 3] (smallest |rfft| bin, largest, `spectral_level`): the values whose
+    extrema over a whole track make its `TrackContext` (non-finite samples read as 0, as in the maps).
+
+    x: float32 [n] a block of a track (frames are local: block boundaries on the frame hop); scale: float32 [1].
+    """
+    x, _, _ = _prepare(x, cfg, scale)
+    spec = jnp.abs(windowed_rfft(frame(x, cfg), n_fft=cfg.n_fft)).astype(jnp.float32)
+    return jnp.stack([jnp.min(spec, axis=-1), jnp.max(spec, axis=-1), spectral.spectral_level(spec)], axis=-1)
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def block_maps(x: jax.Array, context: TrackContext, cfg: FeatureConfig) -> dict[str, jax.Array]:
+    """Both maps of a block of a long track, whose rows equal the whole track's, keyed by map kind: {"music":
+    float32 [T, 8], "stft": float32 [T, bins], "music_undefined": bool [T, 8] (the values counted as undefined)}.
+
+    x: float32 [n] samples of the block (starting on the frame hop, one frame before the first row wanted when
+    HCDF must look back); context: the track's `TrackContext`, key_clarity float32 [T] for these frames.
+    Padding frames past the track's end are computed and meaningless. Under jit, unused outputs are not computed.
+    """
+    x, s, bad = _prepare(x, cfg, context.scale)
+    frames = frame(x, cfg)
+    music, undefined = _music_columns(x, frames, s, bad, cfg, context=context)
+    return {"music": music, "stft": _stft_rows(frames, s, bad, cfg), "music_undefined": undefined}

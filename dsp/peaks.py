@@ -7,7 +7,8 @@ all frames; no Python loop over frames or bins, no host round-trip.
 
 Public:
     peak_mask(spec, *, contrast, select_first) -> bool [..., T, bins]       every selected peak (Total Inf)
-    peak_magnitude_blocks(spec, *, edges, contrast, select_first) -> [float32 [block, F]]   the same, bins first
+    peak_magnitude_blocks(spec, *, edges, contrast, select_first, extent) -> [float32 [block, F]]   the same, bins
+        first; `extent` (min, max) normalises a block of a long track as its whole track
     spectral_peaks(spec, *, contrast, max_peaks, select_first) -> (idx, mask, overflow)   fixed-size sets
 
 How (and why it looks the way it does):
@@ -78,12 +79,15 @@ def block_edges(n_bins: int, block: int = BLOCK_BINS) -> tuple[int, ...]:
     return tuple(i * block for i in range(n_blocks)) + (n_bins,)
 
 
-def _encode(spec: jax.Array, contrast, select_first, edges) -> tuple[list[jax.Array], jax.Array, jax.Array]:
+def _encode(spec: jax.Array, contrast, select_first, edges,
+            extent=None) -> tuple[list[jax.Array], jax.Array, jax.Array]:
     """Candidates of §1.6 step 2 and the per-column thresholds, bins first, in blocks of bins.
 
     Args:
         spec: float32 [..., T, bins].
         edges: static increasing bin indices from 0 to bins; block b holds bins edges[b]:edges[b + 1].
+        extent: None, or float32 [2] (min, max) to normalise by instead of spec's own (a block of a long track
+            given its whole track's range: `dsp.features.TrackContext`).
 
     Returns:
         e: per block float32 [block bins, F] (F = frames of all tracks): x for a candidate, -x otherwise,
@@ -96,8 +100,12 @@ def _encode(spec: jax.Array, contrast, select_first, edges) -> tuple[list[jax.Ar
     (silence) has max == min: MIRToolbox divides 0 by 0 and finds no candidate; so does this.
     """
     assert edges[0] == 0 and edges[-1] == spec.shape[-1], edges
-    lo = jnp.min(spec, axis=(-2, -1), keepdims=True)
-    span = jnp.max(spec, axis=(-2, -1), keepdims=True) - lo
+    if extent is None:
+        lo = jnp.min(spec, axis=(-2, -1), keepdims=True)
+        span = jnp.max(spec, axis=(-2, -1), keepdims=True) - lo
+    else:
+        lo = jnp.broadcast_to(extent[0], spec.shape[:-2] + (1, 1))
+        span = jnp.broadcast_to(extent[1], spec.shape[:-2] + (1, 1)) - lo
     floor = jnp.where(span > 0, lo + contrast * span, jnp.inf)
     x = spec.reshape((-1,) + spec.shape[-2:])  # [tracks, T, bins]
     floor, span, lo = (v.reshape(-1, 1, 1) for v in (floor, span, lo))
@@ -197,9 +205,9 @@ def _fates(events: list[jax.Array], last: jax.Array, values: list[jax.Array] | N
     return out[::-1]
 
 
-def _select(spec: jax.Array, contrast, select_first, edges):
+def _select(spec: jax.Array, contrast, select_first, edges, extent=None):
     """Forward pass of the picker on float32 [..., T, bins]: (events, last) of `_forward`, e of `_encode`."""
-    e, cthr, first = _encode(spec, contrast, select_first, edges)
+    e, cthr, first = _encode(spec, contrast, select_first, edges, extent)
     first_is_zero = isinstance(select_first, (int, float)) and select_first == 0
     # Selection is discrete: under differentiation the mask is a constant (as for an argmax) and gradients reach
     # only the selected values through `e`; stopping them here also keeps the scans out of the JVP.
@@ -210,13 +218,14 @@ def _select(spec: jax.Array, contrast, select_first, edges):
 
 @functools.partial(jax.jit, static_argnames=("edges", "contrast", "select_first"))
 def peak_magnitude_blocks(
-    spec: jax.Array, *, edges: tuple[int, ...], contrast: float = 0.01, select_first: float = 0.0
+    spec: jax.Array, *, edges: tuple[int, ...], contrast: float = 0.01, select_first: float = 0.0, extent=None
 ) -> list[jax.Array]:
     """Magnitude at every selected peak (Total = Inf) and 0 elsewhere, bins first, in blocks of bins.
 
     Args:
         spec: float32 [..., T, bins] magnitude spectrogram (>= 0) of one whole track; see `peak_mask`.
         edges: static increasing bin indices from 0 to bins.
+        extent: None, or float32 [2] (min, max) of the whole track when `spec` is a block of it (`_encode`).
 
     Returns:
         per block b, float32 [edges[b + 1] - edges[b], F], column f = frame f of `spec.reshape(-1, bins)`: the
@@ -226,7 +235,7 @@ def peak_magnitude_blocks(
     Supports jit, vmap and grad: the gradient flows through the magnitudes at the selected peaks; which bins are
     peaks is a discrete choice, held constant (zero gradient through the selection, as for an argmax).
     """
-    events, last, e = _select(spec, contrast, select_first, edges)
+    events, last, e = _select(spec, contrast, select_first, edges, extent)
     return _fates(events, last, e)  # e = x at a candidate (x >= 0 is not shifted), and peaks are candidates
 
 

@@ -10,7 +10,7 @@ Plomp-Levelt curve as in `mirroughness.m`.
 
 Public:
     sethares_dissonance(freqs, amps, mask) -> [...]     the pair sum over any fixed-size peak sets
-    roughness(spec, cfg) -> float32 [..., T]            the feature, from a magnitude spectrogram
+    roughness(spec, cfg, *, extent) -> float32 [..., T]  the feature, from a magnitude spectrogram
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def lattice_kernel(sample_rate: int, n_fft: int, n_bins: int) -> np.ndarray:
     return np.triu(k, 1).astype(np.float32)
 
 
-def roughness(spec: jax.Array, cfg: FeatureConfig) -> jax.Array:
+def roughness(spec: jax.Array, cfg: FeatureConfig, *, extent=None) -> jax.Array:
     """Per-frame spectral roughness of one whole track (MIRToolbox `mirroughness`, Sethares).
 
     Args:
@@ -94,6 +94,8 @@ def roughness(spec: jax.Array, cfg: FeatureConfig) -> jax.Array:
             (bins = cfg.n_bins); leading axes are more tracks. The peak picker normalises by the track's
             global max - min, so a clip cut from a track can differ from the same frames of the whole track.
         cfg: static FeatureConfig: sample_rate, n_fft (bin frequencies) and roughness_contrast.
+        extent: None, or float32 [2] (min, max) magnitude of the whole track when `spec` [T, bins] is a block of
+            it: the picker then normalises as over the whole track, so the block's rows equal the track's.
 
     Returns:
         float32 [..., T] in |FFT|^2 units (1e2-1e5 for loud GTZAN tracks); 0 for frames with fewer than
@@ -121,7 +123,9 @@ def roughness(spec: jax.Array, cfg: FeatureConfig) -> jax.Array:
     spec = as_values(spec, name="roughness")
     if spec.shape[-1] != cfg.n_bins:
         raise ConfigError(f"spectrogram has {spec.shape[-1]} bins, cfg.n_bins is {cfg.n_bins} (n_fft {cfg.n_fft})")
-    return _roughness_jit(spec, cfg)
+    if extent is None:
+        return _roughness_jit(spec, cfg)
+    return _roughness_block(spec, as_values(extent, name="roughness"), cfg)
 
 
 @functools.partial(jax.jit, static_argnames="cfg")
@@ -130,9 +134,15 @@ def _roughness_jit(spec: jax.Array, cfg: FeatureConfig) -> jax.Array:
     return vmap_as_leading_axis(_roughness, cfg)(spec / s[..., None]) * s * s
 
 
-def _roughness(spec: jax.Array, cfg: FeatureConfig) -> jax.Array:
+@functools.partial(jax.jit, static_argnames="cfg")
+def _roughness_block(spec: jax.Array, extent: jax.Array, cfg: FeatureConfig) -> jax.Array:
+    s = peak_scale(extent[1:])  # [1]: the scale the whole track's peak gives (peak_scale depends on the max only)
+    return _roughness(spec / s, cfg, extent / s) * s * s
+
+
+def _roughness(spec: jax.Array, cfg: FeatureConfig, extent=None) -> jax.Array:
     edges = block_edges(cfg.n_bins)
-    w = peak_magnitude_blocks(spec, edges=edges, contrast=cfg.roughness_contrast)  # per block [block bins, F]
+    w = peak_magnitude_blocks(spec, edges=edges, contrast=cfg.roughness_contrast, extent=extent)  # [block bins, F]
     kernel = lattice_kernel(cfg.sample_rate, cfg.n_fft, cfg.n_bins)
     spans = list(zip(edges[:-1], edges[1:]))
     total = 0.0

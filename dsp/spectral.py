@@ -12,7 +12,8 @@ Public:
     spectral_flatness(spec) -> [...]
     spectral_entropy(spec) -> [...]
     min_rms_trim(values, spec, *, threshold) -> (values, nan_count)
-    min_rms_undefined(values, spec, *, threshold) -> bool [..., T]   the frames min_rms_trim drops
+    min_rms_undefined(values, spec, *, threshold, reference) -> bool [..., T]   the frames min_rms_trim drops
+    spectral_level(spec) -> [..., T]   the spectral RMS MinRMS compares
 """
 from __future__ import annotations
 
@@ -163,6 +164,12 @@ def spectral_entropy(spec: jax.Array) -> jax.Array:
     return -jnp.sum(p * jnp.log(p + ENTROPY_EPS), axis=-1) * jnp.float32(1.0 / math.log(k))
 
 
+def spectral_level(spec: jax.Array) -> jax.Array:
+    """Spectral RMS sqrt(Σ_k X_k²) of each frame: float32 [..., T] from [..., T, bins] (MinRMS's level, without
+    MIRToolbox's constant factor). Overflows above |X| ~ 1e18: callers scale first (`min_rms_undefined`)."""
+    return safe_sqrt(jnp.sum(jnp.square(spec), axis=-1))
+
+
 def min_rms_trim(values: jax.Array, spec: jax.Array, *, threshold: float) -> tuple[jax.Array, jax.Array]:
     """MIRToolbox's 'MinRMS' post-step: drop frames too quiet for a spectral shape feature to mean anything.
 
@@ -187,14 +194,21 @@ def min_rms_trim(values: jax.Array, spec: jax.Array, *, threshold: float) -> tup
     return jnp.where(undefined, 0, values), jnp.sum(undefined, axis=-1, dtype=jnp.int32)
 
 
-def min_rms_undefined(values: jax.Array, spec: jax.Array, *, threshold: float) -> jax.Array:
-    """bool [..., T]: the frames `min_rms_trim` sets to 0 (quiet, all-zero spectrum or non-finite value)."""
+def min_rms_undefined(values: jax.Array, spec: jax.Array, *, threshold: float, reference=None) -> jax.Array:
+    """bool [..., T]: the frames `min_rms_trim` sets to 0 (quiet, all-zero spectrum or non-finite value).
+
+    reference: None, or float32 [2] (largest magnitude, largest `spectral_level`) of the whole track when `spec`
+    [T, bins] is a block of it (`dsp.features.TrackContext`): the block's frames are then trimmed as in the track.
+    """
     spec = as_values(spec, name="min_rms_trim")
     if spec.shape[:-1] != jnp.shape(values):
         raise ConfigError(f"values {jnp.shape(values)} do not match spectrogram frames {spec.shape[:-1]}")
     # Levels relative to the track's largest magnitude: only their ratios matter, and X² cannot overflow.
-    rel = spec / peak_scale(spec, axis=(-2, -1))
-    level = safe_sqrt(jnp.sum(jnp.square(rel), axis=-1))  # [..., T]; MIRToolbox's constant factor cancels
-    loudest = jnp.max(level, axis=-1, keepdims=True)
+    scale = peak_scale(spec, axis=(-2, -1)) if reference is None else peak_scale(reference[:1])
+    level = spectral_level(spec / scale)  # [..., T]; MIRToolbox's constant factor cancels
+    if reference is None:
+        loudest = jnp.max(level, axis=-1, keepdims=True)
+    else:  # scaling by a power of two commutes with the squares, the sum and the root: exact
+        loudest = reference[1:] / scale[0]
     quiet = (level < threshold * loudest) | (level == 0)
     return quiet | ~jnp.isfinite(jnp.asarray(values, jnp.float32))

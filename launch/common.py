@@ -48,6 +48,11 @@ def workdir():
     return Workdir(WORKDIR.value)
 
 
+def say(line: str) -> None:
+    """Print a line of a report (the corpus summary) at once, so it stands above any error line that follows."""
+    print(line, flush=True)
+
+
 def cluster():
     """The `mgc_jax.distributed.ClusterConfig` named by the three multi-process flags (a usage error if they
     are inconsistent: given without --coordinator_address, or --process_id out of range)."""
@@ -154,4 +159,14 @@ def run(main: Callable[[list[str]], object]) -> None:
         join_cluster()
         return main(argv)
 
+    tolerant_streams()
     app.run(one_line_errors(joined))
+
+
+def tolerant_streams() -> None:
+    """Let stdout and stderr write what their encoding cannot (PYTHONIOENCODING=ascii, a cron job's C locale, a
+    legacy console; a file name that is not UTF-8) as backslash escapes instead of raising UnicodeEncodeError:
+    a file name is data, and the results around it must not be lost over it."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")

@@ -10,6 +10,8 @@ writes into `<workdir>/results/<corpus>/<split>/`:
     table1.md               row-normalised confusion matrices (%), beside the paper's Table 1 for GTZAN
     results.json            every number, the decision per track, the run directories
     confusion_<system>.png
+    events.out.tfevents.*   the two tables as TensorBoard text summaries (--notensorboard: none; each run's own
+                            events are in its run directory)
 
     python -m launch.crossval --nets=stft,music --folds=0-9                       # synthetic corpus
     python -m launch.crossval --data_dir=/data/gtzan --nets=stft,music,early     # Table 2 on GTZAN
@@ -26,6 +28,7 @@ from __future__ import annotations
 from absl import app, flags, logging
 
 from launch import common, eval_flags, train_flags
+from launch.shared_flags import TENSORBOARD
 
 flags.adopt_module_key_flags(train_flags)  # --helpshort lists the shared training and evaluation flags too
 flags.adopt_module_key_flags(eval_flags)
@@ -72,11 +75,11 @@ def main(argv):
         from mgc_jax.data.corpus import prepare_corpus
 
         return prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=train_flags.TRACKS_PER_GENRE.value,
-                              split=cfg.split, n_folds=cfg.n_folds)
+                              split=cfg.split, n_folds=cfg.n_folds, echo=common.say)
 
     result = crossval.run(cfg, workdir, crossval.LazyCorpus(name, prepare), nets=net_list, folds=fold_list,
                           boot=eval_flags.bootstrap(), progress=print_progress,
-                          baseline=eval_flags.BASELINE.value)
+                          baseline=eval_flags.BASELINE.value, tensorboard=TENSORBOARD.value)
     t = result.training
     print(f"corpus {name} ({len(result.evaluation.genres)} classes: {', '.join(result.evaluation.genres)})")
     print(f"{cfg.split} split, nets {','.join(net_list)}, folds {','.join(map(str, fold_list))}: "

@@ -17,7 +17,8 @@ prints the FUSION1 and FUSION2 rows of Table 2 (docs/features.md §3.4), beside 
 
 Run `launch.crossval` (or `launch.train` for both nets) first; a missing run is named in the error. The
 JSON has `nets` (each net's accuracy), `systems` (the fusions and the baseline, with intervals and per-fold
-accuracies) and `classes`.
+accuracies) and `classes`. The table also goes into the results directory's TensorBoard events as a text
+summary, "fuse/table" (--notensorboard: not).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import json
 from absl import app, flags
 
 from launch import common, eval_flags
-from launch.shared_flags import JSON
+from launch.shared_flags import JSON, TENSORBOARD
 from mgc_jax.config import TrainConfig
 
 flags.adopt_module_key_flags(eval_flags)  # --helpshort lists --folds, --n_boot, --bootstrap_seed too
@@ -76,6 +77,7 @@ def main(argv):
     eval_flags.bootstrap()  # refuses a bad --n_boot before any work
     from mgc_jax.data import sources
     from mgc_jax.eval import crossval, reports
+    from mgc_jax.train import summaries
 
     workdir = common.workdir()
     name = sources.corpus_name(common.DATA_DIR.value)
@@ -86,6 +88,8 @@ def main(argv):
     ev = crossval.evaluate_runs(workdir, name, SPLIT.value, ("stft", "music"), fold_list, n_folds=N_FOLDS.value,
                                 boot=eval_flags.bootstrap(), baseline=baseline)
     systems = FUSIONS + (WITH_BASELINE if baseline else ())
+    summaries.write_tables(workdir.results_dir(name, SPLIT.value, n_folds=N_FOLDS.value),
+                           {"fuse/table": reports.accuracy_table(ev, systems)}, enabled=TENSORBOARD.value)
     if JSON.value:
         full = reports.results_dict(ev)
         out = {k: full[k] for k in ("corpus", "corpus_kind", "split", "n_folds", "folds", "classes", "genres",

@@ -20,6 +20,7 @@ from __future__ import annotations
 from absl import app, flags, logging
 
 from launch import common, train_flags
+from launch.shared_flags import TENSORBOARD
 
 NET = flags.DEFINE_string("net", None, "Which net: stft (net_STFT), music (net_MUSIC) or early (early fusion).")
 FOLD = flags.DEFINE_integer("fold", 0, "Fold 0..n_folds-1 (0 for --split=filtered and --split=manifest).")
@@ -47,9 +48,9 @@ def main(argv):
     logging.info("devices: %s", jax.devices())
     workdir = common.workdir()
     corpus = prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=train_flags.TRACKS_PER_GENRE.value,
-                            split=cfg.split, n_folds=cfg.n_folds)
+                            split=cfg.split, n_folds=cfg.n_folds, echo=common.say)
     logging.info("config: %s", cfg.for_classes(len(corpus.classes)))  # the head train.run builds
-    result = train.run(cfg, workdir, corpus)
+    result = train.run(cfg, workdir, corpus, tensorboard=TENSORBOARD.value)
     print(f"{cfg.net} fold {cfg.fold} ({cfg.split}, corpus {corpus.name}): best epoch {result.best_epoch}/"
           f"{result.epochs}, valid track accuracy {result.valid_accuracy:.3f}, "
           f"test track accuracy {result.test_accuracy:.3f} (clips {result.test_clip_accuracy:.3f})")
@@ -58,6 +59,8 @@ def main(argv):
     print(f"checkpoints:        {result.checkpoint_dir}")
     print(f"metrics:            {result.metrics_path}")
     print(f"test probabilities: {result.test_probs_path}")
+    if TENSORBOARD.value:
+        print(f"tensorboard:        tensorboard --logdir={result.run_dir}")
 
 
 if __name__ == "__main__":

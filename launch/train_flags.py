@@ -32,8 +32,13 @@ HELP = {
     "select": "Epoch that is tested and served: last | best_valid (paper: best validation accuracy).",
     "features": "cached (maps from the feature cache) | online (computed from the audio inside the training step).",
     "augment": "Comma-separated audio augmentations of --features=online: gain, noise, shift (mgc_jax.data.augment).",
-    "crops": "Training clip starts: random (each window moved by a random offset in [0, 64) frames every epoch) | "
-             "grid (the paper's windows every 64 frames). Default: the net's (net_MUSIC random, net_STFT and early grid).",
+    "crops": "Training clip starts: random (each clip drawn in its own equal stretch of the track, anew every "
+             "epoch) | grid (windows every 64 frames, evenly spread over the track; the paper's for 30 s tracks). "
+             "Default: the net's (net_MUSIC random, net_STFT and early grid).",
+    "train_clips": "Training clips per track and epoch at most, spread over the whole track (random crops: drawn "
+                   "anew each epoch), so an epoch costs the same for 30 s or 2 h tracks (paper: 18 of a 30 s track).",
+    "eval_clips": "Validation/test clips per track at most: every 3 s window (hop 1.5 s) of the whole track, evenly "
+                  "spread beyond this many (paper: 18, the grid of a 30 s track).",
     "mixup": "Mixup of training clip pairs with Beta(mixup, mixup) weights (0 = off, the paper). Default: the net's "
              "value (net_MUSIC 0.4; net_STFT and early 0: measured on real music, benchmarks/real_music.md).",
     "k1": "Filters per conv layer (docs/features.md D10: 256; 128 the alternative).",
@@ -61,6 +66,7 @@ FLAGS = {name: _define(name) for name in HELP}  # field name -> FlagHolder
 SPLIT = FLAGS["split"]
 PAPER = flags.DEFINE_bool("paper", False, "The paper's settings where the defaults differ: --nostandardize "
                           "--stft_transform=none --select=best_valid --epochs=40 --crops=grid --mixup=0 "
+                          "--train_clips=18 --eval_clips=18 "
                           "(a flag given explicitly wins).")
 MAX_TRACKS_PER_GENRE = 100_000
 TRACKS_PER_GENRE = flags.DEFINE_integer("tracks_per_genre", None,

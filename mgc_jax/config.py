@@ -49,6 +49,14 @@ CROPS = ("grid", "random")
 NET_MIXUP = {"music": 0.4, "stft": 0.0, "early": 0.0}
 # TrainConfig.crops=None likewise: random crops lifted net_MUSIC (58 -> 68 % alone) but not net_STFT (3 folds).
 NET_CROPS = {"music": "random", "stft": "grid", "early": "grid"}
+# Clips per track (mgc_jax.data.clips spreads them over the whole track, never the first ones alone):
+PAPER_CLIPS = 18  # the paper's 18 clips of a 30 s track (§4.3): its first 18 of 19 grid windows
+TRAIN_CLIPS = 18  # training clips per track and epoch at most: an epoch costs the same for 30 s or 2 h tracks
+EVAL_CLIPS = 128  # evaluation clips per track at most: every window up to 3.2 minutes, evenly spread beyond
+
+
+def _count(n) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n >= 1
 
 
 def split_folds(split: str, n_folds: int = N_FOLDS) -> tuple[int, ...]:
@@ -269,6 +277,10 @@ class TrainConfig(_DictMixin):
     # Regularisers decided on real music (benchmarks/real_music.md: net_MUSIC 58 -> 74 % on gtzan_mini with both):
     # Training clip starts: "random" (mgc_jax.data.clips.train_starts) | "grid" (paper) | None = NET_CROPS[net].
     crops: str | None = None
+    # Whole tracks (mgc_jax.data.clips): clips per track and epoch at most, spread over the whole track (random
+    # crops: drawn anew every epoch); evaluation clips per track at most, evenly spread (paper: 18 and 18).
+    train_clips: int = TRAIN_CLIPS
+    eval_clips: int = EVAL_CLIPS
     # Beta(mixup, mixup) mixing of training clip pairs and labels (mgc_jax.train.steps.mix_batch); 0 = off (paper);
     # None = the net's value, NET_MIXUP (`mixup_alpha` resolves it; None is kept so `for_run` stays per net).
     mixup: float | None = None
@@ -297,6 +309,8 @@ class TrainConfig(_DictMixin):
             ("augment", len(set(self.augment)) == len(self.augment), "names an augmentation twice"),
             ("augment", not self.augment or self.features == "online",
              "augmentation acts on the audio: it needs features='online'"),
+            ("train_clips", _count(self.train_clips), "must be an int >= 1"),
+            ("eval_clips", _count(self.eval_clips), "must be an int >= 1"),
             ("crops", self.crops is None or self.crops in CROPS, f"expected one of {CROPS}, or None for the net's"),
             ("mixup", self.mixup is None or (isinstance(self.mixup, (int, float)) and 0.0 <= self.mixup <= 10.0),
              "must be in [0, 10] (0 = off), or None for the net's value"),
@@ -337,7 +351,7 @@ class TrainConfig(_DictMixin):
 # The paper's settings where the defaults differ (the defaults were decided on real music: WORKSPACE.md
 # "Defaults on real music"); `--paper` in the launchers, `paper_config` in the library.
 PAPER_HPARAMS = {"standardize": False, "stft_transform": "none", "select": "best_valid", "epochs": 40,
-                 "crops": "grid", "mixup": 0.0}
+                 "crops": "grid", "mixup": 0.0, "train_clips": PAPER_CLIPS, "eval_clips": PAPER_CLIPS}
 
 
 def paper_config(net: str, fold: int, **overrides) -> TrainConfig:

@@ -16,6 +16,21 @@ from mgc_jax.config import N_FOLDS, split_dir_name
 from mgc_jax.errors import DataError, DiskFullError, is_disk_full
 
 
+LAYOUT_DIRS = ("corpora", "features", "splits", "runs", "results")
+WORKDIR_CAUSE = "a workdir (corpora/, features/, runs/...): its files are never part of a corpus"
+
+
+def is_workdir(folder: str | os.PathLike) -> bool:
+    """Whether `folder` looks like a workdir: two of LAYOUT_DIRS, or a built-in corpus in corpora/synthetic.
+    Corpus discovery skips such folders (a workdir inside --data_dir would otherwise become a class)."""
+    folder = pathlib.Path(folder)
+    try:
+        return (sum((folder / d).is_dir() for d in LAYOUT_DIRS) >= 2
+                or (folder / "corpora" / "synthetic").is_dir())
+    except OSError:
+        return False
+
+
 def _name(kind: str, value: str) -> str:
     """A path component: refuse separators and dot names, which would escape the layout."""
     value = str(value)
@@ -35,6 +50,10 @@ class Workdir:
 
     def corpus_dir(self, name: str) -> pathlib.Path:
         return self.root / "corpora" / _name("corpus", name)
+
+    def skipped_file(self, corpus: str) -> pathlib.Path:
+        """corpora/<corpus>/skipped.tsv: every file of the corpus not used, with its cause (`mgc_jax.data.summary`)."""
+        return self.corpus_dir(corpus) / "skipped.tsv"
 
     def features_dir(self, corpus: str, cfg) -> pathlib.Path:
         """features/<corpus>-<cfg.hash()>-<config.dsp_code_hash()>: one cache per corpus, FeatureConfig and dsp

@@ -201,3 +201,14 @@ def test_dsp_code_hash_changes_with_behaviour(tmp_path):
 def test_numeric_fields_are_range_checked(kw, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(net="music", fold=0, **kw)
+
+
+def test_clip_budgets_are_counts_and_the_paper_keeps_its_18_clips():
+    from mgc_jax.config import PAPER_CLIPS, TrainConfig, paper_config
+
+    assert paper_config("stft", 0).train_clips == paper_config("stft", 0).eval_clips == PAPER_CLIPS == 18
+    default = TrainConfig(net="stft", fold=0)
+    assert default.train_clips == 18 and default.eval_clips == 128
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="train_clips"):
+            TrainConfig(net="stft", fold=0, train_clips=bad)

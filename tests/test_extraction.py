@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import threading
+import weakref
 
 import fake_extraction
 import numpy as np
@@ -27,6 +29,7 @@ from mgc_jax.errors import DataError, DiskFullError
 
 CFG = dsp.FeatureConfig()
 SR = 22050
+SHARED = pathlib.Path(os.environ.get("MGC_SHARED", pathlib.Path(__file__).resolve().parents[2] / "shared"))
 
 
 def test_extract_writes_arrays_and_index(tmp_path, fake_maps):
@@ -47,7 +50,9 @@ def test_extract_writes_arrays_and_index(tmp_path, fake_maps):
     assert fc.load("blues.00003", "stft", mmap=False).shape == (entry["n_frames"], 513)
     assert json.loads((out / "index.json").read_text())["config_hash"] == CFG.hash()
     # batches hold equal-length tracks and always batch_size of them (a short one is padded)
-    assert sorted(fake_maps.shapes) == sorted([(2, 132300), (2, 132300), (2, maps.crop_length(n, CFG))])
+    # the third 6 s track is padded to the 2 rows compiled for its length; the lone 9 s track is computed alone
+    # (a long file of its own length is not computed batch_size times)
+    assert sorted(fake_maps.shapes) == sorted([(2, 132300), (2, 132300), (1, maps.crop_length(n, CFG))])
 
 
 def test_second_run_does_no_work(tmp_path, fake_maps):
@@ -177,7 +182,7 @@ def test_extraction_skips_each_bad_file_with_its_cause_and_loses_nothing(bad_cor
     assert not report.skipped
     expected_failures = {n: r.cause for n, r in REFUSED.items()} | {"short_frame": TOO_SHORT_TO_EXTRACT}
     assert {by_path[p] for p in failed} == set(expected_failures)
-    # cache.py reads the file's bytes (for its SHA-256) before audio.load, so a directory fails there first:
+    # extraction hashes the file's bytes (its SHA-256) before audio.decode, so a directory fails there first:
     # "unreadable ([Errno 21] Is a directory: ...)", which still says what is wrong.
     expected_failures["directory"] = "unreadable ([Errno 21] Is a directory"
     for name, cause in expected_failures.items():
@@ -310,3 +315,178 @@ def test_a_read_only_cache_with_nothing_new_serves(tmp_path, fake_maps, monkeypa
     monkeypatch.setattr(extraction, "write_json", read_only)
     report = extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
     assert sorted(report.skipped) == [t.track_id for t in tracks] and not report.done
+
+
+# ------------------------------------------------------------------------------- the pipeline (issue 29)
+
+
+@pytest.fixture
+def level_maps(monkeypatch):
+    """fake_extraction's "level" maps: each track's own values, the same in any batch."""
+    return fake_extraction.install(monkeypatch, "level")
+
+
+def _decoded(x: np.ndarray) -> audio.Decoded:
+    """What audio.decode gives for samples x of a mono 22,050 Hz file."""
+    return audio.Decoded(x, SR, SR, 1, x.size, "WAV PCM_16", "libsndfile")
+
+
+def _arrays(directory: pathlib.Path) -> dict[str, np.ndarray]:
+    return {p.name: np.load(p) for p in sorted(directory.glob("*.npy"))}
+
+
+def _entries(directory: pathlib.Path) -> dict:
+    """index.json's entries without what differs between two runs (times of extraction and of files)."""
+    drop = ("extracted_ns", "file_mtime_ns")
+    index = json.loads((directory / "index.json").read_text())
+    return {t: {k: v for k, v in e.items() if k not in drop} for t, e in index["tracks"].items()}
+
+
+def test_threads_give_the_cache_of_a_serial_run(tmp_path, level_maps):
+    lengths = [7.0, 9.5, 7.2, 13.0, 7.0, 9.6, 7.1, 20.0, 7.3, 9.5, 7.0]  # several lengths, partial batches
+    tracks = noise_tracks(tmp_path / "audio", lengths=lengths)
+    serial = extraction.extract(tracks, tmp_path / "serial", CFG, batch_size=2, progress=False, decode_threads=0)
+    threaded = extraction.extract(tracks, tmp_path / "threads", CFG, batch_size=2, progress=False, decode_threads=3)
+    assert sorted(serial.done) == sorted(threaded.done) == sorted(t.track_id for t in tracks)
+    a, b = _arrays(tmp_path / "serial"), _arrays(tmp_path / "threads")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert _entries(tmp_path / "serial") == _entries(tmp_path / "threads")
+
+
+def test_a_bad_file_among_many_is_reported_and_the_rest_extracted(tmp_path, level_maps):
+    tracks = noise_tracks(tmp_path / "audio", lengths=[7.0] * 9)
+    bad = pathlib.Path(tracks[4].path)
+    bad.write_bytes(b"not audio at all")
+    report = extraction.extract(tracks, tmp_path / "f", CFG, batch_size=2, progress=False, decode_threads=2)
+    assert sorted(report.done) == sorted(t.track_id for t in tracks if t is not tracks[4])
+    assert [p for p, _ in report.failed] == [str(bad)] and "not an audio file" in report.failed[0][1]
+    assert cache.FeatureCache(tmp_path / "f").failures()[tracks[4].track_id]["path"] == str(bad)
+
+
+def test_decoded_audio_in_memory_is_bounded_by_the_windows_not_the_corpus(tmp_path, level_maps, monkeypatch):
+    """60 tracks of 30 lengths (most buckets never fill): at most the look-ahead, the waiting buckets, the batch
+    being formed and the batches queued at the writer hold decoded audio, whatever the corpus size."""
+    tracks = noise_tracks(tmp_path / "audio", lengths=[0.1] * 60)  # tiny files; the decoder below makes the audio
+    lengths = {t.track_id: (7 + 3 * (i % 30)) * SR for i, t in enumerate(tracks)}
+    lock, alive, worst = threading.Lock(), [0], [0]
+
+    def freed():
+        with lock:
+            alive[0] -= 1
+
+    def decode(path, sample_rate):
+        x = np.full(lengths[pathlib.Path(path).stem], 0.1, np.float32)
+        weakref.finalize(x, freed)  # when x and every view cut from it are gone
+        with lock:
+            alive[0] += 1
+            worst[0] = max(worst[0], alive[0])
+        return _decoded(x)
+
+    monkeypatch.setattr(extraction.audio, "decode", decode)
+    batch, workers = 2, 2
+    report = extraction.extract(tracks, tmp_path / "f", CFG, batch_size=batch, progress=False, decode_threads=workers)
+    assert len(report.done) == 60
+    # ahead + buckets + the file being added + (2 queued + 1 started) at the maps thread and at the writer
+    bound = 2 * workers + 4 * batch + 1 + 3 * batch + 3 * batch
+    assert worst[0] <= bound, (worst[0], bound)
+
+
+def test_long_files_flush_their_bucket_at_once(tmp_path, level_maps, monkeypatch):
+    """Audio waiting in buckets is also bounded in samples: a file longer than the budget is computed alone."""
+    tracks = noise_tracks(tmp_path / "audio", lengths=[0.1] * 3)
+    monkeypatch.setattr(extraction, "_WAITING_SECONDS", 1)  # budget: 4 x 2 tracks x 1 s
+    monkeypatch.setattr(extraction.audio, "decode", lambda path, rate: _decoded(
+        np.full((12 if path.endswith("00001.wav") else 7) * SR, 0.1, np.float32)))
+    extraction.extract(tracks, tmp_path / "f", CFG, batch_size=2, progress=False, decode_threads=0)
+    assert level_maps.shapes[0] == (1, 12 * SR)  # flushed on arrival, before the 6 s bucket filled up
+    assert sorted(level_maps.shapes[1:]) == [(2, 6 * SR)]
+
+
+@pytest.mark.parametrize("where", ["decoding", "maps"])
+def test_an_interrupt_keeps_what_was_computed_and_a_rerun_resumes(tmp_path, level_maps, monkeypatch, where):
+    tracks = noise_tracks(tmp_path / "audio", lengths=[7.0] * 8)
+    calls, real_decode = [0], extraction.audio.decode
+
+    def interrupting_batch(x, cfg):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        return level_maps(x, cfg)
+
+    def interrupting_decode(path, rate):
+        if path.endswith("00006.wav"):
+            raise KeyboardInterrupt
+        return real_decode(path, rate)
+
+    if where == "maps":
+        monkeypatch.setattr(extraction, "batch_maps", interrupting_batch)
+    else:
+        monkeypatch.setattr(extraction.audio, "decode", interrupting_decode)
+    with pytest.raises(KeyboardInterrupt):
+        extraction.extract(tracks, tmp_path / "f", CFG, batch_size=2, progress=False, decode_threads=2)
+    kept = sorted(cache.FeatureCache(tmp_path / "f").entries())
+    # every batch formed before the interrupt is written and indexed: 2 before the third batch's maps, 3 before
+    # the seventh file's decode
+    assert kept == [t.track_id for t in tracks[:4 if where == "maps" else 6]]
+    assert all((tmp_path / "f" / f"{t}.stft.npy").is_file() for t in kept)
+    monkeypatch.undo()
+    fake_extraction.install(monkeypatch, "level")
+    report = extraction.extract(tracks, tmp_path / "f", CFG, batch_size=2, progress=False)
+    assert report.skipped == kept and sorted(report.done) == [t.track_id for t in tracks[len(kept):]]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "emotify_dev").is_dir(), reason="needs ../shared/emotify_dev")
+def test_real_mp3s_cached_by_the_pipeline_equal_a_serial_run(tmp_path):
+    """The real kernels on real MP3s (one per class): the same arrays, bit for bit, with 2 threads or none."""
+    files = [min((SHARED / "emotify_dev" / g).glob("*.mp3")) for g in ("classical", "electronic", "pop")]
+    tracks = [Track(f"{p.parent.name}.{p.stem}", p.parent.name, str(p)) for p in files]
+    for workers in (0, 2):
+        report = extraction.extract(tracks, tmp_path / str(workers), CFG, batch_size=2, progress=False,
+                                    decode_threads=workers)
+        assert not report.failed, report.failed
+    a, b = _arrays(tmp_path / "0"), _arrays(tmp_path / "2")
+    assert len(a) == 6 and a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert _entries(tmp_path / "0") == _entries(tmp_path / "2")
+
+
+def test_float16_stft_storage_halves_the_file_and_reads_back_as_float32(tmp_path, level_maps):
+    from mgc_jax.data.clips import ClipDataset
+
+    tracks = noise_tracks(tmp_path / "audio", lengths=[7.0, 7.0, 9.5])
+    extraction.extract(tracks, tmp_path / "f32", CFG, batch_size=2, progress=False)
+    report = extraction.extract(tracks, tmp_path / "f16", CFG, batch_size=2, progress=False, stft_dtype="float16")
+    assert len(report.done) == 3
+    c32, c16 = cache.FeatureCache(tmp_path / "f32"), cache.FeatureCache(tmp_path / "f16")
+    for t in tracks:
+        stored = np.load(c16.path(t.track_id, "stft"))
+        assert stored.dtype == np.float16
+        assert c16.path(t.track_id, "stft").stat().st_size < 0.51 * c32.path(t.track_id, "stft").stat().st_size
+        full = c16.load(t.track_id, "stft", mmap=False)
+        assert full.dtype == np.float32
+        np.testing.assert_array_equal(full, c32.load(t.track_id, "stft").astype(np.float16).astype(np.float32))
+        np.testing.assert_array_equal(c16.load(t.track_id, "music"), c32.load(t.track_id, "music"))
+    clips = ClipDataset(c16, [tracks[2].track_id], [0], kinds=("stft",), max_clips=None).track_clips(0)["stft"]
+    assert clips.dtype == np.float32
+    # left as they are by a default run; a float32 request rebuilds them
+    again = extraction.extract(tracks, tmp_path / "f16", CFG, progress=False)
+    assert again.done == [] and len(again.skipped) == 3
+    back = extraction.extract(tracks, tmp_path / "f16", CFG, progress=False, stft_dtype="float32")
+    assert len(back.done) == 3 and np.load(c16.path(tracks[0].track_id, "stft")).dtype == np.float32
+
+
+def test_a_map_beyond_float16s_range_stays_float32(tmp_path, level_maps, monkeypatch):
+    tracks = noise_tracks(tmp_path / "audio", lengths=[7.0, 7.0])
+
+    def loud_first(x, cfg):
+        maps = level_maps(x, cfg)
+        maps["stft"][0] *= 1e9  # unscaled float audio (samples up to audio.MAX_ABS_SAMPLE) can reach this
+        return maps
+
+    monkeypatch.setattr(extraction, "batch_maps", loud_first)
+    extraction.extract(tracks, tmp_path / "f", CFG, batch_size=2, progress=False, stft_dtype="float16")
+    fc = cache.FeatureCache(tmp_path / "f")
+    assert [cache.stored_dtype(fc.entries()[t.track_id], "stft") for t in tracks] == ["float32", "float16"]
+    assert np.isfinite(fc.load(tracks[0].track_id, "stft")).all()
+    again = extraction.extract(tracks, tmp_path / "f", CFG, progress=False, stft_dtype="float16")
+    assert again.done == []  # not rebuilt on every run

@@ -164,3 +164,19 @@ def test_aligned_decisions_and_genre_accuracy_from_an_evaluation():
     with pytest.raises(ValueError, match="genres"):
         figures.plot_genre_accuracy(acc, GENRES[:2])
 
+
+
+def test_clip_probs_draw_one_line_per_class_over_the_clip_times():
+    p = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1]], np.float32)
+    fig = figures.plot_clip_probs(p, GENRES, true=0)
+    (ax,) = fig.axes
+    lines = ax.get_lines()
+    assert [ln.get_label() for ln in lines] == ["blues (true)", "classical (vote)", "country"]
+    for c, ln in enumerate(lines):
+        np.testing.assert_array_equal(ln.get_ydata(), p[:, c])
+        np.testing.assert_allclose(ln.get_xdata(), np.arange(3) * 64 * 512 / 22050)  # a clip every 64 frames
+    assert "voted classical, true blues (3 clips)" in ax.get_title()
+    with pytest.raises(ValueError, match="starts_s: 2 times for 3 clips"):
+        figures.plot_clip_probs(p, GENRES, true=0, starts_s=[0.0, 1.0])
+    with pytest.raises(ValueError, match=r"probs: expected a non-empty 2-D with last axis 3 array, got shape \(3, 2\)"):
+        figures.plot_clip_probs(p[:, :2], GENRES, true=0)

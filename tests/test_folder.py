@@ -5,18 +5,20 @@ from __future__ import annotations
 import pathlib
 
 import numpy as np
+import soundfile as sf
 from corpus_files import CLASSES, ISSUE_FILES, MORE_FILES, my_music
 from encoded_audio import encode
 
 from mgc_jax.data import folder, sources
-from mgc_jax.data.track import SAFE_ID, path_track_id
+from mgc_jax.data.track import SAFE_ID, UNLABELLED, path_track_id
+from mgc_jax.workdir import WORKDIR_CAUSE
 
 
 def test_labelled_folder_with_free_names(tmp_path):
     root = my_music(tmp_path)
     (root / "Beats" / "loop.M4A").write_bytes(b"\0\0\0\x20ftypM4A ")
     assert sources.kind_of(root) == "folder"
-    found = folder.scan(root)
+    found = sources.find(root)  # for training: the file beside the class folders is not used
     assert found.classes == CLASSES
     rels = sorted(ISSUE_FILES + MORE_FILES)
     assert sorted(pathlib.Path(t.path).relative_to(root).as_posix() for t in found.tracks) == rels
@@ -57,3 +59,48 @@ def test_track_ids_follow_the_relative_path_not_the_location(tmp_path):
     here, elsewhere = tmp_path / "here" / "my music", tmp_path / "elsewhere" / "my music"
     assert sources.corpus_name(here) == sources.corpus_name(str(here) + "/")  # the same folder, however written
     assert sources.corpus_name(here) != sources.corpus_name(elsewhere)
+
+
+# ----------------------------------------------- files beside the class folders, workdirs inside the corpus
+
+
+def _wav(path, seconds=1.0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.full(int(seconds * 22050), 0.1, np.float32), 22050)
+    return path
+
+
+def test_files_beside_the_class_folders_are_tracks_without_a_class(tmp_path):
+    _wav(tmp_path / "A" / "a.wav")
+    _wav(tmp_path / "loose.wav", seconds=2.0)
+    found = folder.scan(tmp_path)
+    assert sorted(t.genre for t in found.tracks) == [UNLABELLED, "A"] and found.classes == ("A",)
+    assert found.seconds == {str(tmp_path / "A" / "a.wav"): 1.0, str(tmp_path / "loose.wav"): 2.0}
+
+
+def test_a_folder_of_audio_files_alone_has_tracks_and_no_class(tmp_path):
+    for i in range(3):
+        _wav(tmp_path / f"{i}.wav")
+    found = folder.scan(tmp_path)
+    assert len(found.tracks) == 3 and found.classes == () and not found.skipped
+
+
+def test_a_workdir_anywhere_below_the_root_is_skipped_and_named(tmp_path):
+    _wav(tmp_path / "A" / "a.wav")
+    _wav(tmp_path / "B" / "b.wav")
+    deep = tmp_path / "B" / "runs here"
+    _wav(deep / "corpora" / "synthetic" / "genres" / "blues" / "blues.00000.wav")  # a default run's corpus
+    named = tmp_path / "A" / "mine"
+    _wav(named / "x.wav")  # any folder given as `exclude` (the --workdir), whatever it holds
+    found = folder.scan(tmp_path, exclude=(named,))
+    assert sorted(t.path for t in found.tracks) == [str(tmp_path / "A" / "a.wav"), str(tmp_path / "B" / "b.wav")]
+    assert (str(deep), WORKDIR_CAUSE) in found.skipped and (str(named), WORKDIR_CAUSE) in found.skipped
+    assert found.classes == ("A", "B")
+
+
+def test_files_not_used_carry_their_class(tmp_path):
+    _wav(tmp_path / "A" / "a.wav")
+    (tmp_path / "A" / "empty.wav").write_bytes(b"")
+    (tmp_path / "A" / "notes.txt").write_text("x")
+    found = folder.scan(tmp_path)
+    assert found.skipped_class == {str(tmp_path / "A" / "empty.wav"): "A", str(tmp_path / "A" / "notes.txt"): "A"}

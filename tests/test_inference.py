@@ -3,6 +3,7 @@ and fusion out; short and non-audio files give per-file errors."""
 from __future__ import annotations
 
 import copy
+import os
 import pathlib
 
 import bad_audio
@@ -243,3 +244,32 @@ def test_load_trained_classifies_like_the_run(tmp_path, net, bands):
         np.testing.assert_allclose(p, z["probs"][i, : z["n_clips"][i]], rtol=1e-6, atol=1e-8)
     with pytest.raises(CheckpointError, match="not a training run directory"):
         load_trained(tmp_path / "nowhere")
+
+
+def test_classifier_refuses_bytes_and_file_objects_and_takes_bfloat16(runs, tmp_path):
+    clf = Classifier.from_checkpoint(runs["music"])
+    path = tmp_path / "tone.wav"
+    sf.write(path, tone(4.0), SR, subtype="FLOAT")
+    with pytest.raises(TypeError, match="bytes are not read"):
+        clf.predict(os.fsencode(path))
+    with open(path, "rb") as f, pytest.raises(TypeError, match="file objects are not read"):
+        clf.predict(f)
+    import ml_dtypes
+
+    x = tone(4.0)
+    half = x.astype(ml_dtypes.bfloat16)
+    got = clf.predict(half)
+    np.testing.assert_array_equal(got.clip_probs, clf.predict(half.astype(np.float32)).clip_probs)
+
+
+def test_long_arrays_are_classified_block_by_block_like_whole(runs, monkeypatch):
+    from mgc_jax.data import maps
+
+    clf = Classifier.from_checkpoint(runs["stft"], runs["music"])
+    x = tone(40.0, seed=3)
+    whole = clf.predict(x)
+    monkeypatch.setattr(maps, "BLOCK_FRAMES", 512)  # 1678 frames: blocks of clips
+    monkeypatch.setattr(maps, "KEY_GROUP", 4)
+    blocks = clf.predict(x)
+    np.testing.assert_allclose(blocks.clip_probs, whole.clip_probs, atol=1e-5)
+    assert blocks.n_clips == whole.n_clips == 25

@@ -7,6 +7,7 @@ import re
 import fake_extraction
 import messy_corpus
 import numpy as np
+import pytest
 import soundfile as sf
 from bad_audio import NOT_A_TRACK_FOLDER, REFUSED, SR, TOO_SHORT_TO_EXTRACT
 from damaged_files import rot_keeping_mtime
@@ -28,9 +29,9 @@ def test_launch_extract_lists_every_file_not_used(bad_corpus, bad_corpus_extract
     not_used = {n: r.cause for n, r in REFUSED.items()} | {
         "directory": NOT_A_TRACK_FOLDER, "short_frame": TOO_SHORT_TO_EXTRACT,
         "short_clip": "shorter than one 128-frame clip (85 frames)"}
-    assert f"{len(not_used)} files not used:" in out
-    for name, cause in not_used.items():
-        assert f"  {paths[name]}: {cause}" in out, name
+    assert f"{len(not_used)} files not used, each with its cause in " in out  # all of them in skipped.tsv
+    for name, cause in not_used.items():  # named in the summary, by cause
+        assert f"{paths[name]}: {cause}" in out, name
     found = scan(root)  # discovery alone already refuses what the header check sees
     assert {p for p, _ in found.skipped} == {str(paths[n]) for n, r in REFUSED.items() if r.by_check}
 
@@ -64,7 +65,7 @@ def test_messy_folder_is_extracted_then_resumed_with_no_work(tmp_path):
     assert first.returncode == 0, first.stderr
     out = first.stdout
     assert re.search(r"3 tracks extracted now in [\d.]+ s, 0 already cached, 3 usable", out), out
-    assert "3 files not used:" in out
+    assert "3 files not used, by cause" in out
     for name, cause in messy_corpus.BAD.items():
         assert f"{root / 'genres' / name}: {cause}" in out
     fc = cache.FeatureCache(next((wd / "features").glob("corpus-*")))
@@ -104,3 +105,20 @@ def test_a_folder_without_usable_tracks_exits_1(tmp_path):
 def test_stray_arguments_are_a_usage_error(tmp_path):
     r = _extract("somefile.wav", f"--workdir={tmp_path / 'w'}", timeout=120)
     assert r.returncode == 2 and "unexpected arguments: somefile.wav" in _error_line(r)
+
+
+@pytest.mark.parametrize("value, what", [("", "--data_dir is empty"), ("/", "the file-system root is not a corpus")])
+def test_an_absurd_data_dir_is_one_line_before_any_walk(tmp_path, value, what):
+    r = _extract(f"--data_dir={value}", f"--workdir={tmp_path / 'w'}", timeout=120)
+    assert r.returncode == 1 and what in _error_line(r) and "Traceback" not in r.stderr
+    assert not (tmp_path / "w").exists()  # nothing walked, nothing written
+
+
+def test_a_manifest_of_one_class_with_a_missing_row_is_extracted_and_the_row_named(tmp_path):
+    sf.write(tmp_path / "good.wav", 0.1 * np.random.default_rng(0).standard_normal(4 * 22050), 22050)
+    (tmp_path / "m.csv").write_text("path,label\ngood.wav,x\nlost.wav,x\n")
+    r = _extract(f"--data_dir={tmp_path / 'm.csv'}", f"--workdir={tmp_path / 'w'}")
+    assert r.returncode == 0, r.stderr
+    assert "1 tracks extracted now" in r.stdout and "1 usable" in r.stdout
+    assert f"1 x no such file: {tmp_path / 'lost.wav'}: m.csv line 3: no such file" in r.stdout
+    assert r.stdout.index("1 classes, 1 tracks") < r.stdout.index("tracks extracted now")  # the summary first

@@ -149,7 +149,7 @@ def test_launch_predict_classifies_good_files_and_reports_bad_ones(runs, tmp_pat
     y = tone(5.0, sr=44100)
     sf.write(good, np.stack([y, y], axis=1), 44100, subtype="PCM_16")
     short = tmp_path / "one_second.wav"
-    sf.write(short, tone(1.0), SR)
+    sf.write(short, tone(1.0), 22050)
     text = tmp_path / "readme.txt"
     text.write_text("hello\n")
     files = [good, short, text]
@@ -209,6 +209,43 @@ def test_launch_predict_missing_checkpoint_is_one_line(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "not a training run directory" in last
+
+
+def test_launch_predict_non_ascii_name_on_an_ascii_stdout(runs, tmp_path):
+    path = tmp_path / "ünï©ødé 🎵.wav"
+    sf.write(path, tone(4.0), 22050, subtype="PCM_16")
+    proc = run_module("launch.predict", f"--checkpoint={runs['music']}", path, env={"PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "\\xfcn\\xef\\xa9\\xf8d\\xe9 \\U0001f3b5.wav: " in proc.stdout
+
+
+def test_launch_predict_stdin_and_fusion_with_one_net_are_refused(runs):
+    proc = _predict(f"--checkpoint={runs['music']}", "-")
+    assert proc.returncode == 2 and "standard input is not read" in proc.stderr.strip().splitlines()[-1]
+    proc = _predict(f"--checkpoint={runs['music']}", "--fusion=fusion1", "x.wav")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: --fusion=fusion1 fuses two nets: give two --checkpoint runs (one net's clips are majority-voted)")
+
+
+def test_launch_predict_tags_a_folder_into_a_csv_and_resumes(runs, tmp_path, capsys):
+    lib = tmp_path / "lib"
+    (lib / "a").mkdir(parents=True)
+    for i in range(3):
+        sf.write(lib / "a" / f"song{i}.wav", tone(4.0 + i, seed=i), 22050, subtype="PCM_16")
+    sf.write(lib / "short.wav", tone(1.0), 22050)
+    (lib / "notes.txt").write_text("x")
+    out = tmp_path / "tags.csv"
+    from launch import predict
+
+    code, stdout, err = run_in_process(predict, capsys, f"--checkpoint={runs['music']}", f"--output={out}", lib)
+    assert code == 1 and "short.wav: error: too short to classify" in err
+    assert "5 files" not in stdout and "4 files: 3 classified" in stdout
+    assert "1 files under the folders are not audio" in stdout
+    rows = out.read_text().splitlines()
+    assert rows[0] == "file,class,probability,top,votes,n_clips,duration_s,rule,warnings,error" and len(rows) == 5
+    code, stdout, err = run_in_process(predict, capsys, f"--checkpoint={runs['music']}", f"--output={out}", lib)
+    assert "4 were already in" in stdout and len(out.read_text().splitlines()) == 5
 
 
 @pytest.fixture

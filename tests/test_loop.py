@@ -73,7 +73,8 @@ def test_training_learns_and_writes_the_run_files(tmp_path):
     assert rows[-1]["loss"] < rows[0]["loss"]
     # 10 genres (chance 0.1); this toy fold reaches 0.8 on this machine.
     assert res.test_accuracy >= 0.5
-    assert sorted(p.name for p in res.run_dir.iterdir()) == \
+    # The lock is gone once training returns; the TensorBoard events are tests/test_summaries.py's.
+    assert sorted(p.name for p in res.run_dir.iterdir() if not p.name.startswith("events.out.tfevents.")) == \
         ["checkpoints", "config.json", "metrics.jsonl", "result.json", "test_probs.npz"]
     best = max(rows, key=lambda r: (r["valid_track_acc"], r["valid_clip_acc"], -r["valid_loss"], -r["epoch"]))
     assert res.best_epoch == best["epoch"]

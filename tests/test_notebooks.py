@@ -1,4 +1,4 @@
-"""The three notebooks run headless top to bottom (nbclient, kernel python3) on a small synthetic corpus,
+"""The four notebooks run headless top to bottom (nbclient, kernel python3) on a small synthetic corpus,
 and are committed without outputs.
 
 One session-scoped workdir serves all three: a synthetic corpus of 10 tracks per genre, 6.5 s each (the
@@ -6,8 +6,10 @@ corpus code accepts an existing corpus of any length; 6.5 s crops to one 6 s key
 per track), its feature cache, and a tiny net_STFT / net_MUSIC pair (k1 = 8, one epoch) trained on fold 0 by
 `crossval.run`, which also writes the results directory. Notebooks 02 and 03 are pointed at those runs and
 results through MGC_MUSIC_RUN, MGC_STFT_RUN and MGC_RESULTS_DIR; the slow variants let them train on their own.
+Notebook 04 cross-validates a tiny net_MUSIC (k1 = 8, one epoch, 3 folds) on the same corpus itself.
 """
 import contextlib
+import json
 import os
 import pathlib
 import shutil
@@ -20,7 +22,7 @@ import pytest
 from mgc_jax.evaluate import Bootstrap
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
-NAMES = ("01_batch_feature_extraction", "02_what_the_nets_learned", "03_results")
+NAMES = ("01_batch_feature_extraction", "02_what_the_nets_learned", "03_results", "04_your_music")
 PER_GENRE = 10  # stratified folds need >= 10 tracks per genre
 SECONDS = 6.5
 
@@ -134,8 +136,28 @@ def test_03_results(small_workdir):
         assert (wd.root / "figures" / png).stat().st_size > 0
 
 
+def test_04_your_music(small_workdir):
+    wd, _ = small_workdir
+    nb = _execute(NAMES[3], NOTEBOOKS, MGC_WORKDIR=wd.root, MGC_NB_EPOCHS=1, MGC_NB_FOLDS=3, MGC_NB_K1=8,
+                  MGC_NB_SHOW=2)
+    text = _text(nb)
+    n = 10 * PER_GENRE
+    assert "corpus synthetic (synthetic, " in text and f"{n} usable tracks" in text
+    results = json.loads((wd.results_dir("synthetic", "stratified", n_folds=3) / "results.json").read_text())
+    accuracy = results["systems"]["net_MUSIC"]["accuracy"]
+    assert f"net_MUSIC: {100 * accuracy:.1f} % of {n} tracks" in text  # every track tested once over 3 folds
+    assert "trained 3 runs, reused 0" in text and "confusion_net_MUSIC.png" in text
+    wrong = round(n * (1 - accuracy))
+    assert f"{wrong} of {n} tracks misclassified" in text
+    players = [o for cell in nb.cells for o in cell.get("outputs", [])
+               if "<audio" in "".join(o.get("data", {}).get("text/html", ""))]
+    assert len(players) == len(list((wd.root / "figures").glob("04_wrong_*.png"))) == min(2, wrong)
+    for png in ("04_features_blues.png", "04_stft_blues.png", "04_features_classical.png"):
+        assert (wd.root / "figures" / png).stat().st_size > 0
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES[1:])
+@pytest.mark.parametrize("name", NAMES[1:3])
 def test_notebook_trains_its_own_runs(name, small_workdir, tmp_path):
     """02 and 03 without given runs: they train (net_MUSIC / net_STFT, fold 0, one epoch at full size) themselves."""
     wd, _ = small_workdir

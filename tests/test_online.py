@@ -97,5 +97,7 @@ def test_online_training_with_random_crops_and_mixup_equals_the_cached_run(corpu
     cached, _ = _run(corpus_dir, tmp_path / "cached", **reg)
     on, _ = _run(corpus_dir, tmp_path / "online", features="online", **reg)
     grid, _ = _run(corpus_dir, tmp_path / "grid")
-    assert abs(on[0]["loss"] - cached[0]["loss"]) <= 1e-3 * abs(cached[0]["loss"])
-    assert abs(cached[0]["loss"] - grid[0]["loss"]) > 1e-3 * abs(grid[0]["loss"])
+    # The two paths agree to float rounding (bitwise here), far closer than random crops differ from the grid's
+    # (4e-4 relative after one epoch on these 8 s tracks, whose crops move by under one grid hop).
+    assert abs(on[0]["loss"] - cached[0]["loss"]) <= 1e-5 * abs(cached[0]["loss"])
+    assert abs(cached[0]["loss"] - grid[0]["loss"]) > 1e-4 * abs(grid[0]["loss"])

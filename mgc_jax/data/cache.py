@@ -1,18 +1,23 @@
 """The per-track feature cache: `<track_id>.music.npy` [T, 8], `<track_id>.stft.npy` [T, bins] and index.json
-(see WORKSPACE.md), read by `FeatureCache`; `mgc_jax.data.extraction` writes it. Plain .npy and JSON only.
+(see WORKSPACE.md), read by `FeatureCache`; `mgc_jax.data.extraction` writes it through `write_maps` and
+`IndexStore`. Plain .npy and JSON only.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import pathlib
+from collections.abc import Sequence
 
 import numpy as np
 from absl import logging
 
 from dsp import FeatureConfig
+from mgc_jax import distributed
 from mgc_jax.config import FEATURE_WIDTHS, feature_width
 from mgc_jax.errors import DataError
-from mgc_jax.workdir import read_json
+from mgc_jax.workdir import atomic_write, read_json, write_json
 
 KINDS = tuple(FEATURE_WIDTHS)  # the maps cached per track
 INDEX = "index.json"
@@ -23,6 +28,72 @@ def width(kind: str, cfg) -> int:
     if kind not in KINDS:
         raise DataError(f"unknown feature kind {kind!r}; expected one of {', '.join(KINDS)}")
     return feature_width(kind, cfg)
+
+
+STORAGE_DTYPES = ("float32", "float16")  # of a cached map; float16 is offered for STFT maps (`stored_dtype`)
+FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504: a map with larger values is stored as float32
+
+
+def stored_dtype(entry: dict, kind: str) -> str:
+    """The dtype a cached map is stored in: its entry's "dtypes" (float32 for entries without one)."""
+    return entry.get("dtypes", {}).get(kind, "float32")
+
+
+def write_maps(directory: pathlib.Path, track_id: str, maps: dict[str, np.ndarray],
+               dtypes: dict[str, str] | None = None) -> dict:
+    """Write a track's maps (kind -> [T, F]) as `<track_id>.<kind>.npy`, each atomically, in `dtypes` (kind ->
+    one of STORAGE_DTYPES; float32 for a kind not named).
+
+    Returns the index entry's file fields: {"files", "file_sha256", "file_mtime_ns", "dtypes"}, each kind -> value.
+    """
+    dtypes = {k: (dtypes or {}).get(k, "float32") for k in maps}
+    out = {"files": {}, "file_sha256": {}, "file_mtime_ns": {}, "dtypes": dtypes}
+    for kind, arr in maps.items():
+        name = f"{track_id}.{kind}.npy"
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(arr, dtype=dtypes[kind]), allow_pickle=False)
+        with atomic_write(directory / name) as f:
+            f.write(buf.getbuffer())
+        out["files"][kind], out["file_sha256"][kind] = name, hashlib.sha256(buf.getbuffer()).hexdigest()
+        out["file_mtime_ns"][kind] = (directory / name).stat().st_mtime_ns
+    return out
+
+
+class IndexStore:
+    """Where this process's index goes: index.json for a single process, index.process<k>.json for process k.
+
+    `mine` is the share of the tracks this process extracts (all of them in a single process). A shard holds
+    the header and the records of `mine` only, so two processes never write the same file.
+    """
+
+    def __init__(self, directory: pathlib.Path, index: dict, tracks: Sequence):
+        self.directory, self.index = directory, index
+        self.rank, self.count = distributed.process_index(), distributed.process_count()
+        if self.count == 1:
+            self.mine = list(tracks)
+            self.path = directory / INDEX
+        else:
+            self.mine = distributed.share(sorted(tracks, key=lambda t: t.track_id), self.rank, self.count)
+            self.path = directory / f"index.process{self.rank}.json"
+        self._own = {t.track_id for t in self.mine}
+
+    def describe(self) -> str:
+        return "" if self.count == 1 else f"; process {self.rank} of {self.count}: {len(self.mine)} tracks"
+
+    def must_write(self) -> bool:
+        """A shard is always rewritten (its share may be new); index.json when shards wait to be folded in."""
+        return self.count > 1 or any(self.directory.glob(SHARD_GLOB))
+
+    def save(self) -> None:
+        if self.count == 1:
+            write_json(self.path, self.index)
+            for shard in self.directory.glob(SHARD_GLOB):  # folded into index.json above
+                shard.unlink(missing_ok=True)
+            return
+        header = {k: v for k, v in self.index.items() if k not in ("tracks", "failed")}
+        write_json(self.path, dict(header, process={"index": self.rank, "count": self.count},
+                                   tracks={t: e for t, e in self.index["tracks"].items() if t in self._own},
+                                   failed={t: f for t, f in self.index["failed"].items() if t in self._own}))
 
 
 class FeatureCache:
@@ -63,6 +134,9 @@ class FeatureCache:
     def load(self, track_id: str, kind: str, mmap: bool = True) -> np.ndarray:
         """float32 [T, F] map of a track (read-only memory map unless mmap=False).
 
+        A map stored as float16 (`extraction.extract(stft_dtype="float16")`) comes as a float16 memory map
+        (its users cast what they read: `ClipDataset` cuts float32 clips) or, with mmap=False, as float32.
+
         Raises:
           DataError: the track or kind is not cached, or its file is damaged.
         """
@@ -73,10 +147,11 @@ class FeatureCache:
             raise DataError(f"{path}: unreadable feature file ({e}); run the extraction again to rebuild it") from e
         # A file replaced behind the index's back must not pass for the map the index describes.
         expected = (self.entries()[track_id].get("n_frames"), width(kind, self.config))
-        if arr.shape != expected or arr.dtype != np.float32:
-            raise DataError(f"{path}: holds {arr.dtype} {list(arr.shape)}, the index says float32 {list(expected)}; "
+        dtype = stored_dtype(self.entries()[track_id], kind)
+        if arr.shape != expected or arr.dtype != dtype:
+            raise DataError(f"{path}: holds {arr.dtype} {list(arr.shape)}, the index says {dtype} {list(expected)}; "
                             "run the extraction again to rebuild it")
-        return arr
+        return arr if mmap or arr.dtype == np.float32 else arr.astype(np.float32)
 
 
 def _read_index(directory: pathlib.Path) -> dict:

@@ -1,5 +1,6 @@
-"""3 s clips of cached feature maps: (track, start frame) windows into read-only memory maps, copied only into
-the batch being built, and shuffled batches whose order is a pure function of (seed, epoch).
+"""3 s clips of cached feature maps from whole tracks: (track, start frame) windows into read-only memory maps, spread
+over each track (a bound never takes its first clips alone; WORKSPACE.md "Whole tracks"), copied only into the batch
+being built, and shuffled batches whose order is a pure function of (seed, epoch).
 """
 from __future__ import annotations
 
@@ -12,26 +13,35 @@ import numpy as np
 from mgc_jax.errors import DataError
 
 CLIP_FRAMES = 128  # frames per clip (128 x 512 / 22050 = 2.97 s)
-CLIP_HOP = 64  # frames between clip starts (1.49 s)
-MAX_CLIPS = 18  # clips per track in the paper (a 30 s track)
+CLIP_HOP = 64  # frames between grid clip starts (1.49 s)
+
+
+def n_windows(n_frames: int, clip_frames: int = CLIP_FRAMES, hop: int = CLIP_HOP) -> int:
+    """Grid windows that fit in a track of n_frames frames: 1 + (n_frames - clip_frames) // hop, 0 if shorter."""
+    if clip_frames < 1 or hop < 1:
+        raise ValueError(f"clip_frames={clip_frames}, hop={hop}: both must be >= 1")
+    return 0 if n_frames < clip_frames else 1 + (n_frames - clip_frames) // hop
+
+
+def spread(n: int, k: int | None) -> np.ndarray:
+    """int64 [min(n, k)]: k of the indices 0..n-1 spread evenly from the first, floor(j * n / k); all n when
+    k is None or >= n. (n = 19, k = 18: 0..17, the paper's grid; n = 59, k = 18: 0, 3, 6, ..., 55.)"""
+    if k is not None and k < 1:
+        raise ValueError(f"max_clips={k}: must be >= 1 (or None for every window)")
+    if k is None or k >= n:
+        return np.arange(n, dtype=np.int64)
+    return np.arange(k, dtype=np.int64) * n // k
 
 
 def clip_starts(n_frames: int, clip_frames: int = CLIP_FRAMES, hop: int = CLIP_HOP,
-                max_clips: int | None = MAX_CLIPS) -> np.ndarray:
-    """Start frames of the clips of a track: int64 [n_clips] = 0, hop, 2 hop, ...
+                max_clips: int | None = None) -> np.ndarray:
+    """Start frames of a track's clips: int64 [n_clips], on the grid 0, hop, 2 hop, ...
 
-    n_clips = min(max_clips, 1 + (n_frames - clip_frames) // hop) (18 for GTZAN's T = 1290-1291),
-    0 when the track is shorter than one clip; max_clips=None takes every window that fits (e.g. to
-    classify a whole song).
+    Every grid window that fits (`n_windows`), or, when there are more than `max_clips`, `max_clips` of them
+    spread evenly over the whole track (`spread`): never the first ones alone. 0 clips when the track is
+    shorter than one clip.
     """
-    if clip_frames < 1 or hop < 1:
-        raise ValueError(f"clip_frames={clip_frames}, hop={hop}: both must be >= 1")
-    if n_frames < clip_frames:
-        return np.zeros(0, np.int64)
-    n = 1 + (n_frames - clip_frames) // hop
-    if max_clips is not None:
-        n = min(n, max_clips)
-    return np.arange(n, dtype=np.int64) * hop
+    return spread(n_windows(n_frames, clip_frames, hop), max_clips) * hop
 
 
 def clip_order(n_clips: int, *, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
@@ -40,23 +50,45 @@ def clip_order(n_clips: int, *, seed: int, epoch: int, shuffle: bool = True) -> 
     return np.random.default_rng([seed, epoch]).permutation(n_clips) if shuffle else np.arange(n_clips)
 
 
-def train_starts(start: np.ndarray, last: np.ndarray, *, crops: str, seed: int, epoch: int) -> np.ndarray:
+class ClipSlots(NamedTuple):
+    """Where the clips of a list of tracks may start, clip by clip (int64 [n_clips] each)."""
+
+    start: np.ndarray  # grid start (`clip_starts`)
+    last: np.ndarray  # last start that fits in the clip's track: n_frames - CLIP_FRAMES
+    slot: np.ndarray  # the clip's index j among its track's clips
+    count: np.ndarray  # its track's clip count n
+
+    @classmethod
+    def of(cls, n_frames: Sequence[int], max_clips: int | None) -> "ClipSlots":
+        parts = []
+        for t in n_frames:
+            s = clip_starts(int(t), max_clips=max_clips)
+            parts.append((s, np.full(s.size, int(t) - CLIP_FRAMES), np.arange(s.size), np.full(s.size, s.size)))
+        if not parts:
+            return cls(*(np.zeros(0, np.int64) for _ in range(4)))
+        return cls(*(np.concatenate([p[i] for p in parts]).astype(np.int64) for i in range(4)))
+
+
+def train_starts(slots: ClipSlots, *, crops: str, seed: int, epoch: int) -> np.ndarray:
     """Start frames of the training clips of one epoch: int64 [n_clips].
 
-    start: int [n_clips] the grid starts (`clip_starts`); last: int [n_clips] the last start that fits in each
-    clip's track (n_frames - CLIP_FRAMES). crops="grid" returns `start`; "random" moves every clip by an offset
-    drawn uniformly from [0, CLIP_HOP) frames, a pure function of (seed, epoch), clamped to `last`. Why: the
-    grid shows the net the same 18 crops of a track every epoch; random offsets show it a new crop of the same
-    region each time, at no cost in steps (on 30-40 real training tracks the nets fit their clips within ~10
-    epochs, benchmarks/real_music.md). Evaluation always uses the grid.
+    crops="grid": the evenly spread grid windows (`slots.start`), moved by (epoch mod s) grid hops where a track
+    has s >= 2 times as many windows as clips, so that over s epochs every window of a long track is trained on
+    (s = 1, no move, where the budget covers the track: the paper's grid of a 30 s track stays put). "random"
+    cuts each track's start range [0, last] into its clip count n equal stretches and draws clip j's start
+    uniformly in stretch j, a pure function of (seed, epoch): every epoch shows the net new crops from all over the track at the same cost
+    (on a 30 s track with 18 clips a stretch is ~65 frames, about the grid's hop). Why random: on 30-40 real
+    training tracks the nets fit their clips within ~10 epochs (benchmarks/real_music.md); on long tracks the
+    budget samples the whole track over the epochs instead of the same few windows.
     """
-    start = np.asarray(start, np.int64)
     if crops == "grid":
-        return start
+        stride = (slots.last // CLIP_HOP + 1) // np.maximum(slots.count, 1)  # windows per clip of each track
+        return np.asarray(slots.start + (epoch % np.maximum(stride, 1)) * CLIP_HOP, np.int64)
     if crops != "random":
         raise ValueError(f"crops={crops!r}: expected 'grid' or 'random'")
-    offset = np.random.default_rng([seed, epoch, 1]).integers(0, CLIP_HOP, start.size)
-    return np.minimum(start + offset, np.asarray(last, np.int64))
+    u = np.random.default_rng([seed, epoch, 1]).random(slots.start.size)
+    start = np.floor((slots.slot + u) * (slots.last + 1) / slots.count).astype(np.int64)
+    return np.minimum(start, slots.last)
 
 
 class ClipBatch(NamedTuple):
@@ -84,7 +116,7 @@ class ClipDataset:
     """
 
     def __init__(self, cache, track_ids: Sequence[str], labels, kinds: Sequence[str] = ("music",),
-                 transform: Callable[[dict], dict] | None = None, max_clips: int | None = MAX_CLIPS):
+                 transform: Callable[[dict], dict] | None = None, max_clips: int | None = None):
         self.track_ids = tuple(track_ids)
         self.labels = np.asarray(labels, np.int32)
         self.kinds = tuple(kinds)
@@ -94,7 +126,7 @@ class ClipDataset:
         if not self.kinds:
             raise DataError("no feature kind given")
         self._maps: list[dict[str, np.ndarray]] = []
-        starts, owners, lasts = [], [], []
+        starts, owners, lengths_all = [], [], []
         for i, tid in enumerate(self.track_ids):
             maps = {k: cache.load(tid, k, mmap=True) for k in self.kinds}
             for arr in maps.values():
@@ -109,9 +141,9 @@ class ClipDataset:
             self._maps.append(maps)
             starts.append(s)
             owners.append(np.full(s.size, i, np.int32))
-            lasts.append(np.full(s.size, next(iter(lengths.values())) - CLIP_FRAMES, np.int64))
-        self._start = np.concatenate(starts) if starts else np.zeros(0, np.int64)
-        self._last = np.concatenate(lasts) if lasts else np.zeros(0, np.int64)
+            lengths_all.append(next(iter(lengths.values())))
+        self._slots = ClipSlots.of(lengths_all, max_clips)
+        self._start = self._slots.start
         self._track = np.concatenate(owners) if owners else np.zeros(0, np.int32)
         self._first = np.concatenate([[0], np.cumsum([s.size for s in starts])]).astype(np.int64)
         self.widths = {k: self._maps[0][k].shape[1] for k in self.kinds} if self._maps else {}
@@ -138,7 +170,7 @@ class ClipDataset:
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}: must be >= 1")
         order = clip_order(self.n_clips, seed=seed, epoch=epoch, shuffle=shuffle)
-        start = train_starts(self._start, self._last, crops=crops, seed=seed, epoch=epoch)
+        start = train_starts(self._slots, crops=crops, seed=seed, epoch=epoch)
         for a in range(0, self.n_clips, batch_size):
             idx = order[a:a + batch_size]
             track = self._track[idx]

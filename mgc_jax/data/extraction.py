@@ -1,4 +1,4 @@
-"""Batched, resumable, multi-process extraction of the feature cache (`mgc_jax.data.cache` holds its layout and reader).
+"""Batched, resumable, multi-process extraction of the feature cache (its layout, reader and writers: `mgc_jax.data.cache`).
 
 Extraction (`extract`) runs `dsp.features.feature_maps` (= `dsp.music_features_with_nan_counts` and
 `dsp.stft_features` from one STFT) jitted and vmapped over batches of equal-length tracks. Tracks are
@@ -9,6 +9,13 @@ exactly the samples it would see uncropped; only the frames past that window go 
 normalisations of roughness and the MinRMS trims then run over these T frames). Equal crop lengths
 make vmapped batches with one compilation per length, and a track's features never depend on which
 tracks share its batch. A track no longer than one key window (<= 6 s) is kept whole.
+
+Pipeline (`mgc_jax.data.pipeline`). `decode_threads` threads decode and resample files (2 per thread ahead)
+while the caller's thread sorts them into length buckets; full buckets go to a maps thread, which starts their
+maps under JAX (asynchronous; a compilation there does not stop the decoding), and one writer thread writes
+finished maps and their index entries, in order. Decoded audio held at once: the files ahead, the buckets
+(flushed beyond 4 batches or 4 x batch_size minutes of audio), 2 batches waiting for the maps thread and 2 at the
+writer: bounded whatever the corpus size. decode_threads=0 is the serial run, with the same maps and index.
 
 Devices and processes. Each batch is sharded over this process's devices (`mgc_jax.sharding.local_mesh`):
 `batch_size` is rounded up to a multiple of the local device count and every device maps its own tracks, so
@@ -25,10 +32,10 @@ all of them are done (a barrier), so the cache is complete when any of them goes
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import functools
 import hashlib
-import io
 import os
 import pathlib
 import time
@@ -42,19 +49,32 @@ import mgc_jax.config
 from dsp import FEATURE_NAMES, n_frames
 from dsp.features import feature_maps
 from mgc_jax import distributed, sharding
-from mgc_jax.data import audio
+from mgc_jax.data import audio, pipeline
 from mgc_jax.data.cache import (
-    INDEX,
+    FLOAT16_MAX,
     INDEX_FORMAT,
     KINDS,
-    SHARD_GLOB,
+    STORAGE_DTYPES,
+    IndexStore,
     _read_index,
+    stored_dtype,
     width,
+    write_maps,
 )
 from mgc_jax.data.maps import crop_length
 from mgc_jax.data.track import id_problem
 from mgc_jax.errors import AudioError, DataError
-from mgc_jax.workdir import atomic_write, write_json
+
+# Audio waiting in the length buckets is flushed beyond 4 batches of tracks or 4 x batch_size x this many seconds
+# (32 minutes, 170 MB of float32 at 22,050 Hz, for batches of 8), so a corpus of many lengths or long files
+# holds a bounded amount of decoded audio.
+_WAITING_SECONDS = 60
+
+
+def default_decode_threads() -> int:
+    """Decoding threads of `extract` by default: one per CPU core this process may use (at most 8)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(8, cores))
 
 
 class ExtractReport(NamedTuple):
@@ -67,7 +87,8 @@ class ExtractReport(NamedTuple):
 
 
 def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: int = 8,
-            progress: bool = True, verify: bool = False) -> ExtractReport:
+            progress: bool = True, verify: bool = False, decode_threads: int | None = None,
+            stft_dtype: str | None = None) -> ExtractReport:
     """Extract the music and STFT maps of every track not cached yet (resumable, batched, sharded).
 
     Args:
@@ -81,6 +102,11 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
       verify: re-hash every cached .npy of a cached track against the SHA-256 in its entry (an unchanged
         mtime is otherwise trusted; `mgc_jax.data.cache`, "Trust and --verify") and extract again each track with a
         file whose bytes differ, or whose entry has no checksum to compare with (reported in `rotted`).
+      decode_threads: threads decoding and resampling files ahead of the maps (None: `default_decode_threads()`);
+        0 decodes in the calling thread, one file after another (a serial run: same maps, same index).
+      stft_dtype: how STFT maps are stored: "float16" halves the cache (relative rounding <= 2^-11; WORKSPACE.md,
+        "Data decisions"; a map beyond float16's range stays float32), "float32", or None: cached maps as they
+        are, new ones float32. Maps cached in the other dtype are extracted again when one is named.
 
     Returns:
       ExtractReport(done, skipped, failed) of this process's tracks. A track is skipped when its entry,
@@ -94,6 +120,8 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise ValueError(f"batch_size={batch_size!r}: need an int >= 1")
     distributed.check_backend()
+    if stft_dtype not in (None, *STORAGE_DTYPES):
+        raise ValueError(f"stft_dtype={stft_dtype!r}: expected one of {STORAGE_DTYPES} or None")
     directory = pathlib.Path(cache_dir)
     directory.mkdir(parents=True, exist_ok=True)
     index = _read_index(directory)
@@ -111,13 +139,13 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
             del index["tracks"][t]
     index.update(format=INDEX_FORMAT, config_hash=cfg.hash(), config=cfg.to_dict(), dsp_code=code)
     _check_ids(tracks)
-    store = _IndexStore(directory, index, tracks)
+    store = IndexStore(directory, index, tracks)
 
     skipped, todo, rotted, verified = [], [], [], 0
     before = repr(index["tracks"])
     for t in store.mine:
         entry = index["tracks"].get(t.track_id)
-        if not _up_to_date(directory, entry, t, cfg):
+        if not _up_to_date(directory, entry, t, cfg, stft_dtype):
             todo.append(t)
             continue
         if verify:
@@ -148,19 +176,25 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
     from tqdm import tqdm
 
     t0 = time.perf_counter()
+    threads = default_decode_threads() if decode_threads is None else decode_threads
     # A batch is padded to batch_size rows: rows beyond the tracks there are would hold memory for audio that is not
     # there (--batch_size=100000 asks for 260 GB). Up to the default 8 rows stay as asked (same compiled shapes).
     rows = min(batch_size, max(len(todo), 8))
     if rows < batch_size:
         logging.info("batch_size=%d is larger than the %d tracks to extract: batches of %d", batch_size, len(todo),
                      rows)
-    run = _Run(index, cfg, rows, store)
-    with tqdm(total=len(todo), disable=not progress, unit="track", desc="features") as bar:
-        for t in todo:
-            run.add(t)
-            bar.update(run.take_progress())
-        run.flush_all()
-        bar.update(run.take_progress())
+    run = _Run(index, cfg, rows, store, stft_dtype or "float32")
+    with tqdm(total=len(todo), disable=not progress, unit="track", desc="features") as run.bar:
+        try:
+            ahead = pipeline.ordered(run.decode, todo, workers=threads, ahead=2 * threads)
+            with contextlib.closing(ahead) as decoded:
+                for t, result in decoded:
+                    run.add(t, result)
+            run.finish()
+        except BaseException:
+            # Ctrl-C or an error here: what was computed is still written and indexed, so a rerun resumes there.
+            run.close()
+            raise
     store.save()  # also records tracks that failed after the last batch
     run.log_crops()
     seconds = time.perf_counter() - t0
@@ -179,128 +213,122 @@ class _Pending(NamedTuple):
     meta: dict
 
 
-class _IndexStore:
-    """Where this process's index goes: index.json for a single process, index.process<k>.json for process k.
-
-    `mine` is the share of the tracks this process extracts (all of them in a single process). A shard holds
-    the header and the records of `mine` only, so two processes never write the same file.
-    """
-
-    def __init__(self, directory: pathlib.Path, index: dict, tracks: Sequence):
-        self.directory, self.index = directory, index
-        self.rank, self.count = distributed.process_index(), distributed.process_count()
-        if self.count == 1:
-            self.mine = list(tracks)
-            self.path = directory / INDEX
-        else:
-            self.mine = distributed.share(sorted(tracks, key=lambda t: t.track_id), self.rank, self.count)
-            self.path = directory / f"index.process{self.rank}.json"
-        self._own = {t.track_id for t in self.mine}
-
-    def describe(self) -> str:
-        return "" if self.count == 1 else f"; process {self.rank} of {self.count}: {len(self.mine)} tracks"
-
-    def must_write(self) -> bool:
-        """A shard is always rewritten (its share may be new); index.json when shards wait to be folded in."""
-        return self.count > 1 or any(self.directory.glob(SHARD_GLOB))
-
-    def save(self) -> None:
-        if self.count == 1:
-            write_json(self.path, self.index)
-            for shard in self.directory.glob(SHARD_GLOB):  # folded into index.json above
-                shard.unlink(missing_ok=True)
-            return
-        header = {k: v for k, v in self.index.items() if k not in ("tracks", "failed")}
-        write_json(self.path, dict(header, process={"index": self.rank, "count": self.count},
-                                   tracks={t: e for t, e in self.index["tracks"].items() if t in self._own},
-                                   failed={t: f for t, f in self.index["failed"].items() if t in self._own}))
-
-
 class _Run:
-    """One extraction: buckets of equal-length audio, flushed as batches sharded over the local devices."""
+    """One extraction, in stages (`mgc_jax.data.pipeline`): files decoded in worker threads (`decode`), buckets of
+    equal-length audio flushed as batches (`add`, the caller's thread), their maps started on the local devices
+    (`_maps`, a thread), written and recorded in the index on a writer thread (`_write`), in order."""
 
-    def __init__(self, index, cfg, batch_size, store: _IndexStore):
+    def __init__(self, index, cfg, batch_size, store: IndexStore, stft_dtype: str, writer_depth: int = 2):
         self.directory, self.index, self.cfg, self.store = store.directory, index, cfg, store
-        # Whole rows per device: one compiled shape per track length, whatever the batch's fill.
-        self.batch_size = sharding.padded_size(batch_size, sharding.local_mesh())
+        self.stft_dtype = stft_dtype
+        self.mesh = sharding.local_mesh()
+        # Whole rows per device: one compiled shape per track length for full batches.
+        self.batch_size = sharding.padded_size(batch_size, self.mesh)
         self.buckets: dict[int, list[_Pending]] = collections.defaultdict(list)
+        self.shapes: set[tuple[int, int]] = set()  # (rows, samples) of the batches computed so far
         self.done: list[str] = []
         self.failed: list[tuple[str, str]] = []
         self.crops: list[float] = []  # seconds dropped per track
-        self._progress = 0
-        # Tracks of rare lengths wait in their bucket; beyond this many waiting, the fullest bucket goes
-        # (padded), which bounds memory for corpora of many lengths.
+        self.bar = None  # a tqdm bar, advanced by the writer
+        # Tracks of rare lengths wait in their bucket; beyond this many waiting (or this much audio), the
+        # fullest bucket goes, which bounds memory for corpora of many lengths and for long files.
         self.max_waiting = 4 * self.batch_size
+        self.max_waiting_samples = self.max_waiting * _WAITING_SECONDS * cfg.sample_rate
+        self.writer = pipeline.Background(self._write, depth=writer_depth)
+        # Batches go to JAX from their own thread: a compilation (seconds, once per length) does not stop this
+        # thread from taking decoded files, so decoding goes on meanwhile.
+        self.maps = pipeline.Background(self._maps, depth=2, name="mgc-maps")
 
-    def take_progress(self) -> int:
-        n, self._progress = self._progress, 0
-        return n
-
-    def add(self, track) -> None:
+    def decode(self, track) -> _Pending | str:
+        """A track's cropped samples and index metadata, or the cause it cannot be extracted (any thread)."""
         try:
-            raw = pathlib.Path(track.path).read_bytes()
+            digest = _sha256(track.path)
+            st = os.stat(track.path)
             decoded = audio.decode(track.path, self.cfg.sample_rate)
         except AudioError as e:
-            return self._fail(track, e.cause)
+            return e.cause
         except OSError as e:
-            return self._fail(track, f"unreadable ({e})")
+            return f"unreadable ({e})"
         x = decoded.samples
         if decoded.warnings:  # extracted all the same: the classes decide whether silence or the like is music
             logging.warning("%s: %s", track.path, "; ".join(decoded.warnings))
         n = x.size
         kept = crop_length(n, self.cfg)
         if n_frames(kept, self.cfg) < 1:
-            return self._fail(track, f"too short: {n} samples at {self.cfg.sample_rate} Hz, "
-                                     f"less than one {self.cfg.frame_length}-sample frame")
-        st = os.stat(track.path)
-        meta = {"path": str(track.path), "genre": track.genre, "audio_sha256": hashlib.sha256(raw).hexdigest(),
+            return (f"too short: {n} samples at {self.cfg.sample_rate} Hz, "
+                    f"less than one {self.cfg.frame_length}-sample frame")
+        meta = {"path": str(track.path), "genre": track.genre, "audio_sha256": digest,
                 "audio_bytes": st.st_size, "audio_mtime_ns": st.st_mtime_ns,
                 "duration_s": n / self.cfg.sample_rate, "n_samples": n, "n_samples_kept": kept,
                 "n_frames": n_frames(kept, self.cfg), "warnings": list(decoded.warnings)}
-        self.crops.append((n - kept) / self.cfg.sample_rate)
+        return _Pending(track, x[:kept], meta)
+
+    def add(self, track, decoded: _Pending | str) -> None:
+        if isinstance(decoded, str):
+            self.writer.put(("failed", track, decoded))
+            return
+        kept = decoded.x.size
+        self.crops.append(decoded.meta["duration_s"] - kept / self.cfg.sample_rate)
         bucket = self.buckets[kept]
-        bucket.append(_Pending(track, x[:kept], meta))
+        bucket.append(decoded)
         if len(bucket) == self.batch_size:
             self._flush(kept)
-        elif sum(map(len, self.buckets.values())) > self.max_waiting:
-            self._flush(max(self.buckets, key=lambda k: len(self.buckets[k])))
+        elif (sum(map(len, self.buckets.values())) > self.max_waiting
+              or sum(k * len(b) for k, b in self.buckets.items()) > self.max_waiting_samples):
+            self._flush(max(self.buckets, key=lambda k: k * len(self.buckets[k])))
 
-    def flush_all(self) -> None:
+    def finish(self) -> None:
+        """Flush what waits in the buckets and wait for every write."""
         for kept in list(self.buckets):
             self._flush(kept)
+        self.maps.close()
+        self.writer.close()
+
+    def close(self) -> None:
+        """After an interrupt or error: what was computed is still written and indexed, so a rerun resumes there."""
+        self.maps.close(raise_error=False)
+        self.writer.close(raise_error=False)
 
     def _flush(self, kept: int) -> None:
         items = self.buckets.pop(kept)
         if not items:
             return
-        # Pad a short batch with copies of its last track: one compiled shape per length, not per count.
-        xs = sharding.pad_rows(np.stack([p.x for p in items]), self.batch_size, fill="edge")
-        batch = batch_maps(xs, self.cfg)
-        music, nan_counts, stft = batch["music"], batch["music_nan_counts"], batch["stft"]
+        # A short batch is padded with copies of its last track: to a row count already compiled for this
+        # length if there is one (no new compilation), else only to whole rows per device (a long file of its
+        # own length is not computed batch_size times). A track's maps do not depend on its batch.
+        rows = min((r for r, n in self.shapes if n == kept and r >= len(items)),
+                   default=sharding.padded_size(len(items), self.mesh))
+        self.shapes.add((rows, kept))
+        xs = sharding.pad_rows(np.stack([p.x for p in items]), rows, fill="edge")
+        self.maps.put((items, xs))
 
+    def _maps(self, job) -> None:
+        """The maps thread's work: a batch's maps, handed to the writer."""
+        items, xs = job
+        self.writer.put(("batch", items, batch_maps(xs, self.cfg)))
+
+    def _write(self, job) -> None:
+        """The writer thread's work: one batch's arrays and index entries, or one failure record."""
+        if job[0] == "failed":
+            return self._fail(job[1], job[2])
+        _, items, batch = job
+        music, nan_counts, stft = batch["music"], batch["music_nan_counts"], batch["stft"]
         for i, p in enumerate(items):
             maps = {"music": music[i], "stft": stft[i]}
             bad = [k for k, v in maps.items() if not np.isfinite(v).all()]
             if bad:
                 self._fail(p.track, f"non-finite values in the {'/'.join(bad)} map")
                 continue
-            files, sums, mtimes = {}, {}, {}
-            for kind, arr in maps.items():
-                name = f"{p.track.track_id}.{kind}.npy"
-                buf = io.BytesIO()
-                np.save(buf, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
-                with atomic_write(self.directory / name) as f:
-                    f.write(buf.getbuffer())
-                files[kind], sums[kind] = name, hashlib.sha256(buf.getbuffer()).hexdigest()
-                mtimes[kind] = (self.directory / name).stat().st_mtime_ns
-            entry = dict(p.meta, files=files, file_sha256=sums, file_mtime_ns=mtimes,
+            # float16 storage only where every value fits (a map of unscaled float audio may not)
+            dtypes = {"stft": self.stft_dtype if np.abs(maps["stft"]).max() <= FLOAT16_MAX else "float32"}
+            entry = dict(p.meta, **write_maps(self.directory, p.track.track_id, maps, dtypes),
                          shapes={k: list(v.shape) for k, v in maps.items()},
                          nan_counts=dict(zip(FEATURE_NAMES, map(int, nan_counts[i]))),
                          dsp_code=self.index["dsp_code"], extracted_ns=time.time_ns())
             self.index["tracks"][p.track.track_id] = entry
             self.index["failed"].pop(p.track.track_id, None)
             self.done.append(p.track.track_id)
-            self._progress += 1
+            self._advance()
         self.store.save()  # after the arrays: the index never points at half files
 
     def _fail(self, track, cause: str) -> None:
@@ -311,7 +339,11 @@ class _Run:
         self.index["tracks"].pop(track.track_id, None)
         # A dated record, not just a missing entry: it must outweigh an older entry in another process's shard.
         self.index["failed"][track.track_id] = {"path": str(track.path), "cause": cause, "extracted_ns": time.time_ns()}
-        self._progress += 1
+        self._advance()
+
+    def _advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
 
     def log_crops(self) -> None:
         crops = np.array(self.crops)
@@ -341,7 +373,7 @@ def _batched(cfg, mesh):
     return sharding.batch_map(lambda x: feature_maps(x, cfg), mesh)
 
 
-def _up_to_date(directory: pathlib.Path, entry: dict | None, track, cfg) -> bool:
+def _up_to_date(directory: pathlib.Path, entry: dict | None, track, cfg, stft_dtype: str | None = None) -> bool:
     """True when a track's cache entry can be used as it is (see `extract`).
 
     A moved or touched audio file, or a touched .npy, whose bytes are unchanged (same SHA-256) still
@@ -364,7 +396,10 @@ def _up_to_date(directory: pathlib.Path, entry: dict | None, track, cfg) -> bool
             arr = np.load(directory / name, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError):  # missing, truncated (shorter than its header says) or not .npy
             return False
-        if list(arr.shape) != expected or arr.dtype != np.float32:
+        if list(arr.shape) != expected or arr.dtype != stored_dtype(entry, kind):
+            return False
+        if kind == "stft" and stft_dtype not in (None, stored_dtype(entry, kind)) and (
+                stft_dtype == "float32" or np.abs(arr).max() <= FLOAT16_MAX):  # (a float16 request may keep float32)
             return False
         # Content, by the audio's rule: an unchanged mtime vouches for the bytes, else the SHA-256 decides, so
         # a right-shaped file rewritten with other values is rebuilt without re-hashing the whole cache on

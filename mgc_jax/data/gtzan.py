@@ -13,6 +13,7 @@ from absl import logging
 from mgc_jax.data import audio
 from mgc_jax.data.track import Discovery, Track
 from mgc_jax.errors import AudioError, DataError
+from mgc_jax.workdir import WORKDIR_CAUSE, is_workdir
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 """GTZAN's genres; a track's label is the index of its genre here."""
@@ -55,7 +56,8 @@ def is_gtzan_layout(root: str | os.PathLike) -> bool:
     True when `root/genres/` or `root/genres_original/` holds a folder named after a GTZAN genre, or when
     every non-hidden sub-folder of `root` is named after a GTZAN genre and at least one of them holds a
     file named `<genre>.NNNNN.<ext>`. So `blues/my song.mp3` + `rock/x.wav` is a labelled folder with the
-    classes blues and rock, and GTZAN's misnamed or stray files stay reported by `scan`.
+    classes blues and rock, and GTZAN's misnamed or stray files stay reported by `scan`. A workdir inside the
+    folder (`mgc_jax.workdir.is_workdir`) does not count.
     """
     root = pathlib.Path(root)
     if not root.is_dir():
@@ -63,7 +65,7 @@ def is_gtzan_layout(root: str | os.PathLike) -> bool:
     for sub in LAYOUTS[:-1]:
         if (root / sub).is_dir() and any((root / sub / g).is_dir() for g in GENRES):
             return True
-    folders = [e for e in root.iterdir() if e.is_dir() and not e.name.startswith(".")]
+    folders = [e for e in root.iterdir() if e.is_dir() and not e.name.startswith(".") and not is_workdir(e)]
     if not folders or any(e.name not in GENRES for e in folders):
         return False
     return any((m := _TRACK_NAME.match(f.name)) and m["genre"] == e.name for e in folders for f in e.iterdir())
@@ -84,11 +86,14 @@ def scan(root: str | os.PathLike) -> Discovery:
     base = genre_folder_base(root)
     tracks: dict[str, Track] = {}
     skipped: list[tuple[str, str]] = []
+    seconds: dict[str, float] = {}
+    skipped_class: dict[str, str] = {}
     for entry in sorted(base.iterdir()):
         if entry.name.startswith("."):
             continue
         if entry.is_dir() and entry.name not in GENRES:
-            skipped.append((str(entry), f"folder {entry.name!r} is not a GTZAN genre ({', '.join(GENRES)})"))
+            skipped.append((str(entry), WORKDIR_CAUSE if is_workdir(entry) else
+                            f"folder {entry.name!r} is not a GTZAN genre ({', '.join(GENRES)})"))
     for genre in GENRES:
         folder = base / genre
         if not folder.is_dir():
@@ -102,14 +107,17 @@ def scan(root: str | os.PathLike) -> Discovery:
                 cause = f"duplicate of track {track_id} ({tracks[track_id].path})"
             if cause is None:
                 try:
-                    audio.check(path)
+                    seconds[str(path)] = float(audio.check(path).duration_s)
                 except AudioError as e:
                     cause = e.cause
             if cause is None:
                 tracks[track_id] = Track(track_id, genre, str(path))
             else:
                 skipped.append((str(path), cause))
-    return Discovery(sorted(tracks.values()), sorted(skipped), str(base), GENRES)
+                skipped_class[str(path)] = genre
+    kept = {t.path for t in tracks.values()}
+    return Discovery(sorted(tracks.values()), sorted(skipped), str(base), GENRES,
+                     {p: s for p, s in seconds.items() if p in kept}, skipped_class)
 
 
 def discover(root: str | os.PathLike) -> list[Track]:

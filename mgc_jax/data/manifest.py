@@ -64,6 +64,8 @@ def read(manifest: str | os.PathLike) -> Discovery:
     line_of: dict[str, int] = {}
     folded: dict[str, str] = {}  # casefolded track id -> the id
     line_of_file: dict[str, tuple[int, str]] = {}
+    seconds: dict[str, float] = {}
+    skipped_class: dict[str, str] = {}
     for line, cells in rows:
         where = f"{manifest} line {line}"
         if len(cells) != len(header):
@@ -105,11 +107,12 @@ def read(manifest: str | os.PathLike) -> Discovery:
             cause = "no such file"
         else:
             try:
-                audio.check(path)
+                seconds[str(path)] = float(audio.check(path).duration_s)
             except AudioError as e:
                 cause = e.cause
         if cause is not None:
             skipped.append((str(path), f"{manifest.name} line {line}: {cause}"))
+            skipped_class[str(path)] = row["label"]
             continue
         tracks.append(Track(track_id, row["label"], str(path), row.get("artist") or None, split,
                             f"{manifest.name} line {line}"))
@@ -117,7 +120,7 @@ def read(manifest: str | os.PathLike) -> Discovery:
         raise DataError(f"{manifest}: no rows after the header")
     for warning in label_warnings(labels):
         logging.warning("%s: %s", manifest, warning)
-    return Discovery(sorted(tracks), sorted(skipped), str(base), tuple(sorted(labels)))
+    return Discovery(sorted(tracks), sorted(skipped), str(base), tuple(sorted(labels)), seconds, skipped_class)
 
 
 def _check_header(manifest: pathlib.Path, header: list[str]) -> None:

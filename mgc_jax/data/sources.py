@@ -6,15 +6,17 @@ from __future__ import annotations
 import collections
 import os
 import pathlib
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from mgc_jax.data import folder, gtzan, manifest
 from mgc_jax.data.synthetic import CORPUS_NAME
-from mgc_jax.data.track import Discovery, Track, short_hash, slug
+from mgc_jax.data.track import UNLABELLED, Track, short_hash, slug
 from mgc_jax.errors import DataError
 
 KINDS = ("gtzan", "folder", "manifest", "synthetic")
 MIN_CLASSES = 2
+BESIDE_CLASSES = "a file beside the class folders"
 
 
 class Source(NamedTuple):
@@ -26,14 +28,38 @@ class Source(NamedTuple):
     classes: tuple[str, ...]  # class names in label order
     tracks: list[Track]  # tracks whose audio passed the header check, sorted by id
     skipped: list[tuple[str, str]]  # (path, cause) of everything not used
+    seconds: dict = {}  # path -> duration in s of each track (its header)
+    skipped_class: dict = {}  # path -> class of a file not used, where it has one
+
+
+def check_data_dir(data_dir: str | os.PathLike) -> None:
+    """Refuse, before anything is read, a --data_dir that cannot be a corpus: an empty value (an unset shell
+    variable would otherwise mean the current folder), the file-system root or the home folder (their walk
+    reads every file below them: other users' temporary files and caches).
+
+    Raises:
+      DataError: one line naming the value.
+    """
+    text = os.fspath(data_dir)
+    if not str(text).strip():
+        raise DataError("--data_dir is empty (an unset shell variable?): name a corpus folder or a PATH.csv manifest, "
+                        "or leave the flag out for the built-in synthetic corpus")
+    path = pathlib.Path(text).expanduser().resolve()
+    if path == pathlib.Path(path.anchor):
+        raise DataError(f"--data_dir={text}: the file-system root is not a corpus; name the folder of the corpus")
+    home = pathlib.Path.home().resolve()
+    if path == home:
+        raise DataError(f"--data_dir={text}: the home folder is not a corpus; name the folder of the corpus inside it")
 
 
 def kind_of(data_dir: str | os.PathLike) -> str:
     """"gtzan", "folder" or "manifest" (a path ending in .csv, any case).
 
     Raises:
-      DataError: nothing at `data_dir`, or a file that is not a .csv manifest.
+      DataError: an absurd data_dir (`check_data_dir`), nothing at `data_dir`, or a file that is not a .csv
+        manifest.
     """
+    check_data_dir(data_dir)
     path = pathlib.Path(data_dir)
     if path.suffix.lower() == ".csv":
         return "manifest"
@@ -47,8 +73,8 @@ def kind_of(data_dir: str | os.PathLike) -> str:
 def corpus_name(data_dir: str | os.PathLike | None) -> str:
     """The name of the corpus at `data_dir` (module docstring); "synthetic" for None. Reads no audio."""
     if data_dir is None:
-
         return CORPUS_NAME
+    check_data_dir(data_dir)
     path = pathlib.Path(data_dir)
     resolved = path.resolve()
     if path.suffix.lower() != ".csv" and (not path.exists() or kind_of(path) == "gtzan"):
@@ -57,30 +83,43 @@ def corpus_name(data_dir: str | os.PathLike | None) -> str:
     return f"{slug(stem, 40) or 'corpus'}-{short_hash(resolved.as_posix())}"
 
 
-def find(data_dir: str | os.PathLike) -> Source:
-    """Scan the corpus at `data_dir`: its kind, name, classes, tracks and the files not used.
+def find(data_dir: str | os.PathLike, *, labelled: bool = True, exclude=()) -> Source:
+    """Scan the corpus at `data_dir`: its kind, name, classes, tracks and the files not used. Refuses nothing
+    about its content: a corpus without usable tracks or classes is refused by `check_usable`, after the
+    summary of what was found (`mgc_jax.data.summary`).
+
+    Args:
+      labelled: training needs classes: audio files beside the class folders of a labelled folder are then not
+        used (with that cause); False keeps them (extraction needs no label).
+      exclude: folders that are never part of the corpus (the workdir; `folder.scan`).
 
     Raises:
-      DataError: no corpus there, a bad manifest (manifest.read), no usable track, or fewer than
-        MIN_CLASSES classes.
+      DataError: an absurd data_dir, no corpus there, or a bad manifest (manifest.read).
     """
     kind = kind_of(data_dir)
     root = pathlib.Path(data_dir)
-    scan = {"gtzan": gtzan.scan, "folder": folder.scan, "manifest": manifest.read}[kind]
-    found = scan(root)
-    return from_discovery(kind, corpus_name(root), root, found)
+    found = folder.scan(root, exclude=exclude) if kind == "folder" else {"gtzan": gtzan.scan,
+                                                                        "manifest": manifest.read}[kind](root)
+    tracks, skipped = list(found.tracks), list(found.skipped)
+    if labelled:
+        skipped += [(t.path, f"{BESIDE_CLASSES} (expected <class>/<file>)") for t in tracks if t.genre == UNLABELLED]
+        tracks = [t for t in tracks if t.genre != UNLABELLED]
+    return Source(kind, corpus_name(root), root, tuple(found.classes), tracks, sorted(skipped),
+                  dict(found.seconds), dict(found.skipped_class))
 
 
-def from_discovery(kind: str, name: str, root: pathlib.Path, found: Discovery) -> Source:
-    """A Source from a scan's Discovery, refusing a corpus without tracks or with fewer than two classes."""
-    if not found.tracks:
-        raise DataError(f"{root}: no usable track ({not_used(found.skipped)})")
-    classes = tuple(found.classes)
+def check_usable(root, kind: str, classes: Sequence[str], tracks, problems) -> None:
+    """Refuse a corpus without a usable track or with fewer than MIN_CLASSES classes (for training).
+
+    Raises:
+      DataError: one line naming the first files not used (`not_used`).
+    """
+    if not tracks:
+        raise DataError(f"{root}: no usable track ({not_used(problems)})")
     if len(classes) < MIN_CLASSES:
         where = {"folder": "class folders (<root>/<class>/**/<audio file>)", "manifest": "labels"}.get(kind, "classes")
         raise DataError(f"{root}: only {len(classes)} class ({', '.join(classes)}): a corpus needs at least "
                         f"{MIN_CLASSES} {where}")
-    return Source(kind, name, root, classes, list(found.tracks), list(found.skipped))
 
 
 def not_used(skipped, shown: int = 3) -> str:

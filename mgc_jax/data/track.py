@@ -11,6 +11,7 @@ from typing import NamedTuple
 SAFE_ID = re.compile(r"^[\w.+-]+$")
 """What a track id may hold: it names cache files (mgc_jax.data.cache refuses others)."""
 SLUG_CHARS = 60  # readable part of a derived id; the hash keeps it unique
+UNLABELLED = ""  # Track.genre of a file without a class (beside the class folders): extraction only
 # A cache file's temporary name is ".<track_id>.music.npy.XXXXXXXX.tmp": 200 bytes of id keep it under the
 # 255-byte file-name limit of common file systems, with room to spare.
 MAX_ID_BYTES = 200
@@ -29,7 +30,7 @@ def id_problem(track_id: str) -> str | None:
 
 class Track(NamedTuple):
     track_id: str  # unique in its corpus, matches SAFE_ID ("blues.00012", "Beats_beat_1_wav-1c2d3e4f")
-    genre: str  # the class name (a GTZAN genre for GTZAN); the label is its index in the corpus's classes
+    genre: str  # class name (a GTZAN genre for GTZAN), UNLABELLED for a file with none; label = its index in classes
     path: str  # the audio file
     artist: str | None = None  # manifest `artist` column (None: unknown; GTZAN's come from Sturm's index)
     split: str | None = None  # manifest `split` column: "train", "valid" or "test" (None: no such column)
@@ -43,6 +44,8 @@ class Discovery(NamedTuple):
     skipped: list[tuple[str, str]]  # (path, cause) of every file or folder not used, sorted by path
     base: str  # the folder holding the class folders (GTZAN, labelled folder) or the manifest's folder
     classes: tuple[str, ...] = ()  # the corpus's class names in label order
+    seconds: dict = {}  # path -> duration in s of each good track, from its header (`audio.check`)
+    skipped_class: dict = {}  # path -> class of a file not used, where it belongs to one (its folder or label)
 
 
 def slug(text: str, max_chars: int = SLUG_CHARS) -> str:

@@ -92,7 +92,9 @@ def track_statistics(stft: np.ndarray, music: np.ndarray, *, sample_rate: float,
 def corpus_statistics(cache, track_ids: Sequence[str], *, sample_rate: float,
                       cfg: BaselineConfig = BaselineConfig()) -> np.ndarray:
     """float64 [N, 2 (n_mfcc + 8)]: `track_statistics` of each track, read from `cache` (`.load(id, kind)`)."""
-    return np.stack([track_statistics(cache.load(t, "stft"), cache.load(t, "music"), sample_rate=sample_rate, cfg=cfg)
+    # mmap=False: float32 also from a float16 cache (one track at a time in memory)
+    return np.stack([track_statistics(cache.load(t, "stft", mmap=False), cache.load(t, "music", mmap=False),
+                                      sample_rate=sample_rate, cfg=cfg)
                      for t in track_ids])
 
 

@@ -19,7 +19,7 @@ from mgc_jax.config import N_FOLDS, NETS, check_folds
 from mgc_jax.errors import ConfigError, DataError
 from mgc_jax.eval import baseline, reports
 from mgc_jax.train import loop as train
-from mgc_jax.train import rundir
+from mgc_jax.train import rundir, summaries
 from mgc_jax.train.rundir import TEST_PROBS, FoldProbs, is_finished, read_test_probs
 
 BASELINE = "baseline"  # the baseline's "net" name: its run directories and its key in `collect`'s result
@@ -125,7 +125,7 @@ class Progress(NamedTuple):
 
 
 def train_missing(base_cfg, workdir, corpus, nets: Sequence[str], folds: Sequence[int], *,
-                  progress: Callable[[Progress], None] | None = None) -> TrainReport:
+                  progress: Callable[[Progress], None] | None = None, tensorboard: bool = True) -> TrainReport:
     """Train every (net, fold) without test_probs.npz, fold by fold, with `mgc_jax.train.loop.run`.
 
     base_cfg: a `mgc_jax.config.TrainConfig`; its net and fold are replaced per run (its split and n_folds
@@ -133,6 +133,7 @@ def train_missing(base_cfg, workdir, corpus, nets: Sequence[str], folds: Sequenc
     corpus: an `mgc_jax.data.corpus.Corpus`, or a `LazyCorpus` whose preparation (feature extraction) only
       happens when some run needs training: a finished cross-validation never touches its audio.
     progress: called with a `Progress` before each run to train and once after the last (if any).
+    tensorboard: the runs write TensorBoard events (`mgc_jax.train.summaries`).
     A finished run is reused even when its config differs from base_cfg (that is reported in
     `mismatched`, and logged): delete its directory to retrain it.
     """
@@ -154,7 +155,7 @@ def train_missing(base_cfg, workdir, corpus, nets: Sequence[str], folds: Sequenc
             progress(Progress(len(trained), len(todo), time.perf_counter() - t0, (net, fold)))
 
         logging.info("training %s fold %d (%s split) in %s", net, fold, base_cfg.split, d)
-        train.run(base_cfg.for_run(net, fold), workdir, corpus.get())
+        train.run(base_cfg.for_run(net, fold), workdir, corpus.get(), tensorboard=tensorboard)
         trained.append((net, fold))
     if todo and progress is not None:
         progress(Progress(len(trained), len(todo), time.perf_counter() - t0, None))
@@ -359,13 +360,15 @@ class CrossvalResult(NamedTuple):
 
 
 def run(base_cfg, workdir, corpus, *, nets: Sequence[str], folds: Sequence[int], boot: evaluate.Bootstrap = evaluate.Bootstrap(), progress: Callable[[Progress], None] | None = None,
-        baseline: bool = False) -> CrossvalResult:
+        baseline: bool = False, tensorboard: bool = True) -> CrossvalResult:
     """Train what is missing, evaluate every system, write the reports into `workdir.results_dir(corpus, split)`.
 
     base_cfg: `mgc_jax.config.TrainConfig` of every run (net and fold replaced); corpus: a `Corpus` or a
     `LazyCorpus`; boot: the intervals' bootstrap (`mgc_jax.evaluate.Bootstrap`); progress: see
     `train_missing`; baseline: also fit the MFCC+SVM baseline on the same folds (`fit_missing_baselines`)
-    and report it. DataError when the split lacks one of `folds` (filtered and manifest: fold 0 only).
+    and report it; tensorboard: the runs write TensorBoard events, and the tables go into the results
+    directory's as text summaries (`summaries.write_tables`). DataError when the split lacks one of `folds`
+    (filtered and manifest: fold 0 only).
     """
     corpus = LazyCorpus.of(corpus)
     split, n_folds = base_cfg.split, base_cfg.n_folds
@@ -373,7 +376,7 @@ def run(base_cfg, workdir, corpus, *, nets: Sequence[str], folds: Sequence[int],
         check_folds(split, folds, n_folds)
     except ConfigError as e:
         raise DataError(str(e)) from None
-    training = train_missing(base_cfg, workdir, corpus, nets, folds, progress=progress)
+    training = train_missing(base_cfg, workdir, corpus, nets, folds, progress=progress, tensorboard=tensorboard)
     if baseline:
         fit_missing_baselines(workdir, corpus, split, folds, n_folds=n_folds)
     notes = [f"{net} fold {fold} was reused from a run with another config ({diff})"
@@ -381,4 +384,8 @@ def run(base_cfg, workdir, corpus, *, nets: Sequence[str], folds: Sequence[int],
     ev = evaluate_runs(workdir, corpus.name, split, nets, folds, boot=boot,
                        notes=notes, n_folds=n_folds, baseline=baseline)
     written = reports.write_reports(ev, workdir.results_dir(corpus.name, split, n_folds=n_folds))
+    summaries.write_tables(workdir.results_dir(corpus.name, split, n_folds=n_folds),
+                           {"crossval/table2": written["table2.md"].read_text(),
+                            "crossval/table1": written["table1.md"].read_text()},
+                           enabled=tensorboard and distributed.is_primary())
     return CrossvalResult(ev, training, written)

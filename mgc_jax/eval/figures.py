@@ -381,3 +381,32 @@ def plot_disagreement(counts: Mapping[str, Sequence[int]], genres: Sequence[str]
     ax2.set_title("all genres", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_clip_probs(probs, genres: Sequence[str], *, true: int, starts_s=None, title: str | None = None):
+    """A track's clip-level class probabilities over time: one line per class (the true class thick, the
+    track's decision dashed if it differs), the majority vote under the title.
+
+    probs: float [n_clips, C] in time order (a run's test_probs row, `rundir.read_test_probs`); starts_s: float
+    [n_clips] clip start times in seconds (default: the evaluation grid, a clip every CLIP_HOP frames).
+    """
+    p = _array(probs, "probs", 2, width=len(genres))
+    t = (np.arange(len(p)) * CLIP_HOP * HOP_LENGTH / SAMPLE_RATE if starts_s is None
+         else _array(starts_s, "starts_s", 1))
+    if t.shape[0] != p.shape[0]:
+        raise ValueError(f"starts_s: {t.shape[0]} times for {p.shape[0]} clips")
+    vote = evaluate.majority_vote(p)
+    fig = _figure(8, 3.2)
+    ax = fig.subplots()
+    for c, name in enumerate(genres):
+        style = {"lw": 2.6, "color": "black"} if c == true else {"lw": 1.6, "ls": "--"} if c == vote else {"lw": 0.8}
+        ax.plot(t, p[:, c], marker="o", ms=3, label=name + (" (true)" if c == true else " (vote)" if c == vote
+                                                             else ""), **style)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("clip start (s)")
+    ax.set_ylabel("probability")
+    ax.legend(fontsize=7, ncols=2 if len(genres) > 6 else 1, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_title(f"{title + ': ' if title else ''}voted {genres[vote]}, true {genres[true]} "
+                 f"({len(p)} clips)", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -31,16 +31,17 @@ import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
 import mgc_jax.config
-from dsp import FeatureConfig
+from dsp import FeatureConfig, n_frames
 from mgc_jax import evaluate
 from mgc_jax.config import TrainConfig
 from mgc_jax.data import audio
-from mgc_jax.data.clips import CLIP_FRAMES
-from mgc_jax.data.maps import cut_clips, min_samples, track_maps
+from mgc_jax.data.clips import CLIP_FRAMES, clip_starts
+from mgc_jax.data.maps import crop_length, min_samples, track_clips
 from mgc_jax.errors import AudioError, DataError
 from mgc_jax.nets.input_transform import map_transform
 from mgc_jax.serve.saliency import waveform_saliency
@@ -213,8 +214,8 @@ class Classifier:
       trained: one or two `Trained` (from `load_trained`), with the same feature config.
       genres: class names (default: the runs' own, `rundir.run_classes`).
       fusion: "fusion2" (default, the paper's best) or "fusion1", used with two nets.
-      max_clips: clips per file at most (None: every 128-frame window, hop 64, of the whole file; 18 gives a
-        30 s file exactly the training clips).
+      max_clips: clips per file at most, evenly spread over the whole file (`clip_starts`; None: every
+        128-frame window, hop 64; 18 gives a 30 s file the paper's grid).
     """
 
     def __init__(self, trained: Sequence, *, genres: Sequence[str] | None = None, fusion: str = "fusion2",
@@ -268,12 +269,19 @@ class Classifier:
     def _decode(self, path_or_array, sample_rate: int | None) -> tuple[np.ndarray, str, tuple[str, ...]]:
         """`load`, plus the file's content warnings (none for arrays)."""
         rate = self.feature_cfg.sample_rate
+        if isinstance(path_or_array, (bytes, bytearray, memoryview)):
+            raise TypeError("bytes are not read: give a file's path as str or os.PathLike (os.fsdecode(b) for a "
+                            "bytes path), or its samples as an array")
+        if hasattr(path_or_array, "read"):
+            raise TypeError(f"file objects are not read ({type(path_or_array).__name__}): give the file's path, or "
+                            "its samples as an array")
         if isinstance(path_or_array, (str, os.PathLike)):
             if sample_rate is not None:
                 raise ValueError("sample_rate is for arrays; files carry their own")
             decoded = audio.decode(path_or_array, rate)
             return decoded.samples, os.fspath(path_or_array), decoded.warnings
         rate_in = rate if sample_rate is None else sample_rate
+        path_or_array = _plain_floats(path_or_array)
         return audio.from_array(path_or_array, sample_rate=rate_in, rate=rate, name="<array>"), "<array>", ()
 
     def clip_probs(self, x: np.ndarray, *, name: str = "<array>") -> list[np.ndarray]:
@@ -283,8 +291,13 @@ class Classifier:
         if x.size < need:  # samples, not rounded seconds: 66,047 and 66,048 samples are both "2.995 s"
             raise AudioError(name, f"too short to classify: {x.size} samples ({x.size / rate:.3f} s) at {rate} Hz, "
                                    f"one clip needs {CLIP_FRAMES} frames = {need} samples ({need / rate:.3f} s)")
-        clips = cut_clips(track_maps(x, self.feature_cfg, self.kinds), max_clips=self.max_clips)
-        return [t.predict({k: clips[k] for k in t.kinds}) for t in self.trained]
+        cfg = self.feature_cfg
+        starts = clip_starts(n_frames(crop_length(x.size, cfg), cfg), max_clips=self.max_clips)
+        probs: list[list[np.ndarray]] = [[] for _ in self.trained]
+        for clips in track_clips(x, cfg, self.kinds, starts):  # a long file: a block of clips at a time
+            for p, t in zip(probs, self.trained):
+                p.append(t.predict({k: clips[k] for k in t.kinds}))
+        return [np.concatenate(p) for p in probs]
 
     def predict(self, path_or_array, *, sample_rate: int | None = None) -> Prediction:
         """Genre of an audio file (any format `mgc_jax.data.audio` decodes, any rate, any channels) or an array.
@@ -305,6 +318,15 @@ class Classifier:
         label = decide(self.clip_probs(x, name=name), self.genres, fusion=self.fusion).label
         return waveform_saliency(self.trained, self.feature_cfg, x, self.genres, label=label,
                                  max_clips=self.max_clips)
+
+
+def _plain_floats(x):
+    """An array of an extension float type (bfloat16, float8: ml_dtypes, NumPy kind "V") as float32, as dsp takes
+    it (`dsp.as_signal`); anything else as it is (`audio.from_array` checks it)."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and np.dtype(dtype).kind == "V" and jnp.issubdtype(dtype, jnp.floating):
+        return np.asarray(x, np.float32)
+    return x
 
 
 def _check_fusable(a: Trained, b: Trained) -> None:

@@ -1,6 +1,7 @@
 """The training loop of one run (net_STFT, net_MUSIC or early fusion on one fold): resumable from its last
 finished epoch with bit-identical results, logged per epoch, data-parallel over every device; it tests the
-epoch `TrainConfig.select` names (the last by default) and writes the run files of `mgc_jax.train.rundir`.
+epoch `TrainConfig.select` names (the last by default) and writes the run files of `mgc_jax.train.rundir` and
+its TensorBoard events (`mgc_jax.train.summaries`), holding the run's lock meanwhile.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from mgc_jax.evaluate import majority_vote
 from mgc_jax.nets.input_transform import TransformedCache, map_transform
 from mgc_jax.nets.models import count_params
 from mgc_jax.nets.standardize import Standardizer
-from mgc_jax.train import online, rundir
+from mgc_jax.train import online, rundir, summaries
 from mgc_jax.train.checkpoint import (
     CheckpointError,
     abstract_state_tree,
@@ -178,14 +179,25 @@ def _fmt_eta(seconds: float) -> str:
 
 
 def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldData, *,
-                       in_bins: Mapping[str, int], run_info: Mapping | None = None) -> RunResult:
+                       in_bins: Mapping[str, int], run_info: Mapping | None = None,
+                       tensorboard: bool = True) -> RunResult:
     """Train (or resume) in `run_dir`, keep the best epoch, write test_probs.npz. See the module docstring.
 
     in_bins: feature widths {kind: F}; run_info: JSON-able identity of the data (corpus name, feature
-    config, split digest) saved in config.json and checked on resume.
+    config, split digest) saved in config.json and checked on resume; tensorboard: write the run's TensorBoard
+    events (`mgc_jax.train.summaries`). The run directory is locked meanwhile (`rundir.run_lock`): a second
+    training of the same run is refused (`rundir.RunLocked`).
     """
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    primary = distributed.is_primary()  # the only writer of the run's files (module docstring)
+    with rundir.run_lock(run_dir, enabled=primary), \
+            summaries.RunSummaries(run_dir, enabled=tensorboard and primary) as events:
+        return _train_and_evaluate(cfg, run_dir, data, in_bins=in_bins, run_info=run_info, events=events)
+
+
+def _train_and_evaluate(cfg: TrainConfig, run_dir: pathlib.Path, data: FoldData, *, in_bins: Mapping[str, int],
+                        run_info: Mapping | None, events: summaries.RunSummaries) -> RunResult:
     for name in ("train", "valid", "test"):
         if len(data.ids[name]) == 0:
             raise ValueError(f"the {name} split of fold {cfg.fold} has no tracks")
@@ -227,6 +239,7 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
             # Only now, every check and the restore passed: a refused request leaves config.json as it was.
             rundir.write_config(run_dir, config)
             rundir.write_metrics(run_dir, rundir.read_metrics(run_dir, upto=epoch))
+            events.start(cfg.to_dict(), rundir.read_metrics(run_dir))  # epochs a kill kept out of the events
 
         logging.info("%s fold %d (%s split): %d params, %d/%d/%d train/valid/test tracks, %d train clips",
                      cfg.net, cfg.fold, cfg.split, count_params(model), len(data.ids["train"]),
@@ -255,6 +268,7 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
             # Metrics line first, checkpoint second: a kill in between leaves a line that resuming drops.
             if distributed.is_primary():
                 rundir.append_metrics(run_dir, rec)
+                events.epochs([rec])
             # Replicated over the mesh: with several processes orbax then writes each array once.
             tree = sharding.replicate(state_tree(model, optimizer, epoch=epoch, rng=rng, standardizer=standardizer),
                                       sharding.data_mesh())
@@ -279,6 +293,8 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
             "best_epoch": best, "epochs": epoch, "valid_track_acc": best_metrics["valid_track_acc"],
             "valid_clip_acc": best_metrics["valid_clip_acc"], "test_track_acc": test["track_acc"],
             "test_clip_acc": test["clip_acc"], "test_loss": test["loss"]})
+        events.finish(epoch, test=test, best_epoch=best, probs=test_probs, labels=data.labels["test"],
+                      genres=data.genres, test_set=data.test, ids=data.ids["test"])
     logging.info("best epoch %d (valid track acc %.3f); test track acc %.3f, clip acc %.3f",
                  best, result.valid_accuracy, result.test_accuracy, result.test_clip_accuracy)
     return result
@@ -287,13 +303,14 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
 # ------------------------------------------------------------------------------ corpus entry point
 
 
-def run(cfg: TrainConfig, workdir, corpus) -> RunResult:
+def run(cfg: TrainConfig, workdir, corpus, *, tensorboard: bool = True) -> RunResult:
     """Train `cfg.net` on fold `cfg.fold` of `corpus` (an mgc_jax.data.corpus.Corpus) under `workdir` (a Workdir).
 
     The split comes from `corpus.split` (and its split file, `cfg.n_folds` folds); the model head has one
     output per class of the corpus (`cfg.model.num_classes` is replaced by `len(corpus.classes)`); the run
     directory is `workdir.run_dir(corpus.name, cfg.split, cfg.net, cfg.fold, n_folds=cfg.n_folds)`, and
-    its config.json records the corpus's classes and kind. Returns the RunResult.
+    its config.json records the corpus's classes and kind; tensorboard: write its events (`train_and_evaluate`).
+    Returns the RunResult.
     """
     cfg = cfg.for_classes(len(corpus.classes))
     split = corpus.split(workdir, cfg.split, cfg.fold, n_folds=cfg.n_folds)
@@ -304,7 +321,8 @@ def run(cfg: TrainConfig, workdir, corpus) -> RunResult:
                 # What made the maps (the cache holds maps of the current dsp code only: mgc_jax.data.extraction).
                 "dsp_code": mgc_jax.config.dsp_code_hash(), "features_hash": corpus.cfg.hash()}
     run_dir = workdir.run_dir(corpus.name, cfg.split, cfg.net, cfg.fold, n_folds=cfg.n_folds)
-    return train_and_evaluate(cfg, run_dir, data, in_bins=feature_widths(corpus.cfg), run_info=run_info)
+    return train_and_evaluate(cfg, run_dir, data, in_bins=feature_widths(corpus.cfg), run_info=run_info,
+                              tensorboard=tensorboard)
 
 
 def with_input_transform(data: FoldData, cfg: TrainConfig) -> FoldData:
@@ -332,7 +350,11 @@ def fold_data(cfg: TrainConfig, corpus, split) -> FoldData:
     transform is `train_and_evaluate`'s); labels = class indices in `corpus.classes` (`Corpus.labels`)."""
     ids = {"train": tuple(split.train), "valid": tuple(split.valid), "test": tuple(split.test)}
     labels = {k: corpus.labels(v) for k, v in ids.items()}
-    datasets = {k: ClipDataset(corpus.cache, list(v), labels[k], kinds=cfg.kinds) for k, v in ids.items()}
+    # Clips spread over each whole track: a budget per track and epoch for training, a bound for evaluation.
+    budget = {"train": cfg.train_clips, "valid": cfg.eval_clips, "test": cfg.eval_clips}
+    datasets = {k: ClipDataset(corpus.cache, list(v), labels[k], kinds=cfg.kinds, max_clips=budget[k])
+                for k, v in ids.items()}
     if cfg.features == "online":  # training clips computed from the audio inside the step (mgc_jax.train.online)
-        datasets["train"] = online.OnlineClips.from_corpus(corpus, ids["train"], labels["train"])
+        datasets["train"] = online.OnlineClips.from_corpus(corpus, ids["train"], labels["train"],
+                                                           max_clips=cfg.train_clips)
     return FoldData(**datasets, ids=ids, labels=labels, cache=corpus.cache, genres=tuple(corpus.classes))

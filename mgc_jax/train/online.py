@@ -19,8 +19,8 @@ from mgc_jax.data import audio
 from mgc_jax.data.augment import augment as apply_augment
 from mgc_jax.data.clips import (
     CLIP_FRAMES,
-    MAX_CLIPS,
     ClipBatch,
+    ClipSlots,
     clip_order,
     clip_starts,
     train_starts,
@@ -61,14 +61,15 @@ class OnlineClips:
       track_ids: the N track ids (for messages).
       lengths: int [N] samples of each track's own audio in its row (default: L for all); a padded track's
         clips come from its own frames only.
-      max_clips: clips per track at most, as `mgc_jax.data.clips.ClipDataset`.
+      max_clips: clips per track and epoch at most, spread over its frames as `mgc_jax.data.clips.ClipDataset`
+        (None: every grid window).
 
     `batches` yields `ClipBatch`es whose x is {"audio": float32 [b, L], "start": int32 [b] start frame,
     "track": int32 [b] track index}, in the clip order a `ClipDataset` of the same tracks gives.
     """
 
     def __init__(self, audio: np.ndarray, labels, feature_cfg, track_ids: Sequence[str] = (),
-                 lengths: Sequence[int] | None = None, max_clips: int | None = MAX_CLIPS):
+                 lengths: Sequence[int] | None = None, max_clips: int | None = None):
         self.audio = np.ascontiguousarray(audio, np.float32)
         self.labels = np.asarray(labels, np.int32)
         self.feature_cfg = feature_cfg
@@ -82,13 +83,12 @@ class OnlineClips:
         short = [t for t, s in zip(self.track_ids, starts) if s.size == 0]
         if short:
             raise DataError(f"online clips: track {short[0]} is shorter than one clip")
-        self._start = np.concatenate(starts).astype(np.int32)
+        self._slots = ClipSlots.of([n_frames(n, feature_cfg) for n in lengths], max_clips)
+        self._start = self._slots.start.astype(np.int32)
         self._track = np.concatenate([np.full(s.size, i, np.int32) for i, s in enumerate(starts)])
-        self._last = np.concatenate([np.full(s.size, n_frames(n, feature_cfg) - CLIP_FRAMES, np.int64)
-                                     for n, s in zip(lengths, starts)])
 
     @classmethod
-    def from_corpus(cls, corpus, track_ids: Sequence[str], labels) -> "OnlineClips":
+    def from_corpus(cls, corpus, track_ids: Sequence[str], labels, *, max_clips: int | None = None) -> "OnlineClips":
         """Load `track_ids` of an mgc_jax.data.corpus.Corpus (audio.load at the cache's rate), each cropped to its
         cached crop length, then cropped or zero-padded to `common_length` over all the corpus's tracks."""
         cfg, entries = corpus.cfg, corpus.cache.entries()
@@ -108,7 +108,7 @@ class OnlineClips:
                      length, length / cfg.sample_rate, rows.nbytes / 2**20,
                      f"; {longer} longer tracks cropped and {shorter} shorter ones zero-padded to it: their maps "
                      "differ from the cache" if longer or shorter else "")
-        return cls(rows, labels, cfg, track_ids, lengths=[kept[t] for t in track_ids])
+        return cls(rows, labels, cfg, track_ids, lengths=[kept[t] for t in track_ids], max_clips=max_clips)
 
     @property
     def n_clips(self) -> int:
@@ -125,7 +125,7 @@ class OnlineClips:
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}: must be >= 1")
         order = clip_order(self.n_clips, seed=seed, epoch=epoch, shuffle=shuffle)
-        start = train_starts(self._start, self._last, crops=crops, seed=seed, epoch=epoch).astype(np.int32)
+        start = train_starts(self._slots, crops=crops, seed=seed, epoch=epoch).astype(np.int32)
         for a in range(0, self.n_clips, batch_size):
             idx = order[a:a + batch_size]
             track = self._track[idx]

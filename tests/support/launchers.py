@@ -12,14 +12,19 @@ import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
-# absl flags are process-global, and two command families define a flag of the same name: launch.extract's
-# --batch_size (tracks per extraction batch) and launch.train_flags' (clips per training step).
+# absl flags are process-global, and command families define flags of the same name: launch.extract's
+# --batch_size (tracks per extraction batch) and launch.train_flags' (clips per training step); launch.fuse's
+# --fold, --split and --n_folds and launch.train's; launch.runs' --net and launch.train's.
 _FAMILIES = {"extract": ("launch.extract",),
-             "train": ("launch.crossval", "launch.train", "launch.train_flags")}
+             "train": ("launch.crossval", "launch.train", "launch.train_flags"),
+             "fuse": ("launch.fuse",),
+             "runs": ("launch.runs",)}
 
 
 def _family(name: str) -> str | None:
-    return "extract" if name == "extract" else "train" if name in ("train", "crossval", "train_flags") else None
+    if name in ("train", "crossval", "train_flags"):
+        return "train"
+    return name if name in _FAMILIES else None
 
 
 def _forget(family: str) -> None:
@@ -99,9 +104,11 @@ def snapshot(root) -> dict:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def run_module(module: str, *args, cwd=None, timeout=900) -> subprocess.CompletedProcess:
-    """`python -m <module> args` from the repository root (or `cwd`), this checkout first on PYTHONPATH."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+def run_module(module: str, *args, cwd=None, timeout=900, env=None) -> subprocess.CompletedProcess:
+    """`python -m <module> args` from the repository root (or `cwd`), this checkout first on PYTHONPATH; `env`: more
+    environment variables."""
+    env = {**os.environ, **(env or {}),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd or REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
