@@ -311,8 +311,8 @@ def test_a_read_only_cache_with_nothing_new_serves(tmp_path, fake_maps, monkeypa
     def read_only(path, *a, **k):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(extraction, "atomic_write", read_only)
-    monkeypatch.setattr(extraction, "write_json", read_only)
+    monkeypatch.setattr(cache, "atomic_write", read_only)  # the cache's writers (arrays, index.json)
+    monkeypatch.setattr(cache, "write_json", read_only)
     report = extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
     assert sorted(report.skipped) == [t.track_id for t in tracks] and not report.done
 
