@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 
 FEATURE_NAMES = ("rms", "zcr", "brightness", "flatness", "entropy", "roughness", "key_clarity", "hcdf")
 """Column order of the [T, 8] music feature map (docs/features.md §1.9)."""
@@ -39,16 +40,35 @@ class FeatureConfig:
     chroma_scale: str = "db20"  # D16: 'db20' = MIRToolbox 1.6.2 (the paper's), 'linear' = MIRToolbox since 2021-07
 
     def __post_init__(self):
-        if self.window != "hamming":
-            raise ConfigError(f"window={self.window!r}: only the symmetric 'hamming' window is implemented")
-        if self.chroma_scale not in ("db20", "linear"):
-            raise ConfigError(f"chroma_scale={self.chroma_scale!r}: expected 'db20' or 'linear'")
-        if self.frame_length < 2 or self.hop_length < 1:
-            raise ConfigError(f"frame_length={self.frame_length}, hop_length={self.hop_length}: must be >= 2 and >= 1")
-        if self.max_peaks < 1:
-            raise ConfigError(f"max_peaks={self.max_peaks}: must be >= 1")
-        if not 0 < self.brightness_cutoff_hz:
-            raise ConfigError(f"brightness_cutoff_hz={self.brightness_cutoff_hz}: must be > 0")
+        # Each field is checked by name, in field order, and normalised (numpy scalars and ints given for floats
+        # become plain int / float) so equal configs compare and hash equal: FeatureConfig(brightness_cutoff_hz=1500)
+        # is the default's cache, not a second one.
+        for name in _INT_FIELDS:
+            object.__setattr__(self, name, _int_field(name, getattr(self, name)))
+        for name in _FLOAT_FIELDS:
+            object.__setattr__(self, name, _float_field(name, getattr(self, name)))
+        nyquist = self.sample_rate / 2
+        _require(self, [
+            ("sample_rate", self.sample_rate >= 1, "must be >= 1 Hz"),
+            ("frame_length", self.frame_length >= 2, "must be >= 2 samples"),
+            ("hop_length", self.hop_length >= 1, "must be >= 1 sample"),
+            ("window", self.window == "hamming", "only the symmetric 'hamming' window is implemented"),
+            ("brightness_cutoff_hz", 0 < self.brightness_cutoff_hz < nyquist,
+             f"must be in (0, {nyquist:g}) Hz, below the Nyquist frequency of sample_rate={self.sample_rate} (at "
+             "or above it every frame's brightness is 0)"),
+            *[(name, 0 <= getattr(self, name) < 1, "must be in [0, 1): a fraction of the track's largest RMS")
+              for name in ("min_rms_brightness", "min_rms_flatness", "min_rms_entropy")],
+            ("roughness_contrast", 0 <= self.roughness_contrast < 1,
+             "must be in [0, 1): a peak's height over its neighbouring valleys, relative to the range"),
+            ("max_peaks", self.max_peaks >= 1, "must be >= 1"),
+            ("key_window_s", self.key_window_length >= 2,
+             f"must be > 0 s and span >= 2 samples at sample_rate={self.sample_rate}"),
+            ("key_hop_s", self.key_hop_length >= 1,
+             f"must be > 0 s and span >= 1 sample at sample_rate={self.sample_rate}"),
+            ("key_contrast", 0 <= self.key_contrast < 1,
+             "must be in [0, 1): a key strength's height over its neighbouring valleys, relative to the range"),
+            ("chroma_scale", self.chroma_scale in ("db20", "linear"), "expected 'db20' or 'linear'"),
+        ])
 
     # Derived static sizes (Python ints, safe as shapes under jit).
     @property
@@ -88,6 +108,34 @@ class FeatureConfig:
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
+_INT_FIELDS = ("sample_rate", "frame_length", "hop_length", "max_peaks")
+_FLOAT_FIELDS = ("brightness_cutoff_hz", "min_rms_brightness", "min_rms_flatness", "min_rms_entropy",
+                 "roughness_contrast", "key_window_s", "key_hop_s", "key_contrast")
+
+
+def _int_field(name: str, value):
+    """A plain int, or ConfigError naming the field (a bool, a float such as 1024.0 or 22050.5, a string)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"FeatureConfig.{name}={value!r}: must be an int, got {type(value).__name__}")
+    return int(value)
+
+
+def _float_field(name: str, value):
+    """A plain finite float, or ConfigError naming the field (a bool, a string, inf, nan)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"FeatureConfig.{name}={value!r}: must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ConfigError(f"FeatureConfig.{name}={value!r}: must be finite")
+    return float(value)
+
+
+def _require(cfg: FeatureConfig, checks) -> None:
+    """ConfigError "FeatureConfig.<field>=<value>: <why>" for the first (field, ok, why) with ok False."""
+    for name, ok, why in checks:
+        if not ok:
+            raise ConfigError(f"FeatureConfig.{name}={getattr(cfg, name)!r}: {why}")
+
+
 def n_frames(n_samples: int, cfg: FeatureConfig) -> int:
     """Frames of a signal of `n_samples` (no centre padding): 1 + (n - L) // H, 0 if shorter than L.
 
@@ -120,3 +168,4 @@ def n_key_windows(n_samples: int, cfg: FeatureConfig) -> int:
     if n_samples <= cfg.key_window_length:
         return 1
     return 1 + (n_samples - cfg.key_window_length) // cfg.key_hop_length
+

@@ -61,8 +61,9 @@ def as_signal(x, *, name: str) -> jax.Array:
         float32 [..., n] (a JAX array; a tracer stays a tracer).
 
     Raises:
-        SignalError: bool, complex or non-PCM integer dtype; ragged or non-numeric lists; and, for concrete
-            input, any NaN / ±Inf sample or a float64 value beyond float32's range.
+        SignalError: no samples (a scalar, or an empty last axis); bool, complex or non-PCM integer dtype; ragged
+            or non-numeric lists; and, for concrete input, any NaN / ±Inf sample or a float64 value beyond
+            float32's range.
 
     Examples:
         >>> import numpy as np
@@ -72,6 +73,12 @@ def as_signal(x, *, name: str) -> jax.Array:
         dtype('float32')
     """
     x = _as_array(x, name)
+    shape = np.shape(x)  # static, also for a tracer
+    if not shape:
+        raise SignalError(f"{name}: a scalar, not samples; a signal or frame is an array [..., n] with n >= 1")
+    if shape[-1] == 0:
+        raise SignalError(f"{name}: 0 samples (shape {tuple(shape)}); a signal or frame needs at least one along "
+                          "its last axis")
     dtype = np.dtype(x.dtype)
     if jnp.issubdtype(dtype, jnp.integer):
         if dtype not in PCM_SCALE:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from absl import app, flags
 
-from mgc_jax.errors import AudioError, ConfigError, DataError, DiskFullError
+from mgc_jax.errors import AudioError, BackendError, ClusterError, ConfigError, DataError, DiskFullError, is_out_of_memory
 
 DATA_DIR = flags.DEFINE_string(
     "data_dir", None,
@@ -31,6 +31,10 @@ NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-process runs:
                                      lower_bound=1)
 PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-process runs: this process's index, 0..N-1.",
                                   lower_bound=0)
+
+COORDINATOR_TIMEOUT_S = flags.DEFINE_integer(
+    "coordinator_timeout_s", 300, "Multi-process runs: how long a process waits for process 0's coordinator and for "
+    "every process to join before it gives up, in seconds.", lower_bound=1, upper_bound=7 * 24 * 3600)
 
 EXIT_INPUT_ERROR = 1  # bad data, bad file, bad configuration
 EXIT_USAGE_ERROR = 2  # bad command line (the usual convention of argparse and getopt tools)
@@ -63,7 +67,7 @@ def cluster():
         raise app.UsageError(f"a multi-process run needs --coordinator_address, --num_processes and --process_id "
                              f"together ({', '.join(missing)} missing)")
     try:
-        return ClusterConfig(**given)
+        return ClusterConfig(**given, timeout_s=COORDINATOR_TIMEOUT_S.value)
     except ValueError as e:
         raise app.UsageError(f"--{e}") from e
 
@@ -74,6 +78,9 @@ def join_cluster() -> None:
     if c.multi_process:
         from mgc_jax import distributed
 
+        waits_for = "the other processes to join" if c.process_id == 0 else "process 0's coordinator and the others"
+        print(f"process {c.process_id} of {c.num_processes}: waiting up to {c.timeout_s} s for {waits_for} at "
+              f"{c.coordinator_address}", file=sys.stderr, flush=True)
         distributed.initialize(c)
         print(f"process {c.process_id} of {c.num_processes} (coordinator {c.coordinator_address})", flush=True)
 
@@ -85,7 +92,7 @@ def no_extra_args(argv: Sequence[str]) -> None:
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [AudioError, DataError, ConfigError, OSError]
+    errors: list[type[BaseException]] = [AudioError, DataError, ConfigError, BackendError, ClusterError, OSError]
     # A ConfigError can only come from dsp once it is imported; looking it up here instead of importing
     # dsp keeps this module light (and usable while dsp is being written).
     config = sys.modules.get("dsp.config")
@@ -105,11 +112,30 @@ def one_line_errors(main: Callable[[list[str]], object]) -> Callable[[list[str]]
             _exit(f"error: {e}", EXIT_USAGE_ERROR)
         except _input_errors() as e:
             _exit(f"error: {_one_line(e)}", EXIT_INPUT_ERROR)
+        except (RuntimeError, ValueError, MemoryError) as e:  # XLA: JaxRuntimeError; orbax: ValueError
+            if not is_out_of_memory(e):
+                raise
+            _exit(f"error: out of memory ({_memory_cause(e)}): {_memory_advice()}", EXIT_INPUT_ERROR)
         except KeyboardInterrupt:  # Ctrl-C: finished epochs and extracted tracks are on disk; say so, no traceback
             _exit("interrupted: what finished is on disk (epochs, extracted features); the same command resumes "
                   "from there", EXIT_INTERRUPTED)
 
     return wrapped
+
+
+def _memory_cause(e: BaseException) -> str:
+    if isinstance(e, MemoryError):
+        return f"host: {e}" if str(e) else "host"
+    first = next((line for line in str(e).splitlines() if "RESOURCE_EXHAUSTED" in line), str(e))
+    return "device: " + " ".join(first.replace("RESOURCE_EXHAUSTED:", "").split())[:200]
+
+
+def _memory_advice() -> str:
+    """What the running command lets the user lower (the flags it defines)."""
+    knobs = [f"--{n}" for n in ("batch_size", "eval_batch_size", "k1", "max_clips", "max_tracks")
+             if n in flags.FLAGS]
+    return (f"lower {' or '.join(knobs)}" if knobs else "use shorter inputs") + \
+        ", or run on a device with more memory"
 
 
 def _one_line(e: BaseException) -> str:

@@ -43,10 +43,16 @@ def folds(split: str, spec: str | None = None, *, flag: str = "folds", n_folds: 
         raise app.UsageError(f"--{flag}={spec}: {e}") from e
 
 
+MAX_N_BOOT = 1_000_000  # each resample keeps one float64 mean: more would hold GBs for no visible change
+
+
 def bootstrap():
-    """The `mgc_jax.evaluate.Bootstrap` of --n_boot and --bootstrap_seed; a bad value is a usage error."""
+    """The `mgc_jax.evaluate.Bootstrap` of --n_boot (1..MAX_N_BOOT) and --bootstrap_seed (>= 0: numpy's generators
+    take no negative seed); a bad value is a usage error."""
     from mgc_jax.evaluate import Bootstrap
 
-    if N_BOOT.value < 1:
-        raise app.UsageError(f"--n_boot={N_BOOT.value}: must be >= 1")
+    if not 1 <= N_BOOT.value <= MAX_N_BOOT:
+        raise app.UsageError(f"--n_boot={N_BOOT.value}: must be in 1..{MAX_N_BOOT}")
+    if not 0 <= BOOT_SEED.value <= 2**63 - 1:
+        raise app.UsageError(f"--bootstrap_seed={BOOT_SEED.value}: must be in 0..{2**63 - 1}")
     return Bootstrap(n_boot=N_BOOT.value, seed=BOOT_SEED.value)

@@ -23,15 +23,21 @@ SNR_DB = flags.DEFINE_list("snr_db", ["50", "40", "30", "20"], "Signal-to-pertur
 MAX_TRACKS = flags.DEFINE_integer("max_tracks", None, "Attack the first N test tracks only (default: all).")
 STEPS = flags.DEFINE_integer("steps", 10, "PGD steps per track and SNR.")
 NOISE_SEED = flags.DEFINE_integer("noise_seed", 0, "Seed of the white-noise control.")
+MAX_STEPS = 10_000  # PGD steps per track and SNR; far past where the attack stops improving
 
 
 def _snrs() -> list[float]:
+    """--snr_db as floats, each finite and in robustness.SNR_DB_RANGE (a usage error naming the value)."""
+    from mgc_jax.eval.robustness import check_snr_dbs
+
     try:
         snrs = [float(s) for s in SNR_DB.value]
     except ValueError as e:
         raise app.UsageError(f"--snr_db={','.join(SNR_DB.value)}: expected numbers in dB ({e})") from e
-    if not snrs:
-        raise app.UsageError("--snr_db: give at least one SNR")
+    try:
+        check_snr_dbs(snrs)
+    except ValueError as e:
+        raise app.UsageError(f"--{e}") from e
     return snrs
 
 
@@ -41,8 +47,10 @@ def main(argv):
         raise app.UsageError("--checkpoint=RUN_DIR is required: once, or twice to attack the FUSION2 of two nets")
     if MAX_TRACKS.value is not None and MAX_TRACKS.value < 1:
         raise app.UsageError(f"--max_tracks={MAX_TRACKS.value}: must be >= 1")
-    if STEPS.value < 1:
-        raise app.UsageError(f"--steps={STEPS.value}: must be >= 1")
+    if not 1 <= STEPS.value <= MAX_STEPS:
+        raise app.UsageError(f"--steps={STEPS.value}: must be in 1..{MAX_STEPS}")
+    if not 0 <= NOISE_SEED.value <= 2**63 - 1:  # numpy's generators take no negative seed
+        raise app.UsageError(f"--noise_seed={NOISE_SEED.value}: must be in 0..{2**63 - 1}")
     snrs = _snrs()
     from mgc_jax.eval import robustness
     from mgc_jax.serve.inference import Classifier

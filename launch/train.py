@@ -40,9 +40,11 @@ def main(argv):
     train_flags.check_tracks_per_genre()
     import jax
 
+    from mgc_jax import distributed
     from mgc_jax.data.corpus import prepare_corpus
     from mgc_jax.train import loop as train
 
+    distributed.check_backend()
     logging.info("devices: %s", jax.devices())
     workdir = common.workdir()
     corpus = prepare_corpus(common.DATA_DIR.value, workdir, tracks_per_genre=train_flags.TRACKS_PER_GENRE.value,

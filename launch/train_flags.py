@@ -68,6 +68,7 @@ PAPER = flags.DEFINE_bool("paper", False, "The paper's settings where the defaul
                           "--stft_transform=none --select=best_valid --epochs=40 --crops=grid --mixup=0 "
                           "--train_clips=18 --eval_clips=18 --stft_bands=0 "
                           "(a flag given explicitly wins).")
+MAX_TRACKS_PER_GENRE = 100_000
 TRACKS_PER_GENRE = flags.DEFINE_integer("tracks_per_genre", None,
                                         "Synthetic corpus only: tracks per genre when it is first made.")
 
@@ -92,5 +93,7 @@ def check_tracks_per_genre() -> None:
     n = TRACKS_PER_GENRE.value
     if n is not None and n < 1:
         raise app.UsageError(f"--tracks_per_genre={n}: must be >= 1 (leave it out for the default size)")
+    if n is not None and n > MAX_TRACKS_PER_GENRE:
+        raise app.UsageError(f"--tracks_per_genre={n}: must be <= {MAX_TRACKS_PER_GENRE} (track ids have five digits)")
     if n is not None and common.DATA_DIR.value is not None:
         raise app.UsageError("--tracks_per_genre only applies to the synthetic corpus (no --data_dir)")

@@ -4,7 +4,14 @@ check raises `ConfigError` "<Class>.<field>=<value>: <why>", the field names bei
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import hashlib
+import importlib.util
+import math
+import numbers
+import pathlib
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
@@ -96,6 +103,22 @@ def feature_widths(feature_cfg) -> dict[str, int]:
 # ------------------------------------------------------------------------------- check and round trip
 
 
+MAX_INT32 = 2**31 - 1  # counts (epochs, batch sizes, layer widths) live in int32 arrays and checkpoints
+MAX_SEED = 2**63 - 1
+
+
+def _int_rule(v, lo: int, hi: int) -> tuple[bool, str]:
+    """(ok, why) of "v is an int (not a bool) in lo..hi", why naming the bound it breaks."""
+    if not isinstance(v, numbers.Integral) or isinstance(v, bool):
+        return False, f"must be an int in {lo}..{hi}"
+    return lo <= v <= hi, f"must be >= {lo}" if v < lo else f"must be <= {hi}"
+
+
+def _real(v) -> bool:
+    """v is a real number (not a bool); NaN fails every comparison that follows it, so ranges refuse it."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
 def check(obj, checks: Iterable[tuple[str, bool, str]]) -> None:
     """Raise ConfigError "<Class>.<field>=<value>: <why>" for the first (field, ok, why) with ok False."""
     for name, ok, why in checks:
@@ -150,12 +173,13 @@ class RunId(NamedTuple):
 
 
 MIN_FOLDS = 3  # a test, a validation and a training block
-N_FOLDS_RULE = f"expected an int >= {MIN_FOLDS} (a test, a validation and a training block)"
+MAX_FOLDS = 1000  # beyond any corpus's tracks per class; bounds the fold lists made from a count
+N_FOLDS_RULE = f"expected an int >= {MIN_FOLDS} and <= {MAX_FOLDS} (a test, a validation and a training block)"
 
 
 def n_folds_ok(n_folds) -> bool:
-    """Whether a fold count can be split into test, validation and training blocks."""
-    return isinstance(n_folds, int) and not isinstance(n_folds, bool) and n_folds >= MIN_FOLDS
+    """Whether a fold count can be split into test, validation and training blocks (and is not absurd)."""
+    return isinstance(n_folds, int) and not isinstance(n_folds, bool) and MIN_FOLDS <= n_folds <= MAX_FOLDS
 
 
 def check_run_id(run, owner: str) -> None:
@@ -168,7 +192,7 @@ def check_run_id(run, owner: str) -> None:
         ("n_folds", run.split not in ONE_FOLD_SPLITS or run.n_folds == N_FOLDS,
          f"the {run.split} split has one fixed train/valid/test split: leave n_folds at {N_FOLDS}"),
         ("fold", isinstance(run.fold, int) and 0 <= run.fold < run.n_folds, f"expected 0..{run.n_folds - 1}"),
-        ("fold", run.split not in SPLITS or run.fold in split_folds(run.split, run.n_folds),
+        ("fold", not n_ok or run.split not in SPLITS or run.fold in split_folds(run.split, run.n_folds),
          f"the {run.split} split has a single fold: use 0"),
     ]:
         if not ok:
@@ -206,13 +230,13 @@ class ModelConfig(_DictMixin):
         object.__setattr__(self, "dense", tuple(int(d) for d in self.dense))
         object.__setattr__(self, "dropout_at", tuple(self.dropout_at))
         check(self, [
-            ("k1", self.k1 >= 1, "must be >= 1"),
-            ("kernel_t", self.kernel_t >= 1, "must be >= 1"),
+            ("k1", *_int_rule(self.k1, 1, MAX_INT32)),
+            ("kernel_t", *_int_rule(self.kernel_t, 1, MAX_INT32)),
             ("align", self.align in ALIGNS, f"expected one of {ALIGNS}"),
-            ("dropout", 0.0 <= self.dropout < 1.0, "must be in [0, 1)"),
+            ("dropout", _real(self.dropout) and 0.0 <= self.dropout < 1.0, "must be in [0, 1)"),
             ("dropout_at", set(self.dropout_at) <= set(DROPOUT_SITES), f"entries must be in {DROPOUT_SITES}"),
-            ("dense", all(d >= 1 for d in self.dense), "sizes must be >= 1"),
-            ("num_classes", self.num_classes >= 2, "must be >= 2"),
+            ("dense", all(_int_rule(d, 1, MAX_INT32)[0] for d in self.dense), f"sizes must be ints in 1..{MAX_INT32}"),
+            ("num_classes", *_int_rule(self.num_classes, 2, MAX_INT32)),
             ("init", self.init in INITS, f"expected one of {INITS}"),
             ("conv_impl", self.conv_impl in CONV_IMPLS, f"expected one of {CONV_IMPLS}"),
             ("stft_bands", isinstance(self.stft_bands, int) and self.stft_bands >= 0,
@@ -268,15 +292,19 @@ class TrainConfig(_DictMixin):
         object.__setattr__(self, "augment", tuple(self.augment))  # JSON gives a list; keep it hashable
         check_run_id(self, "TrainConfig")
         check(self, [
-            ("epochs", self.epochs >= 1, "must be >= 1"),
-            ("batch_size", self.batch_size >= 1, "must be >= 1"),
-            ("learning_rate", self.learning_rate > 0, "must be > 0"),
-            ("lr_decay", 0 < self.lr_decay <= 1, "must be in (0, 1]"),
+            ("epochs", *_int_rule(self.epochs, 1, MAX_INT32)),
+            ("batch_size", *_int_rule(self.batch_size, 1, MAX_INT32)),
+            ("learning_rate", _real(self.learning_rate) and 0 < self.learning_rate < math.inf,
+             "must be a finite number > 0"),
+            ("lr_decay", _real(self.lr_decay) and 0 < self.lr_decay <= 1, "must be in (0, 1]"),
+            ("momentum", _real(self.momentum) and 0 <= self.momentum < 1, "must be in [0, 1)"),
+            # jax.random.key takes int64 seeds, numpy's generators non-negative ones.
+            ("seed", *_int_rule(self.seed, 0, MAX_SEED)),
             ("optimizer", self.optimizer in OPTIMIZERS, f"expected one of {OPTIMIZERS}"),
             ("stft_transform", self.stft_transform in STFT_TRANSFORMS, f"expected one of {STFT_TRANSFORMS}"),
             ("select", self.select in SELECTS, f"expected one of {SELECTS}"),
-            ("eval_batch_size", self.eval_batch_size >= 1, "must be >= 1"),
-            ("keep_last", self.keep_last >= 1, "must be >= 1"),
+            ("eval_batch_size", *_int_rule(self.eval_batch_size, 1, MAX_INT32)),
+            ("keep_last", *_int_rule(self.keep_last, 1, MAX_INT32)),
             ("features", self.features in FEATURE_SOURCES, f"expected one of {FEATURE_SOURCES}"),
             ("augment", set(self.augment) <= set(AUGMENTS), f"entries must be in {AUGMENTS}"),
             ("augment", len(set(self.augment)) == len(self.augment), "names an augmentation twice"),
@@ -340,3 +368,30 @@ def train_fields() -> dict[str, dataclasses.Field]:
     fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name != "model"}
     fields.update({f.name: f for f in dataclasses.fields(ModelConfig)})
     return fields
+
+
+@functools.lru_cache(maxsize=4)
+def dsp_code_hash(package_dir: str | pathlib.Path | None = None) -> str:
+    """12-hex-digit hash of what the dsp package's code does: with `FeatureConfig.hash()` it names what made a
+    feature map (feature caches and run configs record both).
+
+    Each dsp/*.py (of `package_dir`, default the dsp package) is parsed and hashed as its syntax tree without line
+    numbers, docstrings or other bare string statements (comments never reach the tree), so an edit to a
+    comment, a docstring or the layout keeps the hash, while any change to code (a constant, an operator, a
+    renamed variable) changes it. A Python upgrade that changes the tree's form changes it too (then the maps
+    are extracted again: a cost, never a wrong map).
+    """
+    if package_dir is None:  # found, not imported: importing dsp would import JAX (module docstring)
+        package_dir = importlib.util.find_spec("dsp").submodule_search_locations[0]
+    directory = pathlib.Path(package_dir)
+    h = hashlib.sha256()
+    for path in sorted(directory.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list):
+                kept = [b for b in body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)
+                                                and isinstance(b.value.value, str))]
+                node.body = kept or [ast.Pass()]
+        h.update(path.name.encode() + b"\0" + ast.dump(tree, include_attributes=False).encode() + b"\0")
+    return h.hexdigest()[:12]

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
+import socket
+import time
 from collections.abc import Sequence
 from typing import TypeVar
 
 import jax
+
+from mgc_jax.errors import BackendError, ClusterError
 
 T = TypeVar("T")
 BARRIER_TIMEOUT_S = 4 * 3600  # a barrier waits this long for the slowest process (e.g. its extraction share)
@@ -49,6 +54,8 @@ def initialize(cluster: ClusterConfig) -> None:
     """
     if not cluster.multi_process:
         return
+    if cluster.process_id != 0:  # jax would wait silently, then abort the process with a C++ stack trace
+        wait_for_coordinator(cluster)
     jax.distributed.initialize(coordinator_address=cluster.coordinator_address,
                                num_processes=cluster.num_processes, process_id=cluster.process_id,
                                initialization_timeout=cluster.timeout_s)
@@ -56,6 +63,39 @@ def initialize(cluster: ClusterConfig) -> None:
 
     # Every process has just passed initialize's rendezvous: set the collectives up now, in step (docstring).
     multihost_utils.sync_global_devices("mgc_jax.distributed.initialize")
+
+
+def wait_for_coordinator(cluster: ClusterConfig, *, poll_s: float = 0.5) -> None:
+    """Return once process 0's coordinator accepts connections at `cluster.coordinator_address`; ClusterError
+    in one line after `cluster.timeout_s` without it (process 0 not started, or the address unreachable)."""
+    host, _, port = cluster.coordinator_address.rpartition(":")
+    host = host.strip("[]")  # "[::1]:8476"
+    deadline = time.monotonic() + cluster.timeout_s
+    while True:
+        try:
+            wait = max(0.1, min(5.0, deadline - time.monotonic()))
+            socket.create_connection((host, int(port)), timeout=wait).close()
+            return
+        except OSError as e:
+            cause = e.strerror or str(e) or type(e).__name__
+        if time.monotonic() >= deadline:
+            raise ClusterError(
+                f"process {cluster.process_id} of {cluster.num_processes}: no coordinator at "
+                f"{cluster.coordinator_address} after {cluster.timeout_s:g} s ({cause}): start process 0 "
+                "(--process_id=0) with the same --coordinator_address, or give an address this machine reaches")
+        time.sleep(poll_s)
+
+
+def check_backend() -> None:
+    """BackendError in one line when JAX cannot start its backend (e.g. JAX_PLATFORMS=cuda without a GPU, where
+    jax itself raises a bare AssertionError); called before the first device use of commands and checkpoints."""
+    try:
+        jax.devices()
+    except (RuntimeError, AssertionError) as e:
+        asked = os.environ.get("JAX_PLATFORMS") or jax.config.jax_platforms or ""
+        cause = " ".join(str(e).split()) or f"none of the platforms {asked!r} is available on this machine"
+        raise BackendError(f"JAX cannot start a backend (JAX_PLATFORMS={asked!r}): {cause}. Unset JAX_PLATFORMS or "
+                           "name a backend this machine has (cpu; cuda needs a GPU and jax's CUDA plugin)") from e
 
 
 def process_index() -> int:

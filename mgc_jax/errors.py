@@ -31,6 +31,14 @@ class ConfigError(ValueError):
     """
 
 
+class BackendError(RuntimeError):
+    """JAX cannot start the backend it was asked for (JAX_PLATFORMS=cuda on a machine without a GPU...)."""
+
+
+class ClusterError(RuntimeError):
+    """A multi-process run that cannot start: no coordinator (process 0) at the address given, in time."""
+
+
 class DiskFullError(OSError):
     """No space left on the device while writing `path` (errno ENOSPC), in one line naming the path.
 
@@ -56,3 +64,12 @@ def is_disk_full(e: BaseException | None) -> bool:
             return True
         e = e.__cause__ or e.__context__
     return False
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """True for host memory (MemoryError) or an accelerator's (XLA's "RESOURCE_EXHAUSTED: Out of memory ..."),
+    not for a full disk (orbax reports that as RESOURCE_EXHAUSTED too)."""
+    if isinstance(e, MemoryError):
+        return True
+    text = str(e)
+    return "RESOURCE_EXHAUSTED" in text and "memory" in text.lower() and not is_disk_full(e)

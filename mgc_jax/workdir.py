@@ -11,6 +11,7 @@ import os
 import pathlib
 import tempfile
 
+import mgc_jax.config
 from mgc_jax.config import N_FOLDS, split_dir_name
 from mgc_jax.errors import DataError, DiskFullError, is_disk_full
 
@@ -55,8 +56,17 @@ class Workdir:
         return self.corpus_dir(corpus) / "skipped.tsv"
 
     def features_dir(self, corpus: str, cfg) -> pathlib.Path:
-        """features/<corpus>-<cfg.hash()>: one cache per corpus and dsp.FeatureConfig."""
-        return self.root / "features" / f"{_name('corpus', corpus)}-{cfg.hash()}"
+        """features/<corpus>-<cfg.hash()>-<config.dsp_code_hash()>: one cache per corpus, FeatureConfig and dsp
+        code, so maps of other dsp code never share (or overwrite) a cache (`other_feature_dirs` names them)."""
+        return self.root / "features" / f"{_name('corpus', corpus)}-{cfg.hash()}-{mgc_jax.config.dsp_code_hash()}"
+
+    def other_feature_dirs(self, corpus: str, cfg) -> list[pathlib.Path]:
+        """Caches of this corpus and configuration made by other dsp code (or before the code hash named the
+        folder): kept apart from `features_dir`, never read by it."""
+        here = self.features_dir(corpus, cfg)
+        prefix = f"{_name('corpus', corpus)}-{cfg.hash()}"
+        return sorted(p for p in here.parent.glob(f"{prefix}*")
+                      if p != here and p.is_dir() and (p.name == prefix or p.name[len(prefix)] == "-"))
 
     def split_file(self, corpus: str, split: str) -> pathlib.Path:
         return self.root / "splits" / f"{_name('corpus', corpus)}-{_name('split', split)}.json"
@@ -81,7 +91,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
 
     A killed process leaves at most a `.<name>.*.tmp` file, never a half-written `path` that looks
     finished (the rename is atomic on POSIX file systems). A full disk raises `DiskFullError` naming `path`
-    (the temporary file removed, an older `path` left as it was).
+    (the temporary file removed, an older `path` left as it was). The file gets the mode `open()` would give
+    it (0666 less the umask), not mkstemp's 0600: a shared or multi-host workdir must stay readable.
     """
     path = pathlib.Path(path)
     try:
@@ -91,6 +102,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
         _raise_if_disk_full(e, path)
         raise
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -101,6 +113,21 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
             os.unlink(tmp)
         _raise_if_disk_full(e, path)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (os.umask can only be read by
+    setting it, which would race with other threads creating files)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _raise_if_disk_full(e: BaseException, path) -> None:

@@ -231,7 +231,7 @@ def test_a_damaged_run_config_is_refused_naming_the_run(damaged_copy, damage, pa
 ])
 def test_resume_refuses_a_damaged_run_config(damaged_copy, damage):
     run_dir, data = damaged_copy(damage)
-    with pytest.raises(CheckpointError, match=f"^{run_dir}/config.json: unreadable run config"):
+    with pytest.raises(CheckpointError, match=f"^{run_dir}/config.json: damaged run config"):
         _resume(run_dir, data)
 
 

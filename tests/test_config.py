@@ -3,11 +3,14 @@ fold, one dict round trip, ConfigError naming the field; launch/train_flags.py t
 from __future__ import annotations
 
 import json
+import pathlib
+import shutil
 import subprocess
 import sys
 
 import pytest
 
+import dsp
 from mgc_jax import config
 from mgc_jax.config import ModelConfig, RunId, TrainConfig, paper_config
 from mgc_jax.data.gtzan import GENRES as GTZAN
@@ -157,6 +160,47 @@ def test_config_refuses_augmentation_without_online_features_and_unknown_names()
         TrainConfig(net="music", fold=0, features="disk")
     cfg = TrainConfig(net="music", fold=0, features="online", augment=["gain", "noise"])
     assert cfg.augment == ("gain", "noise") and TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def _copy(tmp_path) -> pathlib.Path:
+    out = tmp_path / "dsp"
+    shutil.copytree(pathlib.Path(dsp.__file__).parent, out, ignore=shutil.ignore_patterns("__pycache__"))
+    return out
+
+
+def test_dsp_code_hash_is_the_packages_and_ignores_comments_docstrings_and_layout(tmp_path):
+    copy = _copy(tmp_path)
+    assert config.dsp_code_hash(copy) == config.dsp_code_hash()
+    spectral = copy / "spectral.py"
+    text = spectral.read_text()
+    edited = text.replace('"""Root mean square of each raw frame', '"""RMS of each raw frame (reworded)', 1)
+    edited = edited.replace("\ndef rms(", "\n# a new comment\n\n\ndef rms(", 1)
+    assert edited != text
+    spectral.write_text(edited)
+    assert config.dsp_code_hash(copy) == config.dsp_code_hash()
+
+
+def test_dsp_code_hash_changes_with_behaviour(tmp_path):
+    copy = _copy(tmp_path)
+    spectral = copy / "spectral.py"
+    text = spectral.read_text()
+    line = "    return safe_sqrt(jnp.mean(jnp.square(frames / s), axis=-1)) * s[..., 0]"
+    assert line in text
+    spectral.write_text(text.replace(line, line + " * 2"))  # rms doubled
+    assert config.dsp_code_hash(copy) != config.dsp_code_hash()
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"momentum": float("nan")}, r"^TrainConfig\.momentum=nan: must be in \[0, 1\)$"),
+    ({"eval_batch_size": 2**40}, r"^TrainConfig\.eval_batch_size=1099511627776: must be <= 2147483647$"),
+    ({"epochs": 2.5}, r"^TrainConfig\.epochs=2\.5: must be an int in 1\.\.2147483647$"),
+    ({"seed": True}, r"^TrainConfig\.seed=True: must be an int in 0\.\.9223372036854775807$"),
+    ({"learning_rate": float("inf")}, r"^TrainConfig\.learning_rate=inf: must be a finite number > 0$"),
+    ({"n_folds": 10**20}, r"^TrainConfig\.n_folds=100000000000000000000: expected an int >= 3 and <= 1000"),
+])
+def test_numeric_fields_are_range_checked(kw, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(net="music", fold=0, **kw)
 
 
 def test_clip_budgets_are_counts_and_the_paper_keeps_its_18_clips():

@@ -227,3 +227,22 @@ def test_fusions_with_the_baseline():
     other = {**fp, "baseline": {0: FoldProbs(("a", "c"), labels, base, CLASSES)}}
     with pytest.raises(crossval.DataError, match="the baseline run of this fold tested other tracks"):
         systems.evaluate_probs(other, corpus="c", split="manifest", boot=Bootstrap(n_boot=20))
+
+
+def _damage(path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "flip":  # zipfile: "Bad CRC-32"
+        data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+    else:  # "File is not a zip file"
+        del data[len(data) // 2:]
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_damaged_test_probs_in_crossval_is_one_line(tmp_path, damage):
+    wd = Workdir(tmp_path)
+    write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0,))
+    bad = wd.run_dir("gtzan", "stratified", "music", 0) / rundir.TEST_PROBS
+    _damage(bad, damage)
+    with pytest.raises(DataError, match=f"^{bad}: damaged test probabilities .*re-classifies its test tracks"):
+        systems.evaluate_runs(wd, "gtzan", "stratified", ("stft", "music"), (0,))

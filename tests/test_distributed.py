@@ -276,6 +276,32 @@ def test_incomplete_cluster_flags_are_a_usage_error(tmp_path):
                                                  "(--coordinator_address, --process_id missing)")
 
 
+def test_a_process_without_process_0_says_what_it_waits_for_and_times_out():
+    from mgc_jax.distributed import ClusterConfig, initialize
+    from mgc_jax.errors import ClusterError
+
+    port = free_port()  # nobody listens there: process 0 was never started
+    cluster = ClusterConfig(coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=1, timeout_s=1)
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match=rf"^process 1 of 2: no coordinator at 127\.0\.0\.1:{port} after 1 s "
+                                           r"\(.*\): start process 0 \(--process_id=0\)"):
+        initialize(cluster)  # raises before jax.distributed is touched
+    assert time.monotonic() - t0 < 60
+
+
+def test_launch_without_process_0_is_one_line_after_the_wait(tmp_path):
+    port = free_port()
+    r = subprocess.run([sys.executable, "-m", "launch.extract", f"--workdir={tmp_path / 'w'}",
+                        f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", "--process_id=1",
+                        "--coordinator_timeout_s=1"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert lines[0] == f"process 1 of 2: waiting up to 1 s for process 0's coordinator and the others at 127.0.0.1:{port}"
+    assert lines[-1].startswith(f"error: process 1 of 2: no coordinator at 127.0.0.1:{port} after 1 s")
+    assert not (tmp_path / "w").exists()
+
+
 # ------------------------------------------------------------------- index shards, played in one process
 
 

@@ -119,6 +119,7 @@ REFUSED = {
     "float64 beyond float32": (np.full(3000, 1e300), "beyond float32's range"),
     "ragged list": ([[0.1, 0.2]] + [0.1] * 2999, "not a rectangular array"),
     "strings": (["a"] * 3000, "expected numbers"),
+    "empty": (np.zeros(0, np.float32), r"0 samples \(shape \(0,\)\); a signal or frame needs at least one"),
 }
 
 

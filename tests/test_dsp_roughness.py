@@ -131,7 +131,7 @@ def _tracks(n=3, t=24, bins=CFG.n_bins, seed=0):
 
 def test_jit_equals_eager():
     # disable_jit runs every scan step op by op, so use a tiny lattice: n_fft 16, 9 bins.
-    cfg = FeatureConfig(sample_rate=1000, frame_length=16, hop_length=8)
+    cfg = FeatureConfig(sample_rate=1000, frame_length=16, hop_length=8, brightness_cutoff_hz=250.0)
     x = _tracks(t=5, bins=cfg.n_bins)[0]
     with jax.disable_jit():
         eager = roughness(x, cfg)

@@ -22,6 +22,7 @@ from fake_extraction import noise_track, noise_tracks
 from full_disk import fill_disk_after
 
 import dsp
+import mgc_jax.config
 from mgc_jax.data import audio, cache, extraction, maps
 from mgc_jax.data.track import Track
 from mgc_jax.errors import DataError, DiskFullError
@@ -140,12 +141,14 @@ def test_a_kill_while_writing_leaves_no_finished_looking_file(tmp_path, fake_map
     assert sorted(report.done) == [t.track_id for t in tracks]
 
 
-def test_other_dsp_code_rebuilds_everything(tmp_path, fake_maps, monkeypatch):
+def test_other_dsp_code_rebuilds_everything_and_says_why(tmp_path, fake_maps, monkeypatch, caplog):
     tracks = noise_tracks(tmp_path / "audio", lengths=(7.0, 7.0))
     extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
-    assert cache.FeatureCache(tmp_path / "f")._index["dsp_code"] == extraction.dsp_code_hash()
-    monkeypatch.setattr(extraction, "dsp_code_hash", lambda: "edited-dsp")
-    assert len(extraction.extract(tracks, tmp_path / "f", CFG, progress=False).done) == 2
+    assert cache.FeatureCache(tmp_path / "f")._index["dsp_code"] == mgc_jax.config.dsp_code_hash()
+    monkeypatch.setattr(mgc_jax.config, "dsp_code_hash", lambda: "edited-dsp")
+    with caplog.at_level("WARNING"):
+        assert len(extraction.extract(tracks, tmp_path / "f", CFG, progress=False).done) == 2
+    assert "re-extracting 2 tracks: the dsp code changed since these maps were made" in caplog.text
 
 
 def test_a_cache_of_another_config_is_refused(tmp_path, fake_maps):
@@ -292,6 +295,26 @@ def test_cache_write_names_the_file_and_the_rerun_keeps_what_was_done(tmp_path, 
     disk["full"] = False
     report = extraction.extract(tracks, cache_dir, cfg, progress=False, batch_size=1)
     assert report.skipped == ["blues.00000"] and sorted(report.done) == ["blues.00001", "blues.00002"]
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_a_read_only_cache_with_nothing_new_serves(tmp_path, fake_maps, monkeypatch, moved):
+    """A read-only workdir (a shared cache) serves when nothing changed, also when the audio is reached by another
+    path (the refreshed paths are not recorded then)."""
+    tracks = noise_tracks(tmp_path / "audio", lengths=(7.0, 7.0))
+    extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
+    if moved:  # the same files through a link: same bytes, another path
+        (tmp_path / "link").symlink_to(tmp_path / "audio")
+        tracks = [t._replace(path=str(t.path).replace(str(tmp_path / "audio"), str(tmp_path / "link")))
+                  for t in tracks]
+
+    def read_only(path, *a, **k):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(cache, "atomic_write", read_only)  # the cache's writers (arrays, index.json)
+    monkeypatch.setattr(cache, "write_json", read_only)
+    report = extraction.extract(tracks, tmp_path / "f", CFG, progress=False)
+    assert sorted(report.skipped) == [t.track_id for t in tracks] and not report.done
 
 
 # ------------------------------------------------------------------------------- the pipeline (issue 29)

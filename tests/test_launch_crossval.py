@@ -46,6 +46,9 @@ def test_launch_crossval_on_finished_runs_trains_nothing_and_prepares_nothing(tm
     (["--folds=3-1"], "error: --folds=3-1: folds '3-1': empty range 3-1"),
     (["--split=filtered", "--folds=0-9"], "error: --folds=0-9: the filtered split has one train/valid/test split"),
     (["--epochs=0"], "error: --epochs=0: must be >= 1"),  # the only case that gets as far as importing JAX
+    (["--n_boot=10000000000"], "error: --n_boot=10000000000: must be in 1..1000000"),
+    (["--bootstrap_seed=-3"], "error: --bootstrap_seed=-3: must be in 0..9223372036854775807"),
+    (["--n_folds=100000000000000000000"], "error: --n_folds=100000000000000000000: expected an int >= 3 and <= 1000"),
 ])
 def test_launch_crossval_bad_flags_give_one_line(tmp_path, args, message):
     proc = run_module("launch.crossval", *args, f"--workdir={tmp_path}")

@@ -73,3 +73,20 @@ def test_launch_fuse_prints_the_fusion_rows(tmp_path):
     assert str(wd.run_dir("gtzan", "stratified", "stft", 4)) in missing.stderr.strip().splitlines()[-1]
     both = run_module("launch.fuse", "--fold=1", "--folds=0-9", f"--workdir={tmp_path}")
     assert both.returncode == 2 and both.stderr.strip().splitlines()[-1] == "error: give --fold or --folds, not both"
+
+
+def test_a_damaged_test_probs_is_one_line_naming_it(tmp_path):
+    from mgc_jax.train import rundir
+
+    wd = Workdir(tmp_path)
+    write_fake_runs(wd, "gtzan", "stratified", ("stft", "music"), (0,))
+    bad = wd.run_dir("gtzan", "stratified", "music", 0) / rundir.TEST_PROBS
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)  # zipfile: "Bad CRC-32"
+    bad.write_bytes(bytes(data))
+    proc = run_module("launch.fuse", "--fold=0", "--nobaseline", f"--data_dir={tmp_path / 'gtzan'}",
+                      f"--workdir={tmp_path}")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {bad}: damaged test probabilities (") and "re-classifies" in last
+

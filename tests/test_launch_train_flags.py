@@ -1,6 +1,7 @@
 """launch.train_flags: the training flags shared by launch.train and launch.crossval, checked before any work."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -73,3 +74,24 @@ def test_training_flags_take_their_defaults_from_the_fields():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["22", "[]"]
     assert RunId._fields == ("net", "fold", "split", "n_folds")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--seed=18446744073709551616"], r"^error: --seed=18446744073709551616: must be <= 9223372036854775807$"),
+    (["--seed=-1"], r"^error: --seed=-1: must be >= 0$"),
+    (["--learning_rate=inf"], r"^error: --learning_rate=inf: must be a finite number > 0$"),
+    (["--learning_rate=nan"], r"^error: --learning_rate=nan: must be a finite number > 0$"),
+    (["--epochs=2147483648"], r"^error: --epochs=2147483648: must be <= 2147483647$"),
+    (["--batch_size=99999999999"], r"^error: --batch_size=99999999999: must be <= 2147483647$"),
+    (["--lr_decay=nan"], r"^error: --lr_decay=nan: must be in \(0, 1\]$"),
+    (["--k1=99999999999"], r"^error: --k1=99999999999: must be <= 2147483647$"),
+    (["--n_folds=100000000000000000000"], r"^error: --n_folds=100000000000000000000: expected an int >= 3 and <= 1000"),
+    (["--tracks_per_genre=1000000"], r"^error: --tracks_per_genre=1000000: must be <= 100000"),
+])
+def test_absurd_flags_are_refused_in_one_line_before_any_directory(tmp_path, capsys, args, message):
+    from launchers import run_command
+
+    code, _, err = run_command("train", capsys, "--net=music", *args, f"--workdir={tmp_path / 'w'}")
+    assert code == 2 and "Traceback" not in err, err
+    assert re.search(message, err.strip().splitlines()[-1]), err
+    assert not (tmp_path / "w").exists()

@@ -3,6 +3,7 @@
 labelled corpora, and refusals."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ from corpus_files import class_folder, write_class_track
 from fake_data import GENRES, WIDTHS, make_fold_data, tiny_config
 from flax import nnx
 
+import mgc_jax.config
 from mgc_jax.data.clips import ClipDataset
 from mgc_jax.data.folds import Split, get_split
 from mgc_jax.data.gtzan import GENRES as GTZAN_GENRES
@@ -243,6 +245,7 @@ def test_run_wires_workdir_split_and_clip_dataset(tmp_path):
     np.testing.assert_array_equal(z["labels"], [labels[t] for t in split.test])
     config = json.loads((res.run_dir / "config.json").read_text())
     assert config["corpus"] == "fakecorpus" and config["features"] == FeatureConfig().to_dict()
+    assert config["dsp_code"] == mgc_jax.config.dsp_code_hash() and config["features_hash"] == FeatureConfig().hash()
     trained = load_trained(res.run_dir)
     assert trained.feature_cfg == FeatureConfig() and trained.kinds == ("music",)
     np.testing.assert_array_equal(trained.predict(ClipDataset(cache, split.test[:1], [0]).track_clips(0)),
@@ -409,3 +412,26 @@ def test_net_stft_log1p_standardised_trains_and_inference_matches_its_test_pass(
     np.testing.assert_allclose(trained.predict({"stft": clips}), tp.probs[0], rtol=1e-5, atol=1e-6)
     # The standardizer saw log1p maps: their per-bin means are O(1), the raw magnitudes' are not.
     assert np.abs(trained.standardizer.mean["stft"]).max() < 10
+
+
+def test_resume_on_maps_of_other_dsp_code_is_refused_naming_it(tmp_path):
+    cfg = tiny_config(epochs=1)
+    data = make_fold_data(cfg.kinds)
+    made_by = {"dsp_code": "0123456789ab", "features_hash": "f00"}
+    train_and_evaluate(cfg, tmp_path / "run", data, in_bins=WIDTHS, run_info=made_by)
+    before = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(CheckpointError, match=r"dsp_code: '0123456789ab' \(saved\) != 'ba9876543210' \(now\)\)"
+                                              r" \(the dsp code or feature configuration changed since this run's"):
+        train_and_evaluate(dataclasses.replace(cfg, epochs=2), tmp_path / "run", data, in_bins=WIDTHS,
+                           run_info={**made_by, "dsp_code": "ba9876543210"})
+    assert (tmp_path / "run" / "config.json").read_text() == before
+
+
+def test_a_batch_larger_than_the_training_set_is_clamped_with_a_warning(tmp_path, caplog):
+    cfg = tiny_config(epochs=1)
+    data = make_fold_data(cfg.kinds)
+    big = dataclasses.replace(cfg, batch_size=10**9)  # padded to 10**9 rows it would ask for terabytes
+    with caplog.at_level("WARNING"):
+        res = train_and_evaluate(big, tmp_path / "run", data, in_bins=WIDTHS)
+    assert f"batch_size=1000000000 is larger than the {data.train.n_clips} training clips" in caplog.text
+    assert res.epochs == 1

@@ -8,7 +8,7 @@ import pathlib
 import pytest
 from corpus_files import tone_file, write_manifest
 
-from mgc_jax.data import corpus, manifest, sources
+from mgc_jax.data import corpus, folder, manifest, sources
 from mgc_jax.data.track import path_track_id
 from mgc_jax.errors import DataError
 from mgc_jax.workdir import Workdir
@@ -74,6 +74,8 @@ def test_manifest_with_every_optional_column(tmp_path, fast_extract):
     ("path,label\na.wav,x\n./a.wav,y\n", r"m.csv line 3: duplicate track id a_wav-\w+ \(also line 2\)"),
     ("path,label,split\na.wav,x,training\n", r"m.csv line 2: split 'training' is not one of train, valid, test"),
     ("path,label,track_id\na.wav,x,my/id\n", r"m.csv line 2: track_id 'my/id' cannot name a cache file"),
+    ("path,label,track_id\na.wav,x," + "t" * 300 + "\n",  # beyond the file-name limit: refused before extraction
+     r"m.csv line 2: track_id 't{40}\.\.\.t{12}' is 300 bytes long; .* at most 200"),
     ("path,label\na.wav,x,extra\n", r"m.csv line 2: 3 cells, the header has 2"),
     ("path,label\n", r"m.csv: no rows after the header"),
     ("path,label,split\na.wav,x,train\nb.wav,y,\n", r"m.csv line 3: split '' is not one of train, valid, test; with a "
@@ -138,5 +140,24 @@ def test_labels_differing_only_in_case_are_two_classes_with_a_warning(tmp_path, 
     with caplog.at_level("WARNING"):
         found = manifest.read(write_manifest(tmp_path / "m.csv", "path,label\na.wav,Rock\nb.wav,ROCK\n"))
     assert found.classes == ("ROCK", "Rock")
-    assert any("labels 'ROCK' and 'Rock' differ only in case: they are 2 classes" in r.getMessage()
-               for r in caplog.records)
+    assert any("labels 'ROCK' and 'Rock' differ only in case, spacing or invisible characters: they are 2 classes"
+               in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("kind", ["manifest", "folder"])
+def test_a_zero_width_space_in_a_label_warns_that_it_prints_like_another(tmp_path, caplog, kind):
+    zwsp = "rock\u200b"
+    if kind == "manifest":
+        tone_file(tmp_path / "a.wav")
+        tone_file(tmp_path / "b.wav", seed=1)
+        read = lambda: manifest.read(write_manifest(tmp_path / "m.csv", f"path,label\na.wav,rock\nb.wav,{zwsp}\n"))  # noqa: E731
+    else:
+        tone_file(tmp_path / "c" / "rock" / "a.wav")
+        tone_file(tmp_path / "c" / zwsp / "b.wav", seed=1)
+        read = lambda: folder.scan(tmp_path / "c")  # noqa: E731
+    with caplog.at_level("WARNING"):
+        found = read()
+    assert found.classes == ("rock", zwsp)  # still two classes: labels are exact strings
+    text = caplog.text
+    assert "label 'rock\\u200b' holds invisible characters (U+200B ZERO WIDTH SPACE): it prints like 'rock'" in text
+    assert "labels 'rock' and 'rock\\u200b' differ only in case, spacing or invisible characters" in text

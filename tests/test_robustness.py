@@ -35,3 +35,11 @@ def test_bound_helpers():
         robustness.check_bound(x, d, 30.0, "pgd at 30 dB, track 0")
     big = np.asarray(robustness.project_l2(np.ones(1000, np.float32) * 3, 2.0))
     assert np.linalg.norm(big) == pytest.approx(2.0, rel=1e-6)
+
+
+def test_attack_accuracies_refuses_a_non_finite_snr():
+    from mgc_jax.eval import robustness
+
+    for bad in (float("nan"), -1000.0, 1e9):
+        with pytest.raises(ValueError, match="snr_db=.*must be a finite number of dB"):
+            robustness.check_snr_dbs([40.0, bad])

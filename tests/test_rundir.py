@@ -12,9 +12,10 @@ import time
 
 import numpy as np
 import pytest
+from fake_runs import fake_clip_probs, fold_tracks, write_run
 from full_disk import ENOSPC
 
-from mgc_jax.errors import DiskFullError
+from mgc_jax.errors import DataError, DiskFullError
 from mgc_jax.train import rundir
 from mgc_jax.train.rundir import LOCK, RunLocked, lock_holder_alive, read_lock, run_lock
 
@@ -56,6 +57,61 @@ def test_metrics_append_names_the_file(tmp_path, monkeypatch):
                         if str(p).endswith(rundir.METRICS) else real_open(p, mode, *a, **k))
     with pytest.raises(DiskFullError, match=f"^no space left on device writing {tmp_path / rundir.METRICS}$"):
         rundir.append_metrics(tmp_path, {"epoch": 1})
+
+
+def _finished_run(tmp_path):
+    ids, y = fold_tracks(0)
+    path = write_run(tmp_path / "run", ids, y, fake_clip_probs(y, seed=0))
+    return path
+
+
+def _flip(path, n=64):
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + n] = bytes(b ^ 0xFF for b in data[mid:mid + n])
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("damage", [_flip, _truncate])
+def test_damaged_test_probs_is_one_line_naming_the_file_and_the_remedy(tmp_path, damage):
+    path = _finished_run(tmp_path)
+    damage(path)
+    with pytest.raises(DataError) as e:
+        rundir.read_test_probs(path.parent)
+    text = str(e.value)
+    assert "\n" not in text and text.startswith(f"{path}: damaged test probabilities (")
+    assert "re-classifies its test tracks" in text and text.count(str(path)) == 1
+    with pytest.raises(DataError, match="damaged test probabilities"):  # the other reader of the file
+        rundir.read_genres(path.parent)
+
+
+@pytest.mark.parametrize("garbage", [b"\x00\xffgarbage", b"[1, 2]", b'{"best_epoch": "x"}', b"{"])
+def test_garbage_result_json_is_named_once(tmp_path, garbage):
+    (tmp_path / rundir.RESULT).write_bytes(garbage)
+    with pytest.raises(DataError) as e:
+        rundir.read_result(tmp_path)
+    text = str(e.value)
+    assert text.startswith(f"{tmp_path / rundir.RESULT}: damaged run result (") and text.count(rundir.RESULT) == 2
+    assert "launch.train again" in text and "\n" not in text  # the file's name: in its path and in the remedy
+
+
+def test_garbage_config_json_is_named_once(tmp_path):
+    (tmp_path / rundir.CONFIG).write_text("not json {")
+    with pytest.raises(DataError) as e:
+        rundir.read_config(tmp_path)
+    assert str(e.value).startswith(f"{tmp_path / rundir.CONFIG}: damaged run config (not valid JSON")
+    assert str(e.value).count(str(tmp_path)) == 1
+
+
+def test_result_round_trip(tmp_path):
+    rundir.write_result(tmp_path, {"best_epoch": 3, "epochs": 4, "test_track_acc": 0.5})
+    assert rundir.read_result(tmp_path)["best_epoch"] == 3
+    assert json.loads((tmp_path / rundir.RESULT).read_text())["epochs"] == 4
+    np.testing.assert_equal(rundir.read_test_probs(_finished_run(tmp_path)).labels, fold_tracks(0)[1])
 
 
 # --------------------------------------------------------------------------------------------- lock

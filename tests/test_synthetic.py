@@ -154,3 +154,39 @@ def test_bad_arguments():
         synthetic.make_corpus("unused", 0)
     with pytest.raises(ValueError, match="seconds"):
         synthetic.make_corpus("unused", 1, seconds=0.5)
+
+
+def test_a_full_disk_while_writing_a_track_is_one_error_without_callback_noise(tmp_path, monkeypatch, capfd):
+    """soundfile writing straight into the file would meet the full disk inside its cffi callbacks and print
+    "Exception ignored from cffi callback" tracebacks before its own error; the WAV is encoded in memory first."""
+    import errno
+    import os
+
+    from mgc_jax import workdir
+    from mgc_jax.data import synthetic
+    from mgc_jax.errors import DiskFullError
+
+    real_fdopen = os.fdopen
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(workdir.os, "fdopen", lambda fd, mode="r", *a, **k: Full(real_fdopen(fd, mode, *a, **k)))
+    with pytest.raises(DiskFullError, match="no space left on device writing .*blues.00000.wav"):
+        synthetic.make_corpus(tmp_path / "c", tracks_per_genre=1, seconds=1.0)
+    err = capfd.readouterr().err
+    assert "Exception ignored" not in err and "Traceback" not in err
+    assert not list((tmp_path / "c").rglob("*.wav")) and not list((tmp_path / "c").rglob("*.tmp"))

@@ -131,6 +131,11 @@ def prepare_corpus(data_dir: str | None, workdir, cfg=None, *, tracks_per_genre:
     except DataError as e:
         raise DataError(summary.explain(str(e))) from e
     cache_dir = workdir.features_dir(name, cfg)
+    older = [] if cache_dir.exists() else workdir.other_feature_dirs(name, cfg)
+    if older and distributed.is_primary():
+        logging.warning("the dsp code changed since the maps in %s were made: extracting into %s (the older "
+                        "cache is kept as it was; delete it once no run needs it)", ", ".join(map(str, older)),
+                        cache_dir)
     report = extraction.extract(found.tracks, cache_dir, cfg, batch_size=batch_size, progress=progress,
                                 verify=verify, decode_threads=decode_threads, stft_dtype=stft_dtype)
     cache = cache_lib.FeatureCache(cache_dir)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import functools
 import hashlib
 import os
@@ -44,7 +45,7 @@ from typing import NamedTuple
 import numpy as np
 from absl import logging
 
-import dsp
+import mgc_jax.config
 from dsp import FEATURE_NAMES, n_frames
 from dsp.features import feature_maps
 from mgc_jax import distributed, sharding
@@ -61,7 +62,7 @@ from mgc_jax.data.cache import (
     write_maps,
 )
 from mgc_jax.data.maps import crop_length
-from mgc_jax.data.track import SAFE_ID as _SAFE_ID
+from mgc_jax.data.track import id_problem
 from mgc_jax.errors import AudioError, DataError
 
 # Audio waiting in the length buckets is flushed beyond 4 batches of tracks or 4 x batch_size x this many seconds
@@ -118,6 +119,7 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
     """
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise ValueError(f"batch_size={batch_size!r}: need an int >= 1")
+    distributed.check_backend()
     if stft_dtype not in (None, *STORAGE_DTYPES):
         raise ValueError(f"stft_dtype={stft_dtype!r}: expected one of {STORAGE_DTYPES} or None")
     directory = pathlib.Path(cache_dir)
@@ -126,13 +128,14 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
     if index.get("config_hash") not in (None, cfg.hash()):
         raise DataError(f"{directory} holds features of another configuration ({index['config_hash']}, "
                         f"not {cfg.hash()}); use Workdir.features_dir(corpus, cfg)")
-    code = dsp_code_hash()
-    stale = [t for t, e in index["tracks"].items() if e.get("dsp_code") != code]
+    code = mgc_jax.config.dsp_code_hash()
+    stale = collections.Counter(e.get("dsp_code") for e in index["tracks"].values() if e.get("dsp_code") != code)
     if stale:
         # Same configuration, other kernels: the cached maps may differ from what dsp computes now.
-        logging.warning("the dsp code changed since %d tracks of %s were extracted (now %s): re-extracting them",
-                        len(stale), directory, code)
-        for t in stale:
+        logging.warning("%s: re-extracting %d tracks: the dsp code changed since these maps were made (made by dsp "
+                        "code %s, now %s)", directory, sum(stale.values()),
+                        ", ".join(str(c) for c in sorted(stale, key=str)), code)
+        for t in [t for t, e in index["tracks"].items() if e.get("dsp_code") != code]:
             del index["tracks"][t]
     index.update(format=INDEX_FORMAT, config_hash=cfg.hash(), config=cfg.to_dict(), dsp_code=code)
     _check_ids(tracks)
@@ -154,18 +157,33 @@ def extract(tracks: Sequence, cache_dir: str | os.PathLike, cfg, *, batch_size: 
                 continue
         skipped.append(t)
     if not todo:
-        if stale or repr(index["tracks"]) != before or store.must_write():  # refreshed paths, shards to fold
+        if stale or store.must_write():  # shards to fold
             store.save()
+        elif repr(index["tracks"]) != before:  # refreshed paths or mtimes: worth recording, not needed
+            try:
+                store.save()
+            except OSError as e:
+                if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    raise
+                # A read-only (shared) cache serves as it is; the next writable run records them.
+                logging.info("%s: could not record the tracks' new paths or times (%s); the cache is used as it is",
+                             directory, e.strerror)
         distributed.barrier(f"mgc_jax.data.extraction.extract:{directory.name}")
         return ExtractReport([], [t.track_id for t in skipped], [], verified=verified)
-    logging.info("extracting %d tracks into %s (%d already cached%s)", len(todo), directory, len(skipped),
-                 store.describe())
+    logging.info("extracting %d tracks into %s (%d already cached%s%s)", len(todo), directory, len(skipped),
+                 f", {sum(stale.values())} made by other dsp code" if stale else "", store.describe())
 
     from tqdm import tqdm
 
     t0 = time.perf_counter()
     threads = default_decode_threads() if decode_threads is None else decode_threads
-    run = _Run(index, cfg, batch_size, store, stft_dtype or "float32")
+    # A batch is padded to batch_size rows: rows beyond the tracks there are would hold memory for audio that is not
+    # there (--batch_size=100000 asks for 260 GB). Up to the default 8 rows stay as asked (same compiled shapes).
+    rows = min(batch_size, max(len(todo), 8))
+    if rows < batch_size:
+        logging.info("batch_size=%d is larger than the %d tracks to extract: batches of %d", batch_size, len(todo),
+                     rows)
+    run = _Run(index, cfg, rows, store, stft_dtype or "float32")
     with tqdm(total=len(todo), disable=not progress, unit="track", desc="features") as run.bar:
         try:
             ahead = pipeline.ordered(run.decode, todo, workers=threads, ahead=2 * threads)
@@ -336,16 +354,6 @@ class _Run:
                          float(np.median(crops)))
 
 
-@functools.lru_cache(maxsize=1)
-def dsp_code_hash() -> str:
-    """12-hex-digit SHA-256 of the dsp package's source files: part of a cache entry's identity, so maps
-    made by other kernel code (same FeatureConfig) are rebuilt rather than silently reused."""
-    h = hashlib.sha256()
-    for path in sorted(pathlib.Path(dsp.__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:12]
-
-
 def batch_maps(x: np.ndarray, cfg) -> dict[str, np.ndarray]:
     """float32 [B, n] -> dsp.feature_maps of each row, keyed by kind: music float32 [B, T, 8], music_nan_counts
     int32 [B, 8], stft float32 [B, T, bins].
@@ -439,6 +447,6 @@ def _check_ids(tracks: Sequence) -> None:
     dup = sorted(t for t, c in collections.Counter(ids).items() if c > 1)
     if dup:
         raise DataError(f"duplicate track ids: {dup[:5]}")
-    unsafe = [t for t in ids if not _SAFE_ID.match(t)]
+    unsafe = [f"{t[:60]!r} {why}" for t in ids for why in [id_problem(t)] if why]
     if unsafe:
-        raise DataError(f"track ids cannot name cache files: {unsafe[:5]}")
+        raise DataError(f"track ids cannot name cache files: {'; '.join(unsafe[:3])}")

@@ -8,8 +8,10 @@ import os
 import pathlib
 from collections.abc import Sequence
 
+from absl import logging
+
 from mgc_jax.data import audio
-from mgc_jax.data.track import UNLABELLED, Discovery, Track, path_track_id
+from mgc_jax.data.track import UNLABELLED, Discovery, Track, label_warnings, path_track_id
 from mgc_jax.errors import AudioError, DataError
 from mgc_jax.workdir import WORKDIR_CAUSE, is_workdir
 
@@ -74,6 +76,8 @@ def scan(root: str | os.PathLike, *, exclude: Sequence[str | os.PathLike] = ()) 
         else:
             skipped.append((str(entry), "no audio file in this class folder (not a class)"))
     tracks = _one_track_per_file(tracks, skipped)
+    for warning in label_warnings(classes):  # a class folder's name is its label
+        logging.warning("%s: %s", root, warning)
     kept = {t.path for t in tracks}
     return Discovery(sorted(tracks), sorted(skipped), str(root), tuple(sorted(classes)),
                      {p: s for p, s in seconds.items() if p in kept}, skipped_class)

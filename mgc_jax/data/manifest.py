@@ -11,7 +11,7 @@ import pathlib
 from absl import logging
 
 from mgc_jax.data import audio
-from mgc_jax.data.track import SAFE_ID, Discovery, Track, path_track_id
+from mgc_jax.data.track import Discovery, Track, id_problem, label_warnings, path_track_id
 from mgc_jax.errors import AudioError, DataError
 
 REQUIRED = ("path", "label")
@@ -83,9 +83,10 @@ def read(manifest: str | os.PathLike) -> Discovery:
                 raise DataError(f"{where}: split {row['split']!r} is not one of {', '.join(SPLIT_VALUES)}{hint}")
         path = pathlib.Path(os.path.normpath(base / row["path"]))  # absolute cells stay absolute
         track_id = row.get("track_id") or path_track_id(_id_path(path, base))
-        if not SAFE_ID.match(track_id):
-            raise DataError(f"{where}: track_id {track_id!r} cannot name a cache file "
-                            "(letters, digits and _ . + - only)")
+        problem = id_problem(track_id)
+        if problem:
+            shown = track_id if len(track_id) <= 60 else f"{track_id[:40]}...{track_id[-12:]}"
+            raise DataError(f"{where}: track_id {shown!r} {problem}")
         if track_id in line_of:
             raise DataError(f"{where}: duplicate track id {track_id} (also line {line_of[track_id]})")
         twin = folded.get(track_id.casefold())
@@ -117,19 +118,9 @@ def read(manifest: str | os.PathLike) -> Discovery:
                             f"{manifest.name} line {line}"))
     if not rows:
         raise DataError(f"{manifest}: no rows after the header")
-    _warn_case_twins(manifest, labels)
+    for warning in label_warnings(labels):
+        logging.warning("%s: %s", manifest, warning)
     return Discovery(sorted(tracks), sorted(skipped), str(base), tuple(sorted(labels)), seconds, skipped_class)
-
-
-def _warn_case_twins(manifest: pathlib.Path, labels: set[str]) -> None:
-    """Labels are exact strings ("Rock" and "ROCK" are two classes); say so where that is likely a typo."""
-    by_fold: dict[str, list[str]] = {}
-    for name in sorted(labels):
-        by_fold.setdefault(name.casefold(), []).append(name)
-    for twins in by_fold.values():
-        if len(twins) > 1:
-            logging.warning("%s: labels %s differ only in case: they are %d classes (use one spelling to merge "
-                            "them)", manifest, " and ".join(map(repr, twins)), len(twins))
 
 
 def _check_header(manifest: pathlib.Path, header: list[str]) -> None:

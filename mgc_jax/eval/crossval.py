@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from absl import logging
 
+import mgc_jax.config
 from mgc_jax import distributed, evaluate
 from mgc_jax.config import N_FOLDS, check_folds
 from mgc_jax.errors import ConfigError, DataError
@@ -130,11 +131,14 @@ class LazyCorpus:
 
 def _config_mismatch(run_dir: pathlib.Path, cfg) -> str:
     try:
-        saved = {"train": rundir.read_config(run_dir)["train"]}
+        config = rundir.read_config(run_dir)
+        saved = {"train": config["train"], **{k: config[k] for k in ("dsp_code",) if k in config}}
     except (DataError, KeyError, TypeError) as e:
         return f"{rundir.CONFIG} unreadable ({e})"
-    # The head's size is the corpus's class count (train.run sets it); the rest must be the request's.
-    return rundir.config_mismatch(saved, {"train": cfg.to_dict()}, ignore=("train.model.num_classes",))
+    # The head's size is the corpus's class count (train.run sets it); the rest must be the request's. A run
+    # trained on maps of other dsp code is named too: its results are of maps the code no longer makes.
+    return rundir.config_mismatch(saved, {"train": cfg.to_dict(), "dsp_code": mgc_jax.config.dsp_code_hash()},
+                                  ignore=("train.model.num_classes",))
 
 
 # ---------------------------------------------------------------------------------------- evaluation

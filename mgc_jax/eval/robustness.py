@@ -85,6 +85,21 @@ class Attacker:
         return (z * (l2_radius(x, snr_db) * (1 - MARGIN) / np.linalg.norm(z))).astype(np.float32)
 
 
+# Bounds an attack's SNR can take: below -20 dB the perturbation is 10x the track (nothing is left to attack), above
+# 150 dB it is below float32's resolution of the samples (no perturbation at all); NaN or inf have no radius.
+SNR_DB_RANGE = (-20.0, 150.0)
+
+
+def check_snr_dbs(snr_dbs: Sequence[float]) -> None:
+    """ValueError "snr_db=V: ..." for an SNR that is not a finite number in `SNR_DB_RANGE`, or for none given."""
+    if len(snr_dbs) == 0:
+        raise ValueError("snr_db: give at least one SNR")
+    lo, hi = SNR_DB_RANGE
+    for s in snr_dbs:
+        if not (isinstance(s, (int, float, np.floating, np.integer)) and lo <= s <= hi):  # NaN fails too
+            raise ValueError(f"snr_db={s!r}: must be a finite number of dB in [{lo:g}, {hi:g}]")
+
+
 def attack_accuracies(trained: Sequence, feature_cfg, tracks: Sequence[tuple[np.ndarray, int]], *,
              snr_dbs: Sequence[float], steps: int = 10, fusion: str = "fusion2", seed: int = 0,
              progress=None) -> dict:
@@ -96,6 +111,7 @@ def attack_accuracies(trained: Sequence, feature_cfg, tracks: Sequence[tuple[np.
     """
     if not tracks:
         raise ValueError("no track to attack")
+    check_snr_dbs(snr_dbs)
     attackers: dict[int, Attacker] = {}
     rng = np.random.default_rng(seed)
     clean = []

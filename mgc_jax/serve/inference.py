@@ -33,7 +33,9 @@ from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
+import mgc_jax.config
 from dsp import FeatureConfig, n_frames
 from mgc_jax import evaluate
 from mgc_jax.config import TrainConfig
@@ -131,8 +133,13 @@ def load_trained(run_dir: str | os.PathLike, *, step: int | None = None) -> Trai
                               "launch.train printed)")
     try:
         config = rundir.read_config(run_dir)
-    except DataError as e:  # names the file and the cause already
-        raise CheckpointError(f"{e}: not a usable training run directory") from e
+    except DataError as e:  # names the file, the damage and what to do already
+        raise CheckpointError(str(e)) from e
+    # Predictions compute maps with today's dsp code: say so when the run was trained on another's.
+    if config.get("dsp_code") not in (None, mgc_jax.config.dsp_code_hash()):
+        logging.warning("%s was trained on maps of dsp code %s; the dsp code is now %s: its predictions are of maps it "
+                        "was not trained on (train it again to serve the current code)", run_dir, config["dsp_code"],
+                        mgc_jax.config.dsp_code_hash())
     if "baseline" in config and "train" not in config:
         raise CheckpointError(f"{run_dir}: a run of the MFCC+SVM baseline, not of a net: it has no checkpoint to "
                               "serve (give a net's run directory: stft, music or early)")
@@ -175,9 +182,9 @@ def _tested_epoch(run_dir: pathlib.Path, ckpts, select: str) -> int | None:
         return ckpts.best_step() if select == "best_valid" else ckpts.latest_step()
     kept = ckpts.steps()
     try:
-        best = int(rundir.read_result(run_dir)["best_epoch"])
-    except (DataError, KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{run_dir / rundir.RESULT}: unreadable run result ({e!r})") from e
+        best = rundir.read_result(run_dir)["best_epoch"]
+    except DataError as e:  # names the file, the damage and what to do already
+        raise CheckpointError(str(e)) from e
     if best not in kept:
         raise CheckpointError(
             f"{run_dir / rundir.CHECKPOINTS}: the checkpoint of the best epoch {best} ({rundir.RESULT}) is missing "

@@ -19,6 +19,7 @@ from flax import nnx
 from orbax.checkpoint.experimental import v1 as ocp
 
 from mgc_jax.config import TrainConfig
+from mgc_jax.distributed import check_backend
 from mgc_jax.errors import DataError, DiskFullError, is_disk_full
 from mgc_jax.nets.models import DEFAULT_RATE, build_model
 from mgc_jax.nets.standardize import Standardizer
@@ -99,6 +100,7 @@ class RunCheckpoints:
     def __init__(self, directory: str | os.PathLike, *, config: Mapping, score: Callable[[Mapping], Any],
                  keep_last: int = 2, ignore_fields: Iterable[str] = ()):
         quiet_orbax()
+        check_backend()  # orbax would fail on it too, and the error would read as a checkpoint's
         self.directory = os.fspath(directory)
         self.config = dict(config)
         self.score = score

@@ -20,6 +20,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
+import mgc_jax.config
 from mgc_jax import distributed, sharding
 from mgc_jax.config import TrainConfig, feature_widths
 from mgc_jax.data.clips import ClipDataset
@@ -93,8 +94,15 @@ def _check_run_config(run_dir: pathlib.Path, config: Mapping) -> None:
     if diff:
         why = (" (its tracks' audio differs from this run's: another copy of the corpus under the same name and "
                "track ids?)") if "audio_sha256" in diff else ""
+        if "dsp_code" in diff or "features_hash" in diff:
+            why += (" (the dsp code or feature configuration changed since this run's maps were made: its checkpoints "
+                    "were trained on maps that are no longer made)")
         raise CheckpointError(f"{run_dir} holds a run with a different config ({diff}){why}; "
                               "use another --workdir or delete that run directory")
+    if "dsp_code" in config and (run_dir / rundir.CONFIG).is_file() and "dsp_code" not in rundir.read_config(run_dir):
+        logging.warning("%s: its config.json does not record the dsp code its maps were made by (saved before it "
+                        "was recorded): resuming on the maps of dsp code %s, which may differ", run_dir,
+                        config.get("dsp_code"))
 
 
 def split_digest(ids: Mapping[str, Sequence[str]]) -> str:
@@ -145,7 +153,8 @@ def _train_epoch(model, optimizer, data: FoldData, cfg: TrainConfig, *, epoch: i
     graphdef, state = nnx.split((model, optimizer))
     state, key_data, stats = sharding.replicate((state, jax.random.key_data(key), stats), mesh)
     outs = []
-    rows = sharding.padded_size(cfg.batch_size, mesh)
+    # Rows of the padded batch: never more than the clips there are (`train_and_evaluate` warns when it clamps).
+    rows = sharding.padded_size(min(cfg.batch_size, data.train.n_clips), mesh)
     for step, (x, y, w, track, n) in enumerate(_batches(data.train, cfg, epoch, rows)):
         state, loss, probs = step_fn(graphdef, state, *sharding.shard_rows((x, y, w), mesh), key_data,
                                      np.int32(step), stats)
@@ -204,6 +213,10 @@ def _train_and_evaluate(cfg: TrainConfig, run_dir: pathlib.Path, data: FoldData,
                          "mgc_jax.train.online.OnlineClips training set")
     config = {"train": cfg.to_dict(), "in_bins": {k: int(in_bins[k]) for k in cfg.kinds}, **(run_info or {})}
     _check_run_config(run_dir, config)
+    if cfg.batch_size > data.train.n_clips:
+        logging.warning("batch_size=%d is larger than the %d training clips of fold %d: every step takes all %d "
+                        "(--batch_size=%d would do the same)", cfg.batch_size, data.train.n_clips, cfg.fold,
+                        data.train.n_clips, data.train.n_clips)
 
     rate = sample_rate_of(config)
     model, optimizer = fresh_state(cfg, in_bins, rate)
@@ -304,7 +317,9 @@ def run(cfg: TrainConfig, workdir, corpus, *, tensorboard: bool = True) -> RunRe
     data = fold_data(cfg, corpus, split)
     run_info = {"corpus": corpus.name, "corpus_kind": corpus.kind, "classes": list(corpus.classes),
                 "features": corpus.cfg.to_dict(), "split_digest": split_digest(data.ids),
-                "audio_sha256": audio_digest(corpus.cache.entries(), data.ids)}
+                "audio_sha256": audio_digest(corpus.cache.entries(), data.ids),
+                # What made the maps (the cache holds maps of the current dsp code only: mgc_jax.data.extraction).
+                "dsp_code": mgc_jax.config.dsp_code_hash(), "features_hash": corpus.cfg.hash()}
     run_dir = workdir.run_dir(corpus.name, cfg.split, cfg.net, cfg.fold, n_folds=cfg.n_folds)
     return train_and_evaluate(cfg, run_dir, data, in_bins=feature_widths(corpus.cfg), run_info=run_info,
                               tensorboard=tensorboard)

@@ -10,6 +10,8 @@ import os
 import pathlib
 import socket
 import time
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -63,7 +65,7 @@ def _kind_of_old_run(flat: Mapping) -> str:
 # Dotted field -> its value in a run saved before the field existed (a function of the saved flat config).
 # Recorded since a version whose runs lacked them, with no value to assume for those runs: compared only where the
 # saved config has them (an old run resumes as before, unchecked on that field).
-UNRECORDED_BEFORE = ("audio_sha256",)
+UNRECORDED_BEFORE = ("audio_sha256", "dsp_code", "features_hash")
 
 LEGACY = {
     "classes": lambda flat: list(GENRES),
@@ -126,14 +128,44 @@ def config_mismatch(saved: Mapping, current: Mapping, *, ignore: Iterable[str] =
 
 def read_config(run_dir: str | os.PathLike) -> dict:
     """config.json as a dict; DataError naming the file when it is missing, not JSON or not an object."""
-    path = _path(run_dir, CONFIG)
+    return _read_object(_path(run_dir, CONFIG), "run config")
+
+
+# What to do about a damaged run file, said in the one line that names it (`damaged`).
+_REDO = {
+    CONFIG: "delete it and run launch.train again with the run's flags (its checkpoints keep the config and are "
+            "checked against the new one)",
+    RESULT: "run launch.train again with the run's flags: it rewrites result.json from the run's checkpoints",
+    TEST_PROBS: "run launch.train again with the run's flags: training the run again re-classifies its test "
+                "tracks from its checkpoints (or delete the run directory to train it anew)",
+}
+
+
+def damaged(path: pathlib.Path, what: str, cause: BaseException | str) -> DataError:
+    """DataError "PATH: damaged WHAT (cause); what to do" of a run file, in one line whatever the cause's text."""
+    if isinstance(cause, BaseException):
+        cause = (cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)) or \
+            type(cause).__name__
+    cause = " ".join(str(cause).split())[:200]
+    redo = _REDO.get(path.name, "delete it and run the command that made it again")
+    return DataError(f"{path}: damaged {what} ({cause}); {redo}")
+
+
+def _read_object(path: pathlib.Path, what: str) -> dict:
+    """A run file's JSON object; a missing file says so, any other failure is `damaged`."""
     try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: unreadable run config ({e})") from e
-    if not isinstance(saved, dict):
-        raise DataError(f"{path}: unreadable run config (not a JSON object)")
-    return saved
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing ({what})") from None
+    except OSError as e:
+        raise DataError(f"{path}: unreadable {what} ({e.strerror or e})") from e
+    try:
+        obj = json.loads(text)
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        raise damaged(path, what, f"not valid JSON: {type(e).__name__}") from e
+    if not isinstance(obj, dict):
+        raise damaged(path, what, f"a JSON {type(obj).__name__}, not an object")
+    return obj
 
 
 def write_config(run_dir: str | os.PathLike, config: Mapping) -> None:
@@ -222,22 +254,28 @@ def read_test_probs(path: str | os.PathLike) -> FoldProbs:
     path = pathlib.Path(path)
     if path.is_dir():
         path = path / TEST_PROBS
+    if not path.is_file():
+        raise DataError(f"{path}: missing (no test probabilities: the run is unfinished or was never trained)")
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in TEST_PROBS_KEYS if k not in z.files]
             if missing:
-                raise DataError(f"{path}: not a test_probs file (missing {', '.join(missing)})")
+                raise damaged(path, "test probabilities", f"missing {', '.join(missing)}")
             ids, labels, probs, n_clips, genres = (z[k] for k in TEST_PROBS_KEYS)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: unreadable test probabilities ({e})") from e
+    except DataError:
+        raise
+    # A flipped byte gives zipfile.BadZipFile ("Bad CRC-32"), a cut file "File is not a zip file" or an EOFError,
+    # a damaged deflate stream zlib.error.
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise damaged(path, "test probabilities", e) from e
     n = len(ids)
     if labels.shape != (n,) or n_clips.shape != (n,) or probs.ndim != 3 or probs.shape[0] != n \
             or probs.shape[2] != len(genres) or (n_clips > probs.shape[1]).any() or (n_clips < 1).any():
-        raise DataError(f"{path}: inconsistent shapes (track_ids {ids.shape}, labels {labels.shape}, "
-                        f"probs {probs.shape}, n_clips {n_clips.shape}, genres {genres.shape})")
+        raise damaged(path, "test probabilities", f"inconsistent shapes: track_ids {ids.shape}, labels {labels.shape}, "
+                      f"probs {probs.shape}, n_clips {n_clips.shape}, genres {genres.shape}")
     rows = tuple(probs[i, : n_clips[i]] for i in range(n))
     if not all(np.isfinite(r).all() for r in rows):
-        raise DataError(f"{path}: non-finite clip probabilities")
+        raise damaged(path, "test probabilities", "non-finite clip probabilities")
     return FoldProbs(tuple(str(t) for t in ids), labels.astype(np.int32), rows, tuple(str(g) for g in genres))
 
 
@@ -246,8 +284,7 @@ def read_genres(run_dir: str | os.PathLike) -> tuple[str, ...] | None:
     path = _path(run_dir, TEST_PROBS)
     if not path.is_file():
         return None
-    with np.load(path, allow_pickle=False) as z:
-        return tuple(str(g) for g in z["genres"])
+    return read_test_probs(path).genres
 
 
 def run_classes(run_dir: str | os.PathLike) -> tuple[str, ...]:
@@ -274,11 +311,15 @@ def write_result(run_dir: str | os.PathLike, result: Mapping) -> None:
 
 
 def read_result(run_dir: str | os.PathLike) -> dict:
+    """result.json as a dict whose "best_epoch" and "epochs" are ints >= 1; DataError naming the file otherwise."""
     path = _path(run_dir, RESULT)
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: unreadable run result ({e})") from e
+    result = _read_object(path, "run result")
+    for key in ("best_epoch", "epochs"):
+        value = result.get(key)
+        if (key in result or key == "best_epoch") and (isinstance(value, bool) or not isinstance(value, int)
+                                                       or value < 1):
+            raise damaged(path, "run result", f"{key} is {value!r}, not an epoch number")
+    return result
 
 
 # --------------------------------------------------------------------------------------------- lock
