@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from launchers import one_error_line, run_command, run_module, snapshot
 
-from mgc_jax.train import rundir
+from mgc_jax.train import rundir, runlock
 
 
 @pytest.fixture
@@ -153,8 +153,8 @@ def test_a_second_launch_train_of_one_run_refuses_in_one_line(fake_corpus, capsy
                                      f"--workdir={workdir}")
     assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines() == [f"error: {run_dir} is being trained by pid {p.pid} on "
-                                        f"{socket.gethostname()} (since {rundir.read_lock(run_dir)['started']})"]
-    assert sorted(f.name for f in run_dir.iterdir()) == [rundir.LOCK]
+                                        f"{socket.gethostname()} (since {runlock.read_lock(run_dir)['started']})"]
+    assert sorted(f.name for f in run_dir.iterdir()) == [runlock.LOCK]
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import time
 from fake_runs import finished_runs
 
 from mgc_jax.eval import runs
-from mgc_jax.train import rundir
+from mgc_jax.train import rundir, runlock
 from mgc_jax.workdir import Workdir, write_json
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -94,5 +94,5 @@ def test_a_run_being_trained_is_running_and_interrupted_once_killed(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     (r,) = runs.list_runs(wd)
-    assert (run_dir / rundir.LOCK).exists()
+    assert (run_dir / runlock.LOCK).exists()
     assert (r.status, r.note) == ("interrupted", "") and 1 <= r.epochs < 200 and r.test_accuracy is None

@@ -1,33 +1,9 @@
-"""Batched, resumable, multi-process extraction of the feature cache (its layout, reader and writers: `mgc_jax.data.cache`).
+"""Batched, resumable, multi-process extraction of the feature cache (layout and reader: `mgc_jax.data.cache`).
 
-Extraction (`extract`) runs `dsp.features.feature_maps` (= `dsp.music_features_with_nan_counts` and
-`dsp.stft_features` from one STFT) jitted and vmapped over batches of equal-length tracks. Tracks are
-cropped to equal lengths by a rule that depends on the track alone (`mgc_jax.data.maps.crop_length`): keep
-everything up to the end of the last full 6 s key-clarity window. Every frame and every key window kept then sees
-exactly the samples it would see uncropped; only the frames past that window go (for GTZAN's
-30.00-30.13 s tracks: everything after 30.000 s, 0-3 frames, leaving T = 1290; the track-global
-normalisations of roughness and the MinRMS trims then run over these T frames). Equal crop lengths
-make vmapped batches with one compilation per length, and a track's features never depend on which
-tracks share its batch. A track no longer than one key window (<= 6 s) is kept whole.
-
-Pipeline (`mgc_jax.data.pipeline`). `decode_threads` threads decode and resample files (2 per thread ahead)
-while the caller's thread sorts them into length buckets; full buckets go to a maps thread, which starts their
-maps under JAX (asynchronous; a compilation there does not stop the decoding), and one writer thread writes
-finished maps and their index entries, in order. Decoded audio held at once: the files ahead, the buckets
-(flushed beyond 4 batches or 4 x batch_size minutes of audio), 2 batches waiting for the maps thread and 2 at the
-writer: bounded whatever the corpus size. decode_threads=0 is the serial run, with the same maps and index.
-
-Devices and processes. Each batch is sharded over this process's devices (`mgc_jax.sharding.local_mesh`):
-`batch_size` is rounded up to a multiple of the local device count and every device maps its own tracks, so
-one CPU, four GPUs or four simulated CPU devices run the same code and give the same maps. In a multi-process
-run (`mgc_jax.distributed`) process k extracts `distributed.share(tracks)` (round robin over the tracks
-sorted by id: disjoint, no communication) and is the only writer of those tracks' `.npy` files and of its own
-`index.process<k>.json`; nothing is written by two processes. Readers merge index.json and every shard: per
-track the record (entry or failure) with the latest extraction time wins, ties going to the most recently
-written file, so shards left by an earlier run with more processes can only lose to newer work. (Clocks of
-several hosts must agree to better than the time between two runs on the same cache.) A single-process
-extraction folds the shards back into index.json and deletes them. `extract` returns in every process once
-all of them are done (a barrier), so the cache is complete when any of them goes on to train.
+Each track is cropped by `maps.crop_length` (a rule of the track alone, so its maps never depend on its batch)
+and its maps computed with `dsp.feature_maps`, vmapped over batches of equal-length tracks; files are decoded
+in worker threads ahead of the maps and written in the background (`mgc_jax.data.pipeline`). A bad file is
+recorded with its cause and skipped; a killed run resumes from the tracks already in the index.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from mgc_jax.errors import DataError
-from mgc_jax.train import rundir
+from mgc_jax.train import rundir, runlock
 
 STATUSES = ("running", "stale", "finished", "interrupted", "damaged")
 COLUMNS = ("corpus", "split", "net", "fold", "seed", "epochs", "status", "valid", "test", "wall", "date")
@@ -74,8 +74,8 @@ def run_row(run_dir: str | os.PathLike, *, code_hash: str | None = None) -> RunR
 
 
 def _status(d: pathlib.Path, config: dict, code_hash: str | None) -> tuple[str, str]:
-    lock = rundir.read_lock(d)
-    if lock is not None and rundir.lock_holder_alive(lock) is not False:
+    lock = runlock.read_lock(d)
+    if lock is not None and runlock.lock_holder_alive(lock) is not False:
         return "running", (f"pid {lock['pid']} on {lock['host']}" if lock["pid"] is not None else "lock being taken")
     saved = config.get("dsp_code")
     if code_hash is not None and saved is not None and saved != code_hash:

@@ -1,23 +1,7 @@
-"""Classify any audio with trained nets: `Classifier.from_checkpoint(run_dir[, run_dir2]).predict(path_or_array)`.
-
-The one home of inference: restoring a run (`load_trained` -> `Trained`), the crop rule shared with the
-feature cache (`crop_length`), feature maps and clips of a whole file, and the decision (`decide`).
-
-The pipeline is the training one, applied to a whole file:
-
-    audio.load (any rate / channel count -> 22,050 Hz mono float32)
-    -> crop to the end of the last full key-clarity window (as the feature cache does)
-    -> zero-pad to a bucket of key-window counts (`bucket_length`): one compiled program per bucket, not per
-       file length (20 files of 8-65 s: 9 programs instead of 20)
-    -> dsp.music_features (valid_length: the padding stays out of the whole-track normalisations) /
-       dsp.stft_features over the whole file, cut back to the real frames
-    -> 128-frame clips every 64 frames (every window that fits, or `max_clips`)
-    -> each net's clip probabilities (the checkpoint's standardisation applied inside `Trained.predict`)
-    -> majority vote; with two nets FUSION2 (default) or FUSION1 (docs/features.md §3.4)
-
-The feature config and the standardiser travel with the checkpoint (the run's config.json and its orbax
-state), so a file is always analysed the way the net's training tracks were. A file shorter than one clip
-(1024 + 127 x 512 = 66,048 samples, 2.995 s at 22,050 Hz) raises an `AudioError` that says so. Usage::
+"""Classify any audio with trained nets: restore a run (`load_trained` -> `Trained`) and apply it to whole files
+or arrays (`Classifier`), the way its training tracks were analysed (the run's feature config and
+standardiser travel with its checkpoint); one net's clips are majority-voted, two nets fused (FUSION2 by
+default). Usage::
 
     clf = Classifier.from_checkpoint("workspace/runs/gtzan/stratified/stft/fold0",
                                      "workspace/runs/gtzan/stratified/music/fold0")

@@ -29,7 +29,7 @@ from mgc_jax.evaluate import majority_vote
 from mgc_jax.nets.input_transform import TransformedCache, map_transform
 from mgc_jax.nets.models import count_params
 from mgc_jax.nets.standardize import Standardizer
-from mgc_jax.train import online, rundir, summaries
+from mgc_jax.train import online, rundir, runlock, summaries
 from mgc_jax.train.checkpoint import (
     CheckpointError,
     abstract_state_tree,
@@ -185,13 +185,13 @@ def train_and_evaluate(cfg: TrainConfig, run_dir: str | os.PathLike, data: FoldD
 
     in_bins: feature widths {kind: F}; run_info: JSON-able identity of the data (corpus name, feature
     config, split digest) saved in config.json and checked on resume; tensorboard: write the run's TensorBoard
-    events (`mgc_jax.train.summaries`). The run directory is locked meanwhile (`rundir.run_lock`): a second
-    training of the same run is refused (`rundir.RunLocked`).
+    events (`mgc_jax.train.summaries`). The run directory is locked meanwhile (`runlock.run_lock`): a second
+    training of the same run is refused (`runlock.RunLocked`).
     """
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     primary = distributed.is_primary()  # the only writer of the run's files (module docstring)
-    with rundir.run_lock(run_dir, enabled=primary), \
+    with runlock.run_lock(run_dir, enabled=primary), \
             summaries.RunSummaries(run_dir, enabled=tensorboard and primary) as events:
         return _train_and_evaluate(cfg, run_dir, data, in_bins=in_bins, run_info=run_info, events=events)
 

@@ -104,13 +104,13 @@ def tiny_crossval(base: pathlib.Path) -> TinyCrossval:
     return _TINY[key]
 
 
-_HOLD = ("import sys, time\nfrom mgc_jax.train.rundir import run_lock\n"
+_HOLD = ("import sys, time\nfrom mgc_jax.train.runlock import run_lock\n"
          "with run_lock(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(120)\n")
 
 
 @contextlib.contextmanager
 def held_lock(run_dir):
-    """Another live process holding `run_dir`'s training lock (`rundir.run_lock`), as a second trainer would meet
+    """Another live process holding `run_dir`'s training lock (`runlock.run_lock`), as a second trainer would meet
     it; yields its Popen, killed (SIGKILL: its lock file stays) when the block ends."""
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
