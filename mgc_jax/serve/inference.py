@@ -166,9 +166,11 @@ def _tested_epoch(run_dir: pathlib.Path, ckpts, select: str) -> int | None:
         return ckpts.best_step() if select == "best_valid" else ckpts.latest_step()
     kept = ckpts.steps()
     try:
-        best = rundir.read_result(run_dir)["best_epoch"]
+        best = rundir.read_result(run_dir).get("best_epoch")
     except DataError as e:  # names the file, the damage and what to do already
         raise CheckpointError(str(e)) from e
+    if best is None:
+        raise CheckpointError(f"{run_dir / rundir.RESULT}: no best_epoch: not the result of a net's training run")
     if best not in kept:
         raise CheckpointError(
             f"{run_dir / rundir.CHECKPOINTS}: the checkpoint of the best epoch {best} ({rundir.RESULT}) is missing "

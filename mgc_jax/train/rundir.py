@@ -306,12 +306,12 @@ def write_result(run_dir: str | os.PathLike, result: Mapping) -> None:
 
 
 def read_result(run_dir: str | os.PathLike) -> dict:
-    """result.json as a dict whose "best_epoch" and "epochs" are ints >= 1; DataError naming the file otherwise."""
+    """result.json as a dict whose "best_epoch" and "epochs", where present, are ints >= 1 (a net's run has a
+    best epoch; the baseline's has none); DataError naming the file otherwise."""
     path = _path(run_dir, RESULT)
     result = _read_object(path, "run result")
     for key in ("best_epoch", "epochs"):
         value = result.get(key)
-        if (key in result or key == "best_epoch") and (isinstance(value, bool) or not isinstance(value, int)
-                                                       or value < 1):
+        if key in result and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise damaged(path, "run result", f"{key} is {value!r}, not an epoch number")
     return result
