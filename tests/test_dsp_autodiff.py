@@ -1,4 +1,4 @@
-"""Gradients through every public dsp function and both feature maps (issue 13, item 1).
+"""Gradients through every public dsp function and both feature maps (dsp/autodiff.py's rules included).
 
 What is checked, and why it can fail:
 - jvp and vjp agree (<vjp(c), t> = <c, jvp(t)>) and are finite, under jit, for every public function;
