@@ -1,4 +1,5 @@
-"""Hostile input to the dsp kernels, through dsp.signal.as_signal: lists, integer PCM, bool / complex, non-finite samples, extreme scale.
+"""Hostile input to the dsp kernels, through dsp.signal.as_signal: lists, integer PCM, bool / complex,
+non-finite samples, extreme scale.
 
 Each case either gives a one-line `dsp.SignalError` naming the kernel, or the documented result (dsp/signal.py):
 lists are converted before tracing; integer PCM is scaled as soundfile reads it; under jit a non-finite sample
