@@ -28,6 +28,8 @@ import numpy as np
 from mgc_jax.data import audio
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+from encoded_audio import encode  # noqa: E402  (the tests' PyAV encoder: one home for writing fixtures)
 SHARED = pathlib.Path(os.environ.get("MGC_SHARED", ROOT.parent / "shared"))  # as tests/conftest.py
 # name -> (file suffix, PyAV container format, codec, rate)
 FORMATS = {
@@ -107,7 +109,6 @@ def _signal(n_tracks: int) -> np.ndarray:
 
 
 def _encode(path: pathlib.Path, x: np.ndarray, fmt: str, codec: str, rate: int) -> None:
-    import av
     import soxr
     if rate != 44100:
         x = soxr.resample(x.T, 44100, rate).T.astype(np.float32)
@@ -117,22 +118,7 @@ def _encode(path: pathlib.Path, x: np.ndarray, fmt: str, codec: str, rate: int) 
             for i in range(0, x.shape[1], 1 << 14):  # one big write crashes libsndfile 1.2's Vorbis encoder
                 f.write(np.ascontiguousarray(x[:, i:i + (1 << 14)].T))
         return
-    with av.open(str(path), "w", format=fmt) as c:
-        s = c.add_stream(codec, rate=rate, layout="stereo")
-        if codec == "wmav2":
-            s.bit_rate = 128000
-        cc = s.codec_context
-        fmt_name = cc.format.name if cc.format is not None else "fltp"
-        res = av.AudioResampler(fmt_name, "stereo", rate, frame_size=cc.frame_size or None)
-        for i in range(0, x.shape[1], 1 << 16):
-            fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[:, i:i + (1 << 16)]), format="fltp",
-                                            layout="stereo")
-            fr.sample_rate, fr.pts = rate, i
-            for g in res.resample(fr):
-                c.mux(s.encode(g))
-        for g in res.resample(None):
-            c.mux(s.encode(g))
-        c.mux(s.encode(None))
+    encode(path, x.T, rate, codec, fmt, bit_rate=128000 if codec == "wmav2" else None)
 
 
 def main() -> None:
