@@ -84,7 +84,7 @@ def main(argv):
         return
     bad = dict(inputs.bad)
     results = []
-    for path in inputs.in_order():  # the order the paths were given in, bad ones included
+    for path in inputs.order:  # the order the paths were given in, bad ones included
         row = {"file": path, "error": bad[path]} if path in bad else library.classify_one(clf, path)
         results.append(row)
         if not JSON.value:

@@ -28,11 +28,7 @@ class Inputs:
     files: list[str]
     bad: list[tuple[str, str]]  # (path, cause)
     other_files: int  # files under the folders that are not audio (by extension), skipped
-    order: list[str] = dataclasses.field(default_factory=list)  # files and bad inputs, as the paths gave them
-
-    def in_order(self) -> list[str]:
-        """Every file and bad input, in the order of the paths given (a bad input where it was named)."""
-        return self.order or [p for p, _ in self.bad] + list(self.files)
+    order: list[str]  # every file and bad input, in the order of the paths given (a bad input where it was named)
 
 
 def expand(paths: Sequence[str]) -> Inputs:
