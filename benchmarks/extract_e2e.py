@@ -14,7 +14,10 @@ time are its own:
   the extraction pads) over audio decoded before the clock starts; first pass (compilation included), then a
   second pass;
 - extract: `python -m launch.extract --data_dir=D --workdir=<fresh temp dir> --noprogress`, the whole command
-  (start-up, discovery, compilation, decoding threads, maps, writes); --serial adds `--decode_threads=0`.
+  (start-up, discovery, compilation, decoding threads, maps, writes), twice: first with an empty `--xla_cache`
+  (a machine's first run compiles the maps), then on another fresh workdir with that cache (every later run);
+  --serial adds `--decode_threads=0`;
+- ref, again: the ref row once more at the end; the extract rows' ratio is to the mean of the two ref rows.
 
 Columns: x real time = seconds of audio / wall seconds; x per CPU-second = seconds of audio / CPU seconds (user +
 system, all threads); both of the timed part of a row (imports and set-up excluded), and of the whole command for
@@ -22,7 +25,8 @@ the extract rows; peak RSS of the whole child process. The extract rows also giv
 issue 29 asks for at most 1.5. The load average is recorded before and after: on a shared machine the wall figures
 are noisy (CPU figures less so); compare rows of one run only.
 
-    python benchmarks/extract_e2e.py [--data_dir DIR] [--files N] [--formats mp3,flac] [--serial] [--out FILE]
+    python benchmarks/extract_e2e.py [--data_dir DIR] [--files N] [--copies K] [--formats mp3,flac] [--serial]
+                                     [--out FILE]
 
 Writes benchmarks/results/extract_e2e.json (git-ignored) unless --out says otherwise.
 """
@@ -168,6 +172,7 @@ def _measure(kind: str, arg: str, files: list[pathlib.Path], batch_size: int, au
 
 
 def _extract(root: pathlib.Path, batch_size: int, audio_s: float, extra: list[str]) -> dict:
+    """One `launch.extract` on a fresh workdir; `extra` names its --xla_cache (cold: empty, warm: filled)."""
     with tempfile.TemporaryDirectory(prefix="extract_e2e_") as workdir:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
         out, wall, cpu, rss = _child([sys.executable, "-m", "launch.extract", f"--data_dir={root}",
@@ -212,13 +217,18 @@ def _to_flac(files: list[pathlib.Path], root: pathlib.Path, out: pathlib.Path) -
     return made
 
 
-def _corpus(root: pathlib.Path, files: list[pathlib.Path], into: pathlib.Path) -> pathlib.Path:
-    """A labelled folder holding copies of exactly `files`, so launch.extract sees the --files subset."""
-    for p in files:
-        q = into / p.relative_to(root)
-        q.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(p, q)
-    return into
+def _corpus(root: pathlib.Path, files: list[pathlib.Path], into: pathlib.Path, copies: int) -> list[pathlib.Path]:
+    """A labelled folder holding exactly `files`, each `copies` times (<name>.copyK<ext> beyond the first), so
+    launch.extract sees the --files subset and a collection --copies times as large; the copies made."""
+    made = []
+    for k in range(copies):
+        for p in files:
+            q = into / p.relative_to(root)
+            q = q.with_name(f"{q.stem}.copy{k}{q.suffix}") if k else q
+            q.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(p, q)
+            made.append(q)
+    return made
 
 
 def main() -> None:
@@ -226,6 +236,8 @@ def main() -> None:
     ap.add_argument("--data_dir", default=str(SHARED / "emotify_dev"), help="labelled folder of MP3s")
     ap.add_argument("--files", type=int, default=None, help="use N files (the first of each class in turn)")
     ap.add_argument("--formats", default="mp3,flac", help="mp3 (the files as they are), flac (converted)")
+    ap.add_argument("--copies", type=int, default=1,
+                    help="extract each file this many times (as other names): --files 100 --copies 3 = 300 files")
     ap.add_argument("--batch_size", type=int, default=8)
     ap.add_argument("--serial", action="store_true", help="also launch.extract --decode_threads=0")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "extract_e2e.json"))
@@ -258,14 +270,14 @@ def main() -> None:
         sets = {}
         for fmt in args.formats.split(","):
             if fmt == "mp3":
-                sets[fmt] = (_corpus(root, mp3s, tmp / "mp3"), [tmp / "mp3" / p.relative_to(root) for p in mp3s])
+                sets[fmt] = (tmp / "mp3", _corpus(root, mp3s, tmp / "mp3", args.copies))
             elif fmt == "flac":
-                flacs = _to_flac(mp3s, root, tmp / "flac")
-                sets[fmt] = (tmp / "flac", flacs)
+                flacs = _to_flac(mp3s, root, tmp / "flac1")
+                sets[fmt] = (tmp / "flac", _corpus(tmp / "flac1", flacs, tmp / "flac", args.copies))
             else:
                 sys.exit(f"--formats: unknown format {fmt!r} (mp3, flac)")
         for fmt, (folder, files) in sets.items():
-            audio_s = _durations(files)
+            audio_s = _durations(files[:len(files) // args.copies]) * args.copies  # copies come after the originals
             picked = {p.decoder for p in [audio.decode(files[0], SR)]} if hasattr(audio, "decode") else set()
             rows = {"ref (soundfile + soxr HQ, plain loop)": _measure("ref", "", files, args.batch_size, audio_s)}
             for name in decoders:
@@ -275,11 +287,20 @@ def main() -> None:
                 rows[f"decode+resample {name}{star}"] = _measure("decode+resample", name, files, args.batch_size,
                                                                  audio_s)
             rows["maps"] = _measure("maps", "", files, args.batch_size, audio_s)
-            rows["launch.extract"] = _extract(folder, args.batch_size, audio_s, [])
+            # The first extraction compiles the maps (an empty --xla_cache: a machine's first run); the second,
+            # on another fresh workdir, finds them compiled (every later run, whatever its workdir).
+            xla = tmp / f"xla_{fmt}"
+            rows["launch.extract (first run: compiles)"] = _extract(folder, args.batch_size, audio_s,
+                                                                    [f"--xla_cache={xla}"])
+            rows["launch.extract (compiled before)"] = _extract(folder, args.batch_size, audio_s,
+                                                                [f"--xla_cache={xla}"])
             if args.serial:
-                rows["launch.extract --decode_threads=0"] = _extract(folder, args.batch_size, audio_s,
-                                                                     ["--decode_threads=0"])
-            ref = rows["ref (soundfile + soxr HQ, plain loop)"]["wall_s"]
+                rows["launch.extract --decode_threads=0 (compiled before)"] = _extract(
+                    folder, args.batch_size, audio_s, ["--decode_threads=0", f"--xla_cache={xla}"])
+            # ref again after the extractions: their ratio is to the mean of both, so a drift of the machine's
+            # speed during the run shows up as the spread of the two ref rows instead of in the ratio.
+            rows["ref, again"] = _measure("ref", "", files, args.batch_size, audio_s)
+            ref = (rows["ref (soundfile + soxr HQ, plain loop)"]["wall_s"] + rows["ref, again"]["wall_s"]) / 2
             for name, row in rows.items():
                 if name.startswith("launch.extract"):
                     row["over_ref"] = row["wall_s"] / ref

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -35,6 +36,11 @@ PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-process runs: this 
 COORDINATOR_TIMEOUT_S = flags.DEFINE_integer(
     "coordinator_timeout_s", 300, "Multi-process runs: how long a process waits for process 0's coordinator and for "
     "every process to join before it gives up, in seconds.", lower_bound=1, upper_bound=7 * 24 * 3600)
+
+XLA_CACHE = flags.DEFINE_string(
+    "xla_cache", os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mgc_jax", "xla"),
+    "Folder that keeps compiled XLA programs between runs, shared by every workdir (the feature maps take seconds "
+    "to compile per track length and batch shape; so does each net). Empty: compile every run.")
 
 EXIT_INPUT_ERROR = 1  # bad data, bad file, bad configuration
 EXIT_USAGE_ERROR = 2  # bad command line (the usual convention of argparse and getopt tools)
@@ -156,11 +162,30 @@ def run(main: Callable[[list[str]], object]) -> None:
 
     @functools.wraps(main)
     def joined(argv):
+        compile_cache()
         join_cluster()
         return main(argv)
 
     tolerant_streams()
     app.run(one_line_errors(joined))
+
+
+def compile_cache() -> None:
+    """Keep compiled programs in `--xla_cache` (JAX's persistent compilation cache); a folder that cannot be made
+    is named in a warning and the run compiles as usual."""
+    path = XLA_CACHE.value
+    if not path:
+        return
+    try:
+        os.makedirs(path, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "not writable")
+    except OSError as e:
+        print(f"warning: --xla_cache={path}: {e.strerror or e}; compiling without a cache", file=sys.stderr)
+        return
+    import jax  # here, not at the top: `--helpfull` and usage errors must not wait for JAX to load
+
+    jax.config.update("jax_compilation_cache_dir", path)
 
 
 def tolerant_streams() -> None:

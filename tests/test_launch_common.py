@@ -85,3 +85,59 @@ def test_a_backend_jax_cannot_start_is_one_line(tmp_path, command):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert last.startswith("error: JAX cannot start a backend (JAX_PLATFORMS='cuda')") and "checkpoint" not in last
     assert not (tmp_path / "w").exists()
+
+
+def _compile_cache_with(value: str) -> str | None:
+    """Run `common.compile_cache` with --xla_cache=value; JAX's cache folder afterwards (restored after)."""
+    import jax
+    from absl import flags
+
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        flags.FLAGS(["cmd", f"--xla_cache={value}"])
+        common.compile_cache()
+        return jax.config.jax_compilation_cache_dir
+    finally:
+        flags.FLAGS.unparse_flags()
+        jax.config.update("jax_compilation_cache_dir", before)
+
+
+def test_xla_cache_keeps_compiled_programs_in_the_folder_named(tmp_path):
+    folder = tmp_path / "made" / "xla"
+    assert _compile_cache_with(str(folder)) == str(folder) and folder.is_dir()
+
+
+def test_an_unusable_xla_cache_is_a_warning_and_the_run_compiles_as_usual(tmp_path, capsys):
+    import jax
+
+    before = jax.config.jax_compilation_cache_dir
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert _compile_cache_with(str(blocker / "xla")) == before
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"warning: --xla_cache={blocker / 'xla'}: ")
+    assert _compile_cache_with("") == before  # empty: no cache
+
+
+def test_a_second_run_reads_its_compiled_maps_from_the_xla_cache(tmp_path):
+    """Two extractions on fresh workdirs: the second one's maps come from the programs the first one compiled."""
+    import numpy as np
+    import soundfile as sf
+
+    for k, label in enumerate(("a", "b")):
+        (tmp_path / "corpus" / label).mkdir(parents=True)
+        x = np.sin(np.arange(22050 * 7) * (0.05 + 0.02 * k)).astype(np.float32) * 0.3
+        sf.write(tmp_path / "corpus" / label / f"{label}.wav", x, 22050)
+    cache = tmp_path / "xla"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])),
+           "JAX_DEBUG_LOG_MODULES": "jax._src.compilation_cache,jax._src.compiler"}
+    logs = []
+    for run in ("first", "second"):
+        proc = subprocess.run([sys.executable, "-m", "launch.extract", f"--data_dir={tmp_path / 'corpus'}",
+                               f"--workdir={tmp_path / run}", f"--xla_cache={cache}", "--noprogress"], cwd=REPO,
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        logs.append(proc.stderr)
+    hit = "Persistent compilation cache hit"
+    assert hit not in logs[0] and any(cache.iterdir()), "the first run wrote no compiled program"
+    assert hit in logs[1], logs[1][-3000:]

@@ -296,7 +296,8 @@ class _Run:
                 self._fail(p.track, f"non-finite values in the {'/'.join(bad)} map")
                 continue
             # float16 storage only where every value fits (a map of unscaled float audio may not)
-            dtypes = {"stft": self.stft_dtype if np.abs(maps["stft"]).max() <= FLOAT16_MAX else "float32"}
+            dtypes = {"stft": self.stft_dtype if self.stft_dtype == "float32"
+                      or np.abs(maps["stft"]).max() <= FLOAT16_MAX else "float32"}
             entry = dict(p.meta, **write_maps(self.directory, p.track.track_id, maps, dtypes),
                          shapes={k: list(v.shape) for k, v in maps.items()},
                          nan_counts=dict(zip(FEATURE_NAMES, map(int, nan_counts[i]))),
