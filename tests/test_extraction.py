@@ -172,6 +172,27 @@ def test_real_dsp_features_are_cached(tmp_path):
     assert list(fc.entries()[track.track_id]["nan_counts"].values()) == [int(v) for v in nans]
 
 
+def test_a_long_track_is_computed_block_by_block_and_equals_its_whole_maps(tmp_path, monkeypatch):
+    """Beyond LONG_TRACK_FRAMES a track's maps come from maps.track_maps_blockwise (bounded memory: a 60-min file
+    takes 1.7 GB instead of 6.9), equal to the whole track's maps to float rounding; shorter tracks still batch."""
+    monkeypatch.setattr(extraction, "LONG_TRACK_FRAMES", 400)
+    monkeypatch.setattr(maps, "BLOCK_FRAMES", 512)  # 31 s = 1,335 frames: three blocks
+    blockwise = []
+    monkeypatch.setattr(extraction, "track_maps_blockwise",
+                        lambda x, cfg, kinds: blockwise.append(x.size) or maps.track_maps_blockwise(x, cfg, kinds))
+    short = noise_track(tmp_path / "jazz" / "jazz.00000.wav", 7.0)
+    long = noise_track(tmp_path / "rock" / "rock.00000.wav", 31.0, seed=1)
+    extraction.extract([short, long], tmp_path / "f", CFG, batch_size=2, progress=False)
+    x = audio.load(long.path)[: maps.crop_length(31 * SR, CFG)]
+    assert blockwise == [x.size]
+    fc = cache.FeatureCache(tmp_path / "f")
+    whole = extraction.batch_maps(x[None], CFG)
+    np.testing.assert_allclose(fc.load(long.track_id, "music"), whole["music"][0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fc.load(long.track_id, "stft"), whole["stft"][0], rtol=1e-5, atol=1e-5)
+    assert list(fc.entries()[long.track_id]["nan_counts"].values()) == whole["music_nan_counts"][0].tolist()
+    assert fc.load(short.track_id, "music").shape[0] == fc.entries()[short.track_id]["n_frames"]
+
+
 def test_extraction_skips_each_bad_file_with_its_cause_and_loses_nothing(bad_corpus, bad_corpus_extracted):
     _, paths = bad_corpus
     report, fc, _ = bad_corpus_extracted

@@ -1,7 +1,8 @@
 """Batched, resumable, multi-process extraction of the feature cache (layout and reader: `mgc_jax.data.cache`).
 
 Each track is cropped by `maps.crop_length` (a rule of the track alone, so its maps never depend on its batch)
-and its maps computed with `dsp.feature_maps`, vmapped over batches of equal-length tracks; files are decoded
+and its maps computed with `dsp.feature_maps`, vmapped over batches of equal-length tracks (a track longer than
+LONG_TRACK_FRAMES alone, block by block, in bounded memory); files are decoded
 in worker threads ahead of the maps and written in the background (`mgc_jax.data.pipeline`). A bad file is
 recorded with its cause and skipped; a killed run resumes from the tracks already in the index.
 """
@@ -37,7 +38,7 @@ from mgc_jax.data.cache import (
     width,
     write_maps,
 )
-from mgc_jax.data.maps import crop_length
+from mgc_jax.data.maps import BLOCK_FRAMES, crop_length, track_maps_blockwise
 from mgc_jax.data.track import id_problem
 from mgc_jax.errors import AudioError, DataError
 
@@ -45,6 +46,9 @@ from mgc_jax.errors import AudioError, DataError
 # (32 minutes, 170 MB of float32 at 22,050 Hz, for batches of 8), so a corpus of many lengths or long files
 # holds a bounded amount of decoded audio.
 _WAITING_SECONDS = 60
+# A track of more frames than this (12.7 min at the defaults) is computed alone and block by block
+# (`maps.track_maps_blockwise`): whole, its maps would cost ~7 GB of working memory per hour of audio.
+LONG_TRACK_FRAMES = 4 * BLOCK_FRAMES
 
 
 def default_decode_threads() -> int:
@@ -245,6 +249,9 @@ class _Run:
             return
         kept = decoded.x.size
         self.crops.append(decoded.meta["duration_s"] - kept / self.cfg.sample_rate)
+        if decoded.meta["n_frames"] > LONG_TRACK_FRAMES:
+            self.maps.put(([decoded], None))
+            return
         bucket = self.buckets[kept]
         bucket.append(decoded)
         if len(bucket) == self.batch_size:
@@ -279,9 +286,14 @@ class _Run:
         self.maps.put((items, xs))
 
     def _maps(self, job) -> None:
-        """The maps thread's work: a batch's maps, handed to the writer."""
+        """The maps thread's work: a batch's maps (xs None: one long track's, block by block), handed to the writer."""
         items, xs = job
-        self.writer.put(("batch", items, batch_maps(xs, self.cfg)))
+        if xs is None:
+            maps, counts = track_maps_blockwise(items[0].x, self.cfg, KINDS)
+            batch = {"music": maps["music"][None], "stft": maps["stft"][None], "music_nan_counts": counts[None]}
+        else:
+            batch = batch_maps(xs, self.cfg)
+        self.writer.put(("batch", items, batch))
 
     def _write(self, job) -> None:
         """The writer thread's work: one batch's arrays and index entries, or one failure record."""
