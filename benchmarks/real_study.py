@@ -45,6 +45,8 @@ CANDIDATES = {
     "mel96": ["--stft_bands=96"],  # net_STFT reads its log map averaged into 96 mel bands (the default since 25)
     "bins513": ["--stft_bands=0"],  # the paper's 513 bins into conv1 (the default before issue 25)
     "paper": ["--paper"],
+    # net_STFT trained as net_MUSIC already is: random clip starts and mixup (0.4); net_MUSIC unchanged
+    "stft_reg": ["--crops=random", "--mixup=0.4"],
 }
 # Systems scored per run; "(mean)": argmax of the track's averaged clip probabilities instead of a clip vote.
 SYSTEMS = ("net_STFT", "net_STFT (mean)", "net_MUSIC", "net_MUSIC (mean)", "FUSION1", "FUSION2", "baseline")
