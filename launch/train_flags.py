@@ -24,6 +24,8 @@ HELP = {
     "learning_rate": "Optimizer learning rate of epoch 1.",
     "lr_decay": "Per-epoch learning-rate factor: epoch e uses learning_rate * lr_decay**(e-1) "
                 "(1.0 = constant; the paper names no schedule; 0.9 was the synthetic-corpus choice).",
+    "lr_schedule": "exponential (learning_rate * lr_decay**(e-1)) | cosine (from learning_rate at epoch 1 down to "
+                   "~0 at the last: learning_rate * (1 + cos(pi * (e-1) / epochs)) / 2).",
     "optimizer": "adam | sgd (momentum 0.9).",
     "seed": "Seed of model init, batch order and dropout.",
     "standardize": "Standardise each feature with the training fold's mean/std (paper: raw units, "

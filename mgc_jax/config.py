@@ -33,6 +33,7 @@ FEATURE_WIDTHS: dict[str, int] = {"stft": 513, "music": MUSIC_WIDTH}
 """Width F of each feature map [T, F] under the default dsp.FeatureConfig (stft: n_bins = 1024 // 2 + 1)."""
 
 OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("exponential", "cosine")
 ALIGNS = ("center", "start", "end", "same")
 CONV_IMPLS = ("matmul", "conv")
 INITS = ("keras", "flax")
@@ -262,6 +263,9 @@ class TrainConfig(_DictMixin):
     # Per-epoch factor (1.0 = constant, as Keras' Adam of 2017 ran; the paper names no schedule). Constant scored
     # as well or better on real music (benchmarks/real_music.md); 0.9 was chosen on the synthetic corpus.
     lr_decay: float = 1.0
+    # "exponential": the lr_decay rule above | "cosine": learning_rate * (1 + cos(pi * (e - 1) / epochs)) / 2, from
+    # learning_rate at epoch 1 to ~0 at the last (mgc_jax.train.steps.epoch_learning_rate)
+    lr_schedule: str = "exponential"
     optimizer: str = "adam"  # "adam" (beta 0.9/0.999, eps 1e-8: Keras' defaults of 2017) | "sgd" (momentum below)
     momentum: float = 0.9  # SGD momentum (unused by Adam)
     seed: int = 0  # model init, batch order and dropout
@@ -297,6 +301,7 @@ class TrainConfig(_DictMixin):
             ("learning_rate", _real(self.learning_rate) and 0 < self.learning_rate < math.inf,
              "must be a finite number > 0"),
             ("lr_decay", _real(self.lr_decay) and 0 < self.lr_decay <= 1, "must be in (0, 1]"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"expected one of {LR_SCHEDULES}"),
             ("momentum", _real(self.momentum) and 0 <= self.momentum < 1, "must be in [0, 1)"),
             # jax.random.key takes int64 seeds, numpy's generators non-negative ones.
             ("seed", *_int_rule(self.seed, 0, MAX_SEED)),

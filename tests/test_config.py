@@ -128,7 +128,8 @@ def test_train_config_refuses_an_unknown_transform():
 @pytest.mark.parametrize("kw,field", [({"fold": 12}, "fold"), ({"net": "cqt"}, "net"), ({"split": "random"}, "split"),
                                       ({"split": "filtered", "fold": 3}, "fold"), ({"epochs": 0}, "epochs"),
                                       ({"optimizer": "rmsprop"}, "optimizer"), ({"learning_rate": 0.0}, "learning_rate"),
-                                      ({"lr_decay": 0.0}, "lr_decay"), ({"lr_decay": 1.5}, "lr_decay")])
+                                      ({"lr_decay": 0.0}, "lr_decay"), ({"lr_decay": 1.5}, "lr_decay"),
+                                      ({"lr_schedule": "step"}, "lr_schedule")])
 def test_train_config_validation_names_the_field(kw, field):
     with pytest.raises(ValueError, match=f"TrainConfig.{field}="):
         TrainConfig(**{"net": "music", "fold": 0, **kw})

@@ -72,7 +72,7 @@ def test_training_flags_take_their_defaults_from_the_fields():
             "bad = [n for n, h in train_flags.FLAGS.items() if norm(h.default) != f[n].default]; "
             "print(len(train_flags.FLAGS), bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["22", "[]"]
+    assert out.stdout.split() == ["23", "[]"]
     assert RunId._fields == ("net", "fold", "split", "n_folds")
 
 

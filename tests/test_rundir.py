@@ -106,3 +106,13 @@ def test_result_round_trip(tmp_path):
     assert rundir.read_result(tmp_path)["best_epoch"] == 3
     assert json.loads((tmp_path / rundir.RESULT).read_text())["epochs"] == 4
     np.testing.assert_equal(rundir.read_test_probs(_finished_run(tmp_path)).labels, fold_tracks(0)[1])
+
+
+def test_more_epochs_resume_a_run_except_on_a_cosine_schedule():
+    """A cosine schedule spreads over the run's epochs: its finished epochs hold only for the same total."""
+    def config(epochs, schedule):
+        return {"train": {"net": "music", "epochs": epochs, "lr_schedule": schedule}}
+
+    assert rundir.config_mismatch(config(20, "exponential"), config(30, "exponential")) == ""
+    assert "epochs" in rundir.config_mismatch(config(20, "cosine"), config(30, "cosine"))
+    assert rundir.config_mismatch(config(20, "cosine"), config(20, "cosine")) == ""

@@ -59,3 +59,17 @@ def test_split_step_equals_nnx_jit_step():
     np.testing.assert_array_equal(p1, p2)
     assert jax.tree.all(jax.tree.map(lambda a, b: bool((np.asarray(a) == np.asarray(b)).all()),
                                      nnx.state(m1), nnx.state(m2)))
+
+
+def test_learning_rate_schedules():
+    from mgc_jax.config import TrainConfig
+    from mgc_jax.train.steps import epoch_learning_rate
+
+    flat = TrainConfig(net="music", fold=0, epochs=20)
+    decayed = TrainConfig(net="music", fold=0, epochs=20, lr_decay=0.5)
+    cosine = TrainConfig(net="music", fold=0, epochs=20, lr_schedule="cosine")
+    assert [epoch_learning_rate(flat, e) for e in (1, 20)] == [1e-3, 1e-3]
+    assert epoch_learning_rate(decayed, 3) == pytest.approx(2.5e-4)
+    lrs = [epoch_learning_rate(cosine, e) for e in range(1, 21)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[10] == pytest.approx(5e-4) and 0 < lrs[-1] < 1e-5
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))

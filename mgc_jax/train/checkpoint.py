@@ -174,7 +174,8 @@ class RunCheckpoints:
                 raise CheckpointError(f"{self.step_dir(step)}: damaged checkpoint ({problem}); delete this directory "
                                       "to resume from an earlier checkpoint")
             raise CheckpointError(f"{self.step_dir(step)}: checkpoint has no saved config (not written by mgc_jax?)")
-        diff = rundir.config_diff(saved, self.config, ignore=self.ignore_fields)
+        diff = rundir.config_diff(saved, self.config,
+                                  ignore=rundir.resumable(saved, self.config, self.ignore_fields))
         if diff:
             raise CheckpointError(f"{self.step_dir(step)}: checkpoint config differs from this run: {rundir.describe_diff(diff)}")
 

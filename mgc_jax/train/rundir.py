@@ -117,8 +117,15 @@ def describe_diff(diff: list[tuple[str, Any, Any]]) -> str:
 
 
 def config_mismatch(saved: Mapping, current: Mapping, *, ignore: Iterable[str] = RESUMABLE_FIELDS) -> str:
-    """'' when two run configs agree (fields in `ignore` may differ), else `describe_diff`'s line."""
-    return describe_diff(config_diff(saved, current, ignore=ignore))
+    """'' when two run configs agree (fields in `ignore` may differ: `resumable`), else `describe_diff`'s line."""
+    return describe_diff(config_diff(saved, current, ignore=resumable(saved, current, ignore)))
+
+
+def resumable(saved: Mapping, current: Mapping, ignore: Iterable[str]) -> tuple[str, ...]:
+    """The fields of `ignore` that may differ between these two configs: not train.epochs when either trains on a
+    cosine schedule, which spreads over the run's epochs (so its finished epochs hold only for the same total)."""
+    cosine = "cosine" in (saved.get("train", {}).get("lr_schedule"), current.get("train", {}).get("lr_schedule"))
+    return tuple(f for f in ignore if not (cosine and f == "train.epochs"))
 
 
 def read_config(run_dir: str | os.PathLike) -> dict:

@@ -4,6 +4,7 @@ step (live, split and sharded forms) and clip/track prediction.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -27,7 +28,8 @@ def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
 
 
 def epoch_learning_rate(cfg: TrainConfig, epoch: int) -> float:
-    """Learning rate of 1-based `epoch`: cfg.learning_rate * cfg.lr_decay ** (epoch - 1).
+    """Learning rate of 1-based `epoch`: cfg.learning_rate * cfg.lr_decay ** (epoch - 1), or with
+    lr_schedule="cosine" cfg.learning_rate * (1 + cos(pi * (epoch - 1) / cfg.epochs)) / 2.
 
     Why a decay: on raw-unit music maps (roughness ~1e2-1e5, zcr ~1e2-5e3 beside features in [0, 1]) one
     Adam step of 1e-3 on a roughness weight moves a conv1 output by 1e-3 x the roughness (0.1 to 100), so with
@@ -37,6 +39,8 @@ def epoch_learning_rate(cfg: TrainConfig, epoch: int) -> float:
     epoch alone, not on the total, so raising --epochs on a finished run continues it exactly as an
     uninterrupted longer run would have.
     """
+    if cfg.lr_schedule == "cosine":  # depends on the total: a run continued to more --epochs changes schedule
+        return float(cfg.learning_rate * (1 + math.cos(math.pi * (epoch - 1) / cfg.epochs)) / 2)
     return float(cfg.learning_rate * cfg.lr_decay ** (epoch - 1))
 
 
