@@ -65,13 +65,14 @@ def write_manifest(mini, extra, out: pathlib.Path) -> dict:
     return {**counts, "test_sharing_an_artist": shared}
 
 
-def run_seed(seed: int, manifest: pathlib.Path, workdir: pathlib.Path) -> dict:
-    """The three commands with default flags (plus --seed for seed > 0); returns the fuse JSON's accuracies."""
+def run_seed(seed: int, manifest: pathlib.Path, workdir: pathlib.Path, flags: list[str] = ()) -> dict:
+    """The three commands with default flags (plus --seed for seed > 0, and `flags` for launch.train); returns the
+    fuse JSON's accuracies."""
     common = [f"--data_dir={manifest}", "--split=manifest", f"--workdir={workdir}"]
     seed_flag = [f"--seed={seed}"] if seed else []
     start = time.time()
     for net in ("music", "stft"):
-        subprocess.run([sys.executable, "-m", "launch.train", f"--net={net}", *seed_flag, *common],
+        subprocess.run([sys.executable, "-m", "launch.train", f"--net={net}", *seed_flag, *flags, *common],
                        cwd=REPO, check=True)
     fused = subprocess.run([sys.executable, "-m", "launch.fuse", *common, "--json"], cwd=REPO, check=True,
                            capture_output=True, text=True)
@@ -102,6 +103,8 @@ def main(argv=None) -> None:
     p.add_argument("--mini", default=str(GTZAN_MINI), help="gtzan_mini's genres folder (train/valid tracks)")
     p.add_argument("--workdir", default="/tmp/gtzan_heldout")
     p.add_argument("--seeds", default="0", type=lambda s: [int(x) for x in s.split(",")])
+    p.add_argument("--flag", action="append", default=[], help="a further launch.train flag, e.g. "
+                   "--flag=--lr_schedule=cosine (use another --workdir per setting)")
     args = p.parse_args(argv)
 
     wd = pathlib.Path(args.workdir)
@@ -117,7 +120,7 @@ def main(argv=None) -> None:
             done[row["seed"]] = row
     for seed in args.seeds:
         if seed not in done:
-            done[seed] = {**run_seed(seed, manifest, wd / f"seed{seed}"), **counts}
+            done[seed] = {**run_seed(seed, manifest, wd / f"seed{seed}", args.flag), **counts, "flags": args.flag}
             with open(results, "a") as f:
                 f.write(json.dumps(done[seed]) + "\n")
     print(table([done[s] for s in args.seeds]))
