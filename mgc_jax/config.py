@@ -263,9 +263,10 @@ class TrainConfig(_DictMixin):
     # Per-epoch factor (1.0 = constant, as Keras' Adam of 2017 ran; the paper names no schedule). Constant scored
     # as well or better on real music (benchmarks/real_music.md); 0.9 was chosen on the synthetic corpus.
     lr_decay: float = 1.0
-    # "exponential": the lr_decay rule above | "cosine": learning_rate * (1 + cos(pi * (e - 1) / epochs)) / 2, from
-    # learning_rate at epoch 1 to ~0 at the last (mgc_jax.train.steps.epoch_learning_rate)
-    lr_schedule: str = "exponential"
+    # "cosine": learning_rate * (1 + cos(pi * (e - 1) / epochs)) / 2, from learning_rate at epoch 1 to ~0 at the
+    # last (decided on real music, issue 25: WORKSPACE.md "Real music that is not GTZAN") | "exponential": the
+    # lr_decay rule above (the paper names no schedule: --paper trains at a constant rate)
+    lr_schedule: str = "cosine"
     optimizer: str = "adam"  # "adam" (beta 0.9/0.999, eps 1e-8: Keras' defaults of 2017) | "sgd" (momentum below)
     momentum: float = 0.9  # SGD momentum (unused by Adam)
     seed: int = 0  # model init, batch order and dropout
@@ -357,7 +358,8 @@ class TrainConfig(_DictMixin):
 # The paper's settings where the defaults differ (the defaults were decided on real music: WORKSPACE.md
 # "Defaults on real music"); `--paper` in the launchers, `paper_config` in the library.
 PAPER_HPARAMS = {"standardize": False, "stft_transform": "none", "select": "best_valid", "epochs": 40,
-                 "crops": "grid", "mixup": 0.0, "train_clips": PAPER_CLIPS, "eval_clips": PAPER_CLIPS}
+                 "lr_schedule": "exponential", "crops": "grid", "mixup": 0.0, "train_clips": PAPER_CLIPS,
+                 "eval_clips": PAPER_CLIPS}
 PAPER_MODEL = {"stft_bands": 0}  # ModelConfig fields: net_STFT's 513 bins straight into conv1
 
 

@@ -23,7 +23,8 @@ def fake_corpus(tmp_path, monkeypatch):
     return tmp_path / "w", corpus
 
 
-TRAIN = ("--net=music", "--fold=0", "--k1=8", "--batch_size=20")
+# A constant rate, so that a run resumes to more or fewer epochs (a cosine schedule is fixed by its total).
+TRAIN = ("--net=music", "--fold=0", "--k1=8", "--batch_size=20", "--lr_schedule=exponential")
 
 
 def test_fewer_epochs_than_a_finished_run_is_refused_and_changes_no_file(fake_corpus, capsys):
@@ -36,6 +37,19 @@ def test_fewer_epochs_than_a_finished_run_is_refused_and_changes_no_file(fake_co
     code, out, err = run_command("train", capsys, *TRAIN, "--epochs=1", f"--workdir={workdir}")
     one_error_line(code, err, 1, rf"^error: {run_dir} already has 2 epochs; run with epochs >= 2$")
     assert snapshot(workdir) == before  # config.json still says 2 epochs; nothing else touched either
+
+
+def test_a_cosine_run_asked_for_more_epochs_is_refused_naming_them(fake_corpus, capsys):
+    """The default cosine schedule spreads over the run's epochs: its finished epochs do not continue to another
+    total, so the command refuses in one line instead of training a schedule no run would have had."""
+    workdir, _ = fake_corpus
+    args = ("--net=music", "--fold=0", "--k1=8", "--batch_size=20", f"--workdir={workdir}")
+    code, out, err = run_command("train", capsys, *args, "--epochs=1")
+    assert code == 0, err
+    before = snapshot(workdir)
+    code, out, err = run_command("train", capsys, *args, "--epochs=2")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "epochs" in err and "1" in err and "2" in err, err
+    assert snapshot(workdir) == before
 
 
 def _one_genre_gtzan(root, genre="blues", n=2, seconds=4):

@@ -107,10 +107,12 @@ def make_fold_data(kinds=("music",), *, per_genre=(3, 1, 1), n_frames: int = 48,
 
 def tiny_config(net: str = "music", **overrides):
     """A TrainConfig small enough to train in seconds on CPU, on the grid of clips without mixup (the clip
-    datasets here have the grid only; tests of the regularisers set them)."""
+    datasets here have the grid only; tests of the regularisers set them), at a constant learning rate (so a run
+    resumes to more epochs: a cosine schedule is fixed by its total)."""
     from mgc_jax.config import ModelConfig, TrainConfig
 
     kw = dict(net=net, fold=0, epochs=3, batch_size=8, eval_batch_size=16, crops="grid", mixup=0.0,
+              lr_schedule="exponential",
               model=ModelConfig(k1=8, dense=(16, 12), conv_impl="conv", stft_bands=0))  # 12 toy bins: no mel bands
     kw.update(overrides)
     return TrainConfig(**kw)
