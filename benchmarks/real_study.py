@@ -45,7 +45,8 @@ CANDIDATES = {
     "mel96": ["--stft_bands=96"],  # net_STFT reads its log map averaged into 96 mel bands (the default since 25)
     "bins513": ["--stft_bands=0"],  # the paper's 513 bins into conv1 (the default before issue 25)
     "paper": ["--paper"],
-    "cosine": ["--lr_schedule=cosine"],  # the learning rate from 1e-3 at epoch 1 down to ~0 at the last
+    "cosine": ["--lr_schedule=cosine"],  # the learning rate from 1e-3 at epoch 1 down to ~0 at the last (default now)
+    "constant": ["--lr_schedule=exponential"],  # a constant 1e-3 (lr_decay 1.0): the default before cosine
     "stft_random": ["--crops=random"],  # net_STFT's training clips drawn anew each epoch (net_MUSIC's default)
     # net_STFT trained as net_MUSIC already is: random clip starts and mixup (0.4); net_MUSIC unchanged
     "stft_reg": ["--crops=random", "--mixup=0.4"],
