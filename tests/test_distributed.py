@@ -150,6 +150,7 @@ def train_worker(run_dir: str, port: int, n: int, i: int) -> None:
                       "metrics": [json.loads(s) for s in lines]}))
 
 
+@pytest.mark.slow  # ~15-40 s on 2 cores: keeps the default suite near 10 min
 def test_two_process_training_equals_one_process(tmp_path):
     from fake_data import WIDTHS, make_fold_data, tiny_config
 

@@ -107,6 +107,7 @@ def test_01_batch_feature_extraction(small_workdir):
         assert (wd.root / "figures" / png).stat().st_size > 0
 
 
+@pytest.mark.slow  # ~15-40 s on 2 cores: keeps the default suite near 10 min
 def test_02_what_the_nets_learned(small_workdir):
     wd, cv = small_workdir
     runs = cv.evaluation.runs
@@ -136,6 +137,7 @@ def test_03_results(small_workdir):
         assert (wd.root / "figures" / png).stat().st_size > 0
 
 
+@pytest.mark.slow  # ~15-40 s on 2 cores: keeps the default suite near 10 min
 def test_04_your_music(small_workdir):
     wd, _ = small_workdir
     nb = _execute(NAMES[3], NOTEBOOKS, MGC_WORKDIR=wd.root, MGC_NB_EPOCHS=1, MGC_NB_FOLDS=3, MGC_NB_K1=8,

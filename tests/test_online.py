@@ -92,6 +92,7 @@ def test_online_training_equals_the_cached_run_and_augmentation_is_seeded(corpus
     assert [m["loss"] for m in resumed] == [m["loss"] for m in fresh]
 
 
+@pytest.mark.slow  # ~15-40 s on 2 cores: keeps the default suite near 10 min
 def test_online_training_with_random_crops_and_mixup_equals_the_cached_run(corpus_dir, tmp_path):
     reg = dict(crops="random", mixup=0.4)  # the real-music defaults: the same crops and mixing on both paths
     cached, _ = _run(corpus_dir, tmp_path / "cached", **reg)

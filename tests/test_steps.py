@@ -65,9 +65,9 @@ def test_learning_rate_schedules():
     from mgc_jax.config import TrainConfig
     from mgc_jax.train.steps import epoch_learning_rate
 
-    flat = TrainConfig(net="music", fold=0, epochs=20)
-    decayed = TrainConfig(net="music", fold=0, epochs=20, lr_decay=0.5)
-    cosine = TrainConfig(net="music", fold=0, epochs=20, lr_schedule="cosine")
+    flat = TrainConfig(net="music", fold=0, epochs=20, lr_schedule="exponential")
+    decayed = TrainConfig(net="music", fold=0, epochs=20, lr_schedule="exponential", lr_decay=0.5)
+    cosine = TrainConfig(net="music", fold=0, epochs=20)  # the default
     assert [epoch_learning_rate(flat, e) for e in (1, 20)] == [1e-3, 1e-3]
     assert epoch_learning_rate(decayed, 3) == pytest.approx(2.5e-4)
     lrs = [epoch_learning_rate(cosine, e) for e in range(1, 21)]
