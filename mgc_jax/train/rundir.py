@@ -75,6 +75,7 @@ LEGACY = {
     "train.eval_clips": lambda flat: 18,
     "train.mixup": lambda flat: 0.0,
     "train.model.stft_bands": lambda flat: 0,
+    "train.lr_schedule": lambda flat: "exponential",  # runs before the cosine default: the lr_decay rule
 }
 
 
