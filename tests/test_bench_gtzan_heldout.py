@@ -1,24 +1,19 @@
 """benchmarks/gtzan_heldout.py: the manifest of issue 12's split (train 00000-00003, valid 00004, test the rest)."""
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 
+import bench_scripts
 import numpy as np
 import pytest
 import soundfile as sf
 
 from mgc_jax.data import manifest
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def heldout():
-    spec = importlib.util.spec_from_file_location("gtzan_heldout", REPO / "benchmarks" / "gtzan_heldout.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_scripts.load("gtzan_heldout")
 
 
 def write_gtzan(root: pathlib.Path, numbers, genres=("blues", "rock")) -> pathlib.Path:

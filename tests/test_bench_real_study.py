@@ -1,24 +1,19 @@
 """benchmarks/real_study.py: scoring of recorded study runs (decision rules, seed ensembles, paired differences)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 
+import bench_scripts
 import numpy as np
 import pytest
 
 from mgc_jax.train.rundir import write_test_probs
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("real_study", REPO / "benchmarks" / "real_study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_scripts.load("real_study")
 
 
 def fake_run(root: pathlib.Path, study, candidate: str, seed: int, probs: dict) -> dict:
